@@ -1,0 +1,578 @@
+//! OTLP/JSON → model.
+//!
+//! Reads the OTLP JSON encoding (lowerCamelCase keys, with the proto field names accepted too;
+//! hex ids; int64 as string or number; enums as numbers or names; unknown fields ignored) from
+//! one text that holds any number of `ExportTraceServiceRequest` / `TracesData` documents: one
+//! per line as the Collector file exporter writes them, one pretty-printed document, or several
+//! concatenated.
+//!
+//! Positions come for free from `serde_json::value::RawValue`: attribute keys and span names are
+//! deserialized as borrowed raw slices of the input, and a slice's address minus the input's
+//! address is its byte offset. No hand-written JSON scanner is needed.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::model::{
+    Attribute, Batch, Event, ResourceSpans, Scope, ScopeSpans, Span, SpanKind, Status, StatusCode,
+    Value,
+};
+
+/// A JSON syntax or shape error at a byte offset of the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// Iterates over the documents of an OTLP/JSON text.
+///
+/// After a malformed document the reader skips to the next line, so one corrupt line of a
+/// JSON-lines dump (a process that crashed mid-write) does not hide the lines after it.
+pub struct JsonBatches<'a> {
+    text: &'a str,
+    /// Where the current stream deserializer started.
+    start: usize,
+    stream: serde_json::StreamDeserializer<'a, serde_json::de::StrRead<'a>, TracesData<'a>>,
+    done: bool,
+}
+
+impl<'a> JsonBatches<'a> {
+    pub fn new(text: &'a str) -> Self {
+        JsonBatches {
+            text,
+            start: 0,
+            stream: serde_json::Deserializer::from_str(text).into_iter(),
+            done: false,
+        }
+    }
+
+    fn restart_at(&mut self, start: usize) {
+        self.start = start;
+        self.stream = serde_json::Deserializer::from_str(&self.text[start..]).into_iter();
+    }
+}
+
+impl<'a> Iterator for JsonBatches<'a> {
+    type Item = Result<Batch<'a>, JsonError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.stream.next()? {
+            Ok(doc) => Some(Ok(doc.into_model(self.text))),
+            Err(err) => {
+                let rest = &self.text[self.start..];
+                let offset = self.start + offset_of_line_column(rest, err.line(), err.column());
+                match self.text[offset..].find('\n') {
+                    // Only resynchronise on line boundaries of a JSON-lines file, where the
+                    // next line is a fresh document.
+                    Some(nl) if err.classify() != serde_json::error::Category::Eof => {
+                        self.restart_at(offset + nl + 1)
+                    }
+                    _ => self.done = true,
+                }
+                Some(Err(JsonError {
+                    offset,
+                    message: describe(&err),
+                }))
+            }
+        }
+    }
+}
+
+/// serde_json's message without its own " at line X column Y" suffix (we print positions
+/// ourselves, relative to the whole file).
+fn describe(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+/// Converts serde_json's 1-based line and column (column counted in bytes, 0 at EOF) back to a
+/// byte offset of `text`.
+fn offset_of_line_column(text: &str, line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n')
+            .nth(line - 2)
+            .map_or(text.len(), |(i, _)| i + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(text.len())
+}
+
+/// The byte offset of `slice` inside `base`. `slice` must borrow from `base`.
+fn offset_in(base: &str, slice: &str) -> usize {
+    (slice.as_ptr() as usize).saturating_sub(base.as_ptr() as usize)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The OTLP/JSON shape. Field names are lowerCamelCase per the OTLP JSON encoding; the proto
+// field names are accepted as aliases.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TracesData<'a> {
+    #[serde(borrow, default, alias = "resource_spans")]
+    resource_spans: Vec<JsonResourceSpans<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonResourceSpans<'a> {
+    #[serde(borrow, default)]
+    resource: JsonResource<'a>,
+    #[serde(borrow, default, alias = "scope_spans")]
+    scope_spans: Vec<JsonScopeSpans<'a>>,
+    #[serde(borrow, default, alias = "schema_url")]
+    schema_url: Cow<'a, str>,
+}
+
+#[derive(Deserialize, Default)]
+struct JsonResource<'a> {
+    #[serde(borrow, default)]
+    attributes: Vec<JsonKeyValue<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonScopeSpans<'a> {
+    #[serde(borrow, default)]
+    scope: JsonScope<'a>,
+    #[serde(borrow, default)]
+    spans: Vec<JsonSpan<'a>>,
+    #[serde(borrow, default, alias = "schema_url")]
+    schema_url: Cow<'a, str>,
+}
+
+#[derive(Deserialize, Default)]
+struct JsonScope<'a> {
+    #[serde(borrow, default)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    version: Cow<'a, str>,
+    #[serde(borrow, default)]
+    attributes: Vec<JsonKeyValue<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonSpan<'a> {
+    #[serde(borrow, default, alias = "trace_id")]
+    trace_id: Cow<'a, str>,
+    #[serde(borrow, default, alias = "span_id")]
+    span_id: Cow<'a, str>,
+    #[serde(borrow, default, alias = "parent_span_id")]
+    parent_span_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "enum_number")]
+    kind: i32,
+    #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
+    start_time_unix_nano: u64,
+    #[serde(default, alias = "end_time_unix_nano", deserialize_with = "uint64")]
+    end_time_unix_nano: u64,
+    #[serde(borrow, default)]
+    attributes: Vec<JsonKeyValue<'a>>,
+    #[serde(borrow, default)]
+    events: Vec<JsonEvent<'a>>,
+    #[serde(borrow, default)]
+    status: JsonStatus<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonEvent<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
+    time_unix_nano: u64,
+    #[serde(borrow, default)]
+    attributes: Vec<JsonKeyValue<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct JsonStatus<'a> {
+    #[serde(borrow, default)]
+    message: Cow<'a, str>,
+    #[serde(default, deserialize_with = "enum_number")]
+    code: i32,
+}
+
+#[derive(Deserialize)]
+struct JsonKeyValue<'a> {
+    /// Raw, so its position in the input is known.
+    #[serde(borrow)]
+    key: &'a RawValue,
+    #[serde(borrow, default)]
+    value: JsonAnyValue<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct JsonAnyValue<'a> {
+    #[serde(borrow, default, alias = "string_value")]
+    string_value: Option<Cow<'a, str>>,
+    #[serde(default, alias = "bool_value")]
+    bool_value: Option<bool>,
+    #[serde(default, alias = "int_value", deserialize_with = "opt_int64")]
+    int_value: Option<i64>,
+    #[serde(default, alias = "double_value", deserialize_with = "opt_double")]
+    double_value: Option<f64>,
+    #[serde(borrow, default, alias = "array_value")]
+    array_value: Option<JsonArrayValue<'a>>,
+    #[serde(borrow, default, alias = "kvlist_value")]
+    kvlist_value: Option<JsonKvList<'a>>,
+    #[serde(borrow, default, alias = "bytes_value")]
+    bytes_value: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct JsonArrayValue<'a> {
+    #[serde(borrow, default)]
+    values: Vec<JsonAnyValue<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct JsonKvList<'a> {
+    #[serde(borrow, default)]
+    values: Vec<JsonKeyValue<'a>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversion to the model.
+
+impl<'a> TracesData<'a> {
+    fn into_model(self, base: &'a str) -> Batch<'a> {
+        Batch {
+            resource_spans: self
+                .resource_spans
+                .into_iter()
+                .map(|rs| ResourceSpans {
+                    attributes: attributes(rs.resource.attributes, base),
+                    schema_url: rs.schema_url,
+                    scope_spans: rs
+                        .scope_spans
+                        .into_iter()
+                        .map(|ss| ScopeSpans {
+                            scope: Scope {
+                                name: ss.scope.name,
+                                version: ss.scope.version,
+                                attributes: attributes(ss.scope.attributes, base),
+                            },
+                            schema_url: ss.schema_url,
+                            spans: ss.spans.into_iter().map(|s| s.into_model(base)).collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<'a> JsonSpan<'a> {
+    fn into_model(self, base: &'a str) -> Span<'a> {
+        let (name, name_offset) = raw_string(self.name, base);
+        // The span's own position is not known to serde; its name (or first attribute) is the
+        // closest token that is.
+        let offset = name_offset
+            .or_else(|| self.attributes.first().map(|kv| offset_in(base, kv.key.get())))
+            .unwrap_or(0);
+        Span {
+            trace_id: normalise_id(&self.trace_id),
+            span_id: normalise_id(&self.span_id),
+            parent_span_id: normalise_id(&self.parent_span_id),
+            name,
+            kind: SpanKind::from_i32(self.kind),
+            start_time_unix_nano: self.start_time_unix_nano,
+            end_time_unix_nano: self.end_time_unix_nano,
+            attributes: attributes(self.attributes, base),
+            events: self
+                .events
+                .into_iter()
+                .map(|e| {
+                    let (name, event_offset) = raw_string(e.name, base);
+                    Event {
+                        name,
+                        time_unix_nano: e.time_unix_nano,
+                        attributes: attributes(e.attributes, base),
+                        offset: event_offset.unwrap_or(offset),
+                    }
+                })
+                .collect(),
+            status: Status {
+                code: StatusCode::from_i32(self.status.code),
+                message: self.status.message,
+            },
+            offset,
+            name_offset: name_offset.unwrap_or(offset),
+        }
+    }
+}
+
+fn attributes<'a>(kvs: Vec<JsonKeyValue<'a>>, base: &'a str) -> Vec<Attribute<'a>> {
+    kvs.into_iter().map(|kv| attribute(kv, base)).collect()
+}
+
+fn attribute<'a>(kv: JsonKeyValue<'a>, base: &'a str) -> Attribute<'a> {
+    let (key, offset) = raw_string(Some(kv.key), base);
+    Attribute {
+        key,
+        value: value(kv.value, base),
+        offset: offset.unwrap_or(0),
+    }
+}
+
+fn value<'a>(v: JsonAnyValue<'a>, base: &'a str) -> Value<'a> {
+    if let Some(s) = v.string_value {
+        Value::String(s)
+    } else if let Some(b) = v.bool_value {
+        Value::Bool(b)
+    } else if let Some(i) = v.int_value {
+        Value::Int(i)
+    } else if let Some(d) = v.double_value {
+        Value::Double(d)
+    } else if let Some(a) = v.array_value {
+        Value::Array(a.values.into_iter().map(|v| value(v, base)).collect())
+    } else if let Some(kv) = v.kvlist_value {
+        Value::KvList(attributes(kv.values, base))
+    } else if let Some(b) = v.bytes_value {
+        // OTLP/JSON encodes bytes as base64; keep undecodable input visible rather than lost.
+        match base64::engine::general_purpose::STANDARD.decode(b.as_bytes()) {
+            Ok(bytes) => Value::Bytes(bytes),
+            Err(_) => Value::String(b),
+        }
+    } else {
+        Value::Empty
+    }
+}
+
+/// A raw JSON string token → its text and offset. Non-strings (a number where a name was
+/// expected) keep their raw text so nothing is lost.
+fn raw_string<'a>(raw: Option<&'a RawValue>, base: &'a str) -> (Cow<'a, str>, Option<usize>) {
+    let Some(raw) = raw else {
+        return (Cow::Borrowed(""), None);
+    };
+    let text = raw.get();
+    let offset = Some(offset_in(base, text));
+    let unquoted = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.contains('\\'));
+    let value = match unquoted {
+        Some(plain) => Cow::Borrowed(plain),
+        None => match serde_json::from_str::<String>(text) {
+            Ok(s) => Cow::Owned(s),
+            Err(_) => Cow::Borrowed(text),
+        },
+    };
+    (value, offset)
+}
+
+/// Trace and span ids: the OTLP JSON encoding uses hex, but protojson-based exporters write
+/// base64. Both become lowercase hex.
+fn normalise_id(id: &str) -> String {
+    if id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return id.to_ascii_lowercase();
+    }
+    match base64::engine::general_purpose::STANDARD.decode(id) {
+        Ok(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => id.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number encodings of the proto3 JSON mapping.
+
+/// int64 as a JSON number or a decimal string.
+fn opt_int64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    d.deserialize_any(IntVisitor).map(Some)
+}
+
+/// uint64 as a JSON number or a decimal string.
+fn uint64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = d.deserialize_any(IntVisitor)?;
+    u64::try_from(v).map_err(|_| de::Error::custom(format!("expected a timestamp, found {v}")))
+}
+
+struct IntVisitor;
+
+impl Visitor<'_> for IntVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an integer or a decimal string")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        // Timestamps are uint64 but real ones fit in i64 for the next 200 years; clamp rather
+        // than fail on a bogus value.
+        Ok(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        if v.fract() == 0.0 && v.abs() < 9.2e18 {
+            Ok(v as i64)
+        } else {
+            Err(E::custom(format!("expected an integer, found {v}")))
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+        if let Ok(i) = v.parse::<i64>() {
+            return Ok(i);
+        }
+        v.parse::<u64>()
+            .map(|u| i64::try_from(u).unwrap_or(i64::MAX))
+            .map_err(|_| E::custom(format!("expected an integer, found {v:?}")))
+    }
+}
+
+/// double as a JSON number, or the proto3 JSON strings "NaN", "Infinity", "-Infinity".
+fn opt_double<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct DoubleVisitor;
+    impl Visitor<'_> for DoubleVisitor {
+        type Value = f64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+            match v {
+                "NaN" => Ok(f64::NAN),
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                _ => v
+                    .parse()
+                    .map_err(|_| E::custom(format!("expected a number, found {v:?}"))),
+            }
+        }
+    }
+    d.deserialize_any(DoubleVisitor).map(Some)
+}
+
+/// Enums as their number or their proto name (`SPAN_KIND_CLIENT`, `STATUS_CODE_ERROR`).
+fn enum_number<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    struct EnumVisitor;
+    impl Visitor<'_> for EnumVisitor {
+        type Value = i32;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an enum number or name")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i32, E> {
+            i32::try_from(v).map_err(|_| E::custom(format!("enum number out of range: {v}")))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i32, E> {
+            i32::try_from(v).map_err(|_| E::custom(format!("enum number out of range: {v}")))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
+            Ok(match v {
+                "SPAN_KIND_INTERNAL" | "STATUS_CODE_OK" => 1,
+                "SPAN_KIND_SERVER" | "STATUS_CODE_ERROR" => 2,
+                "SPAN_KIND_CLIENT" => 3,
+                "SPAN_KIND_PRODUCER" => 4,
+                "SPAN_KIND_CONSUMER" => 5,
+                _ => 0,
+            })
+        }
+    }
+    d.deserialize_any(EnumVisitor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Batch<'_> {
+        let mut it = JsonBatches::new(text);
+        let batch = it.next().expect("a document").expect("valid");
+        assert!(it.next().is_none());
+        batch
+    }
+
+    #[test]
+    fn attribute_offsets_point_at_the_key() {
+        let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"chat x","attributes":[{"key":"gen_ai.system","value":{"stringValue":"openai"}}]}]}]}]}"#;
+        let batch = one(text);
+        let span = &batch.resource_spans[0].scope_spans[0].spans[0];
+        let attr = &span.attributes[0];
+        assert_eq!(&text[attr.offset..attr.offset + 15], "\"gen_ai.system\"");
+        assert_eq!(&text[span.name_offset..span.name_offset + 8], "\"chat x\"");
+    }
+
+    #[test]
+    fn accepts_proto_field_names_strings_for_numbers_and_enum_names() {
+        let text = r#"{"resource_spans":[{"scope_spans":[{"spans":[{"trace_id":"AAECAwQFBgcICQoLDA0ODw==","kind":"SPAN_KIND_CLIENT","start_time_unix_nano":5,"status":{"code":"STATUS_CODE_ERROR"},"attributes":[{"key":"n","value":{"int_value":7}},{"key":"s","value":{"intValue":"-8"}},{"key":"d","value":{"doubleValue":"NaN"}}]}]}]}]}"#;
+        let batch = one(text);
+        let span = &batch.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.trace_id, "000102030405060708090a0b0c0d0e0f");
+        assert_eq!(span.kind, SpanKind::Client);
+        assert_eq!(span.status.code, StatusCode::Error);
+        assert_eq!(span.start_time_unix_nano, 5);
+        assert_eq!(span.attributes[0].value, Value::Int(7));
+        assert_eq!(span.attributes[1].value, Value::Int(-8));
+        assert!(matches!(span.attributes[2].value, Value::Double(d) if d.is_nan()));
+    }
+
+    #[test]
+    fn escaped_keys_are_decoded() {
+        let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a\"b","attributes":[{"key":"gen_ai.\u0073ystem","value":{"stringValue":"x\ny"}}]}]}]}]}"#;
+        let batch = one(text);
+        let span = &batch.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.name, "a\"b");
+        assert_eq!(span.attributes[0].key, "gen_ai.system");
+        assert_eq!(span.attributes[0].value, Value::String("x\ny".into()));
+    }
+
+    #[test]
+    fn reads_lines_pretty_and_concatenated_documents() {
+        let doc = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a"}]}]}]}"#;
+        let lines = format!("{doc}\n{doc}\n");
+        assert_eq!(JsonBatches::new(&lines).count(), 2);
+        let concatenated = format!("{doc}{doc}{doc}");
+        assert_eq!(JsonBatches::new(&concatenated).count(), 3);
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(doc).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(JsonBatches::new(&pretty).filter(Result::is_ok).count(), 1);
+    }
+
+    #[test]
+    fn a_bad_line_is_reported_at_its_position_and_later_lines_still_read() {
+        let good = r#"{"resourceSpans":[]}"#;
+        let text = format!("{good}\n{{\"resourceSpans\": [}}\n{good}\n");
+        let results: Vec<_> = JsonBatches::new(&text).collect();
+        assert_eq!(results.len(), 3, "{results:?}");
+        let err = results[1].as_ref().unwrap_err();
+        assert_eq!(&text[err.offset..err.offset + 1], "}");
+        assert!(results[2].is_ok());
+    }
+
+    #[test]
+    fn wrong_types_are_errors_not_panics() {
+        let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a","attributes":[{"key":"k","value":{"intValue":"twelve"}}]}]}]}]}"#;
+        let err = JsonBatches::new(text).next().unwrap().unwrap_err();
+        assert!(err.message.contains("expected an integer"), "{}", err.message);
+    }
+}

@@ -1,0 +1,166 @@
+//! Input: turns paths and bytes into [`Batch`]es of the model.
+//!
+//! The pipeline for one argument is
+//! `discover` (files, directories, globs, `-`) → `load` (read, decompress, detect the format)
+//! → [`LoadedFile::batches`] (parse each OTLP message into the model).
+//! Every failure is an [`InputError`] naming the file and the position; nothing here panics.
+
+pub mod json;
+
+use std::path::PathBuf;
+
+use crate::model::{Batch, Offset};
+
+/// The wire format of a dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// OTLP/JSON: JSON lines, one document, or concatenated documents.
+    Json,
+    /// OTLP protobuf: one message, or the file exporter's length-prefixed stream.
+    Proto,
+}
+
+/// Where a dump comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Path(PathBuf),
+    Stdin,
+}
+
+impl Source {
+    /// The name used in findings and errors.
+    pub fn display_name(&self) -> String {
+        match self {
+            Source::Path(p) => p.display().to_string(),
+            Source::Stdin => "<stdin>".to_string(),
+        }
+    }
+}
+
+/// A position in a loaded file, as reported to users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// 1-based line and column (column counted in characters) in a JSON text.
+    LineColumn { line: usize, column: usize },
+    /// A byte offset into a protobuf stream.
+    Byte(usize),
+}
+
+/// One input file, read and decompressed, ready to be parsed.
+#[derive(Debug)]
+pub struct LoadedFile {
+    /// The name used in findings and errors.
+    pub name: String,
+    pub format: InputFormat,
+    /// The decompressed content.
+    data: Vec<u8>,
+}
+
+impl LoadedFile {
+    /// Builds a loaded file from bytes already in memory (stdin, tests).
+    pub fn from_bytes(
+        name: impl Into<String>,
+        data: Vec<u8>,
+        format: InputFormat,
+    ) -> Result<Self, InputError> {
+        let name = name.into();
+        if format == InputFormat::Json && std::str::from_utf8(&data).is_err() {
+            let valid = std::str::from_utf8(&data).map_err(|e| e.valid_up_to()).unwrap_err();
+            return Err(InputError::InvalidUtf8 {
+                file: name,
+                offset: valid,
+            });
+        }
+        Ok(LoadedFile { name, format, data })
+    }
+
+    /// The JSON text (for JSON input).
+    pub fn text(&self) -> Option<&str> {
+        match self.format {
+            InputFormat::Json => std::str::from_utf8(&self.data).ok(),
+            InputFormat::Proto => None,
+        }
+    }
+
+    /// The decompressed bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Parses the file's messages one at a time.
+    pub fn batches(&self) -> Box<dyn Iterator<Item = Result<Batch<'_>, InputError>> + '_> {
+        match self.text() {
+            Some(text) => Box::new(json::JsonBatches::new(text).map(move |r| {
+                r.map_err(|e| InputError::Json {
+                    file: self.name.clone(),
+                    position: self.position(e.offset),
+                    message: e.message,
+                })
+            })),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+
+    /// Converts a byte offset into the position users see.
+    pub fn position(&self, offset: Offset) -> Position {
+        match self.text() {
+            Some(text) => line_column(text, offset),
+            None => Position::Byte(offset),
+        }
+    }
+}
+
+/// 1-based line and character column of a byte offset.
+pub fn line_column(text: &str, offset: Offset) -> Position {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    Position::LineColumn {
+        line: before.bytes().filter(|&b| b == b'\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
+    }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Position::LineColumn { line, column } => write!(f, "{line}:{column}"),
+            Position::Byte(offset) => write!(f, "byte {offset}"),
+        }
+    }
+}
+
+/// Everything that can go wrong while reading input.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum InputError {
+    #[error("{file}: {source}")]
+    #[diagnostic(code(spanlint::io))]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{position}: invalid OTLP/JSON: {message}")]
+    #[diagnostic(
+        code(spanlint::json),
+        help("expected OTLP/JSON trace data: {{\"resourceSpans\": [...]}} per line or document")
+    )]
+    Json {
+        file: String,
+        position: Position,
+        message: String,
+    },
+    #[error("{file}: byte {offset}: invalid UTF-8 in a JSON dump")]
+    #[diagnostic(
+        code(spanlint::utf8),
+        help("OTLP/JSON must be UTF-8; if this is a protobuf dump, pass --input-format proto")
+    )]
+    InvalidUtf8 { file: String, offset: usize },
+}

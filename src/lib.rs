@@ -1,0 +1,8 @@
+//! spanlint: lint and migrate OpenTelemetry traces against the GenAI semantic conventions.
+//!
+//! Data flows one way: [`input`] (bytes → model) → [`model`] → [`rules`] / [`check`] (model →
+//! findings) → [`report`] (findings → text). See ARCHITECTURE.md for the map.
+
+pub mod input;
+pub mod model;
+pub mod rules;

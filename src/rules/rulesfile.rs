@@ -1,0 +1,273 @@
+//! The rules file: the data that says what the GenAI conventions require.
+//!
+//! `rules/genai.toml` is embedded in the binary (see [`RulesFile::builtin`]); `--rules FILE`
+//! replaces it. Everything the rules check comes from here, nothing from code: the attribute
+//! registry, span types with their requirement levels, span-name templates and kinds, deprecated
+//! names and values, reserved namespaces and the content policy. New conventions versions are a
+//! data change.
+//!
+//! The schema is strict (`deny_unknown_fields`) so a typo in a user's rules file is an error
+//! pointing at the TOML line, not a silently ignored rule.
+
+use serde::Deserialize;
+
+/// The built-in rules file, matching the newest GenAI conventions.
+pub const BUILTIN_RULES: &str = include_str!("../../rules/genai.toml");
+
+/// The whole rules file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RulesFile {
+    /// Which conventions version this file encodes.
+    pub conventions: Conventions,
+    /// How a span is recognised as a GenAI span.
+    pub genai_spans: Detection,
+    /// The attribute registry: every current attribute the conventions define (not only
+    /// `gen_ai.*`: also the `server.*`, `error.type`, … keys the span types reference).
+    #[serde(default, rename = "attribute")]
+    pub attributes: Vec<AttributeDef>,
+    /// Span types (`gen_ai.inference.client`, …) with their requirement levels.
+    #[serde(default, rename = "span-type")]
+    pub span_types: Vec<SpanType>,
+    /// Provider-specific refinements of span types (`openai.inference.client`, …).
+    #[serde(default, rename = "refinement")]
+    pub refinements: Vec<Refinement>,
+    /// Attributes that were renamed or removed.
+    #[serde(default, rename = "deprecated-attribute")]
+    pub deprecated_attributes: Vec<DeprecatedAttribute>,
+    /// Enum values that were renamed.
+    #[serde(default, rename = "deprecated-value")]
+    pub deprecated_values: Vec<DeprecatedValue>,
+    /// Namespaces in which only registry keys may appear.
+    #[serde(default, rename = "reserved-namespace")]
+    pub reserved_namespaces: Vec<ReservedNamespace>,
+    /// What counts as recorded content (prompts, completions, tool arguments …) and whether it
+    /// may be recorded.
+    pub content: ContentPolicy,
+}
+
+/// The conventions version a rules file encodes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Conventions {
+    /// Human-readable name, e.g. "OpenTelemetry GenAI semantic conventions".
+    pub name: String,
+    /// The version, e.g. "gen-ai-dev/1.42.0-dev".
+    pub version: String,
+    /// The schema URL of that version.
+    pub schema_url: String,
+    /// Where the data came from (repository and commit), for humans.
+    pub source: String,
+}
+
+/// How to tell a GenAI span from any other span.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Detection {
+    /// A span with an attribute under one of these prefixes is a GenAI span (`gen_ai.`).
+    pub attribute_prefixes: Vec<String>,
+    /// A span whose name matches one of these globs is a GenAI span even without any
+    /// `gen_ai.*` attribute (e.g. `chat *`, `gen_ai.*`).
+    #[serde(default)]
+    pub span_name_globs: Vec<String>,
+}
+
+/// An OTLP attribute type as the conventions name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AttributeType {
+    #[serde(rename = "string")]
+    String,
+    #[serde(rename = "int")]
+    Int,
+    #[serde(rename = "double")]
+    Double,
+    #[serde(rename = "boolean")]
+    Boolean,
+    #[serde(rename = "string[]")]
+    StringArray,
+    #[serde(rename = "int[]")]
+    IntArray,
+    #[serde(rename = "double[]")]
+    DoubleArray,
+    #[serde(rename = "boolean[]")]
+    BooleanArray,
+    /// A structured value (kvlist/array), or a JSON string on spans.
+    #[serde(rename = "any")]
+    Any,
+    /// A prefix: the real keys are `<key>.<name>` with string values.
+    #[serde(rename = "template[string]")]
+    TemplateString,
+}
+
+/// One attribute of the registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AttributeDef {
+    pub key: String,
+    #[serde(rename = "type")]
+    pub ty: AttributeType,
+    /// Well-known values of an enum attribute (enums are open: other values are allowed).
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// One line from the conventions.
+    #[serde(default)]
+    pub brief: String,
+}
+
+/// A requirement level of the conventions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    Required,
+    ConditionallyRequired,
+    Recommended,
+    OptIn,
+}
+
+/// A condition that can be decided from the span itself.
+///
+/// Conditions the conventions state in prose ("If available.") that cannot be decided from a
+/// span are left out (`when` absent): such a requirement never yields an error.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum Condition {
+    /// The span status is ERROR (`when = "status-error"`).
+    StatusError,
+    /// The span has this attribute (`when = { present = "server.address" }`).
+    Present(String),
+    /// The span has at least one of these attributes, e.g. signs of streaming
+    /// (`when = { any-present = ["gen_ai.response.time_to_first_chunk"] }`).
+    AnyPresent(Vec<String>),
+}
+
+/// One attribute of a span type with its requirement level.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Requirement {
+    pub attribute: String,
+    pub level: Level,
+    /// The condition as the conventions word it (for conditionally required and conditional
+    /// recommended attributes).
+    #[serde(default)]
+    pub condition: Option<String>,
+    /// The same condition in a form spanlint can decide, when it can.
+    #[serde(default)]
+    pub when: Option<Condition>,
+}
+
+/// A span type of the conventions and how to recognise it on the wire.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SpanType {
+    /// The conventions' id, e.g. `gen_ai.inference.client`.
+    pub id: String,
+    /// `gen_ai.operation.name` values of this span type. Empty: selected by `marker`.
+    #[serde(default)]
+    pub operations: Vec<String>,
+    /// Only spans of this kind are of this type (used to split `invoke_agent` into its client
+    /// and internal span types). Absent: any kind.
+    #[serde(default)]
+    pub select_kind: Option<String>,
+    /// A span with this attribute is of this type whatever its operation (`mcp.method.name`).
+    #[serde(default)]
+    pub marker: Option<String>,
+    /// Span kinds the conventions allow; the first is the one they recommend.
+    pub span_kinds: Vec<String>,
+    /// Span-name templates, most specific first. `{key}` is replaced by the span's value of
+    /// that attribute; a template with a missing attribute is skipped.
+    pub span_names: Vec<String>,
+    pub requirements: Vec<Requirement>,
+}
+
+/// A provider-specific refinement of a span type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Refinement {
+    /// The conventions' id, e.g. `openai.inference.client`.
+    pub id: String,
+    /// The span type it refines.
+    pub extends: String,
+    /// The `gen_ai.provider.name` value that selects it.
+    pub provider: String,
+    /// Requirements that replace (same attribute) or add to the base span type's.
+    pub requirements: Vec<Requirement>,
+}
+
+/// A deprecated attribute and what replaces it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeprecatedAttribute {
+    pub key: String,
+    /// The current attribute; absent when it was removed without replacement.
+    #[serde(default)]
+    pub replacement: Option<String>,
+    /// The conventions version that deprecated it.
+    pub since: String,
+    /// What to do, when a plain rename does not say it all.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Old value → new value, when the values changed with the name.
+    #[serde(default)]
+    pub value_map: std::collections::BTreeMap<String, String>,
+}
+
+/// A deprecated enum value of an attribute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeprecatedValue {
+    pub attribute: String,
+    pub value: String,
+    pub replacement: String,
+    pub since: String,
+}
+
+/// A namespace reserved for the conventions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReservedNamespace {
+    /// Key prefix, with the trailing dot (`gen_ai.`).
+    pub prefix: String,
+    /// Keys under the prefix that are allowed although not in the registry.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+/// Whether content may be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContentMode {
+    /// Content attributes and events are findings.
+    Forbid,
+    /// Content may be recorded.
+    Allow,
+}
+
+/// What content is and whether it may be recorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ContentPolicy {
+    pub policy: ContentMode,
+    /// Attribute keys that carry content (`gen_ai.input.messages`, …).
+    pub attributes: Vec<String>,
+    /// Globs over attribute keys that carry content (`gen_ai.prompt.*.content`, `llm.input_messages.*`).
+    #[serde(default)]
+    pub attribute_globs: Vec<String>,
+    /// Globs that exclude keys the attribute globs would match (`gen_ai.prompt.name`).
+    #[serde(default)]
+    pub not_content: Vec<String>,
+    /// Span event names that carry content (`gen_ai.content.prompt`, …).
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+impl RulesFile {
+    /// The rules file compiled into the binary.
+    pub fn builtin() -> Self {
+        Self::parse(BUILTIN_RULES).expect("the built-in rules file is valid (tested)")
+    }
+
+    /// Parses a rules file.
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}

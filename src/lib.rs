@@ -3,6 +3,12 @@
 //! Data flows one way: [`input`] (bytes → model) → [`model`] → [`rules`] / [`check`] (model →
 //! findings) → [`report`] (findings → text). See ARCHITECTURE.md for the map.
 
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod finding;
 pub mod input;
 pub mod model;
+pub mod report;
 pub mod rules;
+pub mod snippet;

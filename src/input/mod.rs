@@ -6,6 +6,8 @@
 //! Every failure is an [`InputError`] naming the file and the position; nothing here panics.
 
 pub mod json;
+mod tmp_load;
+pub use tmp_load::{discover, load};
 
 use std::path::PathBuf;
 
@@ -65,7 +67,9 @@ impl LoadedFile {
     ) -> Result<Self, InputError> {
         let name = name.into();
         if format == InputFormat::Json && std::str::from_utf8(&data).is_err() {
-            let valid = std::str::from_utf8(&data).map_err(|e| e.valid_up_to()).unwrap_err();
+            let valid = std::str::from_utf8(&data)
+                .map_err(|e| e.valid_up_to())
+                .unwrap_err();
             return Err(InputError::InvalidUtf8 {
                 file: name,
                 offset: valid,

@@ -1,0 +1,117 @@
+//! `check`: runs the rules over every GenAI span of a loaded file and locates the findings.
+//!
+//! A span flows: [`LoadedFile::batches`] → each span with its resource and scope →
+//! [`Ruleset::is_genai_span`] → [`rules::check_span`] → [`Finding`]s → [`LocatedFinding`]s with
+//! a line/column (JSON) or byte offset (protobuf) and a source snippet for the human report.
+
+use crate::finding::{Finding, Severity};
+use crate::input::{InputError, LoadedFile, Position};
+use crate::rules::{self, Ruleset, SpanContext};
+use crate::snippet::Snippet;
+
+/// A finding with its place in the file.
+#[derive(Debug, Clone)]
+pub struct LocatedFinding {
+    pub finding: Finding,
+    pub position: Position,
+    /// The JSON source around the finding (none for protobuf).
+    pub snippet: Option<Snippet>,
+}
+
+/// The outcome of checking one file.
+#[derive(Debug, Default)]
+pub struct FileReport {
+    pub name: String,
+    pub findings: Vec<LocatedFinding>,
+    /// Messages of this file that could not be read (the others were still checked).
+    pub errors: Vec<InputError>,
+    pub spans: usize,
+    pub genai_spans: usize,
+}
+
+/// Counts over a whole run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub files: usize,
+    pub spans: usize,
+    pub genai_spans: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+    /// Files or messages that could not be read.
+    pub input_errors: usize,
+}
+
+impl Summary {
+    pub fn add(&mut self, file: &FileReport) {
+        self.files += 1;
+        self.spans += file.spans;
+        self.genai_spans += file.genai_spans;
+        self.input_errors += file.errors.len();
+        for f in &file.findings {
+            match f.finding.severity {
+                Severity::Error => self.errors += 1,
+                Severity::Warning => self.warnings += 1,
+                Severity::Info => self.infos += 1,
+            }
+        }
+    }
+
+    /// The most severe finding, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        if self.errors > 0 {
+            Some(Severity::Error)
+        } else if self.warnings > 0 {
+            Some(Severity::Warning)
+        } else if self.infos > 0 {
+            Some(Severity::Info)
+        } else {
+            None
+        }
+    }
+}
+
+/// Checks every span of one file.
+pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
+    let mut report = FileReport {
+        name: file.name.clone(),
+        ..FileReport::default()
+    };
+    let mut findings = Vec::new();
+    for batch in file.batches() {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(err) => {
+                report.errors.push(err);
+                continue;
+            }
+        };
+        for resource in &batch.resource_spans {
+            for scope_spans in &resource.scope_spans {
+                for span in &scope_spans.spans {
+                    report.spans += 1;
+                    if !rules.is_genai_span(span) {
+                        continue;
+                    }
+                    report.genai_spans += 1;
+                    let ctx = SpanContext::new(rules, span, resource, &scope_spans.scope);
+                    rules::check_span(&ctx, &mut findings);
+                }
+            }
+        }
+        report
+            .findings
+            .extend(findings.drain(..).map(|f| locate(f, file)));
+    }
+    report
+}
+
+fn locate(finding: Finding, file: &LoadedFile) -> LocatedFinding {
+    LocatedFinding {
+        position: file.position(finding.offset),
+        snippet: file
+            .text()
+            .map(|text| Snippet::around(text, finding.offset)),
+        finding,
+    }
+}

@@ -1,0 +1,207 @@
+//! `--format human` (the default): miette diagnostics grouped by file, then a summary.
+//!
+//! For JSON input each finding shows the line of the dump around the attribute (elided when the
+//! line is long, as Collector dumps are) with the key underlined; for protobuf, which has no
+//! text, the byte offset. Every finding names its span, trace and service so it can be found in
+//! a trace backend.
+
+use std::fmt::Write as _;
+
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, MietteError,
+    MietteSpanContents, SourceCode, SourceSpan, SpanContents,
+};
+
+use super::CheckOutcome;
+use crate::check::{LocatedFinding, Summary};
+use crate::finding::Severity;
+use crate::input::Position;
+use crate::snippet::Snippet;
+
+/// Rendering options.
+#[derive(Debug, Clone, Copy)]
+pub struct HumanOptions {
+    pub color: bool,
+    /// Terminal width used to wrap messages.
+    pub width: usize,
+}
+
+impl Default for HumanOptions {
+    fn default() -> Self {
+        HumanOptions {
+            color: false,
+            width: 100,
+        }
+    }
+}
+
+/// Renders every finding, file by file, then the summary line.
+pub fn render(outcome: &CheckOutcome<'_>, options: HumanOptions) -> String {
+    let theme = if options.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(options.width)
+        .with_links(false);
+    let mut out = String::new();
+    for file in outcome.files {
+        for located in &file.findings {
+            render_finding(&handler, &file.name, located, &mut out);
+        }
+    }
+    out.push_str(&summary_line(&outcome.summary));
+    out.push('\n');
+    out
+}
+
+fn render_finding(
+    handler: &GraphicalReportHandler,
+    file: &str,
+    located: &LocatedFinding,
+    out: &mut String,
+) {
+    let finding = &located.finding;
+    let mut diagnostic = MietteDiagnostic::new(finding.message.clone())
+        .with_code(finding.rule)
+        .with_severity(match finding.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+            Severity::Info => miette::Severity::Advice,
+        });
+    if let Some(help) = &finding.help {
+        diagnostic = diagnostic.with_help(help.clone());
+    }
+    let source = located.snippet.as_ref().map(|snippet| {
+        diagnostic.labels = Some(vec![LabeledSpan::new_primary_with_span(
+            Some(label(located)),
+            SourceSpan::from(snippet.highlight.clone()),
+        )]);
+        SnippetSource {
+            name: file.to_string(),
+            snippet: sanitized(snippet),
+            column: match located.position {
+                Position::LineColumn { column, .. } => column,
+                Position::Byte(_) => 1,
+            },
+        }
+    });
+    let report = match source {
+        Some(source) => miette::Report::new(diagnostic).with_source_code(source),
+        None => miette::Report::new(diagnostic),
+    };
+    let _ = handler.render_report(out, report.as_ref());
+    if located.snippet.is_none() {
+        let _ = writeln!(out, "  at {file}: {}: {}", located.position, label(located));
+    }
+    let span = &finding.span;
+    let _ = writeln!(
+        out,
+        "  span {} · trace {}\n",
+        or_dash(&span.span_id),
+        or_dash(&span.trace_id)
+    );
+}
+
+/// What the underline says: which span this is.
+fn label(located: &LocatedFinding) -> String {
+    let span = &located.finding.span;
+    let name = super::truncate(&sanitize(&span.name), 60).into_owned();
+    match &span.service {
+        Some(service) => format!("span `{name}` of service `{}`", sanitize(service)),
+        None => format!("span `{name}`"),
+    }
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+/// The one-line summary: `N spans (G GenAI) in M files: E errors, W warnings, I infos`.
+pub fn summary_line(s: &Summary) -> String {
+    let mut line = format!(
+        "{} in {}: {}, {}, {}",
+        plural(s.spans, "span"),
+        plural(s.files, "file"),
+        plural(s.errors, "error"),
+        plural(s.warnings, "warning"),
+        plural(s.infos, "info")
+    );
+    line.insert_str(
+        line.find(" in ").unwrap_or(0),
+        &format!(" ({} GenAI)", s.genai_spans),
+    );
+    if s.input_errors > 0 {
+        let _ = write!(
+            line,
+            "; {} could not be read",
+            plural(s.input_errors, "input")
+        );
+    }
+    line
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Replaces control characters (ANSI escapes, newlines) so a dump cannot rewrite the terminal.
+pub fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect::<String>()
+        .into()
+}
+
+/// The snippet with control characters replaced one-for-one (keeping the highlight's place:
+/// each replaced char is swapped for one of the same UTF-8 length class, `\u{FFFD}` is 3 bytes,
+/// so recompute the range).
+fn sanitized(snippet: &Snippet) -> Snippet {
+    if !snippet.text.chars().any(char::is_control) {
+        return snippet.clone();
+    }
+    let map = |end: usize| sanitize(&snippet.text[..end]).len();
+    Snippet {
+        text: sanitize(&snippet.text).into_owned(),
+        highlight: map(snippet.highlight.start)..map(snippet.highlight.end),
+        ..snippet.clone()
+    }
+}
+
+/// Serves a snippet to miette as if it were the file: line numbers and the header's
+/// `file:line:column` are the real ones.
+struct SnippetSource {
+    name: String,
+    snippet: Snippet,
+    /// Real 1-based column of the highlighted token.
+    column: usize,
+}
+
+impl SourceCode for SnippetSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        _context_lines_before: usize,
+        _context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        if span.offset() + span.len() > self.snippet.text.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            self.snippet.text.as_bytes(),
+            SourceSpan::from(0..self.snippet.text.len()),
+            self.snippet.line - 1,
+            self.column - 1,
+            1,
+        )))
+    }
+}

@@ -1,0 +1,103 @@
+//! `--format json`: one JSON document for tools.
+//!
+//! # Wire format
+//! ```json
+//! {"version": 1,
+//!  "findings": [{"rule", "severity", "message", "help", "file", "line", "column", "offset",
+//!                "trace_id", "span_id", "span_name", "service", "attribute"}],
+//!  "summary": {"files", "spans", "genai_spans", "errors", "warnings", "infos", "input_errors"}}
+//! ```
+//! `line`/`column` (1-based, column in characters) are set for JSON input, `offset` (bytes into
+//! the decompressed input) always. Absent values are `null`. Fields are only ever added.
+
+use serde::Serialize;
+
+use super::CheckOutcome;
+use crate::input::Position;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    findings: Vec<JsonFinding<'a>>,
+    summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule: &'a str,
+    severity: &'a str,
+    message: &'a str,
+    help: Option<&'a str>,
+    file: &'a str,
+    line: Option<usize>,
+    column: Option<usize>,
+    offset: usize,
+    trace_id: Option<&'a str>,
+    span_id: Option<&'a str>,
+    span_name: &'a str,
+    service: Option<&'a str>,
+    attribute: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    files: usize,
+    spans: usize,
+    genai_spans: usize,
+    errors: usize,
+    warnings: usize,
+    infos: usize,
+    input_errors: usize,
+}
+
+/// Renders the report as pretty-printed JSON with a trailing newline.
+pub fn render(outcome: &CheckOutcome<'_>) -> String {
+    let findings = outcome
+        .files
+        .iter()
+        .flat_map(|file| file.findings.iter().map(move |f| (file, f)))
+        .map(|(file, located)| {
+            let f = &located.finding;
+            let (line, column) = match located.position {
+                Position::LineColumn { line, column } => (Some(line), Some(column)),
+                Position::Byte(_) => (None, None),
+            };
+            JsonFinding {
+                rule: f.rule,
+                severity: f.severity.as_str(),
+                message: &f.message,
+                help: f.help.as_deref(),
+                file: &file.name,
+                line,
+                column,
+                offset: f.offset,
+                trace_id: non_empty(&f.span.trace_id),
+                span_id: non_empty(&f.span.span_id),
+                span_name: &f.span.name,
+                service: f.span.service.as_deref(),
+                attribute: f.attribute.as_deref(),
+            }
+        })
+        .collect();
+    let s = outcome.summary;
+    let document = Document {
+        version: 1,
+        findings,
+        summary: JsonSummary {
+            files: s.files,
+            spans: s.spans,
+            genai_spans: s.genai_spans,
+            errors: s.errors,
+            warnings: s.warnings,
+            infos: s.infos,
+            input_errors: s.input_errors,
+        },
+    };
+    let mut out = serde_json::to_string_pretty(&document).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}

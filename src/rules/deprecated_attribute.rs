@@ -1,0 +1,85 @@
+//! # deprecated-attribute
+//!
+//! ## What it checks
+//! Span and span-event attributes the conventions deprecated: renamed ones
+//! (`gen_ai.system` → `gen_ai.provider.name`, `gen_ai.usage.prompt_tokens` →
+//! `gen_ai.usage.input_tokens`, `gen_ai.openai.request.seed` → `gen_ai.request.seed`, …) and
+//! removed ones (`gen_ai.prompt`, `gen_ai.completion`).
+//!
+//! ## Why it matters
+//! Backends that follow the current conventions read only the new names: usage, provider and
+//! model columns stay empty for spans that use the old ones.
+//!
+//! ## Example
+//! `{"key": "gen_ai.usage.prompt_tokens", "value": {"intValue": "22"}}` should be
+//! `gen_ai.usage.input_tokens`.
+//!
+//! ## Fix
+//! Upgrade the instrumentation (many switch with
+//! `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental`), or rewrite dumps with
+//! `spanlint migrate`.
+
+use super::{RuleInfo, SpanContext};
+use crate::finding::{Finding, Severity};
+use crate::model::Attribute;
+
+pub const INFO: RuleInfo = RuleInfo {
+    id: "deprecated-attribute",
+    summary: "a deprecated attribute is used instead of its replacement",
+    default_severity: Severity::Warning,
+};
+
+pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
+    let event_attributes = ctx.span.events.iter().flat_map(|e| &e.attributes);
+    for attribute in ctx.span.attributes.iter().chain(event_attributes) {
+        if let Some(deprecated) = ctx.rules.deprecated_attribute(&attribute.key) {
+            out.push(finding(ctx, attribute, deprecated));
+        }
+    }
+}
+
+fn finding(
+    ctx: &SpanContext<'_, '_>,
+    attribute: &Attribute<'_>,
+    deprecated: &crate::rules::rulesfile::DeprecatedAttribute,
+) -> Finding {
+    let key = attribute.key.as_ref();
+    let since = &deprecated.since;
+    let (message, help) = match &deprecated.replacement {
+        Some(new) => (
+            format!("`{key}` is deprecated since {since}: use `{new}`"),
+            Some(match new_value(ctx, attribute, deprecated) {
+                Some((old, value)) if old != value => {
+                    format!("rename `{key}` to `{new}` and its value `{old}` to `{value}`")
+                }
+                Some((_, value)) => format!("rename `{key}` to `{new}` (value `{value}`)"),
+                None => format!("rename `{key}` to `{new}`"),
+            }),
+        ),
+        None => (
+            format!("`{key}` is deprecated since {since} and has no direct replacement"),
+            deprecated.note.clone(),
+        ),
+    };
+    ctx.finding(&INFO, message, help, Some(key), attribute.offset)
+}
+
+/// The value under the new name, when the old value is an enum-like string the rules know:
+/// a value renamed with the attribute (`json_object` → `json`) or a deprecated member
+/// (`vertex_ai` → `gcp.vertex_ai`). Other values (which may be content) are never echoed.
+fn new_value<'v>(
+    ctx: &'v SpanContext<'_, '_>,
+    attribute: &'v Attribute<'_>,
+    deprecated: &'v crate::rules::rulesfile::DeprecatedAttribute,
+) -> Option<(&'v str, &'v str)> {
+    let old = attribute.value.as_str()?;
+    if let Some(new) = deprecated.value_map.get(old) {
+        return Some((old, new));
+    }
+    if let Some(renamed) = ctx.rules.deprecated_value(&attribute.key, old) {
+        return Some((old, &renamed.replacement));
+    }
+    let new_key = deprecated.replacement.as_deref()?;
+    let members = &ctx.rules.attribute(new_key)?.members;
+    members.iter().any(|m| m == old).then_some((old, old))
+}

@@ -1,0 +1,296 @@
+//! End-to-end tests: run the built `spanlint` binary as a user would and check its output and
+//! exit status. Snapshots of the human and JSON reports for every real fixture live in
+//! `tests/snapshots/cli__*.snap`; review changes with `cargo insta review`.
+//!
+//! New CLI behaviour gets a test here; per-rule behaviour goes to `tests/rules.rs`.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// Runs `spanlint` with a fixed terminal width and no colour, so output is identical everywhere.
+fn spanlint(args: &[&str]) -> Output {
+    spanlint_with_stdin(args, &[])
+}
+
+fn spanlint_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    Command::cargo_bin("spanlint")
+        .expect("the spanlint binary is built")
+        .args(args)
+        .env("COLUMNS", "100")
+        .env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .write_stdin(stdin.to_vec())
+        .output()
+        .expect("spanlint runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON document")
+}
+
+fn real_fixtures(extension: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("fixtures/real")
+        .expect("fixtures/real exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .map(|p| p.display().to_string())
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 11,
+        "expected the real fixtures, found {names:?}"
+    );
+    names
+}
+
+fn stem(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace('.', "_")
+}
+
+#[test]
+fn human_report_of_every_real_json_fixture() {
+    for path in real_fixtures("jsonl") {
+        let output = spanlint(&["check", &path]);
+        let code = output.status.code();
+        insta::with_settings!({ snapshot_suffix => stem(&path), description => format!("spanlint check {path}") }, {
+            insta::assert_snapshot!("human", format!("exit: {code:?}\n{}", stdout(&output)));
+        });
+    }
+}
+
+#[test]
+fn json_report_of_every_real_fixture_in_both_formats() {
+    for path in real_fixtures("jsonl")
+        .into_iter()
+        .chain(real_fixtures("pb"))
+    {
+        let output = spanlint(&["check", "--format", "json", &path]);
+        insta::with_settings!({ snapshot_suffix => stem(&path), description => format!("spanlint check --format json {path}") }, {
+            insta::assert_json_snapshot!("json", json(&output));
+        });
+    }
+}
+
+#[test]
+fn human_report_of_protobuf_gives_byte_offsets() {
+    let output = spanlint(&["check", "fixtures/real/openai-v2-chat.pb"]);
+    let text = stdout(&output);
+    assert!(
+        text.contains("at fixtures/real/openai-v2-chat.pb: byte "),
+        "{text}"
+    );
+    insta::assert_snapshot!(format!("exit: {:?}\n{text}", output.status.code()));
+}
+
+/// The JSON and protobuf twins of a real dump hold the same request, so they must give the same
+/// findings; only positions differ.
+#[test]
+fn json_and_protobuf_twins_give_the_same_findings() {
+    for path in real_fixtures("jsonl") {
+        let twin = path.replace(".jsonl", ".pb");
+        let strip = |v: serde_json::Value| -> Vec<serde_json::Value> {
+            v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    let mut f = f.clone();
+                    for key in ["file", "line", "column", "offset"] {
+                        f.as_object_mut().unwrap().remove(key);
+                    }
+                    f
+                })
+                .collect()
+        };
+        let from_json = strip(json(&spanlint(&["check", "--format", "json", &path])));
+        let from_proto = strip(json(&spanlint(&["check", "--format", "json", &twin])));
+        assert!(!from_json.is_empty(), "{path} has findings");
+        assert_eq!(from_json, from_proto, "{path} vs {twin}");
+    }
+}
+
+#[test]
+fn findings_exit_1_and_a_clean_dump_exits_0() {
+    let dirty = spanlint(&["check", "fixtures/real/openai-v2-chat.jsonl"]);
+    assert_eq!(dirty.status.code(), Some(1));
+    let clean = spanlint(&[
+        "check",
+        "fixtures/rules/missing-required-attribute/clean.json",
+    ]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
+    assert!(
+        stdout(&clean).contains("0 errors, 0 warnings"),
+        "{}",
+        stdout(&clean)
+    );
+}
+
+#[test]
+fn fail_on_sets_the_threshold() {
+    // Only warnings in this file: deprecated values.
+    let path = "fixtures/rules/deprecated-value/old-provider-values.json";
+    let default = spanlint(&["check", path]);
+    assert_eq!(default.status.code(), Some(0), "{}", stdout(&default));
+    let warning = spanlint(&["check", "--fail-on", "warning", path]);
+    assert_eq!(warning.status.code(), Some(1));
+    let never = spanlint(&[
+        "check",
+        "--fail-on",
+        "never",
+        "fixtures/real/openai-v2-chat.jsonl",
+    ]);
+    assert_eq!(never.status.code(), Some(0));
+}
+
+#[test]
+fn reads_standard_input() {
+    let dump = std::fs::read("fixtures/real/openai-v2-chat.jsonl").unwrap();
+    let output = spanlint_with_stdin(&["check", "--format", "json", "-"], &dump);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    assert_eq!(report["summary"]["spans"], 1);
+    assert_eq!(report["findings"][0]["file"], "<stdin>");
+    let proto = std::fs::read("fixtures/real/openai-v2-chat.pb").unwrap();
+    let output = spanlint_with_stdin(&["check", "--format", "json", "-"], &proto);
+    assert_eq!(json(&output)["summary"]["spans"], 1, "{}", stderr(&output));
+}
+
+#[test]
+fn json_summary_counts_files_spans_and_severities() {
+    let output = spanlint(&["check", "--format", "json", "fixtures/real"]);
+    let report = json(&output);
+    let summary = &report["summary"];
+    assert_eq!(summary["files"], 22);
+    let findings = report["findings"].as_array().unwrap();
+    let count = |severity: &str| {
+        findings
+            .iter()
+            .filter(|f| f["severity"] == severity)
+            .count()
+    };
+    assert_eq!(summary["errors"], count("error"));
+    assert_eq!(summary["warnings"], count("warning"));
+    assert!(summary["genai_spans"].as_u64() <= summary["spans"].as_u64());
+}
+
+#[test]
+fn findings_never_print_recorded_content() {
+    // These dumps record prompts and completions; their text must not reach the report.
+    for path in [
+        "fixtures/real/openai-v2-latest-content-chat.jsonl",
+        "fixtures/real/openllmetry-legacy-chat.jsonl",
+        "fixtures/rules/content-recorded/prompts-and-completions.json",
+    ] {
+        let output = spanlint(&["check", "--format", "json", path]);
+        let report = json(&output);
+        for finding in report["findings"].as_array().unwrap() {
+            let text = format!("{} {}", finding["message"], finding["help"]);
+            assert!(!text.contains("4111"), "{path}: {text}");
+            assert!(
+                !text.to_lowercase().contains("weather in"),
+                "{path}: {text}"
+            );
+        }
+        let human = stdout(&spanlint(&["check", path]));
+        assert!(!human.contains("my card"), "{path}");
+    }
+}
+
+#[test]
+fn a_missing_path_is_an_error_but_other_files_are_still_checked() {
+    let output = spanlint(&[
+        "check",
+        "--format",
+        "json",
+        "does/not/exist.jsonl",
+        "fixtures/real/openai-v2-chat.jsonl",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("does/not/exist.jsonl"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(json(&output)["summary"]["files"], 1);
+}
+
+#[test]
+fn an_invalid_rules_file_exits_2_and_points_at_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let builtin = std::fs::read_to_string("rules/genai.toml").unwrap();
+    std::fs::write(
+        &rules,
+        builtin.replacen("[content]", "[content]\npolicee = \"allow\"", 1),
+    )
+    .unwrap();
+    let output = spanlint(&[
+        "check",
+        "--rules",
+        rules.to_str().unwrap(),
+        "fixtures/real/openai-v2-chat.jsonl",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("policee"), "{err}");
+    assert!(err.contains("rules.toml:"), "{err}");
+}
+
+#[test]
+fn a_rules_file_can_allow_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let builtin = std::fs::read_to_string("rules/genai.toml").unwrap();
+    let allowed = builtin.replacen("policy = \"forbid\"", "policy = \"allow\"", 1);
+    assert_ne!(
+        allowed, builtin,
+        "the built-in file sets policy = \"forbid\""
+    );
+    std::fs::write(&rules, allowed).unwrap();
+    let path = "fixtures/rules/content-recorded/prompts-and-completions.json";
+    let has_content_finding = |args: &[&str]| {
+        json(&spanlint(args))["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "content-recorded")
+    };
+    assert!(has_content_finding(&["check", "--format", "json", path]));
+    assert!(!has_content_finding(&[
+        "check",
+        "--format",
+        "json",
+        "--rules",
+        rules.to_str().unwrap(),
+        path
+    ]));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(spanlint(&["check"]).status.code(), Some(2));
+    assert_eq!(
+        spanlint(&["check", "--format", "yaml", "x"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn version_names_the_conventions() {
+    let output = spanlint(&["--version"]);
+    assert!(stdout(&output).contains("GenAI"), "{}", stdout(&output));
+}

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use crate::check::{self, FileReport, Summary};
 use crate::cli::{CheckArgs, Cli, ColorChoice, Command, FailOn, InputFormatArg};
 use crate::finding::Severity;
-use crate::input::{self, InputFormat};
+use rayon::prelude::*;
+
+use crate::input::{self, InputError, InputFormat};
 use crate::report::{self, CheckOutcome, Format, human::HumanOptions};
 use crate::rules::{Ruleset, rulesfile::RulesFile};
 
@@ -56,12 +58,16 @@ fn run_check(args: &CheckArgs) -> ExitStatus {
         InputFormatArg::Proto => InputFormat::Proto,
     });
 
-    let mut files: Vec<FileReport> = Vec::new();
+    // Files are checked in parallel and reported in argument order.
+    let results: Vec<Result<FileReport, InputError>> = sources
+        .par_iter()
+        .map(|source| input::load(source, format).map(|loaded| check::check_file(&loaded, &rules)))
+        .collect();
+    let mut files: Vec<FileReport> = Vec::with_capacity(results.len());
     let mut summary = Summary::default();
-    for source in &sources {
-        match input::load(source, format) {
-            Ok(loaded) => {
-                let mut report = check::check_file(&loaded, &rules);
+    for result in results {
+        match result {
+            Ok(mut report) => {
                 for err in report.errors.drain(..) {
                     had_input_error = true;
                     summary.input_errors += 1;

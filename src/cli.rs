@@ -9,7 +9,7 @@ use crate::report::Format;
 
 /// Lint OpenTelemetry trace dumps against the GenAI semantic conventions.
 #[derive(Debug, Parser)]
-#[command(name = "spanlint", version = version(), about, long_about = None)]
+#[command(name = "spanlint", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -86,10 +86,23 @@ pub enum ColorChoice {
     Never,
 }
 
-/// `--version` also names the conventions version of the built-in rules.
-fn version() -> &'static str {
-    concat!(
+/// `--version` also names the conventions version of the built-in rules, so a CI log shows
+/// which conventions a run checked against.
+pub fn long_version() -> String {
+    let rules = crate::rules::rulesfile::RulesFile::builtin();
+    format!(
+        "{} (built-in rules: {} {})",
         env!("CARGO_PKG_VERSION"),
-        " (built-in rules: OpenTelemetry GenAI semantic conventions, see `rules/genai.toml`)"
+        rules.conventions.name,
+        rules.conventions.version
     )
+}
+
+impl Cli {
+    /// Parses the process arguments (exits on `--help`, `--version` and usage errors).
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().version(long_version()).get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    }
 }

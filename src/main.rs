@@ -2,9 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = spanlint::cli::Cli::parse();
+    let cli = spanlint::cli::Cli::parse_args();
     spanlint::app::run(cli).into()
 }

@@ -65,7 +65,9 @@ impl LoadedFile {
     ) -> Result<Self, InputError> {
         let name = name.into();
         if format == InputFormat::Json && std::str::from_utf8(&data).is_err() {
-            let valid = std::str::from_utf8(&data).map_err(|e| e.valid_up_to()).unwrap_err();
+            let valid = std::str::from_utf8(&data)
+                .map_err(|e| e.valid_up_to())
+                .unwrap_err();
             return Err(InputError::InvalidUtf8 {
                 file: name,
                 offset: valid,

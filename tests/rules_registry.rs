@@ -938,6 +938,22 @@ fn deprecated_attributes_match_core_renames() {
     let mut theirs = dep.response_format_values.clone();
     theirs.sort();
     assert_eq!(keys, theirs, "response_format value map covers its members");
+    // A value the target enum also has keeps its spelling; the others (json_object,
+    // json_schema) map to the target member they are a refinement of (json).
+    let output_type = &reg.genai["gen_ai.output.type"].members;
+    for (from, to) in &fmt.value_map {
+        let expected = if output_type.contains(from) {
+            from.clone()
+        } else {
+            let prefixes: Vec<_> = output_type
+                .iter()
+                .filter(|m| from.starts_with(&format!("{m}_")))
+                .collect();
+            assert_eq!(prefixes.len(), 1, "{from}: one target member");
+            prefixes[0].clone()
+        };
+        assert_eq!(to, &expected, "response_format value {from}");
+    }
     let system = get("gen_ai.system");
     let mut expected: BTreeMap<String, String> = dep
         .system_values

@@ -271,3 +271,42 @@ impl RulesFile {
         toml::from_str(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_file_parses() {
+        let rules = RulesFile::parse(BUILTIN_RULES).expect("built-in rules parse");
+        assert!(!rules.attributes.is_empty());
+        assert!(!rules.span_types.is_empty());
+        // The convenience constructor agrees.
+        assert_eq!(
+            RulesFile::builtin().attributes.len(),
+            rules.attributes.len()
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_line() {
+        // Line 8 holds a typo of `attribute-prefixes`.
+        let text = r#"[conventions]
+name = "n"
+version = "v"
+schema-url = "u"
+source = "s"
+
+[genai-spans]
+attribute-prefixs = ["gen_ai."]
+
+[content]
+policy = "forbid"
+attributes = []
+"#;
+        let err = RulesFile::parse(text).expect_err("unknown key must be rejected");
+        let shown = err.to_string();
+        assert!(shown.contains("attribute-prefixs"), "{shown}");
+        assert!(shown.contains("line 8"), "error names the line: {shown}");
+    }
+}

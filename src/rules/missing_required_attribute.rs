@@ -62,10 +62,10 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
 fn missing(ctx: &SpanContext<'_, '_>, key: &str, label: &str, condition: Option<&str>) -> Finding {
     let message = match condition {
         Some(condition) => format!(
-            "`{key}` is required on {label} ({}) but missing",
-            condition.trim_end_matches('.')
+            "`{key}` is missing: it is required on {label} {}",
+            lowercase_first(condition.trim_end_matches('.'))
         ),
-        None => format!("`{key}` is required on {label} but missing"),
+        None => format!("`{key}` is missing: it is required on {label}"),
     };
     let help = match deprecated_source(ctx, key) {
         Some(old) => format!("rename the deprecated `{old}` to `{key}`"),
@@ -85,4 +85,13 @@ fn deprecated_source<'r>(ctx: &SpanContext<'r, '_>, key: &str) -> Option<&'r str
         .iter()
         .find(|d| d.replacement.as_deref() == Some(key) && ctx.span.attribute(&d.key).is_some())
         .map(|d| d.key.as_str())
+}
+
+/// "If `server.address` is set" → "if `server.address` is set", to continue a sentence.
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }

@@ -13,8 +13,8 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use serde_json::value::RawValue;
 
 use crate::model::{
@@ -284,7 +284,11 @@ impl<'a> JsonSpan<'a> {
         // The span's own position is not known to serde; its name (or first attribute) is the
         // closest token that is.
         let offset = name_offset
-            .or_else(|| self.attributes.first().map(|kv| offset_in(base, kv.key.get())))
+            .or_else(|| {
+                self.attributes
+                    .first()
+                    .map(|kv| offset_in(base, kv.key.get()))
+            })
             .unwrap_or(0);
         Span {
             trace_id: normalise_id(&self.trace_id),
@@ -551,10 +555,9 @@ mod tests {
         assert_eq!(JsonBatches::new(&lines).count(), 2);
         let concatenated = format!("{doc}{doc}{doc}");
         assert_eq!(JsonBatches::new(&concatenated).count(), 3);
-        let pretty = serde_json::to_string_pretty(
-            &serde_json::from_str::<serde_json::Value>(doc).unwrap(),
-        )
-        .unwrap();
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(doc).unwrap())
+                .unwrap();
         assert_eq!(JsonBatches::new(&pretty).filter(Result::is_ok).count(), 1);
     }
 
@@ -573,6 +576,10 @@ mod tests {
     fn wrong_types_are_errors_not_panics() {
         let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a","attributes":[{"key":"k","value":{"intValue":"twelve"}}]}]}]}]}"#;
         let err = JsonBatches::new(text).next().unwrap().unwrap_err();
-        assert!(err.message.contains("expected an integer"), "{}", err.message);
+        assert!(
+            err.message.contains("expected an integer"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! Every failure is an [`InputError`] naming the file and the position; nothing here panics.
 
 pub mod json;
+pub mod proto;
+pub mod wire;
 
 use std::path::PathBuf;
 
@@ -65,7 +67,9 @@ impl LoadedFile {
     ) -> Result<Self, InputError> {
         let name = name.into();
         if format == InputFormat::Json && std::str::from_utf8(&data).is_err() {
-            let valid = std::str::from_utf8(&data).map_err(|e| e.valid_up_to()).unwrap_err();
+            let valid = std::str::from_utf8(&data)
+                .map_err(|e| e.valid_up_to())
+                .unwrap_err();
             return Err(InputError::InvalidUtf8 {
                 file: name,
                 offset: valid,
@@ -97,7 +101,13 @@ impl LoadedFile {
                     message: e.message,
                 })
             })),
-            None => Box::new(std::iter::empty()),
+            None => Box::new(proto::ProtoBatches::new(&self.data).map(move |r| {
+                r.map_err(|e| InputError::Proto {
+                    file: self.name.clone(),
+                    offset: e.offset,
+                    message: e.message,
+                })
+            })),
         }
     }
 
@@ -163,4 +173,18 @@ pub enum InputError {
         help("OTLP/JSON must be UTF-8; if this is a protobuf dump, pass --input-format proto")
     )]
     InvalidUtf8 { file: String, offset: usize },
+    #[error("{file}: byte {offset}: invalid OTLP protobuf: {message}")]
+    #[diagnostic(
+        code(spanlint::proto),
+        help(
+            "expected an OTLP ExportTraceServiceRequest / TracesData message, or the Collector \
+             file exporter's stream of 4-byte big-endian length-prefixed messages; if this is \
+             OTLP/JSON, pass --input-format json"
+        )
+    )]
+    Proto {
+        file: String,
+        offset: usize,
+        message: String,
+    },
 }

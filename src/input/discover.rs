@@ -67,11 +67,12 @@ fn expand(arg: &str, errors: &mut Vec<InputError>) -> Result<Vec<PathBuf>, Input
     }
 }
 
-/// Sorts by path and drops duplicates (the same file named twice, or through `./`).
+/// Drops duplicates (the same file reached twice, e.g. through `..` or a symlink), keeping the
+/// first spelling in argument order, then sorts by path.
 fn sorted_unique(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    paths.sort();
     let mut seen = HashSet::new();
     paths.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+    paths.sort();
     paths
 }
 

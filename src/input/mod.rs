@@ -1,9 +1,14 @@
 //! Input: turns paths and bytes into [`Batch`]es of the model.
 //!
 //! The pipeline for one argument is
-//! `discover` (files, directories, globs, `-`) → `load` (read, decompress, detect the format)
-//! → [`LoadedFile::batches`] (parse each OTLP message into the model).
+//! [`discover`] (files, directories, globs, `-`) → [`load`] (read, [`decompress`], [`detect`]
+//! the format) → [`LoadedFile::batches`] (parse each OTLP message into the model with
+//! [`json`] or [`proto`]).
 //! Every failure is an [`InputError`] naming the file and the position; nothing here panics.
+//!
+//! Offsets are into the decompressed content. For a file compressed message by message, that
+//! content is the decompressed messages joined by newlines (JSON) or re-framed with 4-byte
+//! length prefixes (protobuf).
 
 pub mod decompress;
 pub mod detect;

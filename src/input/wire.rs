@@ -259,12 +259,17 @@ pub fn exact_frames(data: &[u8]) -> Option<Vec<Frame<'_>>> {
     (!frames.is_empty()).then_some(frames)
 }
 
-/// Prefixes each message with its 4-byte big-endian length.
+/// Prefixes each message with its 4-byte big-endian length. (Messages over 4 GiB cannot be
+/// framed; their prefix saturates and the reader reports a truncated frame.)
 pub fn join_frames<T: AsRef<[u8]>>(messages: &[T]) -> Vec<u8> {
     let mut out = Vec::new();
     for message in messages {
         let message = message.as_ref();
-        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        out.extend_from_slice(
+            &u32::try_from(message.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         out.extend_from_slice(message);
     }
     out

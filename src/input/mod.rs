@@ -1,7 +1,7 @@
 //! Input: turns paths and bytes into [`Batch`]es of the model.
 //!
 //! The pipeline for one argument is
-//! [`discover`] (files, directories, globs, `-`) → [`load`] (read, [`decompress`], [`detect`]
+//! [`discover()`] (files, directories, globs, `-`) → [`load`] (read, [`decompress`], [`detect`]
 //! the format) → [`LoadedFile::batches`] (parse each OTLP message into the model with
 //! [`json`] or [`proto`]).
 //! Every failure is an [`InputError`] naming the file and the position; nothing here panics.

@@ -1,15 +1,27 @@
 //! Input: turns paths and bytes into [`Batch`]es of the model.
 //!
 //! The pipeline for one argument is
-//! `discover` (files, directories, globs, `-`) → `load` (read, decompress, detect the format)
-//! → [`LoadedFile::batches`] (parse each OTLP message into the model).
+//! [`discover()`] (files, directories, globs, `-`) → [`load`] (read, [`decompress`], [`detect`]
+//! the format) → [`LoadedFile::batches`] (parse each OTLP message into the model with
+//! [`json`] or [`proto`]).
 //! Every failure is an [`InputError`] naming the file and the position; nothing here panics.
+//!
+//! Offsets are into the decompressed content. For a file compressed message by message, that
+//! content is the decompressed messages joined by newlines (JSON) or re-framed with 4-byte
+//! length prefixes (protobuf).
 
+pub mod decompress;
+pub mod detect;
+pub mod discover;
 pub mod json;
-mod tmp_load;
-pub use tmp_load::{discover, load};
+pub mod proto;
+pub mod wire;
 
+use std::io::Read;
 use std::path::PathBuf;
+
+pub use decompress::{Codec, Compression};
+pub use discover::discover;
 
 use crate::model::{Batch, Offset};
 
@@ -54,28 +66,70 @@ pub struct LoadedFile {
     /// The name used in findings and errors.
     pub name: String,
     pub format: InputFormat,
+    /// How the file was compressed (for display; `data` is already decompressed).
+    pub compression: Compression,
     /// The decompressed content.
     data: Vec<u8>,
 }
 
+/// Reads, decompresses and format-detects one input. `format` overrides the detection
+/// (`--input-format`).
+pub fn load(source: &Source, format: Option<InputFormat>) -> Result<LoadedFile, InputError> {
+    let name = source.display_name();
+    let raw = read_source(source).map_err(|source| InputError::Io {
+        file: name.clone(),
+        source,
+    })?;
+    let (content, compression) = decompress::decompress(&name, raw)?;
+    let format = detect::detect(&name, content.sample(), format)?;
+    let mut file = LoadedFile::from_bytes(name, content.into_bytes(format), format)?;
+    file.compression = compression;
+    Ok(file)
+}
+
+/// All the bytes of a source (stdin is read to its end).
+fn read_source(source: &Source) -> std::io::Result<Vec<u8>> {
+    match source {
+        Source::Path(path) => std::fs::read(path),
+        Source::Stdin => {
+            let mut data = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut data)?;
+            Ok(data)
+        }
+    }
+}
+
 impl LoadedFile {
-    /// Builds a loaded file from bytes already in memory (stdin, tests).
+    /// Builds a loaded file from decompressed bytes already in memory (tests, [`load`]).
+    ///
+    /// A JSON text must be UTF-8; a leading byte-order mark is blanked to spaces so that byte
+    /// offsets still match the file.
     pub fn from_bytes(
         name: impl Into<String>,
-        data: Vec<u8>,
+        mut data: Vec<u8>,
         format: InputFormat,
     ) -> Result<Self, InputError> {
         let name = name.into();
-        if format == InputFormat::Json && std::str::from_utf8(&data).is_err() {
-            let valid = std::str::from_utf8(&data)
-                .map_err(|e| e.valid_up_to())
-                .unwrap_err();
-            return Err(InputError::InvalidUtf8 {
-                file: name,
-                offset: valid,
-            });
+        if format == InputFormat::Json {
+            if let Some(bom) = data
+                .get_mut(..detect::BOM.len())
+                .filter(|b| *b == detect::BOM)
+            {
+                bom.fill(b' ');
+            }
+            if let Err(e) = std::str::from_utf8(&data) {
+                return Err(InputError::InvalidUtf8 {
+                    file: name,
+                    offset: e.valid_up_to(),
+                });
+            }
         }
-        Ok(LoadedFile { name, format, data })
+        Ok(LoadedFile {
+            name,
+            format,
+            compression: Compression::None,
+            data,
+        })
     }
 
     /// The JSON text (for JSON input).
@@ -101,7 +155,13 @@ impl LoadedFile {
                     message: e.message,
                 })
             })),
-            None => Box::new(std::iter::empty()),
+            None => Box::new(proto::ProtoBatches::new(&self.data).map(move |r| {
+                r.map_err(|e| InputError::Proto {
+                    file: self.name.clone(),
+                    offset: e.offset,
+                    message: e.message,
+                })
+            })),
         }
     }
 
@@ -167,4 +227,57 @@ pub enum InputError {
         help("OTLP/JSON must be UTF-8; if this is a protobuf dump, pass --input-format proto")
     )]
     InvalidUtf8 { file: String, offset: usize },
+    #[error("{file}: byte {offset}: invalid OTLP protobuf: {message}")]
+    #[diagnostic(
+        code(spanlint::proto),
+        help(
+            "expected an OTLP ExportTraceServiceRequest / TracesData message, or the Collector \
+             file exporter's stream of 4-byte big-endian length-prefixed messages; if this is \
+             OTLP/JSON, pass --input-format json"
+        )
+    )]
+    Proto {
+        file: String,
+        offset: usize,
+        message: String,
+    },
+    #[error("{file}: cannot decompress ({codec}): {message}")]
+    #[diagnostic(
+        code(spanlint::decompress),
+        help("the file starts with {codec} magic bytes but is corrupt or truncated")
+    )]
+    Decompress {
+        file: String,
+        codec: &'static str,
+        message: String,
+    },
+    #[error("{file}: empty file: expected OTLP/JSON or protobuf trace data")]
+    #[diagnostic(code(spanlint::empty))]
+    Empty { file: String },
+    #[error("{path}: no such file or directory")]
+    #[diagnostic(
+        code(spanlint::not_found),
+        help(
+            "pass files, directories, `-` for stdin, or a quoted glob such as 'dumps/**/*.jsonl'"
+        )
+    )]
+    NotFound { path: String },
+    #[error("{pattern}: the glob matched no files")]
+    #[diagnostic(
+        code(spanlint::no_match),
+        help("`*` stays within one directory; use `**` to match across directories")
+    )]
+    NoMatch { pattern: String },
+    #[error("{pattern}: invalid glob: {message}")]
+    #[diagnostic(code(spanlint::bad_glob))]
+    BadGlob { pattern: String, message: String },
+    #[error("no dump files (.json, .jsonl, .ndjson, .pb, .binpb, optionally .gz/.zst) in {dir}")]
+    #[diagnostic(
+        code(spanlint::no_dump_files),
+        help("hidden files are skipped; name a file directly to read it whatever its extension")
+    )]
+    NoDumpFiles { dir: String },
+    #[error("{message}")]
+    #[diagnostic(code(spanlint::walk))]
+    Walk { message: String },
 }

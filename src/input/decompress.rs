@@ -1,0 +1,226 @@
+//! Decompression, detected by magic bytes (never by file extension).
+//!
+//! Handles the layouts the Collector file exporter writes with `compression: zstd`:
+//! - the whole stream compressed (JSON lines or a length-prefixed proto stream inside);
+//! - the older per-message layout, where every message is compressed on its own and written as
+//!   a 4-byte big-endian length-prefixed frame (for JSON as well as proto).
+//!
+//! gzip is accepted the same ways; concatenated gzip members are read as one stream.
+
+use std::fmt;
+use std::io::Read;
+
+use super::wire;
+use super::{InputError, InputFormat};
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// A compression codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Gzip,
+    Zstd,
+}
+
+impl Codec {
+    /// The codec whose magic bytes start `data`, if any.
+    pub fn sniff(data: &[u8]) -> Option<Codec> {
+        if data.starts_with(GZIP_MAGIC) {
+            Some(Codec::Gzip)
+        } else if data.starts_with(ZSTD_MAGIC) {
+            Some(Codec::Zstd)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Zstd => "zstd",
+        }
+    }
+
+    /// Decompresses all of `data` (every gzip member, every zstd frame).
+    fn decode(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        match self {
+            Codec::Gzip => {
+                let mut out = Vec::new();
+                flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
+                Ok(out)
+            }
+            Codec::Zstd => zstd::stream::decode_all(data),
+        }
+    }
+}
+
+/// How an input file was compressed, for display.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compression {
+    #[default]
+    None,
+    /// The whole file is one compressed stream.
+    Whole(Codec),
+    /// Each message compressed on its own, in length-prefixed frames.
+    Framed(Codec),
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Compression::None => f.write_str("uncompressed"),
+            Compression::Whole(codec) => f.write_str(codec.name()),
+            Compression::Framed(codec) => write!(f, "{}, one frame per message", codec.name()),
+        }
+    }
+}
+
+/// Decompressed content, before the messages of a framed file are put back together.
+#[derive(Debug)]
+pub enum Content {
+    Whole(Vec<u8>),
+    /// The decompressed messages of a per-message-compressed file.
+    Messages(Vec<Vec<u8>>),
+}
+
+impl Content {
+    /// The bytes to sniff the format from: the whole content, or the first non-blank message.
+    pub fn sample(&self) -> &[u8] {
+        match self {
+            Content::Whole(data) => data,
+            Content::Messages(messages) => messages
+                .iter()
+                .find(|m| !super::detect::is_blank(m))
+                .or(messages.first())
+                .map_or(&[][..], Vec::as_slice),
+        }
+    }
+
+    /// The content as one buffer: JSON messages joined by newlines (so line numbers count
+    /// messages), proto messages re-framed as a length-prefixed stream.
+    pub fn into_bytes(self, format: InputFormat) -> Vec<u8> {
+        match (self, format) {
+            (Content::Whole(data), _) => data,
+            (Content::Messages(messages), InputFormat::Json) => {
+                let lines: Vec<&[u8]> = messages
+                    .iter()
+                    .map(|m| m.strip_suffix(b"\n").unwrap_or(m))
+                    .collect();
+                lines.join(&b'\n')
+            }
+            (Content::Messages(messages), InputFormat::Proto) => wire::join_frames(&messages),
+        }
+    }
+}
+
+/// Decompresses `raw` according to its magic bytes; uncompressed data passes through.
+pub fn decompress(file: &str, raw: Vec<u8>) -> Result<(Content, Compression), InputError> {
+    if let Some(codec) = Codec::sniff(&raw) {
+        let data = codec
+            .decode(&raw)
+            .map_err(|e| decompress_error(file, codec, e.to_string()))?;
+        return Ok((Content::Whole(data), Compression::Whole(codec)));
+    }
+    match decompress_frames(file, &raw)? {
+        Some(framed) => Ok(framed),
+        None => Ok((Content::Whole(raw), Compression::None)),
+    }
+}
+
+/// The per-message layout: length-prefixed frames that tile the file, each starting with a
+/// compression magic. `Ok(None)` when the file is not laid out that way.
+fn decompress_frames(file: &str, raw: &[u8]) -> Result<Option<(Content, Compression)>, InputError> {
+    let Some(frames) = wire::exact_frames(raw) else {
+        return Ok(None);
+    };
+    let codecs: Option<Vec<Codec>> = frames.iter().map(|f| Codec::sniff(f.data)).collect();
+    let Some(codecs) = codecs else {
+        return Ok(None);
+    };
+    let messages = frames
+        .iter()
+        .zip(&codecs)
+        .enumerate()
+        .map(|(i, (frame, codec))| {
+            codec.decode(frame.data).map_err(|e| {
+                let at = frame.offset.saturating_sub(4);
+                decompress_error(
+                    file,
+                    *codec,
+                    format!("message {} (frame at byte {at}): {e}", i + 1),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(codecs
+        .first()
+        .map(|&codec| (Content::Messages(messages), Compression::Framed(codec))))
+}
+
+fn decompress_error(file: &str, codec: Codec, message: String) -> InputError {
+    InputError::Decompress {
+        file: file.to_string(),
+        codec: codec.name(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn bytes(result: (Content, Compression), format: InputFormat) -> (Vec<u8>, Compression) {
+        (result.0.into_bytes(format), result.1)
+    }
+
+    #[test]
+    fn uncompressed_passes_through() {
+        let (data, c) = bytes(decompress("f", b"{}".to_vec()).unwrap(), InputFormat::Json);
+        assert_eq!((data.as_slice(), c), (&b"{}"[..], Compression::None));
+    }
+
+    #[test]
+    fn gzip_members_are_concatenated() {
+        let mut raw = gzip(b"a\n");
+        raw.extend(gzip(b"b\n"));
+        let (data, c) = bytes(decompress("f", raw).unwrap(), InputFormat::Json);
+        assert_eq!(data, b"a\nb\n");
+        assert_eq!(c, Compression::Whole(Codec::Gzip));
+    }
+
+    #[test]
+    fn framed_json_messages_become_lines_and_proto_messages_frames() {
+        let z = |d: &[u8]| zstd::encode_all(d, 0).unwrap();
+        let raw = wire::join_frames(&[z(b"{\"a\":1}\n"), z(b"{\"b\":2}")]);
+        let (data, c) = bytes(decompress("f", raw.clone()).unwrap(), InputFormat::Json);
+        assert_eq!(data, b"{\"a\":1}\n{\"b\":2}");
+        assert_eq!(c, Compression::Framed(Codec::Zstd));
+        let (data, _) = bytes(decompress("f", raw).unwrap(), InputFormat::Proto);
+        assert_eq!(
+            data,
+            wire::join_frames(&[&b"{\"a\":1}\n"[..], b"{\"b\":2}"])
+        );
+    }
+
+    #[test]
+    fn corrupt_streams_are_errors_naming_the_file() {
+        let mut raw = gzip(b"hello");
+        raw.truncate(raw.len() - 4);
+        raw[12] ^= 0xff;
+        let err = decompress("dump.gz", raw).unwrap_err();
+        assert!(err.to_string().starts_with("dump.gz: "), "{err}");
+        let err = decompress("z", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0]).unwrap_err();
+        assert!(
+            matches!(err, InputError::Decompress { codec: "zstd", .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! Regenerates `fixtures/input/` and `fixtures/bad/` from `fixtures/real/`.
+//! Regenerates `fixtures/input/` and `tests/data/bad/` from `fixtures/real/`.
 //!
 //! Run through `fixtures/input/make.sh`. The outputs are committed; tests never run this. It
 //! does its own framing and compression (not spanlint's) so the fixtures check the reader
@@ -13,7 +13,7 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 fn main() -> Result<()> {
     let real = Path::new("fixtures/real");
     let input = Path::new("fixtures/input");
-    let bad = Path::new("fixtures/bad");
+    let bad = Path::new("tests/data/bad");
     fs::create_dir_all(input)?;
     fs::create_dir_all(bad)?;
 

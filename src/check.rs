@@ -7,7 +7,7 @@
 use crate::finding::{Finding, Severity};
 use crate::input::{InputError, LoadedFile, Position};
 use crate::rules::{self, Ruleset, SpanContext};
-use crate::snippet::Snippet;
+use crate::snippet::{Snippet, Token};
 
 /// A finding with its place in the file.
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ fn locate(finding: Finding, file: &LoadedFile) -> LocatedFinding {
         position: file.position(finding.offset),
         snippet: file
             .text()
-            .map(|text| Snippet::around(text, finding.offset)),
+            .map(|text| Snippet::around(text, finding.offset, Token::Show)),
         finding,
     }
 }

@@ -3,13 +3,15 @@
 //! Collector dumps put a whole export request on one line (often kilobytes), so printing the
 //! line would bury the finding. A snippet keeps a window around the token, elided with `…`.
 
+use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
+
 /// The excerpt, the line it comes from, and which part to underline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
     /// 1-based line number of the excerpt in the file.
     pub line: usize,
-    /// 1-based character column where `text` starts in that line (after the `…`, if any).
-    pub column: usize,
+    /// 1-based character column of the highlighted token in that line.
+    pub token_column: usize,
     /// The excerpt, with `…` where the line was cut.
     pub text: String,
     /// Byte range of the highlighted token within `text`.
@@ -20,33 +22,196 @@ pub struct Snippet {
 const BEFORE: usize = 30;
 const AFTER: usize = 50;
 
+/// Whether the highlighted token itself may be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// An attribute key or a span name: shown as it is.
+    Show,
+    /// Anything else (a parse error's position): masked like every other string value.
+    Mask,
+}
+
 impl Snippet {
     /// The excerpt around the JSON token at `offset`.
-    pub fn around(text: &str, offset: usize) -> Snippet {
+    ///
+    /// Every string *value* in the excerpt is replaced by `"…"`: attribute values may be
+    /// prompts or completions, and a report must never print them. Object keys, numbers and
+    /// punctuation stay, so the shape of the JSON is still readable.
+    pub fn around(text: &str, offset: usize, token: Token) -> Snippet {
         let offset = floor_boundary(text, offset.min(text.len()));
         let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
         let line = text[..offset].bytes().filter(|&b| b == b'\n').count() + 1;
         let token_end = offset + token_len(&text[offset..line_end]);
-
         let start = back_chars(text, offset, BEFORE).max(line_start);
         let end = forward_chars(text, token_end, AFTER).min(line_end);
-        let mut excerpt = String::new();
-        let mut shift = 0;
+
+        let mut out = Excerpt::default();
         if start > line_start {
-            excerpt.push('…');
-            shift = '…'.len_utf8();
+            out.text.push('…');
         }
-        excerpt.push_str(text[start..end].trim_end_matches('\r'));
-        if end < line_end {
-            excerpt.push('…');
+        let mut pos = start;
+        for literal in string_literals(&text[line_start..line_end], line_start) {
+            if literal.range.end <= start {
+                continue;
+            }
+            if literal.range.start >= end {
+                break;
+            }
+            let from = literal.range.start.max(start);
+            out.copy(text, pos, from, offset, token_end);
+            let is_token = literal.range.start == offset;
+            let to = literal.range.end.min(end);
+            if literal.is_key || (is_token && token == Token::Show) {
+                out.copy(text, from, to, offset, token_end);
+            } else {
+                let whole =
+                    from == literal.range.start && to == literal.range.end && literal.closed;
+                let mask = if whole { "\"…\"" } else { "…" };
+                let holds_token = (literal.range.start..literal.range.end).contains(&offset)
+                    || (!literal.closed && offset == literal.range.end);
+                out.mask(mask, holds_token);
+            }
+            pos = to;
         }
+        out.copy(text, pos, end, offset, token_end);
+        let trimmed = out.text.trim_end_matches('\r').len();
+        out.text.truncate(trimmed);
+        if end < line_end && !out.text.ends_with('…') {
+            out.text.push('…');
+        }
+        let highlight = out.highlight.unwrap_or(out.text.len()..out.text.len());
         Snippet {
             line,
-            column: text[line_start..start].chars().count() + 1,
-            highlight: (offset - start + shift)..(token_end - start + shift),
-            text: excerpt,
+            token_column: text[line_start..offset].chars().count() + 1,
+            highlight: highlight.start..highlight.end.max(highlight.start),
+            text: out.text,
         }
+    }
+}
+
+/// The excerpt being built, and where the highlighted token landed in it.
+#[derive(Default)]
+struct Excerpt {
+    text: String,
+    highlight: Option<std::ops::Range<usize>>,
+}
+
+impl Excerpt {
+    /// Copies `text[from..to]`, noting where the token `token..token_end` lands.
+    fn copy(&mut self, text: &str, from: usize, to: usize, token: usize, token_end: usize) {
+        if from >= to {
+            return;
+        }
+        let base = self.text.len();
+        if (from..to).contains(&token) && self.highlight.is_none() {
+            let start = base + (token - from);
+            self.highlight = Some(start..base + (token_end.min(to) - from));
+        }
+        self.text.push_str(&text[from..to]);
+    }
+
+    /// Writes a mask for a hidden string; it is the highlight when the token was inside it.
+    fn mask(&mut self, mask: &str, holds_token: bool) {
+        if mask == "…" && self.text.ends_with('…') && !holds_token {
+            return;
+        }
+        if holds_token && self.highlight.is_none() {
+            self.highlight = Some(self.text.len()..self.text.len() + mask.len());
+        }
+        self.text.push_str(mask);
+    }
+}
+
+/// A JSON string literal on a line: its byte range (quotes included) in the whole text.
+struct Literal {
+    range: std::ops::Range<usize>,
+    /// Followed by `:`: an object key.
+    is_key: bool,
+    /// Has its closing quote on this line.
+    closed: bool,
+}
+
+/// The string literals of a line (which starts outside any string, as every JSON line does
+/// in the dumps spanlint reads), `base` being the line's offset in the text.
+fn string_literals(line: &str, base: usize) -> Vec<Literal> {
+    let mut literals = Vec::new();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        let mut closed = false;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => {
+                    closed = true;
+                    i += 1;
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+        let end = i.min(bytes.len());
+        let is_key = closed && line[end..].trim_start().starts_with(':');
+        literals.push(Literal {
+            range: base + start..base + end,
+            is_key,
+            closed,
+        });
+    }
+    literals
+}
+
+/// A snippet served to miette as if it were the file: the line numbers and the header's
+/// `file:line:column` are the real ones, although only the excerpt is kept in memory.
+#[derive(Debug, Clone)]
+pub struct SnippetCode {
+    name: String,
+    snippet: Snippet,
+    /// Real 1-based column of the highlighted token.
+    column: usize,
+}
+
+impl SnippetCode {
+    pub fn new(name: impl Into<String>, snippet: Snippet) -> Self {
+        SnippetCode {
+            name: name.into(),
+            column: snippet.token_column,
+            snippet,
+        }
+    }
+
+    /// The highlighted token, as a span for a miette label.
+    pub fn highlight(&self) -> SourceSpan {
+        SourceSpan::from(self.snippet.highlight.clone())
+    }
+}
+
+impl SourceCode for SnippetCode {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        _context_lines_before: usize,
+        _context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text = &self.snippet.text;
+        if span.offset() + span.len() > text.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            text.as_bytes(),
+            SourceSpan::from(0..text.len()),
+            self.snippet.line - 1,
+            self.column - 1,
+            1,
+        )))
     }
 }
 
@@ -98,14 +263,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn string_values_are_masked_and_keys_kept() {
+        let text = r#"{"key":"gen_ai.input.messages","value":{"stringValue":"my card is 4111"}},{"key":"n","value":{"intValue":"7"}}"#;
+        let s = Snippet::around(text, 7, Token::Show);
+        assert!(!s.text.contains("4111"), "{}", s.text);
+        assert!(
+            s.text.contains(r#""value":{"stringValue":"…"}"#),
+            "{}",
+            s.text
+        );
+        assert_eq!(&s.text[s.highlight.clone()], "\"gen_ai.input.messages\"");
+    }
+
+    #[test]
+    fn a_masked_token_is_still_highlighted() {
+        let text = r#"{"name":"a secret prompt","x":1}"#;
+        let s = Snippet::around(text, 8, Token::Mask);
+        assert_eq!(s.text, r#"{"name":"…","x":1}"#);
+        assert_eq!(&s.text[s.highlight.clone()], "\"…\"");
+        // An unterminated string (a truncated dump) is masked to the end of the line.
+        let text = r#"{"key":"k","value":{"stringValue":"half a pro"#;
+        let s = Snippet::around(text, text.len(), Token::Mask);
+        assert!(!s.text.contains("pro"), "{}", s.text);
+    }
+
+    #[test]
     fn a_short_line_is_kept_whole() {
         let text = "{\"key\":\"a\"}\n{\"key\":\"gen_ai.system\"}\n";
         let offset = text.find("\"gen_ai").unwrap();
-        let s = Snippet::around(text, offset);
+        let s = Snippet::around(text, offset, Token::Show);
         assert_eq!(s.line, 2);
         assert_eq!(s.text, "{\"key\":\"gen_ai.system\"}");
         assert_eq!(&s.text[s.highlight.clone()], "\"gen_ai.system\"");
-        assert_eq!(s.column, 1);
+        assert_eq!(s.token_column, 8);
     }
 
     #[test]
@@ -115,13 +305,13 @@ mod tests {
             "x".repeat(200),
             "y".repeat(200)
         );
-        let s = Snippet::around(&text, 200);
+        let s = Snippet::around(&text, 200, Token::Show);
         assert!(
             s.text.starts_with('…') && s.text.ends_with('…'),
             "{}",
             s.text
         );
         assert_eq!(&s.text[s.highlight.clone()], "\"gen_ai.sys\\\"tem\"");
-        assert_eq!(s.column, 171);
+        assert_eq!(s.token_column, 201);
     }
 }

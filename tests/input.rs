@@ -229,7 +229,7 @@ fn first_error(file: &LoadedFile) -> InputError {
 
 #[test]
 fn truncated_json_reports_the_line_and_keeps_the_good_one() {
-    let file = loaded("fixtures/bad/truncated.jsonl");
+    let file = loaded("tests/data/bad/truncated.jsonl");
     let results: Vec<_> = file.batches().collect();
     assert_eq!(results.len(), 2);
     assert!(results[0].is_ok());
@@ -247,7 +247,7 @@ fn truncated_json_reports_the_line_and_keeps_the_good_one() {
 
 #[test]
 fn truncated_protobuf_reports_a_byte_inside_the_file() {
-    let file = loaded("fixtures/bad/truncated.pb");
+    let file = loaded("tests/data/bad/truncated.pb");
     assert_eq!(file.format, InputFormat::Proto);
     match first_error(&file) {
         InputError::Proto {
@@ -265,7 +265,7 @@ fn truncated_protobuf_reports_a_byte_inside_the_file() {
 
 #[test]
 fn json_of_the_wrong_shape_is_a_json_error() {
-    let file = loaded("fixtures/bad/not-otlp.json");
+    let file = loaded("tests/data/bad/not-otlp.json");
     assert_eq!(file.format, InputFormat::Json);
     let err = first_error(&file);
     assert!(
@@ -283,7 +283,7 @@ fn json_of_the_wrong_shape_is_a_json_error() {
 
 #[test]
 fn random_bytes_are_a_protobuf_error() {
-    let file = loaded("fixtures/bad/random.bin");
+    let file = loaded("tests/data/bad/random.bin");
     assert_eq!(file.format, InputFormat::Proto);
     let err = first_error(&file);
     assert!(
@@ -294,7 +294,7 @@ fn random_bytes_are_a_protobuf_error() {
 
 #[test]
 fn an_empty_file_is_an_error() {
-    let err = load(&path("fixtures/bad/empty.json"), None).unwrap_err();
+    let err = load(&path("tests/data/bad/empty.json"), None).unwrap_err();
     assert!(
         matches!(&err, InputError::Empty { file } if file.ends_with("empty.json")),
         "{err:?}"

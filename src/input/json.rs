@@ -51,6 +51,30 @@ impl<'a> JsonBatches<'a> {
         }
     }
 
+    /// serde would build a struct from a JSON array too (`[[...]]` as positional fields),
+    /// giving a baffling "expected a sequence"; a document must be an object, so say that.
+    fn reject_non_object(&mut self) -> Option<JsonError> {
+        let at = self.start + self.stream.byte_offset();
+        let rest = &self.text[at..];
+        let skipped = rest.len() - rest.trim_start().len();
+        let found = rest.trim_start().chars().next()?;
+        if found == '{' {
+            return None;
+        }
+        let offset = at + skipped;
+        match self.text[offset..].find('\n') {
+            Some(nl) => self.restart_at(offset + nl + 1),
+            None => self.done = true,
+        }
+        Some(JsonError {
+            offset,
+            message: format!(
+                "expected an OTLP object {{\"resourceSpans\": [...]}}, found `{}`",
+                found.escape_debug()
+            ),
+        })
+    }
+
     fn restart_at(&mut self, start: usize) {
         self.start = start;
         self.stream = serde_json::Deserializer::from_str(&self.text[start..]).into_iter();
@@ -63,6 +87,9 @@ impl<'a> Iterator for JsonBatches<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
+        }
+        if let Some(err) = self.reject_non_object() {
+            return Some(Err(err));
         }
         match self.stream.next()? {
             Ok(doc) => Some(Ok(doc.into_model(self.text))),
@@ -88,11 +115,20 @@ impl<'a> Iterator for JsonBatches<'a> {
 
 /// serde_json's message without its own " at line X column Y" suffix (we print positions
 /// ourselves, relative to the whole file).
+///
+/// serde quotes the offending value (`invalid type: string "…", expected …`); that value may be
+/// a prompt, so it is masked.
 fn describe(err: &serde_json::Error) -> String {
     let text = err.to_string();
-    match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
+    let text = match text.rfind(" at line ") {
+        Some(cut) => &text[..cut],
+        None => &text,
+    };
+    match (text.find("string \""), text.rfind("\", expected")) {
+        (Some(open), Some(close)) if open + 8 <= close => {
+            format!("{}string \"…{}", &text[..open], &text[close..])
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -570,6 +606,29 @@ mod tests {
         let err = results[1].as_ref().unwrap_err();
         assert_eq!(&text[err.offset..err.offset + 1], "}");
         assert!(results[2].is_ok());
+    }
+
+    #[test]
+    fn a_document_that_is_not_an_object_is_named_as_such() {
+        let text = "[{\"resourceSpans\":[]}]\n{\"resourceSpans\":[]}\n";
+        let results: Vec<_> = JsonBatches::new(text).collect();
+        assert_eq!(results.len(), 2);
+        let err = results[0].as_ref().unwrap_err();
+        assert_eq!(err.offset, 0);
+        assert!(
+            err.message.contains("expected an OTLP object"),
+            "{}",
+            err.message
+        );
+        assert!(results[1].is_ok());
+    }
+
+    #[test]
+    fn error_messages_do_not_echo_string_values() {
+        let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a","attributes":"my card is 4111"}]}]}]}"#;
+        let err = JsonBatches::new(text).next().unwrap().unwrap_err();
+        assert!(!err.message.contains("4111"), "{}", err.message);
+        assert!(err.message.contains("string"), "{}", err.message);
     }
 
     #[test]

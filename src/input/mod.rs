@@ -24,6 +24,7 @@ pub use decompress::{Codec, Compression};
 pub use discover::discover;
 
 use crate::model::{Batch, Offset};
+use crate::snippet::{Snippet, SnippetCode, Token};
 
 /// The wire format of a dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,10 +150,16 @@ impl LoadedFile {
     pub fn batches(&self) -> Box<dyn Iterator<Item = Result<Batch<'_>, InputError>> + '_> {
         match self.text() {
             Some(text) => Box::new(json::JsonBatches::new(text).map(move |r| {
-                r.map_err(|e| InputError::Json {
-                    file: self.name.clone(),
-                    position: self.position(e.offset),
-                    message: e.message,
+                r.map_err(|e| {
+                    let code =
+                        SnippetCode::new(&self.name, Snippet::around(text, e.offset, Token::Mask));
+                    InputError::Json {
+                        file: self.name.clone(),
+                        position: self.position(e.offset),
+                        message: e.message,
+                        at: Some(code.highlight()),
+                        source_code: Some(std::sync::Arc::new(code)),
+                    }
                 })
             })),
             None => Box::new(proto::ProtoBatches::new(&self.data).map(move |r| {
@@ -220,6 +227,11 @@ pub enum InputError {
         file: String,
         position: Position,
         message: String,
+        /// The line around the error, for the rendered diagnostic.
+        #[source_code]
+        source_code: Option<std::sync::Arc<SnippetCode>>,
+        #[label("here")]
+        at: Option<miette::SourceSpan>,
     },
     #[error("{file}: byte {offset}: invalid UTF-8 in a JSON dump")]
     #[diagnostic(

@@ -7,16 +7,12 @@
 
 use std::fmt::Write as _;
 
-use miette::{
-    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, MietteError,
-    MietteSpanContents, SourceCode, SourceSpan, SpanContents,
-};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, SourceSpan};
 
 use super::CheckOutcome;
 use crate::check::{LocatedFinding, Summary};
 use crate::finding::Severity;
-use crate::input::Position;
-use crate::snippet::Snippet;
+use crate::snippet::{Snippet, SnippetCode};
 
 /// Rendering options.
 #[derive(Debug, Clone, Copy)]
@@ -78,14 +74,7 @@ fn render_finding(
             Some(label(located)),
             SourceSpan::from(snippet.highlight.clone()),
         )]);
-        SnippetSource {
-            name: file.to_string(),
-            snippet: sanitized(snippet),
-            column: match located.position {
-                Position::LineColumn { column, .. } => column,
-                Position::Byte(_) => 1,
-            },
-        }
+        SnippetCode::new(file, sanitized(snippet))
     });
     let report = match source {
         Some(source) => miette::Report::new(diagnostic).with_source_code(source),
@@ -173,35 +162,5 @@ fn sanitized(snippet: &Snippet) -> Snippet {
         text: sanitize(&snippet.text).into_owned(),
         highlight: map(snippet.highlight.start)..map(snippet.highlight.end),
         ..snippet.clone()
-    }
-}
-
-/// Serves a snippet to miette as if it were the file: line numbers and the header's
-/// `file:line:column` are the real ones.
-struct SnippetSource {
-    name: String,
-    snippet: Snippet,
-    /// Real 1-based column of the highlighted token.
-    column: usize,
-}
-
-impl SourceCode for SnippetSource {
-    fn read_span<'a>(
-        &'a self,
-        span: &SourceSpan,
-        _context_lines_before: usize,
-        _context_lines_after: usize,
-    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-        if span.offset() + span.len() > self.snippet.text.len() {
-            return Err(MietteError::OutOfBounds);
-        }
-        Ok(Box::new(MietteSpanContents::new_named(
-            self.name.clone(),
-            self.snippet.text.as_bytes(),
-            SourceSpan::from(0..self.snippet.text.len()),
-            self.snippet.line - 1,
-            self.column - 1,
-            1,
-        )))
     }
 }

@@ -367,3 +367,245 @@ fn human_and_json_positions_agree() {
         assert_eq!(headers, positions, "{path}");
     }
 }
+
+/// `(rule, attribute, span id)` of every finding, the part of a report that does not depend on
+/// where the input came from.
+fn finding_keys(paths: &[&str]) -> Vec<(String, String, String)> {
+    let mut args = vec!["check", "--format", "json", "--fail-on", "never"];
+    args.extend_from_slice(paths);
+    let output = spanlint(&args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{paths:?}: {}",
+        stderr(&output)
+    );
+    let mut keys: Vec<_> = json(&output)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["attribute"].as_str().unwrap_or("-").to_string(),
+                f["span_id"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn every_layout_and_compression_gives_the_findings_of_its_source() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "fixtures/input/openai-v2-chat.pretty.json",
+            &["fixtures/real/openai-v2-chat.jsonl"],
+        ),
+        (
+            "fixtures/input/concatenated.json",
+            &[
+                "fixtures/real/openai-v2-chat.jsonl",
+                "fixtures/real/openai-v2-error.jsonl",
+            ],
+        ),
+        (
+            "fixtures/input/two-lines.jsonl",
+            &[
+                "fixtures/real/openai-v2-chat.jsonl",
+                "fixtures/real/openai-v2-tool.jsonl",
+            ],
+        ),
+        (
+            "fixtures/input/proto-field-names.json",
+            &["fixtures/real/openai-v2-chat.jsonl"],
+        ),
+        (
+            "fixtures/input/two-lines.jsonl.gz",
+            &["fixtures/input/two-lines.jsonl"],
+        ),
+        (
+            "fixtures/input/two-lines.jsonl.zst",
+            &["fixtures/input/two-lines.jsonl"],
+        ),
+        (
+            "fixtures/input/openai-v2-chat.pb.zst",
+            &["fixtures/real/openai-v2-chat.pb"],
+        ),
+        (
+            "fixtures/input/stream.binpb",
+            &[
+                "fixtures/real/openai-v2-chat.pb",
+                "fixtures/real/openai-v2-tool.pb",
+                "fixtures/real/vercel-ai-chat.pb",
+            ],
+        ),
+        (
+            "fixtures/input/stream.binpb.zst",
+            &["fixtures/input/stream.binpb"],
+        ),
+        (
+            "fixtures/input/framed-zstd-json.jsonl.zst",
+            &["fixtures/input/two-lines.jsonl"],
+        ),
+        (
+            "fixtures/input/framed-zstd-proto.binpb.zst",
+            &[
+                "fixtures/real/openai-v2-chat.pb",
+                "fixtures/real/openai-v2-tool.pb",
+            ],
+        ),
+    ];
+    for (variant, sources) in cases {
+        let expected = finding_keys(sources);
+        assert!(!expected.is_empty(), "{sources:?}");
+        assert_eq!(finding_keys(&[variant]), expected, "{variant}");
+    }
+}
+
+#[test]
+fn a_directory_is_searched_for_dumps_and_a_glob_is_expanded() {
+    let output = spanlint(&["check", "--format", "json", "fixtures/input"]);
+    let report = json(&output);
+    // 11 dumps; README.md and make.sh are not dumps.
+    assert_eq!(report["summary"]["files"], 11, "{}", stderr(&output));
+    let files: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    let mut sorted = files.clone();
+    sorted.sort();
+    assert_eq!(files, sorted, "findings come in file order");
+
+    let output = spanlint(&["check", "--format", "json", "fixtures/real/*.pb"]);
+    assert_eq!(json(&output)["summary"]["files"], 11);
+    let output = spanlint(&["check", "--format", "json", "fixtures/**/openai-v2-chat.*"]);
+    assert_eq!(
+        json(&output)["summary"]["files"],
+        4,
+        "jsonl, pb, pretty.json, pb.zst"
+    );
+}
+
+#[test]
+fn a_glob_that_matches_nothing_is_an_error() {
+    let output = spanlint(&["check", "fixtures/real/*.nothing"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("fixtures/real/*.nothing"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_name_file_and_position_and_do_not_stop_the_run() {
+    let cases = [
+        ("tests/data/bad/truncated.jsonl", "truncated.jsonl:2:"),
+        ("tests/data/bad/truncated.pb", "truncated.pb: byte "),
+        ("tests/data/bad/not-otlp.json", "not-otlp.json:1:1"),
+        ("tests/data/bad/random.bin", "random.bin: byte "),
+        ("tests/data/bad/empty.json", "empty.json: empty file"),
+    ];
+    for (bad, expected) in cases {
+        let output = spanlint(&[
+            "check",
+            "--format",
+            "json",
+            bad,
+            "fixtures/real/openai-v2-chat.jsonl",
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        let err = stderr(&output);
+        assert!(err.contains(expected), "{bad}: {err}");
+        assert!(!err.contains("panicked"), "{bad}: {err}");
+        let report = json(&output);
+        let good_file_findings = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["file"] == "fixtures/real/openai-v2-chat.jsonl")
+            .count();
+        assert_eq!(
+            good_file_findings, 3,
+            "{bad}: the good file is still checked"
+        );
+    }
+    // The first line of a dump truncated in its second line is still checked.
+    let output = spanlint(&[
+        "check",
+        "--format",
+        "json",
+        "tests/data/bad/truncated.jsonl",
+    ]);
+    assert_eq!(json(&output)["summary"]["spans"], 1);
+}
+
+#[test]
+fn input_format_overrides_detection() {
+    let output = spanlint(&[
+        "check",
+        "--input-format",
+        "proto",
+        "fixtures/real/openai-v2-chat.jsonl",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("invalid OTLP protobuf"),
+        "{}",
+        stderr(&output)
+    );
+    let output = spanlint(&[
+        "check",
+        "--input-format",
+        "json",
+        "fixtures/real/openai-v2-chat.pb",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("openai-v2-chat.pb"),
+        "{}",
+        stderr(&output)
+    );
+    let output = spanlint(&[
+        "check",
+        "--input-format",
+        "json",
+        "fixtures/real/openai-v2-chat.jsonl",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let path = "fixtures/real/openai-v2-chat.jsonl";
+    assert!(!stdout(&spanlint(&["check", path])).contains('\u{1b}'));
+    assert!(stdout(&spanlint(&["check", "--color", "always", path])).contains("\u{1b}["));
+    assert!(
+        !stdout(&spanlint(&[
+            "check", "--format", "json", "--color", "always", path
+        ]))
+        .contains('\u{1b}')
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("spanlint"))
+        .args(["check", "fixtures", "fixtures", "fixtures"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // Dropping our end closes the pipe while spanlint still has most of its report to write.
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}

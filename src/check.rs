@@ -6,6 +6,7 @@
 
 use crate::finding::{Finding, Severity};
 use crate::input::{InputError, LoadedFile, Position};
+use crate::locate::Locator;
 use crate::rules::{self, Ruleset, SpanContext};
 use crate::snippet::{Snippet, Token};
 
@@ -78,6 +79,7 @@ pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
         ..FileReport::default()
     };
     let mut findings = Vec::new();
+    let mut locator = file.text().map(Locator::new);
     for batch in file.batches() {
         let batch = match batch {
             Ok(batch) => batch,
@@ -101,17 +103,22 @@ pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
         }
         report
             .findings
-            .extend(findings.drain(..).map(|f| locate(f, file)));
+            .extend(findings.drain(..).map(|f| locate(f, locator.as_mut())));
     }
     report
 }
 
-fn locate(finding: Finding, file: &LoadedFile) -> LocatedFinding {
-    LocatedFinding {
-        position: file.position(finding.offset),
-        snippet: file
-            .text()
-            .map(|text| Snippet::around(text, finding.offset, Token::Show)),
-        finding,
+fn locate(finding: Finding, locator: Option<&mut Locator<'_>>) -> LocatedFinding {
+    match locator {
+        Some(locator) => LocatedFinding {
+            position: locator.position(finding.offset),
+            snippet: Some(locator.snippet(finding.offset, Token::Show)),
+            finding,
+        },
+        None => LocatedFinding {
+            position: Position::Byte(finding.offset),
+            snippet: None,
+            finding,
+        },
     }
 }

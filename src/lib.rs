@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod finding;
 pub mod input;
+pub mod locate;
 pub mod model;
 pub mod report;
 pub mod rules;

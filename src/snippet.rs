@@ -36,57 +36,73 @@ impl Snippet {
     ///
     /// Every string *value* in the excerpt is replaced by `"…"`: attribute values may be
     /// prompts or completions, and a report must never print them. Object keys, numbers and
-    /// punctuation stay, so the shape of the JSON is still readable.
+    /// punctuation stay, so the shape of the JSON is still readable. For many snippets of one
+    /// text, use [`Locator::snippet`](crate::locate::Locator::snippet).
     pub fn around(text: &str, offset: usize, token: Token) -> Snippet {
-        let offset = floor_boundary(text, offset.min(text.len()));
-        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-        let line = text[..offset].bytes().filter(|&b| b == b'\n').count() + 1;
-        let token_end = offset + token_len(&text[offset..line_end]);
-        let start = back_chars(text, offset, BEFORE).max(line_start);
-        let end = forward_chars(text, token_end, AFTER).min(line_end);
+        crate::locate::Locator::new(text).snippet(offset, token)
+    }
+}
 
-        let mut out = Excerpt::default();
-        if start > line_start {
-            out.text.push('…');
+/// A line of the text, with its string literals.
+pub(crate) struct Line<'l> {
+    /// 1-based line number.
+    pub number: usize,
+    pub start: usize,
+    /// Offset of the line's end (its `\n`, or the end of the text).
+    pub end: usize,
+    pub literals: &'l [Literal],
+}
+
+/// Builds the excerpt of `line` around `offset`; `column` is the token's 1-based column.
+pub(crate) fn excerpt(
+    text: &str,
+    line: Line<'_>,
+    offset: usize,
+    column: usize,
+    token: Token,
+) -> Snippet {
+    let (line_start, line_end) = (line.start, line.end);
+    let token_end = offset + token_len(&text[offset..line_end.max(offset)]);
+    let start = back_chars(text, offset, BEFORE).max(line_start);
+    let end = forward_chars(text, token_end, AFTER).min(line_end);
+
+    let mut out = Excerpt::default();
+    if start > line_start {
+        out.text.push('…');
+    }
+    let mut pos = start;
+    let first = line.literals.partition_point(|l| l.range.end <= start);
+    for literal in &line.literals[first..] {
+        if literal.range.start >= end {
+            break;
         }
-        let mut pos = start;
-        for literal in string_literals(&text[line_start..line_end], line_start) {
-            if literal.range.end <= start {
-                continue;
-            }
-            if literal.range.start >= end {
-                break;
-            }
-            let from = literal.range.start.max(start);
-            out.copy(text, pos, from, offset, token_end);
-            let is_token = literal.range.start == offset;
-            let to = literal.range.end.min(end);
-            if literal.is_key || (is_token && token == Token::Show) {
-                out.copy(text, from, to, offset, token_end);
-            } else {
-                let whole =
-                    from == literal.range.start && to == literal.range.end && literal.closed;
-                let mask = if whole { "\"…\"" } else { "…" };
-                let holds_token = (literal.range.start..literal.range.end).contains(&offset)
-                    || (!literal.closed && offset == literal.range.end);
-                out.mask(mask, holds_token);
-            }
-            pos = to;
+        let from = literal.range.start.max(start);
+        out.copy(text, pos, from, offset, token_end);
+        let is_token = literal.range.start == offset;
+        let to = literal.range.end.min(end);
+        if literal.is_key || (is_token && token == Token::Show) {
+            out.copy(text, from, to, offset, token_end);
+        } else {
+            let whole = from == literal.range.start && to == literal.range.end && literal.closed;
+            let mask = if whole { "\"…\"" } else { "…" };
+            let holds_token = (literal.range.start..literal.range.end).contains(&offset)
+                || (!literal.closed && offset == literal.range.end);
+            out.mask(mask, holds_token);
         }
-        out.copy(text, pos, end, offset, token_end);
-        let trimmed = out.text.trim_end_matches('\r').len();
-        out.text.truncate(trimmed);
-        if end < line_end && !out.text.ends_with('…') {
-            out.text.push('…');
-        }
-        let highlight = out.highlight.unwrap_or(out.text.len()..out.text.len());
-        Snippet {
-            line,
-            token_column: text[line_start..offset].chars().count() + 1,
-            highlight: highlight.start..highlight.end.max(highlight.start),
-            text: out.text,
-        }
+        pos = to;
+    }
+    out.copy(text, pos, end, offset, token_end);
+    let trimmed = out.text.trim_end_matches('\r').len();
+    out.text.truncate(trimmed);
+    if end < line_end && !out.text.ends_with('…') {
+        out.text.push('…');
+    }
+    let highlight = out.highlight.unwrap_or(out.text.len()..out.text.len());
+    Snippet {
+        line: line.number,
+        token_column: column,
+        highlight: highlight.start..highlight.end.max(highlight.start),
+        text: out.text,
     }
 }
 
@@ -124,7 +140,7 @@ impl Excerpt {
 }
 
 /// A JSON string literal on a line: its byte range (quotes included) in the whole text.
-struct Literal {
+pub(crate) struct Literal {
     range: std::ops::Range<usize>,
     /// Followed by `:`: an object key.
     is_key: bool,
@@ -134,7 +150,7 @@ struct Literal {
 
 /// The string literals of a line (which starts outside any string, as every JSON line does
 /// in the dumps spanlint reads), `base` being the line's offset in the text.
-fn string_literals(line: &str, base: usize) -> Vec<Literal> {
+pub(crate) fn string_literals(line: &str, base: usize) -> Vec<Literal> {
     let mut literals = Vec::new();
     let bytes = line.as_bytes();
     let mut i = 0;
@@ -249,13 +265,6 @@ fn forward_chars(text: &str, from: usize, n: usize) -> usize {
         .char_indices()
         .nth(n)
         .map_or(text.len(), |(i, _)| from + i)
-}
-
-fn floor_boundary(text: &str, mut offset: usize) -> usize {
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    offset
 }
 
 #[cfg(test)]

@@ -67,10 +67,16 @@ pub struct LoadedFile {
     /// The name used in findings and errors.
     pub name: String,
     pub format: InputFormat,
-    /// How the file was compressed (for display; `data` is already decompressed).
+    /// How the file was compressed (for display; the content is already decompressed).
     pub compression: Compression,
-    /// The decompressed content.
-    data: Vec<u8>,
+    content: Decoded,
+}
+
+/// Decompressed content: JSON is validated as UTF-8 once, when the file is loaded.
+#[derive(Debug)]
+enum Decoded {
+    Text(String),
+    Binary(Vec<u8>),
 }
 
 /// Reads, decompresses and format-detects one input. `format` overrides the detection
@@ -111,39 +117,45 @@ impl LoadedFile {
         format: InputFormat,
     ) -> Result<Self, InputError> {
         let name = name.into();
-        if format == InputFormat::Json {
-            if let Some(bom) = data
-                .get_mut(..detect::BOM.len())
-                .filter(|b| *b == detect::BOM)
-            {
-                bom.fill(b' ');
+        let content = match format {
+            InputFormat::Json => {
+                if let Some(bom) = data
+                    .get_mut(..detect::BOM.len())
+                    .filter(|b| *b == detect::BOM)
+                {
+                    bom.fill(b' ');
+                }
+                Decoded::Text(
+                    String::from_utf8(data).map_err(|e| InputError::InvalidUtf8 {
+                        file: name.clone(),
+                        offset: e.utf8_error().valid_up_to(),
+                    })?,
+                )
             }
-            if let Err(e) = std::str::from_utf8(&data) {
-                return Err(InputError::InvalidUtf8 {
-                    file: name,
-                    offset: e.valid_up_to(),
-                });
-            }
-        }
+            InputFormat::Proto => Decoded::Binary(data),
+        };
         Ok(LoadedFile {
             name,
             format,
             compression: Compression::None,
-            data,
+            content,
         })
     }
 
     /// The JSON text (for JSON input).
     pub fn text(&self) -> Option<&str> {
-        match self.format {
-            InputFormat::Json => std::str::from_utf8(&self.data).ok(),
-            InputFormat::Proto => None,
+        match &self.content {
+            Decoded::Text(text) => Some(text),
+            Decoded::Binary(_) => None,
         }
     }
 
     /// The decompressed bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.data
+        match &self.content {
+            Decoded::Text(text) => text.as_bytes(),
+            Decoded::Binary(data) => data,
+        }
     }
 
     /// Parses the file's messages one at a time.
@@ -162,7 +174,7 @@ impl LoadedFile {
                     }
                 })
             })),
-            None => Box::new(proto::ProtoBatches::new(&self.data).map(move |r| {
+            None => Box::new(proto::ProtoBatches::new(self.bytes()).map(move |r| {
                 r.map_err(|e| InputError::Proto {
                     file: self.name.clone(),
                     offset: e.offset,
@@ -172,31 +184,14 @@ impl LoadedFile {
         }
     }
 
-    /// Converts a byte offset into the position users see.
+    /// Converts a byte offset into the position users see. For many offsets of one file use
+    /// [`Locator`](crate::locate::Locator), which does not rescan the text each time.
     pub fn position(&self, offset: Offset) -> Position {
         match self.text() {
-            Some(text) => line_column(text, offset),
+            Some(text) => crate::locate::Locator::new(text).position(offset),
             None => Position::Byte(offset),
         }
     }
-}
-
-/// 1-based line and character column of a byte offset.
-pub fn line_column(text: &str, offset: Offset) -> Position {
-    let offset = floor_char_boundary(text, offset.min(text.len()));
-    let before = &text[..offset];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    Position::LineColumn {
-        line: before.bytes().filter(|&b| b == b'\n').count() + 1,
-        column: before[line_start..].chars().count() + 1,
-    }
-}
-
-fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    offset
 }
 
 impl std::fmt::Display for Position {

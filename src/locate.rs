@@ -1,0 +1,183 @@
+//! From byte offsets to what users see: `line:column` positions and masked snippets.
+//!
+//! A dump can be a gigabyte of JSON lines, each line a whole export request of megabytes, with
+//! thousands of findings. A [`Locator`] indexes the line starts once and remembers the last
+//! line it scanned, so locating each finding costs time proportional to the distance from the
+//! previous one, not to its offset in the file.
+
+use std::cell::RefCell;
+
+use crate::input::Position;
+use crate::model::Offset;
+use crate::snippet::{self, Literal, Snippet, Token};
+
+/// Locates offsets of one JSON text.
+pub struct Locator<'t> {
+    text: &'t str,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
+    /// Character counts at points of the last long line asked about: (line index,
+    /// [(byte offset, characters from the line start)] every `CHECKPOINT` bytes).
+    checkpoints: RefCell<Option<(usize, Vec<(usize, usize)>)>>,
+    /// The string literals of the last line a snippet was made for: (line index, literals).
+    literals: Option<(usize, Vec<Literal>)>,
+}
+
+impl<'t> Locator<'t> {
+    pub fn new(text: &'t str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
+        Locator {
+            text,
+            line_starts,
+            checkpoints: RefCell::new(None),
+            literals: None,
+        }
+    }
+
+    /// 1-based line and character column of a byte offset.
+    pub fn position(&self, offset: Offset) -> Position {
+        let offset = floor_char_boundary(self.text, offset);
+        let line = self.line_index(offset);
+        let line_start = self.line_starts[line];
+        let column = self.characters_before(line, offset) + 1;
+        Position::LineColumn {
+            line: line + 1,
+            column,
+        }
+    }
+
+    /// The masked excerpt around the token at `offset` (see [`Snippet`]).
+    pub fn snippet(&mut self, offset: Offset, token: Token) -> Snippet {
+        let offset = floor_char_boundary(self.text, offset);
+        let line = self.line_index(offset);
+        let line_start = self.line_starts[line];
+        let line_end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        if self
+            .literals
+            .as_ref()
+            .is_none_or(|(cached, _)| *cached != line)
+        {
+            let literals = snippet::string_literals(&self.text[line_start..line_end], line_start);
+            self.literals = Some((line, literals));
+        }
+        let literals = self
+            .literals
+            .as_ref()
+            .map_or(&[][..], |(_, l)| l.as_slice());
+        let column = match self.position(offset) {
+            Position::LineColumn { column, .. } => column,
+            Position::Byte(_) => 1,
+        };
+        snippet::excerpt(
+            self.text,
+            snippet::Line {
+                number: line + 1,
+                start: line_start,
+                end: line_end,
+                literals,
+            },
+            offset,
+            column,
+            token,
+        )
+    }
+
+    /// Characters between the start of `line` and `offset`. Long lines get checkpoints once,
+    /// so findings in any order on a multi-megabyte line are cheap to place.
+    fn characters_before(&self, line: usize, offset: usize) -> usize {
+        let line_start = self.line_starts[line];
+        if offset - line_start < CHECKPOINT {
+            return self.text[line_start..offset].chars().count();
+        }
+        let mut cache = self.checkpoints.borrow_mut();
+        if cache.as_ref().is_none_or(|(cached, _)| *cached != line) {
+            *cache = Some((line, self.checkpoints_of(line)));
+        }
+        let points = cache.as_ref().map_or(&[][..], |(_, p)| p.as_slice());
+        let (from, chars) = points[..points.partition_point(|&(at, _)| at <= offset)]
+            .last()
+            .copied()
+            .unwrap_or((line_start, 0));
+        chars + self.text[from..offset].chars().count()
+    }
+
+    fn checkpoints_of(&self, line: usize) -> Vec<(usize, usize)> {
+        let start = self.line_starts[line];
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let mut points = vec![(start, 0)];
+        let (mut at, mut chars) = (start, 0);
+        while at + CHECKPOINT < end {
+            let mut next = at + CHECKPOINT;
+            while !self.text.is_char_boundary(next) {
+                next -= 1;
+            }
+            chars += self.text[at..next].chars().count();
+            at = next;
+            points.push((at, chars));
+        }
+        points
+    }
+
+    fn line_index(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset) - 1
+    }
+}
+
+/// Distance between character-count checkpoints on long lines.
+const CHECKPOINT: usize = 4096;
+
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        let text = "ab\nçd\n\nxyz";
+        let locator = Locator::new(text);
+        let at = |offset| match locator.position(offset) {
+            Position::LineColumn { line, column } => (line, column),
+            Position::Byte(_) => unreachable!(),
+        };
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(2), (1, 3));
+        assert_eq!(at(3), (2, 1));
+        assert_eq!(at(5), (2, 2), "ç is one character of two bytes");
+        assert_eq!(at(7), (3, 1));
+        assert_eq!(at(10), (4, 3));
+        assert_eq!(at(4), (2, 1), "inside ç: the character's start");
+        assert_eq!(at(100), (4, 4), "past the end: the end");
+    }
+
+    #[test]
+    fn columns_on_a_long_line_in_any_order() {
+        let text = "é".repeat(10_000) + "x" + &"a".repeat(10_000);
+        let locator = Locator::new(&text);
+        for offset in [20_000, 4, 19_998, 20_001, 8_192, 30_000, 0] {
+            let expected = text[..offset.min(text.len())].chars().count() + 1;
+            assert_eq!(
+                locator.position(offset),
+                Position::LineColumn {
+                    line: 1,
+                    column: expected
+                },
+                "offset {offset}"
+            );
+        }
+    }
+}

@@ -16,9 +16,8 @@ pub struct Locator<'t> {
     text: &'t str,
     /// Byte offset of the start of each line.
     line_starts: Vec<usize>,
-    /// Character counts at points of the last long line asked about: (line index,
-    /// [(byte offset, characters from the line start)] every `CHECKPOINT` bytes).
-    checkpoints: RefCell<Option<(usize, Vec<(usize, usize)>)>>,
+    /// Character counts along the last long line asked about.
+    checkpoints: RefCell<Option<Checkpoints>>,
     /// The string literals of the last line a snippet was made for: (line index, literals).
     literals: Option<(usize, Vec<Literal>)>,
 }
@@ -39,7 +38,6 @@ impl<'t> Locator<'t> {
     pub fn position(&self, offset: Offset) -> Position {
         let offset = floor_char_boundary(self.text, offset);
         let line = self.line_index(offset);
-        let line_start = self.line_starts[line];
         let column = self.characters_before(line, offset) + 1;
         Position::LineColumn {
             line: line + 1,
@@ -130,6 +128,9 @@ impl<'t> Locator<'t> {
         self.line_starts.partition_point(|&start| start <= offset) - 1
     }
 }
+
+/// (line index, [(byte offset, characters from the line start)] every `CHECKPOINT` bytes).
+type Checkpoints = (usize, Vec<(usize, usize)>);
 
 /// Distance between character-count checkpoints on long lines.
 const CHECKPOINT: usize = 4096;

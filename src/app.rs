@@ -37,6 +37,9 @@ impl From<ExitStatus> for ExitCode {
 pub fn run(cli: Cli) -> ExitStatus {
     match cli.command {
         Command::Check(args) => run_check(&args),
+        Command::RulesFile => write_stdout(crate::rules::rulesfile::BUILTIN_RULES)
+            .err()
+            .unwrap_or(ExitStatus::Clean),
     }
 }
 
@@ -44,15 +47,11 @@ fn run_check(args: &CheckArgs) -> ExitStatus {
     let rules = match load_rules(args) {
         Ok(rules) => rules,
         Err(report) => {
-            eprint_report(&report);
+            eprint_diagnostic(report.as_ref());
             return ExitStatus::Error;
         }
     };
-    let (sources, discovery_errors) = input::discover(&args.paths);
-    let mut had_input_error = !discovery_errors.is_empty();
-    for err in discovery_errors {
-        eprint_report(&miette::Report::new(err));
-    }
+    let (sources, mut errors) = input::discover(&args.paths);
     let format = args.input_format.map(|f| match f {
         InputFormatArg::Json => InputFormat::Json,
         InputFormatArg::Proto => InputFormat::Proto,
@@ -68,28 +67,28 @@ fn run_check(args: &CheckArgs) -> ExitStatus {
     for result in results {
         match result {
             Ok(mut report) => {
-                for err in report.errors.drain(..) {
-                    had_input_error = true;
-                    summary.input_errors += 1;
-                    eprint_report(&miette::Report::new(err));
-                }
+                errors.append(&mut report.errors);
                 summary.add(&report);
                 files.push(report);
             }
             Err(err) => {
-                had_input_error = true;
-                summary.input_errors += 1;
-                eprint_report(&miette::Report::new(err));
+                summary.files += 1;
+                errors.push(err);
             }
         }
     }
-    if sources.is_empty() && !had_input_error {
+    summary.input_errors = errors.len();
+    for err in &errors {
+        eprint_diagnostic(err);
+    }
+    let no_input = sources.is_empty() && errors.is_empty();
+    if no_input {
         eprintln!("spanlint: no input files");
-        had_input_error = true;
     }
 
     let outcome = CheckOutcome {
         files: &files,
+        errors: &errors,
         summary,
     };
     let text = match args.format {
@@ -102,21 +101,29 @@ fn run_check(args: &CheckArgs) -> ExitStatus {
         ),
         Format::Json => report::json::render(&outcome),
     };
-    if let Err(err) = std::io::stdout().lock().write_all(text.as_bytes()) {
-        if err.kind() == std::io::ErrorKind::BrokenPipe {
-            // `spanlint check … | head` is not an error.
-            return ExitStatus::Clean;
-        }
-        eprintln!("spanlint: cannot write the report: {err}");
-        return ExitStatus::Error;
+    if let Err(stop) = write_stdout(&text) {
+        return stop;
     }
 
-    if had_input_error {
+    if !errors.is_empty() || no_input {
         ExitStatus::Error
     } else if fails(summary.worst(), args.fail_on) {
         ExitStatus::Findings
     } else {
         ExitStatus::Clean
+    }
+}
+
+/// Writes to stdout. `Err` holds the status to end the run with: a closed pipe
+/// (`spanlint … | head`) ends it quietly with 0, as ripgrep does; any other failure with 2.
+fn write_stdout(text: &str) -> Result<(), ExitStatus> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Err(ExitStatus::Clean),
+        Err(err) => {
+            eprintln!("spanlint: cannot write to standard output: {err}");
+            Err(ExitStatus::Error)
+        }
     }
 }
 
@@ -178,7 +185,7 @@ fn terminal_width() -> usize {
 
 /// Prints an error to stderr the way miette renders it, without colour when stderr is not a
 /// terminal.
-fn eprint_report(report: &miette::Report) {
+fn eprint_diagnostic(diagnostic: &dyn miette::Diagnostic) {
     let theme = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         miette::GraphicalTheme::unicode()
     } else {
@@ -186,8 +193,8 @@ fn eprint_report(report: &miette::Report) {
     };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(terminal_width());
     let mut text = String::new();
-    if handler.render_report(&mut text, report.as_ref()).is_err() {
-        text = format!("{report}\n");
+    if handler.render_report(&mut text, diagnostic).is_err() {
+        text = format!("{diagnostic}\n");
     }
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

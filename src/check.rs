@@ -39,7 +39,8 @@ pub struct Summary {
     pub errors: usize,
     pub warnings: usize,
     pub infos: usize,
-    /// Files or messages that could not be read.
+    /// Inputs or messages that could not be read (set by the caller, which also counts the
+    /// arguments that named no file).
     pub input_errors: usize,
 }
 
@@ -48,7 +49,6 @@ impl Summary {
         self.files += 1;
         self.spans += file.spans;
         self.genai_spans += file.genai_spans;
-        self.input_errors += file.errors.len();
         for f in &file.findings {
             match f.finding.severity {
                 Severity::Error => self.errors += 1,
@@ -101,6 +101,9 @@ pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
                 }
             }
         }
+        // In file order, as a reader scans the dump (stable: a span's findings at one place
+        // keep the rules' order).
+        findings.sort_by_key(|f| f.offset);
         report
             .findings
             .extend(findings.drain(..).map(|f| locate(f, locator.as_mut())));

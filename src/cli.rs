@@ -20,6 +20,11 @@ pub enum Command {
     /// Check trace dumps against the GenAI conventions and report findings.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Print the built-in rules file (TOML), the starting point for a custom `--rules` file.
+    #[command(
+        after_help = "Example:\n  spanlint rules-file > my-rules.toml   # edit, then: spanlint check --rules my-rules.toml dumps/"
+    )]
+    RulesFile,
 }
 
 const CHECK_EXAMPLES: &str = "\

@@ -1,11 +1,11 @@
 //! What a rule reports: a [`Finding`] about one span, and its [`Severity`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::Offset;
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,

@@ -80,7 +80,7 @@ pub(crate) fn excerpt(
         out.copy(text, pos, from, offset, token_end);
         let is_token = literal.range.start == offset;
         let to = literal.range.end.min(end);
-        if literal.is_key || (is_token && token == Token::Show) {
+        if literal.structural || (is_token && token == Token::Show) {
             out.copy(text, from, to, offset, token_end);
         } else {
             let whole = from == literal.range.start && to == literal.range.end && literal.closed;
@@ -142,10 +142,13 @@ impl Excerpt {
 /// A JSON string literal on a line: its byte range (quotes included) in the whole text.
 pub(crate) struct Literal {
     range: std::ops::Range<usize>,
-    /// Followed by `:`: an object key.
-    is_key: bool,
+    /// Structure, not data: an object key, or the value of a `"key"` field (an attribute's
+    /// name). Everything else is masked.
+    structural: bool,
     /// Has its closing quote on this line.
     closed: bool,
+    /// Is the object key `"key"` (so the next literal names an attribute).
+    is_key_field: bool,
 }
 
 /// The string literals of a line (which starts outside any string, as every JSON line does
@@ -175,9 +178,14 @@ pub(crate) fn string_literals(line: &str, base: usize) -> Vec<Literal> {
         }
         let end = i.min(bytes.len());
         let is_key = closed && line[end..].trim_start().starts_with(':');
+        let names_attribute = literals
+            .last()
+            .is_some_and(|previous: &Literal| previous.structural && previous.is_key_field)
+            && line[..start].trim_end().ends_with(':');
         literals.push(Literal {
             range: base + start..base + end,
-            is_key,
+            structural: is_key || names_attribute,
+            is_key_field: is_key && &line[start..end] == "\"key\"",
             closed,
         });
     }

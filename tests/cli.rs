@@ -530,7 +530,7 @@ fn bad_inputs_exit_2_name_file_and_position_and_do_not_stop_the_run() {
             .filter(|f| f["file"] == "fixtures/real/openai-v2-chat.jsonl")
             .count();
         assert_eq!(
-            good_file_findings, 3,
+            good_file_findings, 2,
             "{bad}: the good file is still checked"
         );
     }
@@ -608,4 +608,64 @@ fn a_closed_pipe_ends_the_run_quietly() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn rules_file_prints_the_built_in_rules_and_a_typo_in_a_custom_copy_is_an_error() {
+    let output = spanlint(&["rules-file"]);
+    assert_eq!(output.status.code(), Some(0));
+    let builtin = stdout(&output);
+    assert_eq!(
+        builtin,
+        std::fs::read_to_string("rules/genai.toml").unwrap()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let typo = builtin.replacen(
+        "attribute = \"gen_ai.tool.name\"\nlevel = \"required\"",
+        "attribute = \"gen_ai.tool.nmae\"\nlevel = \"required\"",
+        1,
+    );
+    assert_ne!(typo, builtin);
+    std::fs::write(&rules, typo).unwrap();
+    let output = spanlint(&[
+        "check",
+        "--rules",
+        rules.to_str().unwrap(),
+        "fixtures/real/openai-v2-tool.jsonl",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("gen_ai.tool.nmae"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn json_report_lists_input_errors() {
+    let output = spanlint(&[
+        "check",
+        "--format",
+        "json",
+        "tests/data/bad/truncated.pb",
+        "nope.jsonl",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let report = json(&output);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(report["summary"]["input_errors"], 2);
+    let proto = errors
+        .iter()
+        .find(|e| e["file"] == "tests/data/bad/truncated.pb")
+        .unwrap();
+    assert_eq!(proto["code"], "spanlint::proto");
+    assert!(proto["offset"].is_u64());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["file"] == "nope.jsonl" && e["code"] == "spanlint::not_found")
+    );
 }

@@ -113,11 +113,12 @@ fn span_name_format() {
 #[test]
 fn deprecated_attribute() {
     let rule = "deprecated-attribute";
+    // `gen_ai.system` is reported once, as the missing `gen_ai.provider.name` it should be
+    // renamed to.
     let mut expected = vec!["missing-required-attribute gen_ai.provider.name".to_string()];
     expected.extend(only(
         rule,
         &[
-            "gen_ai.system",
             "gen_ai.usage.prompt_tokens",
             "gen_ai.usage.completion_tokens",
             "gen_ai.openai.request.response_format",
@@ -148,6 +149,16 @@ fn reserved_namespace() {
                 "gen_ai.openai.api_base",
                 "gen_ai.toad_eye.cost",
                 "openai.api.base"
+            ]
+        )
+    );
+    assert_eq!(
+        check(rule, "near-misses.json"),
+        only(
+            rule,
+            &[
+                "gen_ai.usage.cache_creation_input_tokens",
+                "gen_ai.request.modle"
             ]
         )
     );

@@ -1078,7 +1078,11 @@ fn content_policy_covers_every_opt_in_content_attribute() {
     }
     assert_eq!(
         r.content.events,
-        ["gen_ai.content.prompt", "gen_ai.content.completion"]
+        [
+            "gen_ai.content.prompt",
+            "gen_ai.content.completion",
+            "gen_ai.content.completion.chunk"
+        ]
     );
 }
 
@@ -1087,18 +1091,21 @@ fn genai_span_name_globs_are_narrow() {
     let r = rules();
     let names = globset(&r.genai_spans.span_name_globs);
     for n in [
-        "chat gpt-4o",
-        "embeddings text-embedding-3-small",
         "execute_tool get_weather",
         "invoke_agent",
         "invoke_agent Math Tutor",
-        "plan",
         "create_memory_store",
         "gen_ai.call_llm",
     ] {
         assert!(names.is_match(n), "{n:?} is GenAI-shaped");
     }
+    // Plain words are ordinary span names in non-GenAI code; a name alone must not make such a
+    // span fail (GenAI spans with these names are found by their attributes).
     for n in [
+        "chat gpt-4o",
+        "chat message sent",
+        "embeddings text-embedding-3-small",
+        "plan",
         "GET /chat",
         "chat",
         "chatroom.join",
@@ -1109,5 +1116,42 @@ fn genai_span_name_globs_are_narrow() {
         "http.request",
     ] {
         assert!(!names.is_match(n), "{n:?} is an ordinary span name");
+    }
+}
+
+/// Hints and aliases only ever produce values the conventions define.
+#[test]
+fn operation_hints_and_value_aliases_map_to_registry_members() {
+    let r = rules();
+    let members = |key: &str| -> Vec<String> {
+        r.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .unwrap_or_else(|| panic!("{key} in the registry"))
+            .members
+            .clone()
+    };
+    let operations = members("gen_ai.operation.name");
+    assert!(!r.operation_hints.is_empty());
+    for hint in &r.operation_hints {
+        for (from, to) in &hint.values {
+            assert!(
+                operations.contains(to),
+                "{} = {from} → {to}",
+                hint.attribute
+            );
+        }
+    }
+    assert!(!r.value_aliases.is_empty());
+    for alias in &r.value_aliases {
+        let allowed = members(&alias.attribute);
+        for (from, to) in &alias.aliases {
+            assert!(allowed.contains(to), "{} {from} → {to}", alias.attribute);
+            assert!(
+                !allowed.contains(from),
+                "{from} is already a member of {}",
+                alias.attribute
+            );
+        }
     }
 }

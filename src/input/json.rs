@@ -466,7 +466,7 @@ impl Visitor<'_> for IntVisitor {
         if v.fract() == 0.0 && v.abs() < 9.2e18 {
             Ok(v as i64)
         } else {
-            Err(E::custom(format!("expected an integer, found {v}")))
+            Err(E::custom("expected an integer, found a fractional number"))
         }
     }
 
@@ -474,9 +474,10 @@ impl Visitor<'_> for IntVisitor {
         if let Ok(i) = v.parse::<i64>() {
             return Ok(i);
         }
+        // The string is not echoed: a producer that put text here may have put a prompt here.
         v.parse::<u64>()
             .map(|u| i64::try_from(u).unwrap_or(i64::MAX))
-            .map_err(|_| E::custom(format!("expected an integer, found {v:?}")))
+            .map_err(|_| E::custom("expected an integer, found a string that is not one"))
     }
 }
 
@@ -504,7 +505,7 @@ fn opt_double<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> 
                 "-Infinity" => Ok(f64::NEG_INFINITY),
                 _ => v
                     .parse()
-                    .map_err(|_| E::custom(format!("expected a number, found {v:?}"))),
+                    .map_err(|_| E::custom("expected a number, found a string that is not one")),
             }
         }
     }
@@ -526,13 +527,25 @@ fn enum_number<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
             i32::try_from(v).map_err(|_| E::custom(format!("enum number out of range: {v}")))
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
-            Ok(match v {
-                "SPAN_KIND_INTERNAL" | "STATUS_CODE_OK" => 1,
-                "SPAN_KIND_SERVER" | "STATUS_CODE_ERROR" => 2,
-                "SPAN_KIND_CLIENT" => 3,
-                "SPAN_KIND_PRODUCER" => 4,
-                "SPAN_KIND_CONSUMER" => 5,
-                _ => 0,
+            // The proto names, and the short names some exporters write.
+            let name = v.to_ascii_uppercase();
+            let name = name
+                .strip_prefix("SPAN_KIND_")
+                .or_else(|| name.strip_prefix("STATUS_CODE_"))
+                .unwrap_or(&name);
+            Ok(match name {
+                "UNSPECIFIED" | "UNSET" => 0,
+                "INTERNAL" | "OK" => 1,
+                "SERVER" | "ERROR" => 2,
+                "CLIENT" => 3,
+                "PRODUCER" => 4,
+                "CONSUMER" => 5,
+                _ => {
+                    return Err(E::custom(format!(
+                        "unknown enum name {:?}",
+                        crate::report::truncate(v, 40)
+                    )));
+                }
             })
         }
     }
@@ -572,6 +585,24 @@ mod tests {
         assert_eq!(span.attributes[0].value, Value::Int(7));
         assert_eq!(span.attributes[1].value, Value::Int(-8));
         assert!(matches!(span.attributes[2].value, Value::Double(d) if d.is_nan()));
+    }
+
+    #[test]
+    fn short_enum_names_are_accepted_and_unknown_ones_rejected() {
+        let doc = |kind: &str| {
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"a","kind":"{kind}"}}]}}]}}]}}"#
+            )
+        };
+        let text = doc("CLIENT");
+        let batch = one(&text);
+        assert_eq!(
+            batch.resource_spans[0].scope_spans[0].spans[0].kind,
+            SpanKind::Client
+        );
+        let text = doc("sideways");
+        let err = JsonBatches::new(&text).next().unwrap().unwrap_err();
+        assert!(err.message.contains("unknown enum name"), "{}", err.message);
     }
 
     #[test]

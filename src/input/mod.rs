@@ -288,3 +288,32 @@ pub enum InputError {
     #[diagnostic(code(spanlint::walk))]
     Walk { message: String },
 }
+
+impl InputError {
+    /// The file (or argument) the error is about.
+    pub fn file(&self) -> &str {
+        match self {
+            InputError::Io { file, .. }
+            | InputError::Json { file, .. }
+            | InputError::InvalidUtf8 { file, .. }
+            | InputError::Proto { file, .. }
+            | InputError::Decompress { file, .. }
+            | InputError::Empty { file } => file,
+            InputError::NotFound { path } => path,
+            InputError::NoMatch { pattern } | InputError::BadGlob { pattern, .. } => pattern,
+            InputError::NoDumpFiles { dir } => dir,
+            InputError::Walk { .. } => "",
+        }
+    }
+
+    /// Where in the file, when the error has a position.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            InputError::Json { position, .. } => Some(*position),
+            InputError::InvalidUtf8 { offset, .. } | InputError::Proto { offset, .. } => {
+                Some(Position::Byte(*offset))
+            }
+            _ => None,
+        }
+    }
+}

@@ -5,10 +5,12 @@
 //! {"version": 1,
 //!  "findings": [{"rule", "severity", "message", "help", "file", "line", "column", "offset",
 //!                "trace_id", "span_id", "span_name", "service", "attribute"}],
+//!  "errors": [{"code", "message", "file", "line", "column", "offset"}],
 //!  "summary": {"files", "spans", "genai_spans", "errors", "warnings", "infos", "input_errors"}}
 //! ```
 //! `line`/`column` (1-based, column in characters) are set for JSON input, `offset` (bytes into
-//! the decompressed input) always. Absent values are `null`. Fields are only ever added.
+//! the decompressed input) always. `errors` lists inputs that could not be read or parsed
+//! (`summary.errors` counts error-severity *findings*). Absent values are `null`. Fields are only ever added.
 
 use serde::Serialize;
 
@@ -19,7 +21,19 @@ use crate::input::Position;
 struct Document<'a> {
     version: u32,
     findings: Vec<JsonFinding<'a>>,
+    errors: Vec<JsonError<'a>>,
     summary: JsonSummary,
+}
+
+/// An input that could not be read or parsed.
+#[derive(Serialize)]
+struct JsonError<'a> {
+    code: String,
+    message: String,
+    file: &'a str,
+    line: Option<usize>,
+    column: Option<usize>,
+    offset: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -79,10 +93,30 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             }
         })
         .collect();
+    let errors = outcome
+        .errors
+        .iter()
+        .map(|err| {
+            let (line, column, offset) = match err.position() {
+                Some(Position::LineColumn { line, column }) => (Some(line), Some(column), None),
+                Some(Position::Byte(offset)) => (None, None, Some(offset)),
+                None => (None, None, None),
+            };
+            JsonError {
+                code: miette::Diagnostic::code(err).map_or_else(String::new, |c| c.to_string()),
+                message: err.to_string(),
+                file: err.file(),
+                line,
+                column,
+                offset,
+            }
+        })
+        .collect();
     let s = outcome.summary;
     let document = Document {
         version: 1,
         findings,
+        errors,
         summary: JsonSummary {
             files: s.files,
             spans: s.spans,

@@ -9,6 +9,8 @@ use crate::check::{FileReport, Summary};
 /// Everything a report shows.
 pub struct CheckOutcome<'a> {
     pub files: &'a [FileReport],
+    /// Inputs or messages that could not be read (also printed to stderr as they happen).
+    pub errors: &'a [crate::input::InputError],
     pub summary: Summary,
 }
 

@@ -22,7 +22,7 @@
 //! `TRACELOOP_TRACE_CONTENT=false`, …), or set `policy = "allow"` in the rules file's
 //! `[content]` when recording is intended. spanlint never prints the content itself.
 
-use super::{RuleInfo, SpanContext};
+use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
 
 pub const INFO: RuleInfo = RuleInfo {
@@ -38,19 +38,33 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     if ctx.rules.content_allowed() {
         return;
     }
-    for attribute in &ctx.span.attributes {
-        if ctx.rules.is_content_attribute(&attribute.key) {
-            out.push(ctx.finding(
-                &INFO,
-                format!(
-                    "content recorded in `{}` (the content policy forbids it)",
-                    crate::report::truncate(&attribute.key, 100)
-                ),
-                Some(HELP.to_string()),
-                Some(&attribute.key),
-                attribute.offset,
-            ));
-        }
+    // Span attributes, and attributes of span events (`gen_ai.client.inference.operation.details`
+    // carries `gen_ai.input.messages` too).
+    let event_attributes = ctx
+        .span
+        .events
+        .iter()
+        .filter(|e| !ctx.rules.is_content_event(&e.name))
+        .flat_map(|e| &e.attributes);
+    let content = ctx
+        .span
+        .attributes
+        .iter()
+        .chain(event_attributes)
+        .filter(|a| ctx.rules.is_content_attribute(&a.key));
+    // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
+    let label = |key: &str| keys::indexed_pattern(key).unwrap_or_else(|| key.to_string());
+    for group in keys::group(content, label) {
+        out.push(ctx.finding(
+            &INFO,
+            format!(
+                "content recorded in {} (the content policy forbids it)",
+                group.describe()
+            ),
+            Some(HELP.to_string()),
+            Some(&group.first.key),
+            group.first.offset,
+        ));
     }
     for event in &ctx.span.events {
         if ctx.rules.is_content_event(&event.name) {
@@ -58,7 +72,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
                 &INFO,
                 format!(
                     "content recorded in span event `{}` (the content policy forbids it)",
-                    event.name
+                    crate::report::truncate(&event.name, 80)
                 ),
                 Some(HELP.to_string()),
                 None,

@@ -22,6 +22,7 @@
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
 use crate::model::Attribute;
+use crate::rules::rulesfile::DeprecatedAttribute;
 
 pub const INFO: RuleInfo = RuleInfo {
     id: "deprecated-attribute",
@@ -32,29 +33,33 @@ pub const INFO: RuleInfo = RuleInfo {
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let event_attributes = ctx.span.events.iter().flat_map(|e| &e.attributes);
     for attribute in ctx.span.attributes.iter().chain(event_attributes) {
-        if let Some(deprecated) = ctx.rules.deprecated_attribute(&attribute.key) {
-            out.push(finding(ctx, attribute, deprecated));
+        let Some(deprecated) = ctx.rules.deprecated_attribute(&attribute.key) else {
+            continue;
+        };
+        // `missing-required-attribute` already reports the missing replacement as an error and
+        // says to rename this one; a second finding for the same fix would be noise.
+        if deprecated
+            .replacement
+            .as_deref()
+            .is_some_and(|new| ctx.missing_required(new))
+        {
+            continue;
         }
+        out.push(finding(ctx, attribute, deprecated));
     }
 }
 
 fn finding(
     ctx: &SpanContext<'_, '_>,
     attribute: &Attribute<'_>,
-    deprecated: &crate::rules::rulesfile::DeprecatedAttribute,
+    deprecated: &DeprecatedAttribute,
 ) -> Finding {
     let key = attribute.key.as_ref();
     let since = &deprecated.since;
     let (message, help) = match &deprecated.replacement {
         Some(new) => (
             format!("`{key}` is deprecated since {since}: use `{new}`"),
-            Some(match new_value(ctx, attribute, deprecated) {
-                Some((old, value)) if old != value => {
-                    format!("rename `{key}` to `{new}` and its value `{old}` to `{value}`")
-                }
-                Some((_, value)) => format!("rename `{key}` to `{new}` (value `{value}`)"),
-                None => format!("rename `{key}` to `{new}`"),
-            }),
+            Some(rename_help(ctx, attribute, deprecated)),
         ),
         None => (
             format!("`{key}` is deprecated since {since} and has no direct replacement"),
@@ -64,13 +69,37 @@ fn finding(
     ctx.finding(&INFO, message, help, Some(key), attribute.offset)
 }
 
+/// "rename `gen_ai.system` to `gen_ai.provider.name` and its value `vertex_ai` to
+/// `gcp.vertex_ai`": the whole fix for a deprecated attribute.
+pub fn rename_help(
+    ctx: &SpanContext<'_, '_>,
+    attribute: &Attribute<'_>,
+    deprecated: &DeprecatedAttribute,
+) -> String {
+    let key = attribute.key.as_ref();
+    let Some(new) = &deprecated.replacement else {
+        return deprecated
+            .note
+            .clone()
+            .unwrap_or_else(|| format!("remove `{key}`"));
+    };
+    match new_value(ctx, attribute, deprecated) {
+        Some((old, value)) if old != value => {
+            format!("rename the deprecated `{key}` to `{new}` and its value `{old}` to `{value}`")
+        }
+        Some((_, value)) => format!("rename the deprecated `{key}` to `{new}` (value `{value}`)"),
+        None => format!("rename the deprecated `{key}` to `{new}`"),
+    }
+}
+
 /// The value under the new name, when the old value is an enum-like string the rules know:
-/// a value renamed with the attribute (`json_object` → `json`) or a deprecated member
-/// (`vertex_ai` → `gcp.vertex_ai`). Other values (which may be content) are never echoed.
+/// a value renamed with the attribute (`json_object` → `json`), a deprecated member
+/// (`vertex_ai` → `gcp.vertex_ai`), a library spelling (`openai.chat` → `openai`), or a
+/// member as it is. Other values (which may be content) are never echoed.
 fn new_value<'v>(
     ctx: &'v SpanContext<'_, '_>,
     attribute: &'v Attribute<'_>,
-    deprecated: &'v crate::rules::rulesfile::DeprecatedAttribute,
+    deprecated: &'v DeprecatedAttribute,
 ) -> Option<(&'v str, &'v str)> {
     let old = attribute.value.as_str()?;
     if let Some(new) = deprecated.value_map.get(old) {
@@ -80,6 +109,9 @@ fn new_value<'v>(
         return Some((old, &renamed.replacement));
     }
     let new_key = deprecated.replacement.as_deref()?;
+    if let Some(alias) = ctx.rules.value_alias(new_key, old) {
+        return Some((old, alias));
+    }
     let members = &ctx.rules.attribute(new_key)?.members;
     members.iter().any(|m| m == old).then_some((old, old))
 }

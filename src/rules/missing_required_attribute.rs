@@ -6,7 +6,11 @@
 //! attribute whose condition can be decided from the span: `error.type` when the status is
 //! ERROR, `server.port` when `server.address` is set, `gen_ai.request.stream` when the span
 //! shows streaming. A GenAI span without `gen_ai.operation.name` is reported too: without it no
-//! backend can tell a chat call from a tool call.
+//! backend can tell a chat call from a tool call. When a library's own attribute tells the
+//! operation (`llm.request.type = chat`, `openinference.span.kind = LLM`), the help names the
+//! value to set and the rest of that operation's requirements are checked as well. When the
+//! span carries a deprecated attribute that the missing one replaces (`gen_ai.system`), this one
+//! finding says to rename it (`deprecated-attribute` does not report it again).
 //!
 //! ## Why it matters
 //! Backends group, filter and price GenAI spans by these attributes. A chat span without
@@ -24,9 +28,11 @@
 //! Set the attribute in the instrumentation (or run `spanlint migrate` when a deprecated
 //! attribute carries the same information, as `gen_ai.system` does here).
 
+use super::ruleset::Operation;
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
-use crate::rules::rulesfile::Level;
+use crate::model::Attribute;
+use crate::rules::rulesfile::{DeprecatedAttribute, Level};
 
 pub const INFO: RuleInfo = RuleInfo {
     id: "missing-required-attribute",
@@ -36,25 +42,20 @@ pub const INFO: RuleInfo = RuleInfo {
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     if ctx.span_type.is_none() {
+        // Without an operation nothing else can be required: report the operation.
         if ctx.span.attribute("gen_ai.operation.name").is_none() {
             out.push(missing(ctx, "gen_ai.operation.name", "GenAI spans", None));
         }
         return;
     }
+    let label = ctx.span_type_label();
     for requirement in ctx.requirements() {
-        let applies = match requirement.level {
-            Level::Required => true,
-            Level::ConditionallyRequired => requirement.when.as_ref().is_some_and(|c| ctx.holds(c)),
-            Level::Recommended | Level::OptIn => false,
-        };
-        if applies && ctx.span.attribute(&requirement.attribute).is_none() {
-            let label = ctx.span_type_label();
-            out.push(missing(
-                ctx,
-                &requirement.attribute,
-                &label,
-                requirement.condition.as_deref(),
-            ));
+        if ctx.enforced(requirement) && ctx.span.attribute(&requirement.attribute).is_none() {
+            let condition = match requirement.level {
+                Level::ConditionallyRequired => requirement.condition.as_deref(),
+                _ => None,
+            };
+            out.push(missing(ctx, &requirement.attribute, &label, condition));
         }
     }
 }
@@ -67,24 +68,51 @@ fn missing(ctx: &SpanContext<'_, '_>, key: &str, label: &str, condition: Option<
         ),
         None => format!("`{key}` is missing: it is required on {label}"),
     };
-    let help = match deprecated_source(ctx, key) {
-        Some(old) => format!("rename the deprecated `{old}` to `{key}`"),
-        None => match ctx.rules.attribute(key).map(|a| a.brief.trim()) {
-            Some(brief) if !brief.is_empty() => format!("set `{key}`: {brief}"),
-            _ => format!("set `{key}`"),
-        },
-    };
-    ctx.finding(&INFO, message, Some(help), Some(key), ctx.span.name_offset)
+    ctx.finding(
+        &INFO,
+        message,
+        Some(help(ctx, key)),
+        Some(key),
+        ctx.span.name_offset,
+    )
+}
+
+fn help(ctx: &SpanContext<'_, '_>, key: &str) -> String {
+    if let Some((attribute, deprecated)) = deprecated_source(ctx, key) {
+        return super::deprecated_attribute::rename_help(ctx, attribute, deprecated);
+    }
+    if key == "gen_ai.operation.name"
+        && let Some(Operation {
+            name,
+            inferred_from: Some(from),
+        }) = ctx.operation
+    {
+        let value = ctx.span.str_attribute(from).unwrap_or_default();
+        return format!(
+            "set `gen_ai.operation.name` to `{name}` (the span's `{from}` is `{}`)",
+            crate::report::truncate(value, 40)
+        );
+    }
+    match ctx.rules.attribute(key).map(|a| a.brief.trim()) {
+        Some(brief) if !brief.is_empty() => format!("set `{key}`: {brief}"),
+        _ => format!("set `{key}`"),
+    }
 }
 
 /// A deprecated attribute on the span that the missing one replaces.
-fn deprecated_source<'r>(ctx: &SpanContext<'r, '_>, key: &str) -> Option<&'r str> {
+fn deprecated_source<'s, 'r>(
+    ctx: &'s SpanContext<'r, '_>,
+    key: &str,
+) -> Option<(&'s Attribute<'s>, &'r DeprecatedAttribute)>
+where
+    'r: 's,
+{
     ctx.rules
         .file
         .deprecated_attributes
         .iter()
-        .find(|d| d.replacement.as_deref() == Some(key) && ctx.span.attribute(&d.key).is_some())
-        .map(|d| d.key.as_str())
+        .filter(|d| d.replacement.as_deref() == Some(key))
+        .find_map(|d| ctx.span.attribute(&d.key).map(|a| (a, d)))
 }
 
 /// "If `server.address` is set" → "if `server.address` is set", to continue a sentence.

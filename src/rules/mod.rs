@@ -9,6 +9,7 @@
 pub mod content_recorded;
 pub mod deprecated_attribute;
 pub mod deprecated_value;
+pub mod keys;
 pub mod missing_required_attribute;
 pub mod reserved_namespace;
 pub mod ruleset;

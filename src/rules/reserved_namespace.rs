@@ -4,7 +4,10 @@
 //! Attribute keys under a namespace the conventions reserve (`gen_ai.`, `openai.`, `mcp.`, …)
 //! that are not in the conventions' registry: library-specific keys such as
 //! `gen_ai.openai.api_base`, indexed `gen_ai.prompt.0.content`, or home-grown
-//! `gen_ai.usage.total_tokens`. Deprecated keys are left to `deprecated-attribute`.
+//! `gen_ai.usage.total_tokens`. Deprecated keys are left to `deprecated-attribute`, recorded
+//! content to `content-recorded`. Indexed keys of one message list (`gen_ai.prompt.0.role`,
+//! `gen_ai.prompt.1.role`, …) make one finding. A key that is a registry key spelled differently
+//! (`gen_ai.usage.cache_read_input_tokens`) or mistyped gets a "did you mean".
 //!
 //! ## Why it matters
 //! A reserved namespace belongs to the conventions: a custom key there may collide with a
@@ -18,7 +21,8 @@
 //! Move the key to your own namespace (`myapp.usage.total_tokens`), or allow it in the rules
 //! file's `[[reserved-namespace]] allow` list.
 
-use super::{RuleInfo, SpanContext};
+use super::rulesfile::ReservedNamespace;
+use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
 
 pub const INFO: RuleInfo = RuleInfo {
@@ -28,41 +32,70 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    for attribute in &ctx.span.attributes {
-        let key = attribute.key.as_ref();
-        let Some(namespace) = ctx
-            .rules
-            .file
-            .reserved_namespaces
-            .iter()
-            .find(|n| key.starts_with(n.prefix.as_str()))
-        else {
+    let event_attributes = ctx.span.events.iter().flat_map(|e| &e.attributes);
+    let squatters = ctx
+        .span
+        .attributes
+        .iter()
+        .chain(event_attributes)
+        .filter(|a| namespace_of(ctx, &a.key).is_some() && !is_known(ctx, &a.key))
+        // Recorded content is `content-recorded`'s finding; one error per key is enough.
+        .filter(|a| ctx.rules.content_allowed() || !ctx.rules.is_content_attribute(&a.key));
+    // Indexed keys (`gen_ai.prompt.0.role`, `gen_ai.prompt.1.role`, …) make one finding.
+    let label = |key: &str| keys::indexed_prefix(key).unwrap_or_else(|| key.to_string());
+    for group in keys::group(squatters, label) {
+        let Some(namespace) = namespace_of(ctx, &group.first.key) else {
             continue;
         };
-        let known = ctx.rules.attribute(key).is_some()
-            || ctx.rules.deprecated_attribute(key).is_some()
-            || namespace.allow.iter().any(|a| a == key);
-        if !known {
-            out.push(ctx.finding(
-                &INFO,
-                format!(
-                    "`{}` is not a conventions attribute but uses the reserved `{}` namespace",
-                    crate::report::truncate(key, 100),
-                    namespace.prefix.trim_end_matches('.')
-                ),
-                Some(help(ctx, key)),
-                Some(key),
-                attribute.offset,
-            ));
+        let mut finding = ctx.finding(
+            &INFO,
+            format!(
+                "{} {} not {} the conventions but {} the reserved `{}` namespace",
+                group.describe(),
+                if group.count > 1 { "are" } else { "is" },
+                if group.count > 1 {
+                    "attributes of"
+                } else {
+                    "an attribute of"
+                },
+                if group.count > 1 { "use" } else { "uses" },
+                namespace.prefix.trim_end_matches('.')
+            ),
+            Some(help(ctx, &group.first.key, group.label != *group.first.key)),
+            Some(&group.first.key),
+            group.first.offset,
+        );
+        if let Some(severity) = namespace.severity {
+            finding.severity = severity;
         }
+        out.push(finding);
     }
 }
 
-fn help(ctx: &SpanContext<'_, '_>, key: &str) -> String {
-    if ctx.rules.is_content_attribute(key) {
-        return "record content in the conventions' structured attributes \
-                (`gen_ai.input.messages`, `gen_ai.output.messages`), or not at all"
+fn namespace_of<'r>(ctx: &SpanContext<'r, '_>, key: &str) -> Option<&'r ReservedNamespace> {
+    ctx.rules
+        .file
+        .reserved_namespaces
+        .iter()
+        .find(|n| key.starts_with(n.prefix.as_str()))
+}
+
+fn is_known(ctx: &SpanContext<'_, '_>, key: &str) -> bool {
+    ctx.rules.attribute(key).is_some()
+        || ctx.rules.deprecated_attribute(key).is_some()
+        || namespace_of(ctx, key).is_some_and(|n| n.allow.iter().any(|a| a == key))
+}
+
+fn help(ctx: &SpanContext<'_, '_>, key: &str, indexed: bool) -> String {
+    if indexed {
+        return "record messages in the conventions' structured attributes \
+                (`gen_ai.input.messages`, `gen_ai.output.messages`), or let `spanlint migrate` \
+                fold the indexed keys into them"
             .to_string();
     }
-    "move it to a namespace of your own, or allow it in the rules file".to_string()
+    if let Some(meant) = ctx.rules.closest_attribute(key) {
+        return format!("did you mean `{meant}`?");
+    }
+    "move it to a namespace of your own, or allow it in the rules file's [[reserved-namespace]]"
+        .to_string()
 }

@@ -7,7 +7,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::rulesfile::{
     AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedValue,
-    Requirement, RulesFile, SpanType,
+    Level, Requirement, RulesFile, SpanType,
 };
 use crate::finding::{Finding, SpanIdentity};
 use crate::model::{Offset, ResourceSpans, Scope, Span, SpanKind, StatusCode};
@@ -26,6 +26,12 @@ pub enum RulesetError {
     #[error("refinement `{refinement}` extends unknown span type `{extends}`")]
     #[diagnostic(code(spanlint::rules::refinement))]
     UnknownSpanType { refinement: String, extends: String },
+    #[error("{section} names `{key}`, which is not an attribute of the rules file's registry")]
+    #[diagnostic(
+        code(spanlint::rules::unknown_attribute),
+        help("add it as an [[attribute]] (or a [[deprecated-attribute]]), or fix the spelling")
+    )]
+    UnknownAttribute { section: String, key: String },
     #[error("span type `{span_type}` names unknown span kind `{kind}`")]
     #[diagnostic(
         code(spanlint::rules::span_kind),
@@ -50,11 +56,14 @@ pub struct Ruleset {
     not_content: GlobSet,
     content_events: HashSet<String>,
     genai_name_globs: GlobSet,
+    /// (attribute, foreign value) → conventions value.
+    value_aliases: HashMap<(String, String), String>,
 }
 
 impl Ruleset {
     /// Compiles a parsed rules file.
     pub fn new(file: RulesFile) -> Result<Self, RulesetError> {
+        check_names(&file)?;
         for span_type in &file.span_types {
             let kinds = span_type.span_kinds.iter().chain(&span_type.select_kind);
             if let Some(bad) = kinds.into_iter().find(|k| parse_kind(k).is_none()) {
@@ -97,6 +106,15 @@ impl Ruleset {
                 "genai-spans.span-name-globs",
                 &file.genai_spans.span_name_globs,
             )?,
+            value_aliases: file
+                .value_aliases
+                .iter()
+                .flat_map(|a| {
+                    a.aliases
+                        .iter()
+                        .map(|(from, to)| ((a.attribute.clone(), from.clone()), to.clone()))
+                })
+                .collect(),
             file,
         })
     }
@@ -118,6 +136,37 @@ impl Ruleset {
         self.attributes
             .get(prefix.trim_end_matches('.'))
             .map(|&i| &self.file.attributes[i])
+    }
+
+    /// The conventions' value a library's spelling stands for (`openai.chat` → `openai`).
+    pub fn value_alias(&self, attribute: &str, value: &str) -> Option<&str> {
+        self.value_aliases
+            .get(&(attribute.to_string(), value.to_string()))
+            .map(String::as_str)
+    }
+
+    /// The operation a span's foreign attributes tell, with the attribute that told it.
+    pub fn hinted_operation<'s>(&'s self, span: &'s Span<'_>) -> Option<(&'s str, &'s str)> {
+        self.file.operation_hints.iter().find_map(|hint| {
+            let value = span.str_attribute(&hint.attribute)?;
+            let operation = hint.values.get(value)?;
+            Some((operation.as_str(), hint.attribute.as_str()))
+        })
+    }
+
+    /// A registry key the given unknown key was probably meant to be: the same words with other
+    /// separators (`cache_read_input_tokens` for `cache_read.input_tokens`), or a typo.
+    pub fn closest_attribute(&self, key: &str) -> Option<&str> {
+        let squash = |k: &str| k.replace(['.', '_', '-'], "").to_ascii_lowercase();
+        let squashed = squash(key);
+        let keys = self.file.attributes.iter().map(|a| a.key.as_str());
+        if let Some(same) = keys.clone().find(|k| squash(k) == squashed) {
+            return Some(same);
+        }
+        keys.map(|k| (strsim::levenshtein(k, key), k))
+            .filter(|&(distance, _)| distance <= 2)
+            .min()
+            .map(|(_, k)| k)
     }
 
     pub fn deprecated_attribute(&self, key: &str) -> Option<&DeprecatedAttribute> {
@@ -157,20 +206,20 @@ impl Ruleset {
     }
 
     /// The span type of a span: the first whose marker attribute is present, or whose
-    /// operations include the span's `gen_ai.operation.name` (and whose kind selector, if any,
-    /// matches).
-    pub fn span_type_of(&self, span: &Span<'_>) -> Option<usize> {
-        let operation = span.str_attribute("gen_ai.operation.name");
+    /// operations include the span's operation, and whose kind selector (if any) matches the
+    /// span's kind.
+    pub fn span_type_of(&self, span: &Span<'_>, operation: Option<&str>) -> Option<usize> {
         self.file.span_types.iter().position(|t| {
             let by_marker = t
                 .marker
                 .as_deref()
                 .is_some_and(|m| span.attribute(m).is_some());
-            let by_operation = operation.is_some_and(|op| t.operations.iter().any(|o| o == op))
-                && t.select_kind
-                    .as_deref()
-                    .is_none_or(|k| parse_kind(k) == Some(span.kind));
-            by_marker || by_operation
+            let by_operation = operation.is_some_and(|op| t.operations.iter().any(|o| o == op));
+            let kind_matches = t
+                .select_kind
+                .as_deref()
+                .is_none_or(|k| parse_kind(k) == Some(span.kind));
+            (by_marker || by_operation) && kind_matches
         })
     }
 
@@ -201,6 +250,60 @@ impl Ruleset {
             .and_then(|p| self.refinements.get(&(span_type, p.to_string())))
             .map(|&i| self.file.refinements[i].id.as_str())
     }
+}
+
+/// Every attribute a rules file refers to must be defined in it, so a typo in a custom rules
+/// file is an error instead of a false "missing" finding on every span.
+fn check_names(file: &RulesFile) -> Result<(), RulesetError> {
+    let known: HashSet<&str> = file
+        .attributes
+        .iter()
+        .map(|a| a.key.as_str())
+        .chain(file.deprecated_attributes.iter().map(|d| d.key.as_str()))
+        .collect();
+    let unknown = |section: String, key: &str| {
+        (!known.contains(key)).then(|| RulesetError::UnknownAttribute {
+            section,
+            key: key.to_string(),
+        })
+    };
+    let mut errors = Vec::new();
+    for t in &file.span_types {
+        for r in &t.requirements {
+            errors.extend(unknown(format!("span type `{}`", t.id), &r.attribute));
+        }
+        for placeholder in t.span_names.iter().flat_map(|n| placeholders(n)) {
+            errors.extend(unknown(
+                format!("span type `{}` span-names", t.id),
+                placeholder,
+            ));
+        }
+        if let Some(marker) = &t.marker {
+            errors.extend(unknown(format!("span type `{}` marker", t.id), marker));
+        }
+    }
+    for r in &file.refinements {
+        for req in &r.requirements {
+            errors.extend(unknown(format!("refinement `{}`", r.id), &req.attribute));
+        }
+    }
+    for d in &file.deprecated_attributes {
+        if let Some(new) = &d.replacement {
+            errors.extend(unknown(format!("deprecated attribute `{}`", d.key), new));
+        }
+    }
+    for a in &file.value_aliases {
+        errors.extend(unknown("[[value-alias]]".to_string(), &a.attribute));
+    }
+    errors.into_iter().next().map_or(Ok(()), Err)
+}
+
+/// The `{attribute}` placeholders of a span-name template.
+pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|part| part.split_once('}').map(|(key, _)| key))
 }
 
 fn index_by<T, K: std::hash::Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) -> HashMap<K, usize> {
@@ -240,12 +343,23 @@ pub fn parse_kind(name: &str) -> Option<SpanKind> {
     })
 }
 
+/// A span's operation, and whether the span said it or spanlint inferred it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation<'r> {
+    pub name: &'r str,
+    /// The foreign attribute the operation was inferred from, when `gen_ai.operation.name` is
+    /// missing (`llm.request.type`, `openinference.span.kind`, …).
+    pub inferred_from: Option<&'r str>,
+}
+
 /// One GenAI span and what the rules need to know about it.
 pub struct SpanContext<'r, 'a> {
     pub rules: &'r Ruleset,
     pub span: &'r Span<'a>,
     pub resource: &'r ResourceSpans<'a>,
     pub scope: &'r Scope<'a>,
+    /// `gen_ai.operation.name`, or the operation a foreign attribute tells.
+    pub operation: Option<Operation<'r>>,
     /// Index into `rules.file.span_types`, when the span's type could be determined.
     pub span_type: Option<usize>,
     identity: SpanIdentity,
@@ -258,12 +372,23 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         resource: &'r ResourceSpans<'a>,
         scope: &'r Scope<'a>,
     ) -> Self {
+        let operation = match span.str_attribute("gen_ai.operation.name") {
+            Some(name) => Some(Operation {
+                name,
+                inferred_from: None,
+            }),
+            None => rules.hinted_operation(span).map(|(name, from)| Operation {
+                name,
+                inferred_from: Some(from),
+            }),
+        };
         SpanContext {
             rules,
             span,
             resource,
             scope,
-            span_type: rules.span_type_of(span),
+            span_type: rules.span_type_of(span, operation.map(|o| o.name)),
+            operation,
             identity: SpanIdentity {
                 trace_id: span.trace_id.clone(),
                 span_id: span.span_id.clone(),
@@ -277,17 +402,21 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         self.span_type.map(|i| &self.rules.file.span_types[i])
     }
 
-    /// The provider: `gen_ai.provider.name`, or the deprecated `gen_ai.system` mapped to its
-    /// current value, so old spans still get their provider's refinement.
+    /// The provider in the conventions' spelling: `gen_ai.provider.name`, or else the
+    /// deprecated `gen_ai.system`, with renamed values (`vertex_ai`) and library spellings
+    /// (`openai.chat`) mapped, so old and foreign spans still get their provider's refinement.
     pub fn provider(&self) -> Option<&'r str> {
-        if let Some(p) = self.span.str_attribute("gen_ai.provider.name") {
-            return Some(p);
+        let (key, value) = match self.span.str_attribute("gen_ai.provider.name") {
+            Some(value) => ("gen_ai.provider.name", value),
+            None => ("gen_ai.system", self.span.str_attribute("gen_ai.system")?),
+        };
+        if let Some(renamed) = self.rules.deprecated_value(key, value) {
+            return Some(&renamed.replacement);
         }
-        let old = self.span.str_attribute("gen_ai.system")?;
         Some(
             self.rules
-                .deprecated_value("gen_ai.system", old)
-                .map_or(old, |d| d.replacement.as_str()),
+                .value_alias("gen_ai.provider.name", value)
+                .unwrap_or(value),
         )
     }
 
@@ -305,6 +434,30 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             Condition::Present(key) => self.span.attribute(key).is_some(),
             Condition::AnyPresent(keys) => keys.iter().any(|k| self.span.attribute(k).is_some()),
         }
+    }
+
+    /// Whether a requirement applies to this span as an error: required, or conditionally
+    /// required with a condition the span shows.
+    pub fn enforced(&self, requirement: &Requirement) -> bool {
+        match requirement.level {
+            Level::Required => true,
+            Level::ConditionallyRequired => {
+                requirement.when.as_ref().is_some_and(|c| self.holds(c))
+            }
+            Level::Recommended | Level::OptIn => false,
+        }
+    }
+
+    /// Whether `key` is required on this span and missing (`missing-required-attribute`
+    /// reports it).
+    pub fn missing_required(&self, key: &str) -> bool {
+        self.span.attribute(key).is_none()
+            && (key == "gen_ai.operation.name"
+                && self.operation.is_some_and(|o| o.inferred_from.is_some())
+                || self
+                    .requirements()
+                    .iter()
+                    .any(|r| r.attribute == key && self.enforced(r)))
     }
 
     /// A finding about this span, with the rule's default severity.
@@ -327,16 +480,24 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         }
     }
 
-    /// A short description of the span type for messages: "`chat` spans (gen_ai.inference.client)".
+    /// A short description of the span type for messages: "`chat` spans
+    /// (openai.inference.client)", noting an inferred operation.
     pub fn span_type_label(&self) -> String {
         let span_type = self.span_type().map_or("?", |t| t.id.as_str());
         let refined = self
             .span_type
-            .and_then(|t| self.rules.refinement_id(t, self.provider()));
-        match (self.span.str_attribute("gen_ai.operation.name"), refined) {
-            (Some(op), Some(r)) => format!("`{op}` spans ({r})"),
-            (Some(op), None) => format!("`{op}` spans ({span_type})"),
-            (None, _) => format!("{span_type} spans"),
+            .and_then(|t| self.rules.refinement_id(t, self.provider()))
+            .unwrap_or(span_type);
+        match self.operation {
+            Some(Operation {
+                name,
+                inferred_from: None,
+            }) => format!("`{name}` spans ({refined})"),
+            Some(Operation {
+                name,
+                inferred_from: Some(from),
+            }) => format!("`{name}` spans ({refined}; `{name}` inferred from `{from}`)"),
+            None => format!("{span_type} spans"),
         }
     }
 }

@@ -41,6 +41,14 @@ pub struct RulesFile {
     /// Namespaces in which only registry keys may appear.
     #[serde(default, rename = "reserved-namespace")]
     pub reserved_namespaces: Vec<ReservedNamespace>,
+    /// Foreign attributes that tell a span's operation when `gen_ai.operation.name` is missing
+    /// (OpenInference `openinference.span.kind = LLM` → `chat`, …).
+    #[serde(default, rename = "operation-hint")]
+    pub operation_hints: Vec<OperationHint>,
+    /// Non-standard spellings of enum values and what they stand for (`openai.chat` →
+    /// `openai` for the provider).
+    #[serde(default, rename = "value-alias")]
+    pub value_aliases: Vec<ValueAlias>,
     /// What counts as recorded content (prompts, completions, tool arguments …) and whether it
     /// may be recorded.
     pub content: ContentPolicy,
@@ -230,6 +238,29 @@ pub struct ReservedNamespace {
     /// Keys under the prefix that are allowed although not in the registry.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Severity of a finding in this namespace (default: the rule's, `error`).
+    #[serde(default)]
+    pub severity: Option<crate::finding::Severity>,
+}
+
+/// A foreign attribute whose values tell the operation of a span.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OperationHint {
+    /// The foreign key, e.g. `llm.request.type`.
+    pub attribute: String,
+    /// Its value → the `gen_ai.operation.name` value it means.
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+/// Spellings of an attribute's values that libraries use instead of the conventions' members.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ValueAlias {
+    /// The attribute whose values these are, e.g. `gen_ai.provider.name`.
+    pub attribute: String,
+    /// Foreign value → the conventions' value.
+    pub aliases: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether content may be recorded.

@@ -64,10 +64,14 @@ pub fn render(template: &str, ctx: &SpanContext<'_, '_>) -> Option<String> {
     while let Some(open) = rest.find('{') {
         let close = rest[open..].find('}')? + open;
         out.push_str(&rest[..open]);
-        let value = ctx.span.attribute(&rest[open + 1..close])?;
-        match &value.value {
-            crate::model::Value::String(s) if !s.is_empty() => out.push_str(s),
-            _ => return None,
+        let key = &rest[open + 1..close];
+        match (key, ctx.operation) {
+            // An operation inferred from a library's own attribute names the span too.
+            ("gen_ai.operation.name", Some(operation)) => out.push_str(operation.name),
+            _ => match &ctx.span.attribute(key)?.value {
+                crate::model::Value::String(s) if !s.is_empty() => out.push_str(s),
+                _ => return None,
+            },
         }
         rest = &rest[close + 1..];
     }

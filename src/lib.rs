@@ -6,6 +6,7 @@
 pub mod app;
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod finding;
 pub mod input;
 pub mod locate;

@@ -1,0 +1,4 @@
+//! One module per subcommand: its arguments (clap) and how it runs.
+
+pub mod check;
+pub mod rules_file;

@@ -58,6 +58,8 @@ pub struct Ruleset {
     genai_name_globs: GlobSet,
     /// (attribute, foreign value) → conventions value.
     value_aliases: HashMap<(String, String), String>,
+    /// Registry keys without separators, lowercased, for "did you mean" (`cache_read_input_tokens`).
+    squashed_keys: Vec<(String, String)>,
 }
 
 impl Ruleset {
@@ -106,6 +108,11 @@ impl Ruleset {
                 "genai-spans.span-name-globs",
                 &file.genai_spans.span_name_globs,
             )?,
+            squashed_keys: file
+                .attributes
+                .iter()
+                .map(|a| (squash(&a.key), a.key.clone()))
+                .collect(),
             value_aliases: file
                 .value_aliases
                 .iter()
@@ -157,13 +164,18 @@ impl Ruleset {
     /// A registry key the given unknown key was probably meant to be: the same words with other
     /// separators (`cache_read_input_tokens` for `cache_read.input_tokens`), or a typo.
     pub fn closest_attribute(&self, key: &str) -> Option<&str> {
-        let squash = |k: &str| k.replace(['.', '_', '-'], "").to_ascii_lowercase();
         let squashed = squash(key);
-        let keys = self.file.attributes.iter().map(|a| a.key.as_str());
-        if let Some(same) = keys.clone().find(|k| squash(k) == squashed) {
+        if let Some((_, same)) = self.squashed_keys.iter().find(|(s, _)| *s == squashed) {
             return Some(same);
         }
-        keys.map(|k| (strsim::levenshtein(k, key), k))
+        // Only keys of about the same length can be within two edits: skip the rest cheaply,
+        // this runs for every unknown key of every span.
+        self.file
+            .attributes
+            .iter()
+            .map(|a| a.key.as_str())
+            .filter(|k| k.len().abs_diff(key.len()) <= 2)
+            .map(|k| (strsim::levenshtein(k, key), k))
             .filter(|&(distance, _)| distance <= 2)
             .min()
             .map(|(_, k)| k)
@@ -250,6 +262,12 @@ impl Ruleset {
             .and_then(|p| self.refinements.get(&(span_type, p.to_string())))
             .map(|&i| self.file.refinements[i].id.as_str())
     }
+}
+
+/// A key without its separators, lowercased: `cache_read.input_tokens` and
+/// `cache_read_input_tokens` are the same words.
+fn squash(key: &str) -> String {
+    key.replace(['.', '_', '-'], "").to_ascii_lowercase()
 }
 
 /// Every attribute a rules file refers to must be defined in it, so a typo in a custom rules

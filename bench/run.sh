@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Benchmarks spanlint on generated dumps and prints MB/s, spans/s and peak memory.
+#
+#   bench/run.sh              # 1000 MB dumps (takes a few minutes on 2 cores)
+#   SIZE_MB=100 bench/run.sh  # quicker
+#
+# Dumps are generated from fixtures/real/ by examples/gen_dump.rs into $BENCH_DIR (default: a
+# temporary directory, removed at the end). The floor is serde_json deserialising each line of
+# the same JSON-lines dump into IgnoredAny on one core (examples/json_floor.rs). Timings are
+# measurements, not tests: nothing here fails on a slow machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size_mb=${SIZE_MB:-1000}
+dir=${BENCH_DIR:-$(mktemp -d)}
+[ -n "${BENCH_DIR:-}" ] || trap 'rm -rf "$dir"' EXIT
+
+cargo build --quiet --release --bin spanlint --example gen_dump --example json_floor
+bin=target/release
+spanlint=$bin/spanlint
+
+echo "generating ${size_mb} MB dumps in $dir ..." >&2
+# gen_dump prints "SPANS BYTES" (bytes before compression: MB/s is over the data read).
+read -r spans_jsonl bytes_jsonl < <($bin/examples/gen_dump jsonl "$size_mb" "$dir/dump.jsonl")
+read -r spans_binpb bytes_binpb < <($bin/examples/gen_dump binpb "$size_mb" "$dir/dump.binpb")
+read -r spans_zst bytes_zst < <($bin/examples/gen_dump jsonl "$size_mb" "$dir/dump.jsonl.zst")
+
+# run LABEL FILE SPANS BYTES ARGS...: one timed run; prints a table row.
+run() {
+    local label=$1 file=$2 spans=$3 bytes=$4
+    shift 4
+    /usr/bin/time -o "$dir/time" -f "%e %M" "$@" >/dev/null 2>&1 || true
+    local seconds rss_kb
+    read -r seconds rss_kb < "$dir/time"
+    awk -v l="$label" -v f="$(basename "$file")" -v s="$seconds" -v b="$bytes" -v n="$spans" -v r="$rss_kb" \
+        'BEGIN { m = b / 1e6; printf "| %-26s | %-16s | %6.0f | %7.2f | %7.1f | %10.0f | %7.0f |\n", l, f, m, s, m / s, n / s, r / 1024 }'
+}
+
+floor=$($bin/examples/json_floor "$dir/dump.jsonl" 2>/dev/null)
+
+echo
+echo "spanlint $($spanlint --version | cut -d' ' -f2), $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)"
+echo
+echo "| command                    | input            |     MB |       s |    MB/s |    spans/s | peak MB |"
+echo "|----------------------------|------------------|--------|---------|---------|------------|---------|"
+run "check (json report)" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$spanlint" check --fail-on never --format json "$dir/dump.jsonl"
+run "check (json report)" "$dir/dump.binpb" "$spans_binpb" "$bytes_binpb" "$spanlint" check --fail-on never --format json "$dir/dump.binpb"
+run "check (json report)" "$dir/dump.jsonl.zst" "$spans_zst" "$bytes_zst" "$spanlint" check --fail-on never --format json "$dir/dump.jsonl.zst"
+echo
+echo "floor (serde_json IgnoredAny per line, 1 core): ${floor} MB/s on dump.jsonl"

@@ -337,13 +337,26 @@ impl Config {
                 extend::parse_extended(&base, &extension).map_err(|err| match err {
                     extend::ExtendError::Base(err) => toml_report(&err, &base_name, &base),
                     extend::ExtendError::Extension(err) => toml_report(&err, &ext_name, &extension),
-                    extend::ExtendError::Merged(err) => miette::miette!(
-                        code = "spanlint::rules::parse",
-                        help = "the extension is merged on top of the base rules file before \
-                                it is read; see docs/config.md",
-                        "invalid rules file {base_name} extended by {ext_name}: {}",
-                        err.message()
-                    ),
+                    extend::ExtendError::Merged(err) => {
+                        // The merged document has no text; point into the extension when the
+                        // error names a key written there (`unknown field `policyy``).
+                        let at = err
+                            .message()
+                            .split('`')
+                            .nth(1)
+                            .and_then(|key| find_key(&extension, key));
+                        miette::miette!(
+                            code = "spanlint::rules::parse",
+                            labels = at
+                                .map(|s| vec![miette::LabeledSpan::at(s, "here")])
+                                .unwrap_or_default(),
+                            help = "the extension is merged on top of the base rules file \
+                                    before it is read; see docs/config.md",
+                            "invalid rules file {base_name} extended by {ext_name}: {}",
+                            err.message()
+                        )
+                        .with_source_code(NamedSource::new(&ext_name, extension.clone()))
+                    }
                 })?
             }
         };
@@ -368,6 +381,21 @@ fn shorten(path: &Path, start: &Path) -> PathBuf {
     path.strip_prefix(start)
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Where `key = …` is written in a TOML text, if on a line of its own.
+fn find_key(text: &str, key: &str) -> Option<Range<usize>> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start().len();
+        let rest = line.trim_start().strip_prefix(key);
+        if rest.is_some_and(|r| r.trim_start().starts_with('=')) {
+            let start = offset + indent;
+            return Some(start..start + key.len());
+        }
+        offset += line.len();
+    }
+    None
 }
 
 fn read_rules(path: &Path) -> Result<String, miette::Report> {
@@ -447,6 +475,27 @@ reason = "waiting for the library"
             config.ignores[0].reason.as_deref(),
             Some("waiting for the library")
         );
+    }
+
+    #[test]
+    fn settings_and_the_content_policy_reach_the_ruleset() {
+        let config = parse(
+            "content-policy = \"allow\"\nexpected-context = [\"enduser.id\", \"tenant.id\"]\n\
+             allow-keys = [\"gen_ai.myapp.*\"]\n",
+        )
+        .unwrap();
+        let rules = config.ruleset(None).expect("built-in rules");
+        assert_eq!(rules.settings.expected_context, ["enduser.id", "tenant.id"]);
+        assert!(rules.content_allowed());
+        assert!(rules.is_allowed_key("gen_ai.myapp.cost.usd"));
+        assert!(!rules.is_allowed_key("gen_ai.other"));
+
+        let defaults = Config::default().ruleset(None).unwrap();
+        assert_eq!(
+            defaults.settings.expected_context,
+            ["gen_ai.conversation.id"]
+        );
+        assert!(!defaults.content_allowed());
     }
 
     #[test]

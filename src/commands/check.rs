@@ -103,12 +103,7 @@ pub enum FailOn {
 
 /// Runs `spanlint check`.
 pub fn run(args: &CheckArgs) -> ExitStatus {
-    let Setup {
-        config,
-        rules,
-        baseline,
-        previous,
-    } = match Setup::load(args) {
+    let setup = match Setup::load(args) {
         Ok(setup) => setup,
         Err(report) => {
             eprint_diagnostic(report.as_ref());
@@ -124,7 +119,9 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
     // Files are checked in parallel and reported in argument order.
     let results: Vec<Result<FileReport, InputError>> = sources
         .par_iter()
-        .map(|source| input::load(source, format).map(|loaded| check::check_file(&loaded, &rules)))
+        .map(|source| {
+            input::load(source, format).map(|loaded| check::check_file(&loaded, &setup.rules))
+        })
         .collect();
     let mut files: Vec<FileReport> = Vec::with_capacity(results.len());
     let mut unreadable = 0;
@@ -144,26 +141,8 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
         eprint_diagnostic(err);
     }
 
-    // Severities, ignores and the baseline are applied here, once, after the rules ran.
-    let mut sink = Sink::new(&config, baseline.as_ref());
-    sink.apply(&mut files);
-    for ignore in sink.unmatched_ignores() {
-        if let Some(warning) = config.unmatched_ignore(ignore) {
-            eprint_diagnostic(&warning);
-        }
-    }
-    for stale in sink.stale_baseline_entries() {
-        eprint_diagnostic(&stale);
-    }
-    if let Some(path) = &args.write_baseline {
-        if let Err(stop) = write_baseline(path, previous.as_ref(), &mut files) {
-            return stop;
-        }
-    } else if sink.baselined > 0 {
-        eprintln!(
-            "spanlint: {} finding(s) accepted by the baseline",
-            sink.baselined
-        );
+    if let Err(stop) = apply_configuration(args, &setup, &mut files) {
+        return stop;
     }
 
     let mut summary = Summary {
@@ -241,6 +220,35 @@ impl Setup {
             previous,
         })
     }
+}
+
+/// Applies severities, ignores and the baseline to the findings, once, after the rules ran
+/// (see `crate::sink`); warns about unmatched ignores and stale baseline entries; writes the
+/// baseline for `--write-baseline`.
+fn apply_configuration(
+    args: &CheckArgs,
+    setup: &Setup,
+    files: &mut [FileReport],
+) -> Result<(), ExitStatus> {
+    let mut sink = Sink::new(&setup.config, setup.baseline.as_ref());
+    sink.apply(files);
+    for ignore in sink.unmatched_ignores() {
+        if let Some(warning) = setup.config.unmatched_ignore(ignore) {
+            eprint_diagnostic(&warning);
+        }
+    }
+    for stale in sink.stale_baseline_entries() {
+        eprint_diagnostic(&stale);
+    }
+    if let Some(path) = &args.write_baseline {
+        write_baseline(path, setup.previous.as_ref(), files)?;
+    } else if sink.baselined > 0 {
+        eprintln!(
+            "spanlint: {} finding(s) accepted by the baseline",
+            sink.baselined
+        );
+    }
+    Ok(())
 }
 
 /// `--write-baseline`: records the findings that survived the configuration, then leaves none

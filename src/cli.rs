@@ -22,6 +22,10 @@ pub enum Command {
         after_help = "Example:\n  spanlint rules-file > my-rules.toml   # edit, then: spanlint check --rules my-rules.toml dumps/"
     )]
     RulesFile,
+    /// List every rule with its id, default severity and summary.
+    Rules(crate::commands::rules::RulesArgs),
+    /// Print a rule's documentation: what it checks, why it matters, an example, the fix.
+    Explain(crate::commands::explain::ExplainArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

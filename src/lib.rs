@@ -4,13 +4,16 @@
 //! findings) → [`report`] (findings → text). See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod baseline;
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod finding;
 pub mod input;
 pub mod locate;
 pub mod model;
 pub mod report;
 pub mod rules;
+pub mod sink;
 pub mod snippet;

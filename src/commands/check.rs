@@ -7,12 +7,15 @@ use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
 use crate::app::{ExitStatus, eprint_diagnostic, terminal_width, use_color, write_stdout};
+use crate::baseline::{self, Baseline};
 use crate::check::{self, FileReport, Summary};
 use crate::cli::ColorChoice;
+use crate::config::{Config, ConfigChoice};
 use crate::finding::Severity;
 use crate::input::{self, InputError, InputFormat};
 use crate::report::{self, CheckOutcome, Format, human::HumanOptions};
-use crate::rules::{Ruleset, rulesfile::RulesFile};
+use crate::rules::Ruleset;
+use crate::sink::Sink;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -21,6 +24,8 @@ Examples:
   spanlint check 'captures/**/*.pb.zst'       a glob (quote it)
   otelcol-dump | spanlint check -             standard input
   spanlint check --format json dumps/ > findings.json
+  spanlint check --write-baseline baseline.toml dumps/   accept today's findings
+  spanlint check --baseline baseline.toml dumps/         report only new ones
 
 Exit status: 0 no finding at or above --fail-on, 1 findings at or above it,
 2 usage, rules-file, I/O or parse errors.";
@@ -32,9 +37,34 @@ pub struct CheckArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,
 
-    /// Rules file to use instead of the built-in GenAI rules.
-    #[arg(long, value_name = "FILE")]
+    /// Rules file to use instead of the built-in GenAI rules (and instead of the
+    /// configuration's `rules-file`).
+    #[arg(long, value_name = "FILE", help_heading = "Config")]
     pub rules: Option<PathBuf>,
+
+    /// Configuration file to use instead of the `.spanlint.toml` or `spanlint.toml` found by
+    /// walking up from the current directory.
+    #[arg(long, value_name = "FILE", help_heading = "Config")]
+    pub config: Option<PathBuf>,
+
+    /// Use no configuration file (defaults only).
+    #[arg(long, conflicts_with = "config", help_heading = "Config")]
+    pub isolated: bool,
+
+    /// Report only findings beyond the counts recorded in this baseline file, and warn about
+    /// its stale entries.
+    #[arg(long, value_name = "FILE", help_heading = "Baseline")]
+    pub baseline: Option<PathBuf>,
+
+    /// Record today's findings in this baseline file (rewritten atomically; reasons of
+    /// entries already in it are kept), then report nothing they cover.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "baseline",
+        help_heading = "Baseline"
+    )]
+    pub write_baseline: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -73,8 +103,8 @@ pub enum FailOn {
 
 /// Runs `spanlint check`.
 pub fn run(args: &CheckArgs) -> ExitStatus {
-    let rules = match load_rules(args) {
-        Ok(rules) => rules,
+    let setup = match Setup::load(args) {
+        Ok(setup) => setup,
         Err(report) => {
             eprint_diagnostic(report.as_ref());
             return ExitStatus::Error;
@@ -89,26 +119,39 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
     // Files are checked in parallel and reported in argument order.
     let results: Vec<Result<FileReport, InputError>> = sources
         .par_iter()
-        .map(|source| input::load(source, format).map(|loaded| check::check_file(&loaded, &rules)))
+        .map(|source| {
+            input::load(source, format).map(|loaded| check::check_file(&loaded, &setup.rules))
+        })
         .collect();
     let mut files: Vec<FileReport> = Vec::with_capacity(results.len());
-    let mut summary = Summary::default();
+    let mut unreadable = 0;
     for result in results {
         match result {
             Ok(mut report) => {
                 errors.append(&mut report.errors);
-                summary.add(&report);
                 files.push(report);
             }
             Err(err) => {
-                summary.files += 1;
+                unreadable += 1;
                 errors.push(err);
             }
         }
     }
-    summary.input_errors = errors.len();
     for err in &errors {
         eprint_diagnostic(err);
+    }
+
+    if let Err(stop) = apply_configuration(args, &setup, &mut files) {
+        return stop;
+    }
+
+    let mut summary = Summary {
+        files: unreadable,
+        input_errors: errors.len(),
+        ..Summary::default()
+    };
+    for report in &files {
+        summary.add(report);
     }
     let no_input = sources.is_empty() && errors.is_empty();
     if no_input {
@@ -143,30 +186,94 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
     }
 }
 
-fn load_rules(args: &CheckArgs) -> Result<Ruleset, miette::Report> {
-    let file = match &args.rules {
-        None => RulesFile::builtin(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|err| {
-                miette::miette!(code = "spanlint::rules::io", "{}: {err}", path.display())
-            })?;
-            RulesFile::parse(&text).map_err(|err| {
-                let span = err.span();
-                let name = path.display().to_string();
-                let mut report = miette::miette!(
-                    code = "spanlint::rules::parse",
-                    labels = span
-                        .map(|s| vec![miette::LabeledSpan::at(s, "here")])
-                        .unwrap_or_default(),
-                    "invalid rules file {name}: {}",
-                    err.message()
-                );
-                report = report.with_source_code(miette::NamedSource::new(name, text));
-                report
-            })?
+/// What a run needs besides its inputs: the configuration, the rules and the baseline.
+struct Setup {
+    config: Config,
+    rules: Ruleset,
+    /// `--baseline`.
+    baseline: Option<Baseline>,
+    /// The file `--write-baseline` replaces, when it is a readable baseline: its reasons are
+    /// kept.
+    previous: Option<Baseline>,
+}
+
+impl Setup {
+    fn load(args: &CheckArgs) -> Result<Setup, miette::Report> {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let choice = match (&args.config, args.isolated) {
+            (Some(path), _) => ConfigChoice::File(path),
+            (None, true) => ConfigChoice::Isolated,
+            (None, false) => ConfigChoice::Discover(&cwd),
+        };
+        let config = Config::load(choice)?;
+        let rules = config.ruleset(args.rules.as_deref())?;
+        let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
+        let previous = args
+            .write_baseline
+            .as_deref()
+            .filter(|path| path.exists())
+            .and_then(|path| Baseline::load(path).ok());
+        Ok(Setup {
+            config,
+            rules,
+            baseline,
+            previous,
+        })
+    }
+}
+
+/// Applies severities, ignores and the baseline to the findings, once, after the rules ran
+/// (see `crate::sink`); warns about unmatched ignores and stale baseline entries; writes the
+/// baseline for `--write-baseline`.
+fn apply_configuration(
+    args: &CheckArgs,
+    setup: &Setup,
+    files: &mut [FileReport],
+) -> Result<(), ExitStatus> {
+    let mut sink = Sink::new(&setup.config, setup.baseline.as_ref());
+    sink.apply(files);
+    for ignore in sink.unmatched_ignores() {
+        if let Some(warning) = setup.config.unmatched_ignore(ignore) {
+            eprint_diagnostic(&warning);
         }
-    };
-    Ruleset::new(file).map_err(miette::Report::new)
+    }
+    for stale in sink.stale_baseline_entries() {
+        eprint_diagnostic(&stale);
+    }
+    if let Some(path) = &args.write_baseline {
+        write_baseline(path, setup.previous.as_ref(), files)?;
+    } else if sink.baselined > 0 {
+        eprintln!(
+            "spanlint: {} finding(s) accepted by the baseline",
+            sink.baselined
+        );
+    }
+    Ok(())
+}
+
+/// `--write-baseline`: records the findings that survived the configuration, then leaves none
+/// to report (they are all accepted now).
+fn write_baseline(
+    path: &std::path::Path,
+    previous: Option<&Baseline>,
+    files: &mut [FileReport],
+) -> Result<(), ExitStatus> {
+    let entries = baseline::record(files, previous);
+    if let Err(err) = baseline::write(path, &entries) {
+        eprint_diagnostic(&err);
+        return Err(ExitStatus::Error);
+    }
+    let findings: usize = files.iter().map(|f| f.findings.len()).sum();
+    eprintln!(
+        "spanlint: wrote {} baseline entr{} covering {findings} finding(s) to {}",
+        entries.len(),
+        if entries.len() == 1 { "y" } else { "ies" },
+        path.display()
+    );
+    for file in files {
+        file.findings.clear();
+    }
+    Ok(())
 }
 
 fn fails(worst: Option<Severity>, fail_on: FailOn) -> bool {

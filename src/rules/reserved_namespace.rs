@@ -18,8 +18,9 @@
 //! attribute; backends add `input_tokens` and `output_tokens` themselves.
 //!
 //! ## Fix
-//! Move the key to your own namespace (`myapp.usage.total_tokens`), or allow it in the rules
-//! file's `[[reserved-namespace]] allow` list.
+//! Move the key to your own namespace (`myapp.usage.total_tokens`), or allow it with
+//! `allow-keys = ["gen_ai.myapp.*"]` in `spanlint.toml` (or in the rules file's
+//! `[[reserved-namespace]] allow` list).
 
 use super::rulesfile::ReservedNamespace;
 use super::{RuleInfo, SpanContext, keys};
@@ -84,6 +85,7 @@ fn is_known(ctx: &SpanContext<'_, '_>, key: &str) -> bool {
     ctx.rules.attribute(key).is_some()
         || ctx.rules.deprecated_attribute(key).is_some()
         || namespace_of(ctx, key).is_some_and(|n| n.allow.iter().any(|a| a == key))
+        || ctx.rules.is_allowed_key(key)
 }
 
 fn help(ctx: &SpanContext<'_, '_>, key: &str, indexed: bool) -> String {

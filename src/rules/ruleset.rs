@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use super::Settings;
 use super::rulesfile::{
     AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedValue,
     Level, Requirement, RulesFile, SpanType,
@@ -18,6 +19,14 @@ pub enum RulesetError {
     #[error("invalid glob `{glob}` in [{section}]: {source}")]
     #[diagnostic(code(spanlint::rules::glob))]
     Glob {
+        section: &'static str,
+        glob: String,
+        #[source]
+        source: globset::Error,
+    },
+    #[error("invalid glob `{glob}` in {section}: {source}")]
+    #[diagnostic(code(spanlint::config::glob))]
+    SettingsGlob {
         section: &'static str,
         glob: String,
         #[source]
@@ -44,6 +53,10 @@ pub enum RulesetError {
 #[derive(Debug)]
 pub struct Ruleset {
     pub file: RulesFile,
+    /// What the project's `spanlint.toml` tells the rules (defaults without one).
+    pub settings: Settings,
+    /// `settings.allow_keys`, compiled.
+    allowed_keys: GlobSet,
     attributes: HashMap<String, usize>,
     /// Prefixes (with trailing dot) of `template[string]` attributes.
     template_prefixes: Vec<String>,
@@ -63,8 +76,21 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
-    /// Compiles a parsed rules file.
+    /// Compiles a parsed rules file with default [`Settings`].
     pub fn new(file: RulesFile) -> Result<Self, RulesetError> {
+        Self::with_settings(file, Settings::default())
+    }
+
+    /// Compiles a parsed rules file with the project's settings.
+    pub fn with_settings(file: RulesFile, settings: Settings) -> Result<Self, RulesetError> {
+        let allowed_keys = glob_set("allow-keys", &settings.allow_keys).map_err(|e| match e {
+            RulesetError::Glob { glob, source, .. } => RulesetError::SettingsGlob {
+                section: "allow-keys",
+                glob,
+                source,
+            },
+            other => other,
+        })?;
         check_names(&file)?;
         for span_type in &file.span_types {
             let kinds = span_type.span_kinds.iter().chain(&span_type.select_kind);
@@ -88,6 +114,8 @@ impl Ruleset {
             refinements.insert((base, refinement.provider.clone()), index);
         }
         Ok(Ruleset {
+            settings,
+            allowed_keys,
             attributes: index_by(&file.attributes, |a| a.key.clone()),
             template_prefixes: file
                 .attributes
@@ -197,6 +225,11 @@ impl Ruleset {
     pub fn is_content_attribute(&self, key: &str) -> bool {
         self.content_attributes.contains(key)
             || (self.content_globs.is_match(key) && !self.not_content.is_match(key))
+    }
+
+    /// Whether the project allows this key under a reserved namespace (`allow-keys`).
+    pub fn is_allowed_key(&self, key: &str) -> bool {
+        self.allowed_keys.is_match(key)
     }
 
     pub fn is_content_event(&self, name: &str) -> bool {

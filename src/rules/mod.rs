@@ -70,3 +70,90 @@ pub fn check_span(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         (rule.check)(ctx, out);
     }
 }
+
+/// Each rule kind's source file: its leading `//!` lines are the rule's documentation.
+/// A test checks that every id in [`RULES`] has one.
+const SOURCES: &[(&str, &str)] = &[
+    (
+        missing_required_attribute::INFO.id,
+        include_str!("missing_required_attribute.rs"),
+    ),
+    (
+        span_name_format::INFO.id,
+        include_str!("span_name_format.rs"),
+    ),
+    (
+        deprecated_attribute::INFO.id,
+        include_str!("deprecated_attribute.rs"),
+    ),
+    (
+        deprecated_value::INFO.id,
+        include_str!("deprecated_value.rs"),
+    ),
+    (
+        reserved_namespace::INFO.id,
+        include_str!("reserved_namespace.rs"),
+    ),
+    (
+        content_recorded::INFO.id,
+        include_str!("content_recorded.rs"),
+    ),
+];
+
+/// The documentation of a rule kind, in Markdown: the leading `//!` comment of its source file
+/// (`# rule-id`, then What it checks / Why it matters / Example / Fix). `None` for an unknown id.
+///
+/// The one place rule docs are extracted, for `spanlint explain`, SARIF rule help and anything
+/// else that shows them, so the docs are written once, next to the code.
+pub fn documentation(id: &str) -> Option<&'static str> {
+    static DOCS: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
+    let docs = DOCS.get_or_init(|| {
+        SOURCES
+            .iter()
+            .map(|(id, source)| (*id, module_doc(source)))
+            .collect()
+    });
+    docs.iter()
+        .find(|(doc_id, _)| *doc_id == id)
+        .map(|(_, doc)| doc.as_str())
+}
+
+/// The leading `//!` lines of a Rust source file, without the `//!` and one following space.
+fn module_doc(source: &str) -> String {
+    let mut doc = String::new();
+    for line in source.lines() {
+        let Some(rest) = line.strip_prefix("//!") else {
+            break;
+        };
+        doc.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+        doc.push('\n');
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_has_documentation_titled_with_its_id() {
+        for rule in RULES {
+            let id = rule.info.id;
+            let doc = documentation(id).unwrap_or_else(|| panic!("{id} has no entry in SOURCES"));
+            assert!(doc.starts_with(&format!("# {id}\n")), "{id}: {doc}");
+            for section in ["## What it checks", "## Why it matters", "## Fix"] {
+                assert!(doc.contains(section), "{id} lacks {section}");
+            }
+            assert!(!doc.contains("//!"), "{id}");
+        }
+        assert_eq!(documentation("no-such-rule"), None);
+    }
+
+    #[test]
+    fn module_doc_stops_at_the_first_code_line() {
+        assert_eq!(
+            module_doc("//! # a\n//!\n//!  b\nuse x;\n//! c\n"),
+            "# a\n\n b\n"
+        );
+    }
+}

@@ -33,6 +33,8 @@ pub fn run(cli: Cli) -> ExitStatus {
     match cli.command {
         Command::Check(args) => commands::check::run(&args),
         Command::RulesFile => commands::rules_file::run(),
+        Command::Completions(args) => commands::completions::run(&args),
+        Command::Man(args) => commands::man::run(&args),
     }
 }
 

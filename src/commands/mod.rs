@@ -1,4 +1,6 @@
 //! One module per subcommand: its arguments (clap) and how it runs.
 
 pub mod check;
+pub mod completions;
+pub mod man;
 pub mod rules_file;

@@ -35,6 +35,8 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::RulesFile => commands::rules_file::run(),
         Command::Rules(args) => commands::rules::run(&args),
         Command::Explain(args) => commands::explain::run(&args),
+        Command::Completions(args) => commands::completions::run(&args),
+        Command::Man(args) => commands::man::run(&args),
     }
 }
 

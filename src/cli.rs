@@ -1,6 +1,6 @@
-//! The command line, declared once with clap's derive: help, errors and (later) completions and
-//! the man page all come from here. Each subcommand's arguments live with the subcommand in
-//! `src/commands/`.
+//! The command line, declared once with clap's derive: help, errors, completions
+//! (`spanlint completions`) and the man page (`spanlint man`) all come from here. Each
+//! subcommand's arguments live with the subcommand in `src/commands/`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -26,6 +26,12 @@ pub enum Command {
     Rules(crate::commands::rules::RulesArgs),
     /// Print a rule's documentation: what it checks, why it matters, an example, the fix.
     Explain(crate::commands::explain::ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = crate::commands::completions::EXAMPLES)]
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Print the man page (roff), of spanlint or of one subcommand.
+    #[command(after_help = crate::commands::man::EXAMPLES)]
+    Man(crate::commands::man::ManArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

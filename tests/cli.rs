@@ -210,7 +210,7 @@ fn prose_values(value: &serde_json::Value, out: &mut Vec<String>) {
 #[test]
 fn reports_never_print_recorded_content() {
     // The dumps record prompts, completions and tool results; none of that text may reach a
-    // report, neither in messages nor in the JSON excerpts of the human format.
+    // report in any format, neither in messages nor in the JSON excerpts of the human format.
     let mut paths = real_fixtures("jsonl");
     paths.push("fixtures/rules/content-recorded/prompts-and-completions.json".to_string());
     let mut checked = 0;
@@ -224,8 +224,12 @@ fn reports_never_print_recorded_content() {
         let pretty: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_default();
         prose_values(&pretty, &mut values);
-        let human = stdout(&spanlint(&["check", &path]));
-        let json = stdout(&spanlint(&["check", "--format", "json", &path]));
+        let reports: Vec<String> = [
+            "human", "concise", "json", "jsonl", "sarif", "github", "gitlab", "junit",
+        ]
+        .iter()
+        .map(|format| stdout(&spanlint(&["check", "--format", format, &path])))
+        .collect();
         for value in &values {
             // Compare a distinctive slice: a snippet could carry part of a long value.
             let chars: Vec<char> = value.chars().collect();
@@ -238,7 +242,7 @@ fn reports_never_print_recorded_content() {
             };
             let escaped = serde_json::to_string(&probe).unwrap();
             let escaped = escaped.trim_matches('"');
-            for report in [&human, &json] {
+            for report in &reports {
                 assert!(
                     !report.contains(&probe) && !report.contains(escaped),
                     "{path}: report shows content {probe:?}"
@@ -668,4 +672,258 @@ fn json_report_lists_input_errors() {
             .iter()
             .any(|e| e["file"] == "nope.jsonl" && e["code"] == "spanlint::not_found")
     );
+}
+
+const FORMATS: [&str; 8] = [
+    "human", "concise", "json", "jsonl", "sarif", "github", "gitlab", "junit",
+];
+
+#[test]
+fn every_format_exits_0_clean_1_findings_2_bad_input() {
+    let clean = "fixtures/rules/missing-required-attribute/clean.json";
+    let dirty = "fixtures/real/openai-v2-chat.jsonl";
+    for format in FORMATS {
+        let code = |paths: &[&str]| {
+            let mut args = vec!["check", "--format", format];
+            args.extend_from_slice(paths);
+            spanlint(&args).status.code()
+        };
+        assert_eq!(code(&[clean]), Some(0), "{format}");
+        assert_eq!(code(&[dirty]), Some(1), "{format}");
+        assert_eq!(
+            code(&[dirty, "tests/data/bad/truncated.pb"]),
+            Some(2),
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn exit_zero_ignores_findings_but_not_input_errors() {
+    let dirty = "fixtures/real/openai-v2-chat.jsonl";
+    let output = spanlint(&["check", "--exit-zero", "--fail-on", "info", dirty]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stdout(&output).contains("1 error, 1 warning"),
+        "{}",
+        stdout(&output)
+    );
+    let output = spanlint(&["check", "--exit-zero", dirty, "tests/data/bad/truncated.pb"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn output_writes_the_report_to_a_file_and_the_summary_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirty = "fixtures/real/openai-v2-chat.jsonl";
+    for format in FORMATS {
+        let file = dir.path().join(format!("report.{format}"));
+        let output = spanlint(&[
+            "check",
+            "--format",
+            format,
+            "--output",
+            file.to_str().unwrap(),
+            dirty,
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{format}");
+        assert_eq!(stdout(&output), "", "{format}: nothing on stdout");
+        assert_eq!(
+            stderr(&output),
+            "1 span (1 GenAI) in 1 file: 1 error, 1 warning, 0 infos\n",
+            "{format}"
+        );
+        let written = std::fs::read_to_string(&file).unwrap();
+        let direct = stdout(&spanlint(&["check", "--format", format, dirty]));
+        assert_eq!(written, direct, "{format}: the file holds the report");
+    }
+    // A report that cannot be written is an error.
+    let output = spanlint(&["check", "--output", "no/such/dir/report.txt", dirty]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no/such/dir/report.txt"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn quiet_prints_only_the_summary() {
+    let dirty = "fixtures/real/openai-v2-chat.jsonl";
+    for format in ["human", "concise"] {
+        let output = spanlint(&["check", "--quiet", "--format", format, dirty]);
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(
+            stdout(&output),
+            "1 span (1 GenAI) in 1 file: 1 error, 1 warning, 0 infos\n"
+        );
+    }
+    // A tool reads a machine format whole, quiet or not.
+    let quiet = spanlint(&["check", "-q", "--format", "json", dirty]);
+    assert_eq!(json(&quiet)["findings"].as_array().unwrap().len(), 2);
+    // Quiet and statistics contradict each other.
+    assert_eq!(
+        spanlint(&["check", "-q", "--statistics", dirty])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn statistics_count_findings_per_rule() {
+    let report = json(&spanlint(&["check", "--format", "json", "fixtures/real"]));
+    let mut expected: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for f in report["findings"].as_array().unwrap() {
+        let key = (
+            f["rule"].as_str().unwrap().to_string(),
+            f["severity"].as_str().unwrap().to_string(),
+        );
+        *expected.entry(key).or_default() += 1;
+    }
+    let output = spanlint(&["check", "--statistics", "fixtures/real"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let mut lines: Vec<&str> = text.lines().collect();
+    let summary = lines.pop().unwrap();
+    assert!(summary.contains("in 22 files"), "{text}");
+    let mut seen = std::collections::BTreeMap::new();
+    let mut previous = usize::MAX;
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let count: usize = fields[0].parse().unwrap();
+        assert!(count <= previous, "most frequent first: {text}");
+        previous = count;
+        seen.insert((fields[2].to_string(), fields[1].to_string()), count);
+    }
+    assert_eq!(seen, expected);
+    insta::assert_snapshot!(text);
+    // Statistics are for people; a machine format with them is a usage error.
+    let output = spanlint(&[
+        "check",
+        "--statistics",
+        "--format",
+        "sarif",
+        "fixtures/real",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+/// Runs spanlint under a pseudo-terminal (`script` from util-linux), so `--color auto` sees a
+/// terminal. Returns `None` where `script` is missing.
+fn spanlint_on_a_terminal(args: &str, no_color: bool) -> Option<String> {
+    let binary = assert_cmd::cargo::cargo_bin("spanlint");
+    let mut command = std::process::Command::new("script");
+    command
+        .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("CLICOLOR_FORCE");
+    if no_color {
+        command.env("NO_COLOR", "1");
+    } else {
+        command.env_remove("NO_COLOR");
+    }
+    let output = command.output().ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn no_color_turns_colour_off_on_a_terminal() {
+    let args = "check fixtures/real/openai-v2-chat.jsonl";
+    let Some(coloured) = spanlint_on_a_terminal(args, false) else {
+        eprintln!("skipped: no `script` to make a terminal");
+        return;
+    };
+    assert!(
+        coloured.contains("\u{1b}["),
+        "a terminal gets colour: {coloured}"
+    );
+    let plain = spanlint_on_a_terminal(args, true).unwrap();
+    assert!(plain.contains("missing-required-attribute"), "{plain}");
+    assert!(!plain.contains("\u{1b}["), "NO_COLOR: {plain}");
+    // Machine formats are never coloured, even on a terminal.
+    let sarif = spanlint_on_a_terminal(&format!("{args} --format sarif"), false).unwrap();
+    assert!(sarif.contains("\"2.1.0\""), "{sarif}");
+    assert!(!sarif.contains("\u{1b}["), "{sarif}");
+}
+
+#[test]
+fn a_closed_pipe_ends_every_format_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // Enough input that every report is larger than a pipe's buffer (64 KiB on Linux): ten
+    // copies of the real dumps (arguments naming the same file twice are checked once).
+    let dir = tempfile::tempdir().unwrap();
+    for copy in 0..10 {
+        let sub = dir.path().join(copy.to_string());
+        std::fs::create_dir(&sub).unwrap();
+        for path in real_fixtures("jsonl") {
+            std::fs::copy(&path, sub.join(Path::new(&path).file_name().unwrap())).unwrap();
+        }
+    }
+    let root = dir.path().to_str().unwrap();
+    for format in FORMATS {
+        let args = ["check", "--format", format, root];
+        let full = spanlint(&args);
+        assert!(
+            full.stdout.len() > 128 * 1024,
+            "{format}: {}",
+            full.stdout.len()
+        );
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("spanlint"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{format}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{format}");
+    }
+}
+
+#[test]
+fn completions_for_every_shell_name_the_subcommands_and_flags() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = spanlint(&["completions", shell]);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = stdout(&output);
+        for word in ["spanlint", "check", "format", "exit-zero", "completions"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+        // The shells whose scripts list values complete the format names too.
+        if ["bash", "zsh", "fish"].contains(&shell) {
+            assert!(script.contains("sarif"), "{shell} completion lacks formats");
+        }
+    }
+    assert_eq!(spanlint(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+#[test]
+fn man_pages_come_from_the_clap_definition() {
+    let output = spanlint(&["man"]);
+    assert_eq!(output.status.code(), Some(0));
+    let page = stdout(&output);
+    assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{page}");
+    assert!(page.contains(".TH spanlint 1"), "{page}");
+    assert!(page.contains("completions"), "{page}");
+    let check = stdout(&spanlint(&["man", "check"]));
+    assert!(check.contains(".TH spanlint-check 1"), "{check}");
+    for flag in ["\\-\\-format", "\\-\\-output", "\\-\\-exit\\-zero", "sarif"] {
+        assert!(check.contains(flag), "man check lacks {flag}");
+    }
+    assert_eq!(spanlint(&["man", "nope"]).status.code(), Some(2));
+}
+
+#[test]
+fn help_shows_examples() {
+    let help = stdout(&spanlint(&["check", "--help"]));
+    for example in ["--format sarif --output", "--format github", "--statistics"] {
+        assert!(help.contains(example), "check --help lacks {example}");
+    }
+    assert!(stdout(&spanlint(&["completions", "--help"])).contains("Examples:"));
+    assert!(stdout(&spanlint(&["man", "--help"])).contains("Examples:"));
 }

@@ -1,6 +1,7 @@
 //! `spanlint check`: discover inputs, load and check each (in parallel), render the report,
 //! and choose the exit status.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -12,8 +13,8 @@ use crate::check::{self, FileReport, Summary};
 use crate::cli::ColorChoice;
 use crate::config::{Config, ConfigChoice};
 use crate::finding::Severity;
-use crate::input::{self, InputError, InputFormat};
-use crate::report::{self, CheckOutcome, Format, human::HumanOptions};
+use crate::input::{self, InputError, InputFormat, Source};
+use crate::report::{self, CheckOutcome, Format, RenderOptions, View};
 use crate::rules::Ruleset;
 use crate::sink::Sink;
 
@@ -24,6 +25,14 @@ Examples:
   spanlint check 'captures/**/*.pb.zst'       a glob (quote it)
   otelcol-dump | spanlint check -             standard input
   spanlint check --format json dumps/ > findings.json
+  spanlint check --format concise dumps/      one line per finding
+  spanlint check --statistics dumps/          how many findings per rule
+  spanlint check --format sarif --output spanlint.sarif dumps/
+                                              SARIF for GitHub code scanning; the summary
+                                              still goes to the terminal (stderr)
+  spanlint check --format github dumps/       annotations in a GitHub Actions job
+  spanlint check --format gitlab --output gl-code-quality-report.json dumps/
+  spanlint check --exit-zero --format junit --output spanlint.xml dumps/
   spanlint check --write-baseline baseline.toml dumps/   accept today's findings
   spanlint check --baseline baseline.toml dumps/         report only new ones
 
@@ -37,9 +46,8 @@ pub struct CheckArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,
 
-    /// Rules file to use instead of the built-in GenAI rules (and instead of the
-    /// configuration's `rules-file`).
-    #[arg(long, value_name = "FILE", help_heading = "Config")]
+    /// Rules file to use instead of the built-in GenAI rules.
+    #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
 
     /// Configuration file to use instead of the `.spanlint.toml` or `spanlint.toml` found by
@@ -66,9 +74,29 @@ pub struct CheckArgs {
     )]
     pub write_baseline: Option<PathBuf>,
 
-    /// Output format.
+    /// Output format: `human` and `concise` are for people; the others are for tools and CI
+    /// and are never coloured.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+
+    /// Write the report to FILE instead of standard output; the one-line summary still goes to
+    /// the terminal (standard error).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Print only the summary line (human and concise formats; machine formats are always
+    /// written whole). No progress bar.
+    #[arg(long, short = 'q', conflicts_with = "statistics")]
+    pub quiet: bool,
+
+    /// Print how many findings each rule produced instead of the findings (human and concise
+    /// formats).
+    #[arg(long)]
+    pub statistics: bool,
+
+    /// Exit 0 even when there are findings; inputs that cannot be read still exit 2.
+    #[arg(long)]
+    pub exit_zero: bool,
 
     /// Input format; detected from the content when not given.
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -78,8 +106,9 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
 
-    /// When to colour the human output: `auto` colours only when standard output is a
-    /// terminal, `NO_COLOR` is unset and `TERM` is not `dumb`.
+    /// When to colour the human output: `auto` colours only when the report goes to a
+    /// terminal, `NO_COLOR` is unset and `TERM` is not `dumb`. Machine formats are never
+    /// coloured.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
@@ -103,6 +132,14 @@ pub enum FailOn {
 
 /// Runs `spanlint check`.
 pub fn run(args: &CheckArgs) -> ExitStatus {
+    if args.statistics && args.format.is_machine() {
+        let name = args
+            .format
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string());
+        eprintln!("error: --statistics works with --format human or concise, not {name}");
+        return ExitStatus::Error;
+    }
     let setup = match Setup::load(args) {
         Ok(setup) => setup,
         Err(report) => {
@@ -117,12 +154,17 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
     });
 
     // Files are checked in parallel and reported in argument order.
+    let progress = progress_bar(args, &sources);
     let results: Vec<Result<FileReport, InputError>> = sources
         .par_iter()
         .map(|source| {
-            input::load(source, format).map(|loaded| check::check_file(&loaded, &setup.rules))
+            let result =
+                input::load(source, format).map(|loaded| check::check_file(&loaded, &setup.rules));
+            progress.inc(1);
+            result
         })
         .collect();
+    progress.finish_and_clear();
     let mut files: Vec<FileReport> = Vec::with_capacity(results.len());
     let mut unreadable = 0;
     for result in results {
@@ -163,27 +205,87 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
         errors: &errors,
         summary,
     };
-    let text = match args.format {
-        Format::Human => report::human::render(
-            &outcome,
-            HumanOptions {
-                color: use_color(args.color),
-                width: terminal_width(),
-            },
-        ),
-        Format::Json => report::json::render(&outcome),
+    let options = RenderOptions {
+        color: !args.format.is_machine() && color(args),
+        width: terminal_width(),
+        view: if args.quiet {
+            View::Quiet
+        } else if args.statistics {
+            View::Statistics
+        } else {
+            View::Findings
+        },
     };
-    if let Err(stop) = write_stdout(&text) {
-        return stop;
+    let text = report::render(args.format, &outcome, options);
+    match &args.output {
+        None => {
+            if let Err(stop) = write_stdout(&text) {
+                return stop;
+            }
+        }
+        Some(path) => {
+            if let Err(err) = std::fs::write(path, &text) {
+                eprintln!("spanlint: cannot write {}: {err}", path.display());
+                return ExitStatus::Error;
+            }
+            eprintln!("{}", report::summary_line(&summary));
+        }
     }
 
     if !errors.is_empty() || no_input {
         ExitStatus::Error
-    } else if fails(summary.worst(), args.fail_on) {
+    } else if !args.exit_zero && fails(summary.worst(), args.fail_on) {
         ExitStatus::Findings
     } else {
         ExitStatus::Clean
     }
+}
+
+/// Colour for the report: `auto` looks at standard output, so a report written to a file with
+/// `--output` is coloured only with `--color always`.
+fn color(args: &CheckArgs) -> bool {
+    match (&args.output, args.color) {
+        (Some(_), ColorChoice::Auto) => false,
+        (_, choice) => use_color(choice),
+    }
+}
+
+/// A run is long enough for a progress bar with this many files…
+const PROGRESS_MIN_FILES: usize = 20;
+/// …or this many bytes of input (before decompression).
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+/// Whether to draw a progress bar: only for people (a human format, not `--quiet`), only on a
+/// terminal (standard error, where it is drawn), and only when the run is long.
+fn wants_progress(stderr_is_terminal: bool, args: &CheckArgs, files: usize, bytes: u64) -> bool {
+    stderr_is_terminal
+        && !args.quiet
+        && !args.format.is_machine()
+        && (files >= PROGRESS_MIN_FILES || bytes >= PROGRESS_MIN_BYTES)
+}
+
+/// A progress bar over the files on standard error, or a hidden one that draws nothing.
+fn progress_bar(args: &CheckArgs, sources: &[Source]) -> indicatif::ProgressBar {
+    let stderr_is_terminal = std::io::stderr().is_terminal();
+    // Sizes are only looked up when a bar could be drawn at all.
+    let bytes = || {
+        sources
+            .iter()
+            .filter_map(|s| match s {
+                Source::Path(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+                Source::Stdin => None,
+            })
+            .sum()
+    };
+    if !stderr_is_terminal || !wants_progress(stderr_is_terminal, args, sources.len(), bytes()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(sources.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// What a run needs besides its inputs: the configuration, the rules and the baseline.
@@ -284,4 +386,42 @@ fn fails(worst: Option<Severity>, fail_on: FailOn) -> bool {
         FailOn::Never => return false,
     };
     worst.is_some_and(|w| w >= threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        check: CheckArgs,
+    }
+
+    fn args(extra: &[&str]) -> CheckArgs {
+        let mut argv = vec!["spanlint"];
+        argv.extend_from_slice(extra);
+        argv.push("dump.jsonl");
+        Wrapper::parse_from(argv).check
+    }
+
+    #[test]
+    fn progress_only_for_long_runs_of_human_formats_on_a_terminal() {
+        let human = args(&[]);
+        assert!(wants_progress(true, &human, 20, 0));
+        assert!(wants_progress(true, &human, 1, 64 << 20));
+        assert!(!wants_progress(true, &human, 19, 1000), "short run");
+        assert!(!wants_progress(false, &human, 100, 0), "not a terminal");
+        assert!(!wants_progress(true, &args(&["--quiet"]), 100, 0));
+        assert!(wants_progress(
+            true,
+            &args(&["--format", "concise"]),
+            100,
+            0
+        ));
+        for machine in ["json", "jsonl", "sarif", "github", "gitlab", "junit"] {
+            assert!(!wants_progress(true, &args(&["--format", machine]), 100, 0));
+        }
+    }
 }

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, SourceSpan};
 
-use super::CheckOutcome;
-use crate::check::{LocatedFinding, Summary};
+use super::{CheckOutcome, sanitize, summary_line};
+use crate::check::LocatedFinding;
 use crate::finding::Severity;
 use crate::snippet::{Snippet, SnippetCode};
 
@@ -105,49 +105,6 @@ fn label(located: &LocatedFinding) -> String {
 
 fn or_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
-}
-
-/// The one-line summary: `N spans (G GenAI) in M files: E errors, W warnings, I infos`.
-pub fn summary_line(s: &Summary) -> String {
-    let mut line = format!(
-        "{} in {}: {}, {}, {}",
-        plural(s.spans, "span"),
-        plural(s.files, "file"),
-        plural(s.errors, "error"),
-        plural(s.warnings, "warning"),
-        plural(s.infos, "info")
-    );
-    line.insert_str(
-        line.find(" in ").unwrap_or(0),
-        &format!(" ({} GenAI)", s.genai_spans),
-    );
-    if s.input_errors > 0 {
-        let _ = write!(
-            line,
-            "; {} could not be read",
-            plural(s.input_errors, "input")
-        );
-    }
-    line
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
-/// Replaces control characters (ANSI escapes, newlines) so a dump cannot rewrite the terminal.
-pub fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect::<String>()
-        .into()
 }
 
 /// The snippet with control characters replaced one-for-one (keeping the highlight's place:

@@ -15,7 +15,8 @@
 use serde::Serialize;
 
 use super::CheckOutcome;
-use crate::input::Position;
+use crate::check::LocatedFinding;
+use crate::input::{InputError, Position};
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -27,7 +28,7 @@ struct Document<'a> {
 
 /// An input that could not be read or parsed.
 #[derive(Serialize)]
-struct JsonError<'a> {
+pub(super) struct JsonError<'a> {
     code: String,
     message: String,
     file: &'a str,
@@ -37,7 +38,7 @@ struct JsonError<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonFinding<'a> {
+pub(super) struct JsonFinding<'a> {
     rule: &'a str,
     severity: &'a str,
     message: &'a str,
@@ -54,7 +55,7 @@ struct JsonFinding<'a> {
 }
 
 #[derive(Serialize)]
-struct JsonSummary {
+pub(super) struct JsonSummary {
     files: usize,
     spans: usize,
     genai_spans: usize,
@@ -66,70 +67,73 @@ struct JsonSummary {
 
 /// Renders the report as pretty-printed JSON with a trailing newline.
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let findings = outcome
-        .files
-        .iter()
-        .flat_map(|file| file.findings.iter().map(move |f| (file, f)))
-        .map(|(file, located)| {
-            let f = &located.finding;
-            let (line, column) = match located.position {
-                Position::LineColumn { line, column } => (Some(line), Some(column)),
-                Position::Byte(_) => (None, None),
-            };
-            JsonFinding {
-                rule: f.rule,
-                severity: f.severity.as_str(),
-                message: &f.message,
-                help: f.help.as_deref(),
-                file: &file.name,
-                line,
-                column,
-                offset: f.offset,
-                trace_id: non_empty(&f.span.trace_id),
-                span_id: non_empty(&f.span.span_id),
-                span_name: &f.span.name,
-                service: f.span.service.as_deref(),
-                attribute: f.attribute.as_deref(),
-            }
-        })
-        .collect();
-    let errors = outcome
-        .errors
-        .iter()
-        .map(|err| {
-            let (line, column, offset) = match err.position() {
-                Some(Position::LineColumn { line, column }) => (Some(line), Some(column), None),
-                Some(Position::Byte(offset)) => (None, None, Some(offset)),
-                None => (None, None, None),
-            };
-            JsonError {
-                code: miette::Diagnostic::code(err).map_or_else(String::new, |c| c.to_string()),
-                message: err.to_string(),
-                file: err.file(),
-                line,
-                column,
-                offset,
-            }
-        })
-        .collect();
-    let s = outcome.summary;
     let document = Document {
-        version: 1,
-        findings,
-        errors,
-        summary: JsonSummary {
-            files: s.files,
-            spans: s.spans,
-            genai_spans: s.genai_spans,
-            errors: s.errors,
-            warnings: s.warnings,
-            infos: s.infos,
-            input_errors: s.input_errors,
-        },
+        version: VERSION,
+        findings: outcome.findings().map(finding).collect(),
+        errors: outcome.errors.iter().map(error).collect(),
+        summary: summary(outcome),
     };
     let mut out = serde_json::to_string_pretty(&document).unwrap_or_default();
     out.push('\n');
     out
+}
+
+/// The version of the JSON and JSON Lines wire formats; raised only on incompatible changes.
+pub(super) const VERSION: u32 = 1;
+
+/// One finding as the JSON formats show it.
+pub(super) fn finding<'a>((file, located): (&'a str, &'a LocatedFinding)) -> JsonFinding<'a> {
+    let f = &located.finding;
+    let (line, column) = match located.position {
+        Position::LineColumn { line, column } => (Some(line), Some(column)),
+        Position::Byte(_) => (None, None),
+    };
+    JsonFinding {
+        rule: f.rule,
+        severity: f.severity.as_str(),
+        message: &f.message,
+        help: f.help.as_deref(),
+        file,
+        line,
+        column,
+        offset: f.offset,
+        trace_id: non_empty(&f.span.trace_id),
+        span_id: non_empty(&f.span.span_id),
+        span_name: &f.span.name,
+        service: f.span.service.as_deref(),
+        attribute: f.attribute.as_deref(),
+    }
+}
+
+/// One input error as the JSON formats show it.
+pub(super) fn error(err: &InputError) -> JsonError<'_> {
+    let (line, column, offset) = match err.position() {
+        Some(Position::LineColumn { line, column }) => (Some(line), Some(column), None),
+        Some(Position::Byte(offset)) => (None, None, Some(offset)),
+        None => (None, None, None),
+    };
+    JsonError {
+        code: miette::Diagnostic::code(err).map_or_else(String::new, |c| c.to_string()),
+        message: err.to_string(),
+        file: err.file(),
+        line,
+        column,
+        offset,
+    }
+}
+
+/// The run's counts as the JSON formats show them.
+pub(super) fn summary(outcome: &CheckOutcome<'_>) -> JsonSummary {
+    let s = outcome.summary;
+    JsonSummary {
+        files: s.files,
+        spans: s.spans,
+        genai_spans: s.genai_spans,
+        errors: s.errors,
+        warnings: s.warnings,
+        infos: s.infos,
+        input_errors: s.input_errors,
+    }
 }
 
 fn non_empty(s: &str) -> Option<&str> {

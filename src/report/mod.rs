@@ -1,10 +1,35 @@
 //! Reports: findings → text. One module per output format; each renders a whole
-//! [`CheckOutcome`] into a `String` so tests can snapshot it.
+//! [`CheckOutcome`] into a `String` so tests can snapshot it, and [`render`] picks one.
+//!
+//! | format | for | module |
+//! | --- | --- | --- |
+//! | `human` | people: miette diagnostics with snippets | [`human`] |
+//! | `concise` | people and editors: `file:line:col: severity[rule] message (span)` | [`concise`] |
+//! | `json`, `jsonl` | tools: one document / one object per line | [`json`], [`jsonl`] |
+//! | `sarif` | GitHub code scanning and other SARIF 2.1.0 consumers | [`sarif`] |
+//! | `github` | GitHub Actions annotations (workflow commands) | [`github`] |
+//! | `gitlab` | GitLab Code Quality reports | [`gitlab`] |
+//! | `junit` | test-report viewers (JUnit XML) | [`junit`] |
+//!
+//! **Invariant:** no format shows recorded content. Findings hold keys, span names and
+//! enum-like values only; the (masked) JSON snippets appear only in the human format. Text that
+//! comes from a dump (span names, keys) goes through [`sanitize`] before it reaches a terminal or
+//! a line-based format, and every format escapes what its syntax needs.
 
+pub mod concise;
+pub mod github;
+pub mod gitlab;
 pub mod human;
 pub mod json;
+pub mod jsonl;
+pub mod junit;
+pub mod sarif;
+pub mod statistics;
 
-use crate::check::{FileReport, Summary};
+use std::fmt::Write as _;
+
+use crate::check::{FileReport, LocatedFinding, Summary};
+use crate::finding::Finding;
 
 /// Everything a report shows.
 pub struct CheckOutcome<'a> {
@@ -14,13 +39,138 @@ pub struct CheckOutcome<'a> {
     pub summary: Summary,
 }
 
+impl CheckOutcome<'_> {
+    /// Every finding with its file's name, in report order (files in argument order, findings
+    /// in file order).
+    pub fn findings(&self) -> impl Iterator<Item = (&str, &LocatedFinding)> {
+        self.files
+            .iter()
+            .flat_map(|file| file.findings.iter().map(move |f| (file.name.as_str(), f)))
+    }
+}
+
 /// Output formats of `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Diagnostics with source snippets, then a summary (for people).
     Human,
+    /// One line per finding: `file:line:col: severity[rule] message (span name)`.
+    Concise,
     /// One JSON document with every finding and the summary (for tools).
     Json,
+    /// JSON Lines: one object per finding and per input error, then a summary object.
+    Jsonl,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// GitHub Actions workflow commands: one annotation per finding.
+    Github,
+    /// GitLab Code Quality report (a JSON array).
+    Gitlab,
+    /// JUnit XML: a test suite per file, a test case per span with findings.
+    Junit,
+}
+
+impl Format {
+    /// Whether a program reads this format: machine formats are never coloured, never
+    /// shortened by `--quiet`, and get no progress bar.
+    pub fn is_machine(self) -> bool {
+        !matches!(self, Format::Human | Format::Concise)
+    }
+}
+
+/// What a human-readable report shows besides the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// Every finding (the default).
+    #[default]
+    Findings,
+    /// Nothing but the summary line (`--quiet`).
+    Quiet,
+    /// Counts per rule instead of the findings (`--statistics`).
+    Statistics,
+}
+
+/// How to render.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOptions {
+    /// Colour the human format (ignored by every other format).
+    pub color: bool,
+    /// Terminal width used to wrap the human format.
+    pub width: usize,
+    /// Ignored by machine formats, which are always written whole.
+    pub view: View,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            color: false,
+            width: 100,
+            view: View::Findings,
+        }
+    }
+}
+
+/// Renders a whole run in one format.
+pub fn render(format: Format, outcome: &CheckOutcome<'_>, options: RenderOptions) -> String {
+    if !format.is_machine() {
+        match options.view {
+            View::Findings => {}
+            View::Quiet => return format!("{}\n", summary_line(&outcome.summary)),
+            View::Statistics => {
+                return format!(
+                    "{}{}\n",
+                    statistics::render(outcome),
+                    summary_line(&outcome.summary)
+                );
+            }
+        }
+    }
+    match format {
+        Format::Human => human::render(
+            outcome,
+            human::HumanOptions {
+                color: options.color,
+                width: options.width,
+            },
+        ),
+        Format::Concise => concise::render(outcome),
+        Format::Json => json::render(outcome),
+        Format::Jsonl => jsonl::render(outcome),
+        Format::Sarif => sarif::render(outcome),
+        Format::Github => github::render(outcome),
+        Format::Gitlab => gitlab::render(outcome),
+        Format::Junit => junit::render(outcome),
+    }
+}
+
+/// The one-line summary: `N spans (G GenAI) in M files: E errors, W warnings, I infos`.
+pub fn summary_line(s: &Summary) -> String {
+    let mut line = format!(
+        "{} ({} GenAI) in {}: {}, {}, {}",
+        plural(s.spans, "span"),
+        s.genai_spans,
+        plural(s.files, "file"),
+        plural(s.errors, "error"),
+        plural(s.warnings, "warning"),
+        plural(s.infos, "info")
+    );
+    if s.input_errors > 0 {
+        let _ = write!(
+            line,
+            "; {} could not be read",
+            plural(s.input_errors, "input")
+        );
+    }
+    line
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Shortens a string for a message, on a character boundary, marking the cut with `…`.
@@ -31,13 +181,90 @@ pub fn truncate(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Replaces control characters (ANSI escapes, newlines) so a dump cannot rewrite the terminal
+/// or break a line-based format.
+pub fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect::<String>()
+        .into()
+}
+
+/// A stable 64-bit FNV-1a hash of some fields, as 16 hex digits. Stable across Rust versions
+/// and platforms (unlike `std`'s `DefaultHasher`), so fingerprints survive upgrades. Fields are
+/// separated by a 0xFF byte, which UTF-8 text never contains, so `("ab", "c")` and `("a", "bc")`
+/// differ.
+pub fn stable_hash(fields: &[&str]) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET;
+    for field in fields {
+        for &byte in field.as_bytes().iter().chain(&[0xFF]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// The fields that identify a finding across captures: rule, service, span name and
+/// attribute. Never trace or span ids, lines or offsets, which change with every capture.
+pub fn identity_fields(finding: &Finding) -> [&str; 4] {
+    [
+        finding.rule,
+        finding.span.service.as_deref().unwrap_or(""),
+        &finding.span.name,
+        finding.attribute.as_deref().unwrap_or(""),
+    ]
+}
+
+/// Counts repeats of a key, so findings that share a fingerprint in one file still get unique
+/// ones (`hash:1`, `hash:2`, … in file order, the way GitHub numbers repeated line hashes).
+#[derive(Default)]
+pub struct Occurrences(std::collections::HashMap<String, usize>);
+
+impl Occurrences {
+    /// The 1-based occurrence of `key` so far.
+    pub fn next(&mut self, key: &str) -> usize {
+        let n = self.0.entry(key.to_string()).or_default();
+        *n += 1;
+        *n
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::*;
 
     #[test]
     fn truncate_cuts_on_characters() {
         assert_eq!(truncate("héllo", 10), "héllo");
         assert_eq!(truncate("héllo", 2), "hé…");
+    }
+
+    #[test]
+    fn stable_hash_is_fnv1a_and_separates_fields() {
+        // FNV-1a 64 of the empty input is the offset basis; one field adds the separator.
+        assert_ne!(stable_hash(&["ab", "c"]), stable_hash(&["a", "bc"]));
+        assert_eq!(stable_hash(&["a"]), stable_hash(&["a"]));
+        assert_eq!(stable_hash(&[]), "cbf29ce484222325");
+        assert_eq!(stable_hash(&["a"]).len(), 16);
+    }
+
+    #[test]
+    fn sanitize_replaces_control_characters() {
+        assert_eq!(sanitize("a\u{1b}[31mb\nc"), "a\u{FFFD}[31mb\u{FFFD}c");
+        assert!(matches!(sanitize("plain"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn occurrences_count_per_key() {
+        let mut seen = Occurrences::default();
+        assert_eq!(seen.next("a"), 1);
+        assert_eq!(seen.next("b"), 1);
+        assert_eq!(seen.next("a"), 2);
     }
 }

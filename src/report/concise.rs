@@ -1,0 +1,39 @@
+//! `--format concise`: one line per finding, the shape compilers, editors and `grep` know:
+//!
+//! ```text
+//! fixtures/real/openai-v2-chat.jsonl:1:567: error[missing-required-attribute] `gen_ai.provider.name` is missing: … (chat gpt-4o-mini)
+//! fixtures/real/openai-v2-chat.pb: byte 210: error[missing-required-attribute] … (chat gpt-4o-mini)
+//! ```
+//!
+//! then the summary line. Protobuf has no lines, so its findings give the byte offset into the
+//! decompressed input. Span names and messages are [`sanitize`]d, so every finding stays on one
+//! line.
+
+use std::fmt::Write as _;
+
+use super::{CheckOutcome, sanitize, summary_line, truncate};
+use crate::input::Position;
+
+/// Renders one line per finding, then the summary line.
+pub fn render(outcome: &CheckOutcome<'_>) -> String {
+    let mut out = String::new();
+    for (file, located) in outcome.findings() {
+        let f = &located.finding;
+        let place = match located.position {
+            Position::LineColumn { line, column } => format!("{line}:{column}"),
+            Position::Byte(offset) => format!(" byte {offset}"),
+        };
+        let _ = writeln!(
+            out,
+            "{}:{place}: {}[{}] {} ({})",
+            sanitize(file),
+            f.severity,
+            f.rule,
+            sanitize(&f.message),
+            truncate(&sanitize(&f.span.name), 60)
+        );
+    }
+    out.push_str(&summary_line(&outcome.summary));
+    out.push('\n');
+    out
+}

@@ -1,0 +1,61 @@
+//! `--format jsonl`: JSON Lines, one object per line, for tools that stream (`jq -c`, log
+//! shippers) and for `| head`.
+//!
+//! # Wire format
+//! Every line is one JSON object whose `type` says what it is, in this order:
+//! ```json
+//! {"type": "finding", "rule", "severity", "message", "help", "file", "line", "column", "offset",
+//!  "trace_id", "span_id", "span_name", "service", "attribute"}
+//! {"type": "error", "code", "message", "file", "line", "column", "offset"}
+//! {"type": "summary", "version": 1, "files", "spans", "genai_spans", "errors", "warnings",
+//!  "infos", "input_errors"}
+//! ```
+//! Findings come first (files in argument order, findings in file order), then the inputs
+//! that could not be read, then exactly one summary line, always last. The fields are those of
+//! `--format json` (see [`super::json`]): same names, same meaning, `null` when absent; the
+//! summary carries the format `version`. Fields are only ever added.
+
+use serde::Serialize;
+
+use super::CheckOutcome;
+use super::json::{self, VERSION};
+
+/// One line: a `type` tag, then the object's own fields.
+#[derive(Serialize)]
+struct Line<T> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// Renders one finding per line, then the input errors, then the summary line.
+pub fn render(outcome: &CheckOutcome<'_>) -> String {
+    let mut out = String::new();
+    let mut push = |line: serde_json::Result<String>| {
+        out.push_str(&line.unwrap_or_default());
+        out.push('\n');
+    };
+    for finding in outcome.findings() {
+        push(serde_json::to_string(&Line {
+            kind: "finding",
+            version: None,
+            body: json::finding(finding),
+        }));
+    }
+    for err in outcome.errors {
+        push(serde_json::to_string(&Line {
+            kind: "error",
+            version: None,
+            body: json::error(err),
+        }));
+    }
+    push(serde_json::to_string(&Line {
+        kind: "summary",
+        version: Some(VERSION),
+        body: json::summary(outcome),
+    }));
+    out
+}

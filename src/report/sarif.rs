@@ -1,0 +1,374 @@
+//! `--format sarif`: SARIF 2.1.0, for GitHub code scanning (`github/codeql-action/upload-sarif`)
+//! and other SARIF viewers. The structs are written by hand for exactly what spanlint emits;
+//! `tests/formats.rs` validates the output against the official SARIF 2.1.0 JSON schema.
+//!
+//! - One run. `tool.driver.rules` lists every rule kind of [`RULES`] (all of them, so a result's
+//!   `ruleIndex` is stable across runs): `id`, `shortDescription` (the one-line summary),
+//!   `fullDescription` and `help` (the rule's documentation from its source file, see
+//!   [`crate::rules::documentation`]) and `defaultConfiguration.level`.
+//! - One result per finding: `ruleId`, `ruleIndex`, `level` (`error`, `warning`, `note`), the
+//!   message (with the help on a second line), and one location: for JSON input a physical
+//!   location with `region.startLine`/`startColumn` (columns in characters, SARIF's default
+//!   `columnKind` `unicodeCodePoints`); for protobuf the `region.byteOffset`. Every location
+//!   also has a logical location naming the service, span and attribute.
+//! - `partialFingerprints."spanlint/v1"` is a hash of (rule, service, span name, attribute),
+//!   never trace or span ids, lines or offsets, which change with every capture; repeats within
+//!   one file are numbered (`hash:1`, `hash:2`) as GitHub numbers its own line hashes. GitHub
+//!   matches alerts across runs with it.
+//! - Inputs that could not be read are `toolExecutionNotifications` of the invocation, whose
+//!   `executionSuccessful` is then `false`.
+//!
+//! Artifact URIs are the paths as given, percent-encoded: run spanlint from
+//! the repository root with relative paths so code scanning can place them. GitHub accepts at
+//! most 25,000 results per run and 10 MB of gzipped SARIF per upload.
+
+use serde::Serialize;
+
+use super::{CheckOutcome, Occurrences, identity_fields, stable_hash};
+use crate::finding::Severity;
+use crate::input::Position;
+use crate::rules::{RULES, documentation};
+
+const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: Vec<Run<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run<'a> {
+    tool: Tool,
+    invocations: Vec<Invocation>,
+    results: Vec<SarifResult<'a>>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    driver: Driver,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver {
+    name: &'static str,
+    semantic_version: &'static str,
+    rules: Vec<ReportingDescriptor>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportingDescriptor {
+    id: &'static str,
+    short_description: Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    full_description: Option<Message>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<MultiformatMessage>,
+    default_configuration: Configuration,
+}
+
+#[derive(Serialize)]
+struct Configuration {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+struct Message {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct MultiformatMessage {
+    text: String,
+    markdown: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation {
+    execution_successful: bool,
+    tool_execution_notifications: Vec<Notification>,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: &'static str,
+    message: Message,
+    locations: Vec<NotificationLocation>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NotificationLocation {
+    physical_location: PhysicalLocation,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_index: Option<usize>,
+    level: &'static str,
+    message: Message,
+    locations: Vec<Location>,
+    partial_fingerprints: Fingerprints,
+    properties: Properties<'a>,
+}
+
+#[derive(Serialize)]
+struct Fingerprints {
+    #[serde(rename = "spanlint/v1")]
+    v1: String,
+}
+
+/// Where to find the span in a trace backend (ids are not part of the fingerprint).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Properties<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    trace_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    span_id: &'a str,
+    span_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attribute: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location {
+    physical_location: PhysicalLocation,
+    logical_locations: Vec<LogicalLocation>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<Region>,
+}
+
+#[derive(Serialize)]
+struct ArtifactLocation {
+    uri: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    byte_offset: Option<usize>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation {
+    name: String,
+    fully_qualified_name: String,
+    kind: &'static str,
+}
+
+/// Renders the SARIF log, pretty-printed, with a trailing newline.
+pub fn render(outcome: &CheckOutcome<'_>) -> String {
+    let rules = RULES
+        .iter()
+        .map(|rule| {
+            let info = rule.info;
+            let doc = documentation(info.id);
+            ReportingDescriptor {
+                id: info.id,
+                short_description: Message {
+                    text: info.summary.to_string(),
+                },
+                full_description: doc.map(|doc| Message {
+                    text: without_title(doc).to_string(),
+                }),
+                help: doc.map(|doc| MultiformatMessage {
+                    text: without_title(doc).to_string(),
+                    markdown: without_title(doc).to_string(),
+                }),
+                default_configuration: Configuration {
+                    level: level(info.default_severity),
+                },
+            }
+        })
+        .collect();
+
+    let mut occurrences = Occurrences::default();
+    let results = outcome
+        .findings()
+        .map(|(file, located)| {
+            let f = &located.finding;
+            let hash = stable_hash(&identity_fields(f));
+            let n = occurrences.next(&format!("{file}\u{0}{hash}"));
+            let region = match located.position {
+                Position::LineColumn { line, column } => Region {
+                    start_line: Some(line),
+                    start_column: Some(column),
+                    byte_offset: None,
+                },
+                Position::Byte(offset) => Region {
+                    start_line: None,
+                    start_column: None,
+                    byte_offset: Some(offset),
+                },
+            };
+            let mut text = f.message.clone();
+            if let Some(help) = &f.help {
+                text.push_str("\nhelp: ");
+                text.push_str(help);
+            }
+            let name = f.attribute.as_deref().unwrap_or(&f.span.name);
+            let service = f.span.service.as_deref().unwrap_or("-");
+            let mut qualified = format!("{service}/{}", f.span.name);
+            if let Some(attribute) = &f.attribute {
+                qualified.push('/');
+                qualified.push_str(attribute);
+            }
+            SarifResult {
+                rule_id: f.rule,
+                rule_index: RULES.iter().position(|r| r.info.id == f.rule),
+                level: level(f.severity),
+                message: Message { text },
+                locations: vec![Location {
+                    physical_location: PhysicalLocation {
+                        artifact_location: ArtifactLocation { uri: uri(file) },
+                        region: Some(region),
+                    },
+                    logical_locations: vec![LogicalLocation {
+                        name: name.to_string(),
+                        fully_qualified_name: qualified,
+                        kind: if f.attribute.is_some() {
+                            "member"
+                        } else {
+                            "object"
+                        },
+                    }],
+                }],
+                partial_fingerprints: Fingerprints {
+                    v1: format!("{hash}:{n}"),
+                },
+                properties: Properties {
+                    trace_id: &f.span.trace_id,
+                    span_id: &f.span.span_id,
+                    span_name: &f.span.name,
+                    service: f.span.service.as_deref(),
+                    attribute: f.attribute.as_deref(),
+                },
+            }
+        })
+        .collect();
+
+    let notifications = outcome
+        .errors
+        .iter()
+        .map(|err| Notification {
+            level: "error",
+            message: Message {
+                text: err.to_string(),
+            },
+            locations: vec![NotificationLocation {
+                physical_location: PhysicalLocation {
+                    artifact_location: ArtifactLocation {
+                        uri: uri(err.file()),
+                    },
+                    region: err.position().map(|position| match position {
+                        Position::LineColumn { line, column } => Region {
+                            start_line: Some(line),
+                            start_column: Some(column),
+                            byte_offset: None,
+                        },
+                        Position::Byte(offset) => Region {
+                            start_line: None,
+                            start_column: None,
+                            byte_offset: Some(offset),
+                        },
+                    }),
+                },
+            }],
+        })
+        .collect::<Vec<_>>();
+
+    let log = Log {
+        schema: SCHEMA,
+        version: "2.1.0",
+        runs: vec![Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "spanlint",
+                    semantic_version: env!("CARGO_PKG_VERSION"),
+                    rules,
+                },
+            },
+            invocations: vec![Invocation {
+                execution_successful: notifications.is_empty(),
+                tool_execution_notifications: notifications,
+            }],
+            results,
+        }],
+    };
+    let mut out = serde_json::to_string_pretty(&log).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// The documentation without its `# rule-id` title (the id is already the descriptor's).
+fn without_title(doc: &str) -> &str {
+    match doc.strip_prefix("# ") {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, body)| body).trim(),
+        None => doc.trim(),
+    }
+}
+
+/// A file name as a relative URI reference: every byte outside RFC 3986's unreserved set and
+/// `/` percent-encoded (`<stdin>` becomes `%3Cstdin%3E`).
+fn uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_are_percent_encoded() {
+        assert_eq!(uri("dumps/a b.jsonl"), "dumps/a%20b.jsonl");
+        assert_eq!(uri("<stdin>"), "%3Cstdin%3E");
+        assert_eq!(uri("dir\\x.pb"), "dir%5Cx.pb");
+        assert_eq!(uri("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn rule_help_drops_the_title() {
+        assert_eq!(without_title("# a-rule\n\n## What\nx\n"), "## What\nx");
+    }
+}

@@ -97,7 +97,6 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
         match result {
             Ok(mut report) => {
                 errors.append(&mut report.errors);
-                summary.add(&report);
                 files.push(report);
             }
             Err(err) => {
@@ -105,6 +104,11 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
                 errors.push(err);
             }
         }
+    }
+    // Trace-level rules see all files' spans (a trace may be split over files).
+    check::check_traces(&mut files, &rules);
+    for report in &files {
+        summary.add(report);
     }
     summary.input_errors = errors.len();
     for err in &errors {

@@ -9,6 +9,7 @@ use crate::input::{InputError, LoadedFile, Position};
 use crate::locate::Locator;
 use crate::rules::{self, Ruleset, SpanContext};
 use crate::snippet::{Snippet, Token};
+use crate::trace::{self, TraceIndex};
 
 /// A finding with its place in the file.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct FileReport {
     pub errors: Vec<InputError>,
     pub spans: usize,
     pub genai_spans: usize,
+    /// This file's spans for the trace-level rules; [`check_traces`] takes it.
+    pub traces: TraceIndex,
 }
 
 /// Counts over a whole run.
@@ -90,14 +93,32 @@ pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
         };
         for resource in &batch.resource_spans {
             for scope_spans in &resource.scope_spans {
+                let mut first_in_scope = true;
                 for span in &scope_spans.spans {
                     report.spans += 1;
                     if !rules.is_genai_span(span) {
+                        report.traces.add(span, None);
                         continue;
                     }
                     report.genai_spans += 1;
-                    let ctx = SpanContext::new(rules, span, resource, &scope_spans.scope);
+                    let ctx = SpanContext::in_scope(
+                        rules,
+                        span,
+                        resource,
+                        &scope_spans.scope,
+                        &scope_spans.schema_url,
+                        std::mem::take(&mut first_in_scope),
+                    );
                     rules::check_span(&ctx, &mut findings);
+                    // Trace-level findings point at the span's name, located now: the file's
+                    // text is gone when the trace rules run.
+                    let offset = span.name_offset;
+                    let position = match locator.as_mut() {
+                        Some(locator) => locator.position(offset),
+                        None => Position::Byte(offset),
+                    };
+                    let facts = trace::facts(&ctx, offset, position, ctx.identity().clone());
+                    report.traces.add(span, Some(facts));
                 }
             }
         }
@@ -109,6 +130,32 @@ pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
             .extend(findings.drain(..).map(|f| locate(f, locator.as_mut())));
     }
     report
+}
+
+/// Runs the trace-level rules over all spans of all files of a run (a trace may be split over
+/// several files), adding their findings to the files that hold the spans. Call it once, after
+/// every file was checked and before counting the findings.
+///
+/// Trace-level findings have a position but no snippet: the files' text is not kept.
+pub fn check_traces(files: &mut [FileReport], rules: &Ruleset) {
+    let mut index = TraceIndex::default();
+    for (i, file) in files.iter_mut().enumerate() {
+        index.merge(std::mem::take(&mut file.traces), i);
+    }
+    let mut touched = Vec::new();
+    for found in index.evaluate(rules) {
+        touched.push(found.file);
+        files[found.file].findings.push(LocatedFinding {
+            finding: found.finding,
+            position: found.position,
+            snippet: None,
+        });
+    }
+    touched.dedup();
+    for i in touched {
+        // File order, as the span rules' findings (stable: same place keeps its order).
+        files[i].findings.sort_by_key(|f| f.finding.offset);
+    }
 }
 
 fn locate(finding: Finding, locator: Option<&mut Locator<'_>>) -> LocatedFinding {

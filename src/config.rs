@@ -254,7 +254,7 @@ impl Config {
         })?;
 
         let known_rule = |id: &Spanned<String>, what: &str| {
-            rules::rule(id.get_ref()).map(|r| r.info.id).ok_or_else(|| {
+            rules::rule(id.get_ref()).map(|r| r.id).ok_or_else(|| {
                 invalid(
                     format!("unknown rule `{}` in {what}", id.get_ref()),
                     Some(id.span()),

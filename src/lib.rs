@@ -17,3 +17,4 @@ pub mod report;
 pub mod rules;
 pub mod sink;
 pub mod snippet;
+pub mod trace;

@@ -81,9 +81,11 @@ struct V2File {
     metric_refinements: Vec<WithAttributes>,
 }
 
-/// An event, metric or metric refinement: only its attribute refs matter here.
+/// An event, metric or metric refinement: its attribute refs (and a metric's name).
 #[derive(Debug, Deserialize)]
 struct WithAttributes {
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     attributes: Vec<AttrRef>,
 }
@@ -1153,5 +1155,66 @@ fn operation_hints_and_value_aliases_map_to_registry_members() {
                 alias.attribute
             );
         }
+    }
+}
+
+/// `[metrics] names` is exactly the metric names of the GenAI repo's metrics YAML, and no
+/// metric name is a registry attribute (so `metric-name-as-attribute` never hides one).
+#[test]
+fn metric_names_match_the_metrics_yaml() {
+    let r = rules();
+    let reg = Registry::load();
+    let mut yaml = BTreeSet::new();
+    for file in ["gen-ai/metrics.yaml", "mcp/metrics.yaml"] {
+        let f: V2File = load(&format!("{GENAI}{file}"));
+        yaml.extend(f.metrics.into_iter().filter_map(|m| m.name));
+    }
+    assert_eq!(yaml.len(), 16, "the 16 metrics of semconv-genai.md §7");
+    let ours: BTreeSet<String> = r.metrics.names.iter().cloned().collect();
+    assert_eq!(ours, yaml, "[metrics] names vs metrics.yaml");
+    assert_eq!(ours.len(), r.metrics.names.len(), "no duplicates");
+    for m in &ours {
+        assert!(reg.get(m).is_none(), "{m} is also an attribute");
+    }
+}
+
+/// The other new sections name registry attributes (or deprecated ones) only.
+#[test]
+fn new_sections_name_known_attributes() {
+    let r = rules();
+    let reg = Registry::load();
+    let deprecated: BTreeSet<_> = r
+        .deprecated_attributes
+        .iter()
+        .map(|d| d.key.clone())
+        .collect();
+    let known = |k: &str| reg.get(k).is_some() || deprecated.contains(k);
+    let t = &r.tokens;
+    for k in t
+        .counts
+        .iter()
+        .chain(&t.placeholder_minus_one)
+        .chain(
+            t.part_of
+                .iter()
+                .flat_map(|p| p.parts.iter().chain([&p.total])),
+        )
+        .chain(&r.trace.context_keys)
+        .chain(&r.trace.usage_keys)
+    {
+        assert!(known(k), "{k} is not a registry attribute");
+    }
+    for k in &r.resource.identity {
+        assert!(
+            reg.get(k).is_none(),
+            "{k} is a span attribute of the conventions"
+        );
+    }
+    for e in &r.deprecated_events {
+        assert!(
+            !e.replacement.is_empty() && !e.since.is_empty(),
+            "{}",
+            e.name
+        );
     }
 }

@@ -179,6 +179,9 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
             }
         }
     }
+    // Trace-level rules see all files' spans (a trace may be split over files); they run
+    // before the configuration so severities, ignores and baselines apply to them too.
+    check::check_traces(&mut files, &setup.rules);
     for err in &errors {
         eprint_diagnostic(err);
     }

@@ -5,7 +5,7 @@ use clap::{ArgGroup, Args};
 
 use crate::app::{ExitStatus, eprint_diagnostic, write_stdout};
 use crate::commands::rules::explanation;
-use crate::rules::{RULES, closest_rule_id, rule};
+use crate::rules::{all_rules, closest_rule_id, rule};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("which").required(true).args(["rule", "all"])))]
@@ -37,7 +37,7 @@ pub fn run(args: &ExplainArgs) -> ExitStatus {
                 return ExitStatus::Error;
             }
         },
-        None => RULES.iter().map(explanation).collect::<Vec<_>>().join("\n"),
+        None => all_rules().map(explanation).collect::<Vec<_>>().join("\n"),
     };
     write_stdout(&text).err().unwrap_or(ExitStatus::Clean)
 }

@@ -1,11 +1,11 @@
 //! `spanlint rules`: every rule kind with its id, default severity and summary, as a table, as
 //! JSON, or as the Markdown rules reference (`docs/rules.md` is this output, kept in sync by a
-//! test). All of it comes from [`RULES`] and [`documentation`], the one source of rule metadata.
+//! test). All of it comes from [`all_rules`] and [`documentation`], the one source of rule metadata.
 
 use clap::{Args, ValueEnum};
 
 use crate::app::{ExitStatus, write_stdout};
-use crate::rules::{RULES, Rule, documentation};
+use crate::rules::{RuleInfo, all_rules, documentation};
 
 #[derive(Debug, Args)]
 pub struct RulesArgs {
@@ -35,14 +35,14 @@ pub fn run(args: &RulesArgs) -> ExitStatus {
 
 /// The rules as an aligned table.
 pub fn table() -> String {
-    let width = RULES.iter().map(|r| r.info.id.len()).max().unwrap_or(0);
+    let width = all_rules().map(|r| r.id.len()).max().unwrap_or(0);
     let mut out = format!("{:width$}  {:7}  SUMMARY\n", "RULE", "DEFAULT");
-    for rule in RULES {
+    for rule in all_rules() {
         out.push_str(&format!(
             "{:width$}  {:7}  {}\n",
-            rule.info.id,
-            rule.info.default_severity.as_str(),
-            rule.info.summary
+            rule.id,
+            rule.default_severity.as_str(),
+            rule.summary
         ));
     }
     out
@@ -50,14 +50,13 @@ pub fn table() -> String {
 
 /// The rules as one JSON document.
 pub fn json() -> String {
-    let rules: Vec<serde_json::Value> = RULES
-        .iter()
+    let rules: Vec<serde_json::Value> = all_rules()
         .map(|r| {
             serde_json::json!({
-                "id": r.info.id,
-                "default_severity": r.info.default_severity,
-                "summary": r.info.summary,
-                "documentation": documentation(r.info.id),
+                "id": r.id,
+                "default_severity": r.default_severity,
+                "summary": r.summary,
+                "documentation": documentation(r.id),
             })
         })
         .collect();
@@ -69,18 +68,14 @@ pub fn json() -> String {
 
 /// A rule's documentation as `spanlint explain` prints it: the doc comment with the default
 /// severity under its title.
-pub fn explanation(rule: &Rule) -> String {
-    let doc = documentation(rule.info.id).unwrap_or_default();
+pub fn explanation(rule: &RuleInfo) -> String {
+    let doc = documentation(rule.id).unwrap_or_default();
     let (title, rest) = doc.split_once('\n').unwrap_or((doc, ""));
     format!(
         "{title}\n\nDefault severity: {}. {}{}\n{rest}",
-        rule.info.default_severity,
-        capitalize(rule.info.summary),
-        if rule.info.summary.ends_with('.') {
-            ""
-        } else {
-            "."
-        },
+        rule.default_severity,
+        capitalize(rule.summary),
+        if rule.summary.ends_with('.') { "" } else { "." },
     )
 }
 
@@ -96,15 +91,15 @@ pub fn markdown() -> String {
          `spanlint.toml` (see [the configuration reference](config.md)).\n\n\
          | rule | default | flags |\n| --- | --- | --- |\n",
     );
-    for rule in RULES {
+    for rule in all_rules() {
         out.push_str(&format!(
             "| [`{id}`](#{id}) | {} | {} |\n",
-            rule.info.default_severity,
-            rule.info.summary,
-            id = rule.info.id
+            rule.default_severity,
+            rule.summary,
+            id = rule.id
         ));
     }
-    for rule in RULES {
+    for rule in all_rules() {
         out.push('\n');
         out.push_str(&demote_headings(&explanation(rule)));
     }
@@ -152,9 +147,9 @@ mod tests {
     #[test]
     fn the_table_lists_every_rule() {
         let table = table();
-        assert_eq!(table.lines().count(), RULES.len() + 1);
-        for rule in RULES {
-            assert!(table.contains(rule.info.id));
+        assert_eq!(table.lines().count(), all_rules().count() + 1);
+        for rule in all_rules() {
+            assert!(table.contains(rule.id));
         }
     }
 }

@@ -13,7 +13,8 @@
 //! ```
 //!
 //! One test suite per file. One test case per span with findings, holding one `<failure>` per
-//! finding. The spans without findings are not kept in memory (a dump can hold millions), so
+//! error or warning; infos do not fail a case (they are advice, and do not fail a run at the
+//! default `--fail-on`), they are listed in the case's `<system-out>`. The spans without findings are not kept in memory (a dump can hold millions), so
 //! they pass together as one case per file that counts them (`N other GenAI spans conform`, or
 //! `no GenAI spans` when there are none); a clean run therefore still gets a passing case per
 //! file. An input that could not be read is a case with an `<error>`. `failures` counts failed
@@ -25,6 +26,11 @@ use std::fmt::Write as _;
 use super::CheckOutcome;
 use crate::check::LocatedFinding;
 use crate::input::InputError;
+
+/// Whether a finding fails its test case: errors and warnings do, infos are advice.
+fn fails(located: &LocatedFinding) -> bool {
+    located.finding.severity > crate::finding::Severity::Info
+}
 
 /// Renders the whole report as one XML document.
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
@@ -124,7 +130,10 @@ impl Suite<'_> {
     fn failures(&self) -> usize {
         self.cases
             .iter()
-            .filter(|c| matches!(c, Case::Span { .. }))
+            .filter(|c| match c {
+                Case::Span { findings, .. } => findings.iter().any(|f| fails(f)),
+                _ => false,
+            })
             .count()
     }
 
@@ -157,6 +166,7 @@ impl Suite<'_> {
                         "    <testcase name=\"{}\" classname=\"{name}\">",
                         escape(&case_name)
                     );
+                    let mut advice = String::new();
                     for located in findings {
                         let f = &located.finding;
                         let mut body = format!(
@@ -172,12 +182,23 @@ impl Suite<'_> {
                         if let Some(help) = &f.help {
                             let _ = write!(body, "\nhelp: {help}");
                         }
+                        if !fails(located) {
+                            let _ = writeln!(advice, "{body}");
+                            continue;
+                        }
                         let _ = writeln!(
                             out,
                             "      <failure type=\"{}\" message=\"{}\">{}</failure>",
                             f.rule,
                             escape(&f.message),
                             escape(&body)
+                        );
+                    }
+                    if !advice.is_empty() {
+                        let _ = writeln!(
+                            out,
+                            "      <system-out>{}</system-out>",
+                            escape(advice.trim_end())
                         );
                     }
                     out.push_str("    </testcase>\n");

@@ -2,7 +2,7 @@
 //! and other SARIF viewers. The structs are written by hand for exactly what spanlint emits;
 //! `tests/formats.rs` validates the output against the official SARIF 2.1.0 JSON schema.
 //!
-//! - One run. `tool.driver.rules` lists every rule kind of [`RULES`] (all of them, so a result's
+//! - One run. `tool.driver.rules` lists every rule kind of [`all_rules`] (all of them, so a result's
 //!   `ruleIndex` is stable across runs): `id`, `shortDescription` (the one-line summary),
 //!   `fullDescription` and `help` (the rule's documentation from its source file, see
 //!   [`crate::rules::documentation`]) and `defaultConfiguration.level`.
@@ -27,7 +27,7 @@ use serde::Serialize;
 use super::{CheckOutcome, Occurrences, identity_fields, stable_hash};
 use crate::finding::Severity;
 use crate::input::Position;
-use crate::rules::{RULES, documentation};
+use crate::rules::{all_rules, documentation};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -183,10 +183,8 @@ struct LogicalLocation {
 
 /// Renders the SARIF log, pretty-printed, with a trailing newline.
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let rules = RULES
-        .iter()
-        .map(|rule| {
-            let info = rule.info;
+    let rules = all_rules()
+        .map(|info| {
             let doc = documentation(info.id);
             ReportingDescriptor {
                 id: info.id,
@@ -240,7 +238,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             }
             SarifResult {
                 rule_id: f.rule,
-                rule_index: RULES.iter().position(|r| r.info.id == f.rule),
+                rule_index: all_rules().position(|r| r.id == f.rule),
                 level: level(f.severity),
                 message: Message { text },
                 locations: vec![Location {

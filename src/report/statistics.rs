@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use super::CheckOutcome;
 use crate::finding::Severity;
-use crate::rules::RULES;
+use crate::rules::rule as rule_info;
 
 /// Renders the table, one row per (rule, severity); empty when there are no findings.
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
@@ -40,10 +40,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
         .max(5);
     let mut out = String::new();
     for ((rule, severity), n) in rows {
-        let summary = RULES
-            .iter()
-            .find(|r| r.info.id == rule)
-            .map_or("", |r| r.info.summary);
+        let summary = rule_info(rule).map_or("", |r| r.summary);
         let severity = severity.as_str();
         let _ = writeln!(
             out,

@@ -9,6 +9,12 @@
 //! file lists (`input.value`, `llm.input_messages.*`, `ai.prompt`, …), and the content span
 //! events `gen_ai.content.prompt` / `gen_ai.content.completion`.
 //!
+//! With policy `redacted`, content may be present only with the content itself replaced by a
+//! redaction marker (`[content] redaction-markers`: `__REDACTED__`, `[Scrubbed due to …]`, …):
+//! a string value that is a marker, or messages (JSON or structured) whose content fields
+//! (`[content] redacted-fields`: `content`, `arguments`, `response`, …) all hold a marker. With
+//! policy `allow` nothing is checked.
+//!
 //! ## Why it matters
 //! Prompts and completions often hold personal data. The conventions make recording them
 //! opt-in, but many libraries record them by default, so traces leak into backends with
@@ -22,8 +28,10 @@
 //! `TRACELOOP_TRACE_CONTENT=false`, …), or set `policy = "allow"` in the rules file's
 //! `[content]` when recording is intended. spanlint never prints the content itself.
 
+use super::rulesfile::ContentMode;
 use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
+use crate::model::{Attribute, Value};
 
 pub const INFO: RuleInfo = RuleInfo {
     id: "content-recorded",
@@ -34,10 +42,24 @@ pub const INFO: RuleInfo = RuleInfo {
 const HELP: &str = "turn content capture off in the instrumentation, or set `policy = \"allow\"` \
                     under [content] in the rules file if recording is intended";
 
+const REDACTED_HELP: &str = "redact the content before export (replace it with a marker such as \
+                             `__REDACTED__`), or add the marker your redactor writes to \
+                             `redaction-markers` under [content] in the rules file";
+
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    if ctx.rules.content_allowed() {
+    let policy = ctx.rules.file.content.policy;
+    if policy == ContentMode::Allow {
         return;
     }
+    let redacted = policy == ContentMode::Redacted;
+    let (why, help) = if redacted {
+        (
+            "the content policy accepts only redacted content",
+            REDACTED_HELP,
+        )
+    } else {
+        ("the content policy forbids it", HELP)
+    };
     // Span attributes, and attributes of span events (`gen_ai.client.inference.operation.details`
     // carries `gen_ai.input.messages` too).
     let event_attributes = ctx
@@ -51,33 +73,67 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         .attributes
         .iter()
         .chain(event_attributes)
-        .filter(|a| ctx.rules.is_content_attribute(&a.key));
+        .filter(|a| ctx.rules.is_content_attribute(&a.key))
+        .filter(|a| !(redacted && is_redacted(ctx, &a.value)));
     // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
     let label = |key: &str| keys::indexed_pattern(key).unwrap_or_else(|| key.to_string());
     for group in keys::group(content, label) {
         out.push(ctx.finding(
             &INFO,
-            format!(
-                "content recorded in {} (the content policy forbids it)",
-                group.describe()
-            ),
-            Some(HELP.to_string()),
+            format!("content recorded in {} ({why})", group.describe()),
+            Some(help.to_string()),
             Some(&group.first.key),
             group.first.offset,
         ));
     }
     for event in &ctx.span.events {
-        if ctx.rules.is_content_event(&event.name) {
+        let all_redacted =
+            |attributes: &[Attribute<'_>]| attributes.iter().all(|a| is_redacted(ctx, &a.value));
+        if ctx.rules.is_content_event(&event.name) && !(redacted && all_redacted(&event.attributes))
+        {
             out.push(ctx.finding(
                 &INFO,
                 format!(
-                    "content recorded in span event `{}` (the content policy forbids it)",
+                    "content recorded in span event `{}` ({why})",
                     crate::report::truncate(&event.name, 80)
                 ),
-                Some(HELP.to_string()),
+                Some(help.to_string()),
                 None,
                 event.offset,
             ));
         }
+    }
+}
+
+/// Whether a content value holds only redaction markers: a marker string, or messages whose
+/// content fields are all markers (or null).
+fn is_redacted(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
+    if let Value::String(s) = value
+        && ctx.rules.is_redaction_marker(s)
+    {
+        return true;
+    }
+    match super::invalid_message_content::to_json(value) {
+        // Only messages and other structures: a bare JSON string or number is content itself.
+        Some(json @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
+            json_redacted(ctx, &json, false)
+        }
+        _ => false,
+    }
+}
+
+fn json_redacted(ctx: &SpanContext<'_, '_>, json: &serde_json::Value, in_field: bool) -> bool {
+    use serde_json::Value as Json;
+    let fields = &ctx.rules.file.content.redacted_fields;
+    match json {
+        Json::String(s) => !in_field || ctx.rules.is_redaction_marker(s),
+        Json::Null => true,
+        Json::Array(items) if !in_field => items.iter().all(|i| json_redacted(ctx, i, false)),
+        Json::Object(map) if !in_field => map
+            .iter()
+            .all(|(k, v)| json_redacted(ctx, v, fields.iter().any(|f| f == k))),
+        // Numbers and booleans outside content fields are structure (`index`, `score`).
+        Json::Bool(_) | Json::Number(_) => !in_field,
+        _ => false,
     }
 }

@@ -12,6 +12,14 @@
 //! span carries a deprecated attribute that the missing one replaces (`gen_ai.system`), this one
 //! finding says to rename it (`deprecated-attribute` does not report it again).
 //!
+//! Recommended attributes the span lacks make one *info* per span listing them, leaving out
+//! conditional ones ("when available", "if the request was streaming") and the request
+//! parameters the rules file's `[recommended] ignore` names (`gen_ai.request.*`: recorded only
+//! when the request sets them). A conditionally required attribute whose condition cannot be
+//! decided from the span ("If available.") is not reported at all, so clean spans stay quiet.
+//! A span that uses only another library's vocabulary is `foreign-namespace`'s: its missing
+//! `gen_ai.operation.name` and recommended attributes are not reported here.
+//!
 //! ## Why it matters
 //! Backends group, filter and price GenAI spans by these attributes. A chat span without
 //! `gen_ai.provider.name` shows up as "unknown provider" in every GenAI dashboard.
@@ -41,16 +49,34 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
+    // A span only in another library's vocabulary: `foreign-namespace` reports the missing
+    // operation (with the inferred value and the migration that fixes it).
+    let foreign = ctx.foreign_vocabulary().is_some();
     if ctx.span_type.is_none() {
         // Without an operation nothing else can be required: report the operation.
-        if ctx.span.attribute("gen_ai.operation.name").is_none() {
+        if ctx.span.attribute("gen_ai.operation.name").is_none() && !foreign {
             out.push(missing(ctx, "gen_ai.operation.name", "GenAI spans", None));
         }
         return;
     }
     let label = ctx.span_type_label();
+    let mut recommended = Vec::new();
     for requirement in ctx.requirements() {
-        if ctx.enforced(requirement) && ctx.span.attribute(&requirement.attribute).is_none() {
+        let key = requirement.attribute.as_str();
+        if ctx.span.attribute(key).is_some() {
+            continue;
+        }
+        if requirement.level == Level::Recommended
+            && requirement.condition.is_none()
+            && !ctx.rules.recommended_ignored(key)
+            && deprecated_source(ctx, key).is_none()
+        {
+            recommended.push(key);
+        }
+        if foreign && key == "gen_ai.operation.name" {
+            continue;
+        }
+        if ctx.enforced(requirement) {
             let condition = match requirement.level {
                 Level::ConditionallyRequired => requirement.condition.as_deref(),
                 _ => None,
@@ -58,6 +84,24 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             out.push(missing(ctx, &requirement.attribute, &label, condition));
         }
     }
+    if !recommended.is_empty() && !foreign {
+        out.push(missing_recommended(ctx, &recommended, &label));
+    }
+}
+
+/// One info for all recommended attributes a span lacks (one per attribute would bury the
+/// errors).
+fn missing_recommended(ctx: &SpanContext<'_, '_>, keys: &[&str], label: &str) -> Finding {
+    let list: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    let mut finding = ctx.finding(
+        &INFO,
+        format!("recommended on {label} but missing: {}", list.join(", ")),
+        Some("set them when the instrumentation knows them".to_string()),
+        None,
+        ctx.span.name_offset,
+    );
+    finding.severity = Severity::Info;
+    finding
 }
 
 fn missing(ctx: &SpanContext<'_, '_>, key: &str, label: &str, condition: Option<&str>) -> Finding {

@@ -5,7 +5,8 @@
 //! that are not in the conventions' registry: library-specific keys such as
 //! `gen_ai.openai.api_base`, indexed `gen_ai.prompt.0.content`, or home-grown
 //! `gen_ai.usage.total_tokens`. Deprecated keys are left to `deprecated-attribute`, recorded
-//! content to `content-recorded`. Indexed keys of one message list (`gen_ai.prompt.0.role`,
+//! content to `content-recorded`, metric names (`gen_ai.client.token.usage`) to
+//! `metric-name-as-attribute`. Indexed keys of one message list (`gen_ai.prompt.0.role`,
 //! `gen_ai.prompt.1.role`, …) make one finding. A key that is a registry key spelled differently
 //! (`gen_ai.usage.cache_read_input_tokens`) or mistyped gets a "did you mean".
 //!
@@ -40,6 +41,8 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         .iter()
         .chain(event_attributes)
         .filter(|a| namespace_of(ctx, &a.key).is_some() && !is_known(ctx, &a.key))
+        // A metric name as a key is `metric-name-as-attribute`'s (more specific) finding.
+        .filter(|a| super::metric_name_as_attribute::metric_of(ctx, &a.key).is_none())
         // Recorded content is `content-recorded`'s finding; one error per key is enough.
         .filter(|a| ctx.rules.content_allowed() || !ctx.rules.is_content_attribute(&a.key));
     // Indexed keys (`gen_ai.prompt.0.role`, `gen_ai.prompt.1.role`, …) make one finding.

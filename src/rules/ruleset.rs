@@ -7,8 +7,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::Settings;
 use super::rulesfile::{
-    AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedValue,
-    Level, Requirement, RulesFile, SpanType,
+    AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedEvent,
+    DeprecatedValue, ForeignNamespace, Level, Requirement, RulesFile, SpanType,
 };
 use crate::finding::{Finding, SpanIdentity};
 use crate::model::{Offset, ResourceSpans, Scope, Span, SpanKind, StatusCode};
@@ -73,6 +73,11 @@ pub struct Ruleset {
     value_aliases: HashMap<(String, String), String>,
     /// Registry keys without separators, lowercased, for "did you mean" (`cache_read_input_tokens`).
     squashed_keys: Vec<(String, String)>,
+    redaction_markers: GlobSet,
+    recommended_ignore: GlobSet,
+    metrics: HashSet<String>,
+    resource_attributes: HashSet<String>,
+    deprecated_events: HashMap<String, usize>,
 }
 
 impl Ruleset {
@@ -150,6 +155,14 @@ impl Ruleset {
                         .map(|(from, to)| ((a.attribute.clone(), from.clone()), to.clone()))
                 })
                 .collect(),
+            redaction_markers: glob_set(
+                "content.redaction-markers",
+                &file.content.redaction_markers,
+            )?,
+            recommended_ignore: glob_set("recommended.ignore", &file.recommended.ignore)?,
+            metrics: file.metrics.names.iter().cloned().collect(),
+            resource_attributes: file.resource.identity.iter().cloned().collect(),
+            deprecated_events: index_by(&file.deprecated_events, |e| e.name.clone()),
             file,
         })
     }
@@ -239,6 +252,33 @@ impl Ruleset {
     /// Whether content may be recorded.
     pub fn content_allowed(&self) -> bool {
         self.file.content.policy == ContentMode::Allow
+    }
+
+    /// Whether a string value is a redaction marker (`__REDACTED__`, `[Scrubbed due to …]`).
+    pub fn is_redaction_marker(&self, value: &str) -> bool {
+        self.redaction_markers.is_match(value)
+    }
+
+    /// Whether a missing recommended attribute is left out of `missing-required-attribute`'s
+    /// list (recorded only when the request sets it).
+    pub fn recommended_ignored(&self, key: &str) -> bool {
+        self.recommended_ignore.is_match(key)
+    }
+
+    /// Whether a key is the name of one of the conventions' metrics.
+    pub fn is_metric_name(&self, key: &str) -> bool {
+        self.metrics.contains(key)
+    }
+
+    /// Whether a key is resource identity (`service.name`, …).
+    pub fn is_resource_attribute(&self, key: &str) -> bool {
+        self.resource_attributes.contains(key)
+    }
+
+    pub fn deprecated_event(&self, name: &str) -> Option<&DeprecatedEvent> {
+        self.deprecated_events
+            .get(name)
+            .map(|&i| &self.file.deprecated_events[i])
     }
 
     /// A GenAI span: any attribute under a GenAI prefix, or a GenAI-shaped name.
@@ -346,6 +386,20 @@ fn check_names(file: &RulesFile) -> Result<(), RulesetError> {
     for a in &file.value_aliases {
         errors.extend(unknown("[[value-alias]]".to_string(), &a.attribute));
     }
+    let tokens = &file.tokens;
+    let token_keys = tokens
+        .counts
+        .iter()
+        .chain(&tokens.placeholder_minus_one)
+        .chain(
+            tokens
+                .part_of
+                .iter()
+                .flat_map(|p| p.parts.iter().chain([&p.total])),
+        );
+    for key in token_keys {
+        errors.extend(unknown("[tokens]".to_string(), key));
+    }
     errors.into_iter().next().map_or(Ok(()), Err)
 }
 
@@ -413,6 +467,10 @@ pub struct SpanContext<'r, 'a> {
     pub operation: Option<Operation<'r>>,
     /// Index into `rules.file.span_types`, when the span's type could be determined.
     pub span_type: Option<usize>,
+    /// The schema URL of the span's scope (`ScopeSpans.schema_url`), empty when absent.
+    pub scope_schema_url: &'r str,
+    /// Whether this is the first GenAI span of its scope (scope-level rules report once).
+    pub first_in_scope: bool,
     identity: SpanIdentity,
 }
 
@@ -422,6 +480,19 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         span: &'r Span<'a>,
         resource: &'r ResourceSpans<'a>,
         scope: &'r Scope<'a>,
+    ) -> Self {
+        Self::in_scope(rules, span, resource, scope, "", false)
+    }
+
+    /// A span context that knows its scope's schema URL and whether it is the scope's first
+    /// GenAI span.
+    pub fn in_scope(
+        rules: &'r Ruleset,
+        span: &'r Span<'a>,
+        resource: &'r ResourceSpans<'a>,
+        scope: &'r Scope<'a>,
+        scope_schema_url: &'r str,
+        first_in_scope: bool,
     ) -> Self {
         let operation = match span.str_attribute("gen_ai.operation.name") {
             Some(name) => Some(Operation {
@@ -440,6 +511,8 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             scope,
             span_type: rules.span_type_of(span, operation.map(|o| o.name)),
             operation,
+            scope_schema_url,
+            first_in_scope,
             identity: SpanIdentity {
                 trace_id: span.trace_id.clone(),
                 span_id: span.span_id.clone(),
@@ -447,6 +520,35 @@ impl<'r, 'a> SpanContext<'r, 'a> {
                 service: crate::model::service_name(resource).map(str::to_string),
             },
         }
+    }
+
+    /// The foreign vocabulary a span describes its LLM work in, when it carries no `gen_ai.*`
+    /// key at all (`foreign-namespace` reports it; `missing-required-attribute` then leaves the
+    /// missing `gen_ai.operation.name` to it).
+    pub fn foreign_vocabulary(&self) -> Option<(&'r ForeignNamespace, &'r str)> {
+        if self
+            .span
+            .attributes
+            .iter()
+            .any(|a| a.key.starts_with("gen_ai."))
+        {
+            return None;
+        }
+        // The first prefix of a vocabulary is its most telling key (`openinference.span.kind`).
+        self.rules.file.foreign_namespaces.iter().find_map(|ns| {
+            ns.prefixes.iter().find_map(|p| {
+                self.span
+                    .attributes
+                    .iter()
+                    .find(|a| a.key.starts_with(p.as_str()))
+                    .map(|a| (ns, a.key.as_ref()))
+            })
+        })
+    }
+
+    /// Which span this is, for findings.
+    pub fn identity(&self) -> &SpanIdentity {
+        &self.identity
     }
 
     pub fn span_type(&self) -> Option<&'r SpanType> {

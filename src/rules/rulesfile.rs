@@ -52,6 +52,122 @@ pub struct RulesFile {
     /// What counts as recorded content (prompts, completions, tool arguments …) and whether it
     /// may be recorded.
     pub content: ContentPolicy,
+    /// Span events the conventions deprecated (`gen_ai.user.message`, `gen_ai.choice`, …).
+    #[serde(default, rename = "deprecated-event")]
+    pub deprecated_events: Vec<DeprecatedEvent>,
+    /// Metric names of the conventions (`gen_ai.client.token.usage`, …): never attribute keys.
+    #[serde(default)]
+    pub metrics: Metrics,
+    /// Token counts and how they relate.
+    #[serde(default)]
+    pub tokens: Tokens,
+    /// Other libraries' vocabularies for LLM work (OpenInference, OpenLLMetry, Vercel AI SDK).
+    #[serde(default, rename = "foreign-namespace")]
+    pub foreign_namespaces: Vec<ForeignNamespace>,
+    /// Provider-specific namespaces (`openai.`) and the providers whose spans may use them.
+    #[serde(default, rename = "provider-namespace")]
+    pub provider_namespaces: Vec<ProviderNamespace>,
+    /// Resource identity keys that do not belong on spans (`service.name`, …).
+    #[serde(default)]
+    pub resource: ResourceKeys,
+    /// Recommended attributes and how they are reported.
+    #[serde(default)]
+    pub recommended: Recommended,
+    /// Trace-level expectations.
+    #[serde(default)]
+    pub trace: TraceExpectations,
+}
+
+/// The conventions' metric names.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Metrics {
+    pub names: Vec<String>,
+}
+
+/// Resource attributes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ResourceKeys {
+    /// Keys that identify the resource (`service.name`, …) and do not belong on spans.
+    #[serde(default)]
+    pub identity: Vec<String>,
+}
+
+/// A deprecated span event and what replaces it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeprecatedEvent {
+    pub name: String,
+    /// What carries the information now (free text naming attributes).
+    pub replacement: String,
+    pub since: String,
+}
+
+/// Token-count attributes: which must not be negative, which parts must fit in which totals,
+/// and placeholder values that mean "not set".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Tokens {
+    /// Attributes that count tokens (never negative).
+    #[serde(default)]
+    pub counts: Vec<String>,
+    /// Parts that are included in a total (`cache_read + cache_creation <= input_tokens`).
+    #[serde(default, rename = "part-of")]
+    pub part_of: Vec<TokenPartOf>,
+    /// Attributes whose `-1` is a library's "unset" placeholder recorded as a value.
+    #[serde(default)]
+    pub placeholder_minus_one: Vec<String>,
+}
+
+/// `parts` sum to at most `total`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TokenPartOf {
+    pub total: String,
+    pub parts: Vec<String>,
+}
+
+/// Another library's vocabulary for LLM work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ForeignNamespace {
+    /// Who uses it ("OpenInference").
+    pub name: String,
+    /// Key prefixes (or exact keys) that mark it (`llm.`, `openinference.span.kind`).
+    pub prefixes: Vec<String>,
+}
+
+/// A provider-specific attribute namespace.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProviderNamespace {
+    /// Key prefix with the trailing dot (`openai.`).
+    pub prefix: String,
+    /// `gen_ai.provider.name` values whose spans may carry it.
+    pub providers: Vec<String>,
+}
+
+/// How missing recommended attributes are reported (one info per span listing them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Recommended {
+    /// Globs over keys not to list: attributes recorded only when the request sets them
+    /// (`gen_ai.request.*`).
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// What the trace-level rules expect.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TraceExpectations {
+    /// Keys the root GenAI span of a trace should carry (`gen_ai.conversation.id`).
+    #[serde(default)]
+    pub context_keys: Vec<String>,
+    /// Keys that record token usage (`gen_ai.usage.input_tokens`, …), for `usage-double-count`.
+    #[serde(default)]
+    pub usage_keys: Vec<String>,
 }
 
 /// The conventions version a rules file encodes.
@@ -271,6 +387,9 @@ pub enum ContentMode {
     Forbid,
     /// Content may be recorded.
     Allow,
+    /// Content attributes and events may be present only with their content replaced by a
+    /// redaction marker (`__REDACTED__`, `[Scrubbed due to …]`).
+    Redacted,
 }
 
 /// What content is and whether it may be recorded.
@@ -289,6 +408,13 @@ pub struct ContentPolicy {
     /// Span event names that carry content (`gen_ai.content.prompt`, …).
     #[serde(default)]
     pub events: Vec<String>,
+    /// Globs over string values that stand for removed content (policy `redacted`).
+    #[serde(default)]
+    pub redaction_markers: Vec<String>,
+    /// Fields of the message JSON whose string values are content (`content`, `arguments`):
+    /// with policy `redacted` each must be a redaction marker.
+    #[serde(default)]
+    pub redacted_fields: Vec<String>,
 }
 
 impl RulesFile {

@@ -1,0 +1,64 @@
+//! # foreign-namespace
+//!
+//! ## What it checks
+//! GenAI spans that describe their LLM work only in another library's vocabulary and carry no
+//! `gen_ai.*` attribute at all: OpenInference (`openinference.span.kind`, `llm.*`), OpenLLMetry
+//! (`traceloop.*`, `llm.request.type`), the Vercel AI SDK (`ai.*`), as the rules file's
+//! `[[foreign-namespace]]` lists them. Spans that mix both vocabularies are not reported here
+//! (their `gen_ai.*` keys are checked by the other rules).
+//!
+//! This finding stands in for the missing `gen_ai.operation.name` on such spans:
+//! `missing-required-attribute` does not report it again (the fix is the same, a migration, and
+//! the help names the operation spanlint inferred). It is an error for that reason. Other
+//! required attributes the span lacks are still `missing-required-attribute`'s.
+//!
+//! ## Why it matters
+//! Backends built on the conventions see nothing on these spans: no operation, model, provider
+//! or usage. The information is there, in the wrong vocabulary.
+//!
+//! ## Example
+//! A span named `ChatCompletion` with `openinference.span.kind = LLM` and
+//! `llm.model_name = gpt-4o-mini`, and no `gen_ai.*` key.
+//!
+//! ## Fix
+//! Rewrite the dump with `spanlint migrate`, or switch the library to its GenAI-conventions
+//! mode where it has one (OpenInference `enable_genai_semconv`, Vercel AI SDK v7
+//! `OpenTelemetry()`).
+
+use super::ruleset::Operation;
+use super::{RuleInfo, SpanContext};
+use crate::finding::{Finding, Severity};
+
+pub const INFO: RuleInfo = RuleInfo {
+    id: "foreign-namespace",
+    summary: "a span describes LLM work only in another library's vocabulary",
+    default_severity: Severity::Error,
+};
+
+pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
+    let Some((namespace, key)) = ctx.foreign_vocabulary() else {
+        return;
+    };
+    let inferred = match ctx.operation {
+        Some(Operation {
+            name,
+            inferred_from: Some(from),
+        }) => format!("; it would set `gen_ai.operation.name` to `{name}` (from `{from}`)"),
+        _ => String::new(),
+    };
+    out.push(ctx.finding(
+        &INFO,
+        format!(
+            "the span describes its work only in {}'s vocabulary (`{}`): no `gen_ai.*` attribute, \
+             not even the required `gen_ai.operation.name`",
+            namespace.name,
+            crate::report::truncate(key, 80)
+        ),
+        Some(format!(
+            "rewrite the dump with `spanlint migrate`{inferred}, or enable the library's \
+             GenAI-conventions mode"
+        )),
+        Some("gen_ai.operation.name"),
+        ctx.span.name_offset,
+    ));
+}

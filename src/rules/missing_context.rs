@@ -1,0 +1,64 @@
+//! # missing-context
+//!
+//! ## What it checks
+//! Traces in which no GenAI span carries a context key the rules file expects (`[trace]
+//! context-keys`, by default `gen_ai.conversation.id`; add e.g. a user or tenant id). One
+//! finding per trace, on its topmost GenAI span, listing the missing keys. An info: one-shot
+//! calls have no conversation.
+//!
+//! ## Why it matters
+//! Without a conversation id, the turns of one conversation cannot be grouped, and a
+//! multi-turn session appears as unrelated traces.
+//!
+//! ## Example
+//! `invoke_agent support_agent` and its `chat` spans, none with `gen_ai.conversation.id`.
+//!
+//! ## Fix
+//! Set `gen_ai.conversation.id` from the application's real session or thread id (not a
+//! generated UUID or the trace id) on the agent or inference spans.
+
+use super::{RuleInfo, Ruleset};
+use crate::finding::Severity;
+use crate::trace::{Trace, TraceFinding};
+
+pub const INFO: RuleInfo = RuleInfo {
+    id: "missing-context",
+    summary: "no span of a trace carries the expected context (e.g. `gen_ai.conversation.id`)",
+    default_severity: Severity::Info,
+};
+
+pub fn check(trace: &Trace, rules: &Ruleset, out: &mut Vec<TraceFinding>) {
+    let keys = &rules.file.trace.context_keys;
+    let mut missing = u64::MAX;
+    let mut top = None;
+    for (node, facts) in trace.genai_nodes() {
+        missing &= facts.missing_context;
+        let is_top = !trace.ancestors(node).any(|a| trace.genai(a).is_some());
+        if top.is_none() && is_top {
+            top = Some(node);
+        }
+    }
+    let missing: Vec<String> = keys
+        .iter()
+        .take(64)
+        .enumerate()
+        .filter(|(i, _)| missing & (1 << i) != 0)
+        .map(|(_, k)| format!("`{k}`"))
+        .collect();
+    let (Some(top), false) = (top, missing.is_empty()) else {
+        return;
+    };
+    out.push(
+        trace.finding(
+            top,
+            &INFO,
+            format!("no GenAI span of this trace carries {}", missing.join(", ")),
+            Some(
+                "set it from the application's real session, thread or user id (not a generated \
+             one) on the agent or inference spans"
+                    .to_string(),
+            ),
+            None,
+        ),
+    );
+}

@@ -1,0 +1,62 @@
+//! # usage-double-count
+//!
+//! ## What it checks
+//! GenAI spans that record token usage (`[trace] usage-keys`: `gen_ai.usage.input_tokens`,
+//! `gen_ai.usage.output_tokens`) while an inference span below them records it too. Reported
+//! once, on the upper span.
+//!
+//! ## Why it matters
+//! Backends that sum token usage over a trace's spans count the same tokens twice, doubling
+//! cost dashboards. The conventions put usage on the inference spans; agent spans that
+//! aggregate their children's usage should keep it out of `gen_ai.usage.*`.
+//!
+//! ## Example
+//! `invoke_agent weather_agent` with `gen_ai.usage.input_tokens = 120`, and below it two
+//! `chat gpt-4o` spans with 60 each.
+//!
+//! ## Fix
+//! Record usage only on the inference spans; keep aggregates out of `gen_ai.usage.*` (in your
+//! own namespace, if needed).
+
+use std::collections::HashSet;
+
+use super::{RuleInfo, Ruleset};
+use crate::finding::Severity;
+use crate::trace::{OpClass, Trace, TraceFinding};
+
+pub const INFO: RuleInfo = RuleInfo {
+    id: "usage-double-count",
+    summary: "token usage on a span and again on an inference span below it",
+    default_severity: Severity::Warning,
+};
+
+pub fn check(trace: &Trace, _rules: &Ruleset, out: &mut Vec<TraceFinding>) {
+    let mut reported = HashSet::new();
+    for (node, facts) in trace.genai_nodes() {
+        if facts.class != OpClass::Inference || !facts.usage {
+            continue;
+        }
+        for ancestor in trace.ancestors(node) {
+            if !trace.genai(ancestor).is_some_and(|g| g.usage) || !reported.insert(ancestor) {
+                continue;
+            }
+            let child = crate::report::truncate(&facts.identity.name, 80);
+            out.push(
+                trace.finding(
+                    ancestor,
+                    &INFO,
+                    format!(
+                        "token usage is recorded here and again on the inference span `{child}` \
+                     below it: summed over the trace, the tokens count twice"
+                    ),
+                    Some(
+                        "record usage only on the inference spans; keep aggregates out of \
+                     `gen_ai.usage.*`"
+                            .to_string(),
+                    ),
+                    None,
+                ),
+            );
+        }
+    }
+}

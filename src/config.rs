@@ -303,9 +303,7 @@ impl Config {
             }
             settings.allow_keys = keys.iter().map(|k| k.get_ref().clone()).collect();
         }
-        if let Some(expected) = raw.expected_context {
-            settings.expected_context = expected;
-        }
+        settings.expected_context = raw.expected_context;
         let dir = path.parent().unwrap_or(Path::new(""));
         Ok(Config {
             rules_file: raw.rules_file.map(|p| dir.join(p)),
@@ -466,7 +464,10 @@ reason = "waiting for the library"
         );
         assert_eq!(config.content_policy, Some(ContentMode::Allow));
         assert_eq!(config.settings.allow_keys, ["gen_ai.myapp.*"]);
-        assert_eq!(config.settings.expected_context, ["user.id"]);
+        assert_eq!(
+            config.settings.expected_context.as_deref(),
+            Some(&["user.id".to_string()][..])
+        );
         assert_eq!(config.levels["span-name-format"], RuleLevel::Off);
         assert_eq!(config.levels["deprecated-attribute"], RuleLevel::Error);
         assert_eq!(config.ignores.len(), 1);
@@ -485,16 +486,14 @@ reason = "waiting for the library"
         )
         .unwrap();
         let rules = config.ruleset(None).expect("built-in rules");
-        assert_eq!(rules.settings.expected_context, ["enduser.id", "tenant.id"]);
+        assert_eq!(rules.context_keys(), ["enduser.id", "tenant.id"]);
         assert!(rules.content_allowed());
         assert!(rules.is_allowed_key("gen_ai.myapp.cost.usd"));
         assert!(!rules.is_allowed_key("gen_ai.other"));
 
         let defaults = Config::default().ruleset(None).unwrap();
-        assert_eq!(
-            defaults.settings.expected_context,
-            ["gen_ai.conversation.id"]
-        );
+        // Without `expected-context`, the rules file's `[trace] context-keys`.
+        assert_eq!(defaults.context_keys(), ["gen_ai.conversation.id"]);
         assert!(!defaults.content_allowed());
     }
 
@@ -502,7 +501,7 @@ reason = "waiting for the library"
     fn defaults_without_a_file() {
         let config = Config::load(ConfigChoice::Isolated).unwrap();
         assert!(config.source.is_none());
-        assert_eq!(config.settings.expected_context, ["gen_ai.conversation.id"]);
+        assert_eq!(config.settings.expected_context, None);
         assert!(config.levels.is_empty() && config.ignores.is_empty());
     }
 

@@ -253,10 +253,10 @@ pub fn facts(
     position: Position,
     identity: SpanIdentity,
 ) -> GenAiFacts {
-    let trace = &ctx.rules.file.trace;
     let has = |key: &str| ctx.span.attribute(key).is_some();
-    let missing_context = trace
-        .context_keys
+    let missing_context = ctx
+        .rules
+        .context_keys()
         .iter()
         .take(64)
         .enumerate()
@@ -265,7 +265,7 @@ pub fn facts(
     let class = OpClass::of(ctx.operation.map(|o| o.name));
     GenAiFacts {
         class,
-        usage: trace.usage_keys.iter().any(|k| has(k)),
+        usage: ctx.rules.file.trace.usage_keys.iter().any(|k| has(k)),
         server: ctx.span.kind == crate::model::SpanKind::Server,
         missing_context,
         tool_call_id: (class == OpClass::Tool)

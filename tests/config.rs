@@ -630,3 +630,43 @@ fn a_bad_baseline_is_an_error_at_its_line() {
     );
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn expected_context_replaces_the_rules_files_context_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = |output: &Output| -> Vec<String> {
+        let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+        document["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "missing-context")
+            .map(|f| f["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = context(&spanlint_in(
+        dir.path(),
+        &["check", "--isolated", "--format", "json", &legacy_dump()],
+    ));
+    assert!(
+        before.iter().all(|m| m.contains("gen_ai.conversation.id")),
+        "{before:?}"
+    );
+    assert!(!before.is_empty());
+    write(
+        dir.path(),
+        "spanlint.toml",
+        "expected-context = [\"enduser.id\"]\n",
+    );
+    let after = context(&spanlint_in(
+        dir.path(),
+        &["check", "--format", "json", &legacy_dump()],
+    ));
+    assert!(!after.is_empty());
+    assert!(
+        after
+            .iter()
+            .all(|m| m.contains("enduser.id") && !m.contains("conversation")),
+        "{after:?}"
+    );
+}

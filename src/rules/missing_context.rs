@@ -28,7 +28,7 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(trace: &Trace, rules: &Ruleset, out: &mut Vec<TraceFinding>) {
-    let keys = &rules.file.trace.context_keys;
+    let keys = rules.context_keys();
     let mut missing = u64::MAX;
     let mut top = None;
     for (node, facts) in trace.genai_nodes() {

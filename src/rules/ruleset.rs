@@ -186,6 +186,15 @@ impl Ruleset {
             .map(|&i| &self.file.attributes[i])
     }
 
+    /// The keys some GenAI span of every trace should carry (`missing-context`): the
+    /// configuration's `expected-context`, else the rules file's `[trace] context-keys`.
+    pub fn context_keys(&self) -> &[String] {
+        self.settings
+            .expected_context
+            .as_deref()
+            .unwrap_or(&self.file.trace.context_keys)
+    }
+
     /// The conventions' value a library's spelling stands for (`openai.chat` → `openai`).
     pub fn value_alias(&self, attribute: &str, value: &str) -> Option<&str> {
         self.value_aliases

@@ -5,27 +5,13 @@
 //! after the rules ran (`crate::sink`), never inside a rule.
 
 /// Per-project settings the rules read through [`super::Ruleset::settings`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
-    /// Attribute keys a root GenAI span is expected to carry (`missing-context`), e.g. a
-    /// conversation, user or tenant id. Config key `expected-context`.
-    pub expected_context: Vec<String>,
+    /// Attribute keys some GenAI span of each trace is expected to carry (`missing-context`),
+    /// e.g. a conversation, user or tenant id. Config key `expected-context`; `None` keeps the
+    /// rules file's `[trace] context-keys` (see [`super::Ruleset::context_keys`]).
+    pub expected_context: Option<Vec<String>>,
     /// Globs over attribute keys that may appear under a reserved namespace although the
     /// conventions do not define them (`gen_ai.myapp.*`). Config key `allow-keys`.
     pub allow_keys: Vec<String>,
-}
-
-/// The context keys a root GenAI span is expected to carry when the configuration says nothing.
-pub const DEFAULT_EXPECTED_CONTEXT: &[&str] = &["gen_ai.conversation.id"];
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            expected_context: DEFAULT_EXPECTED_CONTEXT
-                .iter()
-                .map(|k| k.to_string())
-                .collect(),
-            allow_keys: Vec::new(),
-        }
-    }
 }

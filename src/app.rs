@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> ExitStatus {
     match cli.command {
         Command::Check(args) => commands::check::run(&args),
         Command::RulesFile => commands::rules_file::run(),
+        Command::Migrate(args) => commands::migrate::run(&args),
     }
 }
 

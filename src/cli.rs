@@ -22,6 +22,9 @@ pub enum Command {
         after_help = "Example:\n  spanlint rules-file > my-rules.toml   # edit, then: spanlint check --rules my-rules.toml dumps/"
     )]
     RulesFile,
+    /// Rewrite dumps to the current GenAI conventions (deprecated and foreign attributes).
+    #[command(after_help = crate::commands::migrate::EXAMPLES)]
+    Migrate(crate::commands::migrate::MigrateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod finding;
 pub mod input;
 pub mod locate;
+pub mod migrate;
 pub mod model;
 pub mod report;
 pub mod rules;

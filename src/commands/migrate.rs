@@ -166,7 +166,7 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
                 continue;
             }
         };
-        let changed = !migrated.plans.is_empty();
+        let changed = migrated.plans.iter().any(|p| p.changed);
         let out_format = args.output_format.map(to_format).unwrap_or(loaded.format);
         let content = match convert(migrated.content, loaded.format, out_format) {
             Ok(c) => c,
@@ -296,10 +296,12 @@ fn convert(content: Vec<u8>, from: InputFormat, to: InputFormat) -> Result<Vec<u
         (InputFormat::Json, InputFormat::Proto) => {
             let text = String::from_utf8(content).map_err(|e| e.to_string())?;
             let mut messages = Vec::new();
-            for doc in
-                serde_json::Deserializer::from_str(&text).into_iter::<ExportTraceServiceRequest>()
-            {
-                messages.push(doc.map_err(|e| e.to_string())?.encode_to_vec());
+            for doc in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>() {
+                let mut doc = doc.map_err(|e| e.to_string())?;
+                fill_empty_values(&mut doc);
+                let request: ExportTraceServiceRequest =
+                    serde_json::from_value(doc).map_err(|e| e.to_string())?;
+                messages.push(request.encode_to_vec());
             }
             Ok(match messages.len() {
                 1 => messages.pop().unwrap_or_default(),
@@ -327,6 +329,27 @@ fn convert(content: Vec<u8>, from: InputFormat, to: InputFormat) -> Result<Vec<u
             }
             Ok(out.into_bytes())
         }
+    }
+}
+
+/// `"arrayValue":{}` and `"kvlistValue":{}` (empty lists, as protobuf JSON writers emit them)
+/// get their `"values":[]`, which the opentelemetry-proto deserializer requires.
+fn fill_empty_values(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if matches!(key.as_str(), "arrayValue" | "kvlistValue") {
+                    if let serde_json::Value::Object(inner) = v {
+                        inner
+                            .entry("values")
+                            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                    }
+                }
+                fill_empty_values(v);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(fill_empty_values),
+        _ => {}
     }
 }
 
@@ -361,7 +384,7 @@ fn summary(done: &[Done]) {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut spans = 0;
     for d in done {
-        spans += d.plans.len();
+        spans += d.plans.iter().filter(|p| p.changed).count();
         for plan in &d.plans {
             for change in &plan.changes {
                 *counts.entry(&change.mapping).or_default() += 1;

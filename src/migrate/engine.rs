@@ -163,8 +163,8 @@ impl Migrator {
         &self.rules
     }
 
-    /// Plans every span of a file's batches, in reading order; spans without changes are left
-    /// out.
+    /// Plans every span of a file's batches, in reading order; spans with nothing to report are
+    /// left out. A plan with neither new attributes nor a new name only reports conflicts.
     pub fn plan<'a>(&self, batches: &[Batch<'a>]) -> Vec<SpanPlan<'a>> {
         let mut out = Vec::new();
         let mut index = 0;
@@ -232,7 +232,7 @@ impl Migrator {
                 new: Some(format!("name={name:?}")),
             });
         }
-        if !attrs_changed && name.is_none() {
+        if changes.is_empty() {
             return None;
         }
         let attributes = attrs_changed.then(|| {
@@ -479,7 +479,12 @@ impl Migrator {
                 i += 1;
                 continue;
             };
-            let old = self.show(&w[i].key, &w[i].value);
+            // A value moving to a content key is content under its old key too.
+            let old = if self.rules.is_content_attribute(&to) {
+                format!("{}=…", w[i].key)
+            } else {
+                self.show(&w[i].key, &w[i].value)
+            };
             let new = self.show(&to, &value);
             match w.iter().position(|x| x.key == to) {
                 Some(j) if w[j].value == value => {

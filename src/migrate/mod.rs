@@ -26,6 +26,8 @@ pub struct OwnedPlan {
     pub trace_id: String,
     pub span_id: String,
     pub name: String,
+    /// Whether the span changes (a plan may only report conflicts).
+    pub changed: bool,
     pub changes: Vec<Change>,
 }
 
@@ -61,6 +63,7 @@ pub fn migrate_file(file: &LoadedFile, migrator: &Migrator) -> Result<Migrated, 
     let plans = plans
         .into_iter()
         .map(|p| OwnedPlan {
+            changed: p.attributes.is_some() || p.name.is_some(),
             trace_id: p.trace_id,
             span_id: p.span_id,
             name: p.old_name,

@@ -27,7 +27,10 @@ use crate::model::Value;
 
 /// Applies plans to an OTLP/JSON text.
 pub fn rewrite_json(text: &str, plans: &[SpanPlan<'_>]) -> Result<String, String> {
-    if plans.is_empty() {
+    if plans
+        .iter()
+        .all(|p| p.attributes.is_none() && p.name.is_none())
+    {
         return Ok(text.to_string());
     }
     let layouts = span_layouts(text).map_err(|e| e.message)?;
@@ -171,10 +174,14 @@ pub fn any_value_json(value: &Value<'_>) -> String {
 
 /// Applies plans to a protobuf dump (one message or a length-prefixed stream).
 pub fn rewrite_proto(data: &[u8], plans: &[SpanPlan<'_>]) -> Result<Vec<u8>, String> {
-    if plans.is_empty() {
+    let by_index: HashMap<usize, &SpanPlan<'_>> = plans
+        .iter()
+        .filter(|p| p.attributes.is_some() || p.name.is_some())
+        .map(|p| (p.index, p))
+        .collect();
+    if by_index.is_empty() {
         return Ok(data.to_vec());
     }
-    let by_index: HashMap<usize, &SpanPlan<'_>> = plans.iter().map(|p| (p.index, p)).collect();
     let mut next_index = 0;
     if !proto::is_length_prefixed(data) {
         return rewrite_message(data, &by_index, &mut next_index);

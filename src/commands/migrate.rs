@@ -338,12 +338,12 @@ fn fill_empty_values(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                if matches!(key.as_str(), "arrayValue" | "kvlistValue") {
-                    if let serde_json::Value::Object(inner) = v {
-                        inner
-                            .entry("values")
-                            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-                    }
+                if matches!(key.as_str(), "arrayValue" | "kvlistValue")
+                    && let serde_json::Value::Object(inner) = v
+                {
+                    inner
+                        .entry("values")
+                        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
                 }
                 fill_empty_values(v);
             }

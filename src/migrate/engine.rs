@@ -556,17 +556,14 @@ impl Migrator {
                 continue;
             }
             let mut value = map_value(&x.value, &r.value_map);
-            if r.convert == Some(Convert::Int) {
-                if let Value::Double(d) = value {
-                    if d.fract() == 0.0 && d.abs() < 9.0e15 {
-                        value = Value::Int(d as i64);
-                    }
-                }
+            if let (Some(Convert::Int), Value::Double(d)) = (r.convert, &value)
+                && d.fract() == 0.0
+                && d.abs() < 9.0e15
+            {
+                value = Value::Int(*d as i64);
             }
-            if r.wrap_array {
-                if let Value::String(_) = value {
-                    value = Value::Array(vec![value]);
-                }
+            if r.wrap_array && matches!(value, Value::String(_)) {
+                value = Value::Array(vec![value]);
             }
             let value = self.normalise(&r.to, value);
             if self.fits(&r.to, &value) {

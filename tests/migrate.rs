@@ -183,6 +183,10 @@ fn is_source(key: &str, mapping: &MappingFile, rules: &Ruleset) -> bool {
         || mapping.folds.iter().any(|f| key.starts_with(&f.prefix))
         || mapping.wrap_messages.iter().any(|w| w.from == key)
         || mapping
+            .conversions
+            .iter()
+            .any(|c| c.from.iter().any(|f| f == key))
+        || mapping
             .prefix_renames
             .iter()
             .any(|p| key.starts_with(&p.from))

@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::mapping::{Convert, Fold, MappingFile};
+use super::mapping::{Conversion, ConversionFormat, Convert, Fold, MappingFile};
+use super::vercel;
 use crate::model::{Attribute, Batch, ResourceSpans, Scope, Span, Value};
 use crate::rules::Ruleset;
 use crate::rules::ruleset::SpanContext;
@@ -207,6 +208,9 @@ impl Migrator {
             self.fold(fold, &mut w, &mut changes);
         }
         self.wrap_messages(&mut w, &mut changes);
+        for conversion in &self.mapping.conversions {
+            self.convert(conversion, &mut w, &mut changes);
+        }
         // Spellings of current keys first, so a foreign key whose mapped value equals the
         // normalised current value is recognised as a duplicate.
         self.normalise_values(&mut w, &mut changes);
@@ -410,6 +414,61 @@ impl Migrator {
                 keep
             });
         }
+    }
+
+    fn convert<'a>(&self, c: &Conversion, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        if !self.target_available(&c.to) {
+            return;
+        }
+        let find = |key: &str| w.iter().position(|x| x.key == key);
+        let sources: Vec<Option<usize>> = c.from.iter().map(|k| find(k)).collect();
+        if sources.iter().all(Option::is_none) {
+            return;
+        }
+        let text =
+            |n: usize| -> Option<&str> { w[sources.get(n).copied().flatten()?].value.as_str() };
+        let roles = &self.mapping.messages.roles;
+        let json = match c.format {
+            ConversionFormat::VercelMessages => {
+                text(0).and_then(|t| vercel::prompt_messages(t, roles))
+            }
+            ConversionFormat::VercelPrompt => text(0).and_then(|t| vercel::prompt(t, roles)),
+            ConversionFormat::VercelResponse => {
+                let finish = c
+                    .finish_reason_from
+                    .as_deref()
+                    .and_then(|k| w.iter().find(|x| x.key == k))
+                    .and_then(|x| x.value.as_str());
+                vercel::response(
+                    text(0),
+                    text(1),
+                    text(2),
+                    finish,
+                    &self.mapping.messages.finish_reasons,
+                )
+            }
+            ConversionFormat::VercelTools => match sources[0].map(|i| &w[i].value) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(Value::as_str)
+                    .collect::<Option<Vec<_>>>()
+                    .and_then(|items| vercel::tools(&items)),
+                _ => None,
+            },
+        };
+        let Some(json) = json else {
+            return;
+        };
+        let consumed: Vec<usize> = sources.iter().flatten().copied().collect();
+        let names: Vec<&str> = consumed.iter().map(|&i| w[i].key.as_ref()).collect();
+        let old = Some(format!("{}=…", names.join(", ")));
+        let mapping = format!(
+            "convert {} → {} ({})",
+            c.from.join(", "),
+            c.to,
+            c.vocabulary
+        );
+        self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
     }
 
     fn wrap_messages<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {

@@ -23,6 +23,8 @@ pub struct MappingFile {
     pub folds: Vec<Fold>,
     #[serde(default, rename = "wrap-message")]
     pub wrap_messages: Vec<WrapMessage>,
+    #[serde(default, rename = "convert")]
+    pub conversions: Vec<Conversion>,
     #[serde(default, rename = "value-map")]
     pub value_maps: Vec<ValueMap>,
     #[serde(default)]
@@ -120,6 +122,35 @@ pub struct WrapMessage {
     pub role: String,
 }
 
+/// A library's own message or tool JSON converted by a named converter (code in
+/// `migrate::vercel`; the data says which keys go where).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Conversion {
+    pub vocabulary: String,
+    pub format: ConversionFormat,
+    /// The source keys; their meaning per format is documented on [`ConversionFormat`].
+    pub from: Vec<String>,
+    pub to: String,
+    /// A span attribute holding the finish reason (`vercel-response`).
+    #[serde(default)]
+    pub finish_reason_from: Option<String>,
+}
+
+/// The converters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConversionFormat {
+    /// `from = [messages]`: a JSON array of Vercel model messages.
+    VercelMessages,
+    /// `from = [prompt]`: Vercel's `{system?, prompt?, messages?}`.
+    VercelPrompt,
+    /// `from = [text, reasoning, toolCalls]`: the response, as one assistant message.
+    VercelResponse,
+    /// `from = [tools]`: a string array of Vercel tool JSON.
+    VercelTools,
+}
+
 /// Spellings of values of a current attribute.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -167,6 +198,7 @@ impl MappingFile {
             .map(|r| r.to.as_str())
             .chain(self.folds.iter().map(|f| f.to.as_str()))
             .chain(self.wrap_messages.iter().map(|w| w.to.as_str()))
+            .chain(self.conversions.iter().map(|c| c.to.as_str()))
             .chain(self.value_maps.iter().map(|v| v.attribute.as_str()))
             .chain(
                 self.targets

@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod mapping;
+pub mod vercel;
 pub mod write;
 
 pub use engine::{Change, ContentAction, Item, Migrator, Options, SpanPlan};

@@ -706,3 +706,32 @@ fn several_inputs_need_a_directory() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn an_output_directory_mirrors_the_input_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(input.join(sub)).unwrap();
+        std::fs::copy(
+            "fixtures/real/openai-v2-chat.jsonl",
+            input.join(sub).join("dump.jsonl"),
+        )
+        .unwrap();
+    }
+    let out_dir = dir.path().join("out");
+    let out = spanlint(&[
+        "migrate",
+        input.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out_dir.join("a/dump.jsonl").is_file());
+    assert!(out_dir.join("b/dump.jsonl").is_file());
+}

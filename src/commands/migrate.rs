@@ -204,29 +204,46 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
     summary(&done);
 
     if !dry {
+        // Where each output goes; `None` is standard output. Computed first, so two inputs
+        // mapped to one output are an error before anything is written.
+        let mut targets: Vec<Option<PathBuf>> = Vec::new();
         for d in &done {
             let target = match (&args.output, &d.source) {
                 _ if args.in_place => match &d.source {
-                    Source::Path(p) => {
-                        if !d.changed {
-                            continue;
-                        }
-                        Some(p.clone())
-                    }
+                    Source::Path(p) => Some(p.clone()),
                     Source::Stdin => None,
                 },
                 (Some(o), _) if o.as_os_str() == "-" => None,
-                (Some(o), Source::Path(p)) if to_dir => {
-                    Some(o.join(p.file_name().unwrap_or(p.as_os_str())))
-                }
-                (Some(_), Source::Stdin) if to_dir => {
-                    Some(args.output.clone().unwrap().join("stdin"))
-                }
+                (Some(o), Source::Path(p)) if to_dir => Some(o.join(relative(p, &args.paths))),
+                (Some(o), Source::Stdin) if to_dir => Some(o.join("stdin")),
                 (Some(o), _) => Some(o.clone()),
                 (None, _) => None,
             };
+            if let Some(t) = &target
+                && targets.iter().flatten().any(|other| other == t)
+            {
+                eprintln!(
+                    "spanlint: two inputs would be written to {}; name files, not several \
+                     directories holding the same names",
+                    t.display()
+                );
+                return ExitStatus::Error;
+            }
+            targets.push(target);
+        }
+        for (d, target) in done.iter().zip(targets) {
+            if args.in_place && !d.changed {
+                continue;
+            }
             let result = match &target {
-                Some(path) => write_atomic(path, &d.bytes),
+                Some(path) => {
+                    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                    match parent {
+                        Some(dir) if to_dir => std::fs::create_dir_all(dir),
+                        _ => Ok(()),
+                    }
+                    .and_then(|()| write_atomic(path, &d.bytes))
+                }
                 None => std::io::stdout().lock().write_all(&d.bytes),
             };
             if let Err(e) = result {
@@ -251,6 +268,18 @@ fn to_format(f: InputFormatArg) -> InputFormat {
         InputFormatArg::Json => InputFormat::Json,
         InputFormatArg::Proto => InputFormat::Proto,
     }
+}
+
+/// An input's path relative to the directory argument it was found under (its file name when
+/// it was named directly), so `-o DIR` mirrors the input tree.
+fn relative(path: &Path, args: &[String]) -> PathBuf {
+    args.iter()
+        .map(Path::new)
+        .filter(|a| a.is_dir())
+        .find_map(|a| path.strip_prefix(a).ok())
+        .filter(|r| !r.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(path.file_name().unwrap_or(path.as_os_str())))
 }
 
 /// Writes to a temporary file in the target's directory, then renames it into place.

@@ -182,10 +182,11 @@ fn is_source(key: &str, mapping: &MappingFile, rules: &Ruleset) -> bool {
     mapping.renames.iter().any(|r| r.from == key)
         || mapping.folds.iter().any(|f| key.starts_with(&f.prefix))
         || mapping.wrap_messages.iter().any(|w| w.from == key)
-        || mapping
-            .conversions
-            .iter()
-            .any(|c| c.from.iter().any(|f| f == key))
+        || mapping.conversions.iter().any(|c| {
+            c.from
+                .iter()
+                .any(|f| f == key || (f.ends_with('.') && key.starts_with(f.as_str())))
+        })
         || mapping
             .prefix_renames
             .iter()

@@ -420,6 +420,12 @@ impl Migrator {
         if !self.target_available(&c.to) {
             return;
         }
+        if matches!(
+            c.format,
+            ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions
+        ) {
+            return self.convert_indexed_tools(c, w, changes);
+        }
         let find = |key: &str| w.iter().position(|x| x.key == key);
         let sources: Vec<Option<usize>> = c.from.iter().map(|k| find(k)).collect();
         if sources.iter().all(Option::is_none) {
@@ -447,6 +453,7 @@ impl Migrator {
                     &self.mapping.messages.finish_reasons,
                 )
             }
+            ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions => None,
             ConversionFormat::VercelTools => match sources[0].map(|i| &w[i].value) {
                 Some(Value::Array(items)) => items
                     .iter()
@@ -468,6 +475,68 @@ impl Migrator {
             c.to,
             c.vocabulary
         );
+        self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
+    }
+
+    /// Indexed tool keys (`llm.tools.N.tool.json_schema`, `llm.request.functions.N.*`) →
+    /// `gen_ai.tool.definitions`.
+    fn convert_indexed_tools<'a>(
+        &self,
+        c: &Conversion,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(prefix) = c.from.first() else {
+            return;
+        };
+        let mut tools: BTreeMap<usize, BTreeMap<&str, String>> = BTreeMap::new();
+        let mut consumed = Vec::new();
+        for (i, x) in w.iter().enumerate() {
+            let Some((n, field)) = x
+                .key
+                .strip_prefix(prefix.as_str())
+                .and_then(|r| r.split_once('.'))
+            else {
+                continue;
+            };
+            let (Ok(n), Some(text)) = (n.parse::<usize>(), x.value.as_str()) else {
+                continue;
+            };
+            let known: &[&str] = match c.format {
+                ConversionFormat::IndexedToolSchemas => &["tool.json_schema"],
+                _ => &["name", "description", "parameters"],
+            };
+            let Some(field) = known.iter().find(|k| **k == field) else {
+                continue;
+            };
+            tools.entry(n).or_default().insert(field, text.to_string());
+            consumed.push(i);
+        }
+        if consumed.is_empty() {
+            return;
+        }
+        let mut defs = Vec::new();
+        for fields in tools.values() {
+            let def = match c.format {
+                ConversionFormat::IndexedToolSchemas => {
+                    fields.get("tool.json_schema").and_then(|s| openai_tool(s))
+                }
+                _ => fields.get("name").map(|name| {
+                    function_definition(
+                        name,
+                        fields.get("description").map(String::as_str),
+                        fields.get("parameters").map(String::as_str),
+                    )
+                }),
+            };
+            let Some(def) = def else {
+                return;
+            };
+            defs.push(def);
+        }
+        let json = format!("[{}]", defs.join(","));
+        let old = Some(format!("{prefix}* ({} keys)=…", consumed.len()));
+        let mapping = format!("convert {prefix}* → {} ({})", c.to, c.vocabulary);
         self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
     }
 
@@ -936,6 +1005,43 @@ fn json_or_string(s: &str) -> String {
         Ok(raw) => raw.get().to_string(),
         Err(_) => json_string(s),
     }
+}
+
+/// A function tool definition of the conventions.
+fn function_definition(name: &str, description: Option<&str>, parameters: Option<&str>) -> String {
+    let mut s = format!("{{\"type\":\"function\",\"name\":{}", json_string(name));
+    if let Some(d) = description {
+        s.push_str(&format!(",\"description\":{}", json_string(d)));
+    }
+    if let Some(p) = parameters {
+        s.push_str(&format!(",\"parameters\":{}", json_or_string(p)));
+    }
+    s.push('}');
+    s
+}
+
+/// An OpenAI-style tool `{type, function: {name, description, parameters}}` flattened to the
+/// conventions' `{type, name, description, parameters}`; `None` when it is not one.
+fn openai_tool(json: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Tool<'a> {
+        #[serde(borrow)]
+        function: Function<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Function<'a> {
+        name: String,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(borrow, default)]
+        parameters: Option<&'a RawValue>,
+    }
+    let t: Tool<'_> = serde_json::from_str(json).ok()?;
+    Some(function_definition(
+        &t.function.name,
+        t.function.description.as_deref(),
+        t.function.parameters.map(RawValue::get),
+    ))
 }
 
 /// `finish`: `None` for input messages, `Some(span-level reason)` for output messages.

@@ -149,6 +149,12 @@ pub enum ConversionFormat {
     VercelResponse,
     /// `from = [tools]`: a string array of Vercel tool JSON.
     VercelTools,
+    /// `from = [prefix]`: `prefix.N.tool.json_schema`, each an OpenAI-style tool JSON
+    /// (`{type, function: {name, description, parameters}}`; OpenInference `llm.tools.N`).
+    IndexedToolSchemas,
+    /// `from = [prefix]`: `prefix.N.name` / `.description` / `.parameters` (OpenLLMetry
+    /// `llm.request.functions.N`).
+    IndexedFunctions,
 }
 
 /// Spellings of values of a current attribute.

@@ -736,3 +736,14 @@ fn an_output_directory_mirrors_the_input_tree() {
     assert!(out_dir.join("a/dump.jsonl").is_file());
     assert!(out_dir.join("b/dump.jsonl").is_file());
 }
+
+#[test]
+fn a_span_without_a_name_gets_one_inserted() {
+    let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"0102030405060708","attributes":[{"key":"llm.request.type","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"m"}}]}]}]}]}"#;
+    let (out, _) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(r#"{"name":"chat m","spanId":"0102030405060708","attributes":[{"key":"llm.request.type""#), "{out}");
+    let (again, plans) = migrate_bytes(out.as_bytes(), InputFormat::Json, Options::default());
+    assert!(!plans.iter().any(|p| p.changed));
+    assert_eq!(again, out.as_bytes());
+}

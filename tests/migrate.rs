@@ -747,3 +747,53 @@ fn a_span_without_a_name_gets_one_inserted() {
     assert!(!plans.iter().any(|p| p.changed));
     assert_eq!(again, out.as_bytes());
 }
+
+#[test]
+fn content_actions_reach_span_events_in_both_formats() {
+    let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"chat m","kind":3,"attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"m"}}],"events":[{"name":"gen_ai.content.prompt","timeUnixNano":"5","attributes":[{"key":"gen_ai.prompt","value":{"stringValue":"secret"}}]},{"name":"other","attributes":[{"key":"x","value":{"intValue":"1"}}]}]}]}]}]}"#;
+    let hash = Options {
+        content: ContentAction::Hash,
+        ..Options::default()
+    };
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, hash.clone());
+    let d = diff(&plans);
+    assert!(
+        d.contains("event \"gen_ai.content.prompt\" gen_ai.prompt=…"),
+        "{d}"
+    );
+    assert!(!d.contains("secret"));
+    let expected = spanlint::migrate::engine::hex_sha256("secret");
+    let check = |m: Vec<Batch<'static>>| {
+        let span = spans(&m)[0].clone();
+        assert_eq!(
+            span.events[0].attributes[0].value,
+            Value::String(expected.clone().into())
+        );
+        assert_eq!(span.events[1].attributes[0].value, Value::Int(1));
+        assert_eq!(span.events[0].time_unix_nano, 5);
+    };
+    check(model(&out, InputFormat::Json));
+
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("in.json");
+    std::fs::write(&json, text).unwrap();
+    let pb = dir.path().join("in.pb");
+    let status = spanlint(&[
+        "migrate",
+        json.to_str().unwrap(),
+        "--output-format",
+        "proto",
+        "-o",
+        pb.to_str().unwrap(),
+    ]);
+    assert_eq!(status.status.code(), Some(0));
+    let (out, _) = migrate_bytes(
+        &std::fs::read(&pb).unwrap(),
+        InputFormat::Proto,
+        hash.clone(),
+    );
+    check(model(&out, InputFormat::Proto));
+    let (again, plans) = migrate_bytes(&out, InputFormat::Proto, hash);
+    assert!(!plans.iter().any(|p| p.changed), "hashing is idempotent");
+    assert_eq!(again, out);
+}

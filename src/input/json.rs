@@ -443,6 +443,15 @@ pub struct SpanLayout {
     pub attributes: Option<std::ops::Range<usize>>,
     /// Each attribute's `{"key":…,"value":…}` object and its key token, in order.
     pub key_values: Vec<KeyValueLayout>,
+    /// The span's events, in order.
+    pub events: Vec<EventLayout>,
+}
+
+/// Byte ranges of one span event's attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventLayout {
+    pub attributes: Option<std::ops::Range<usize>>,
+    pub key_values: Vec<KeyValueLayout>,
 }
 
 /// One `KeyValue` object of a span's attributes.
@@ -491,18 +500,38 @@ fn span_layout(raw: &RawValue, base: &str) -> Result<SpanLayout, JsonError> {
         name: fields.name.map(|n| range_of(base, n)),
         ..SpanLayout::default()
     };
-    if let Some(attrs) = fields.attributes.filter(|a| a.get().starts_with('[')) {
-        layout.attributes = Some(range_of(base, attrs));
-        let items: Vec<&RawValue> = serde_json::from_str(attrs.get()).map_err(err)?;
-        for item in items {
-            let kv: LayoutKeyValue<'_> = serde_json::from_str(item.get()).map_err(err)?;
-            layout.key_values.push(KeyValueLayout {
-                object: range_of(base, item),
-                key: range_of(base, kv.key),
-            });
-        }
+    (layout.attributes, layout.key_values) = attributes_layout(fields.attributes, base, err)?;
+    for event in fields.events.unwrap_or_default() {
+        let event: LayoutEvent<'_> = serde_json::from_str(event.get()).map_err(err)?;
+        let (attributes, key_values) = attributes_layout(event.attributes, base, err)?;
+        layout.events.push(EventLayout {
+            attributes,
+            key_values,
+        });
     }
     Ok(layout)
+}
+
+type AttributesLayout = (Option<std::ops::Range<usize>>, Vec<KeyValueLayout>);
+
+fn attributes_layout(
+    attrs: Option<&RawValue>,
+    base: &str,
+    err: impl Fn(serde_json::Error) -> JsonError,
+) -> Result<AttributesLayout, JsonError> {
+    let Some(attrs) = attrs.filter(|a| a.get().starts_with('[')) else {
+        return Ok((None, Vec::new()));
+    };
+    let items: Vec<&RawValue> = serde_json::from_str(attrs.get()).map_err(&err)?;
+    let mut key_values = Vec::with_capacity(items.len());
+    for item in items {
+        let kv: LayoutKeyValue<'_> = serde_json::from_str(item.get()).map_err(&err)?;
+        key_values.push(KeyValueLayout {
+            object: range_of(base, item),
+            key: range_of(base, kv.key),
+        });
+    }
+    Ok((Some(range_of(base, attrs)), key_values))
 }
 
 #[derive(Deserialize)]
@@ -527,6 +556,14 @@ struct LayoutScopeSpans<'a> {
 struct LayoutSpan<'a> {
     #[serde(borrow, default)]
     name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    attributes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    events: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct LayoutEvent<'a> {
     #[serde(borrow, default)]
     attributes: Option<&'a RawValue>,
 }

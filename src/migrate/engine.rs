@@ -81,7 +81,16 @@ pub struct SpanPlan<'a> {
     pub name: Option<String>,
     /// The new attribute list, when it changes.
     pub attributes: Option<Vec<Item<'a>>>,
+    /// New attribute lists of span events (by index), for those that change (`--content`).
+    pub events: Vec<(usize, Vec<Item<'a>>)>,
     pub changes: Vec<Change>,
+}
+
+impl SpanPlan<'_> {
+    /// Whether the span changes (a plan may only report conflicts).
+    pub fn rewrites(&self) -> bool {
+        self.attributes.is_some() || self.name.is_some() || !self.events.is_empty()
+    }
 }
 
 /// A compiled migration: rules, mapping and options.
@@ -192,17 +201,7 @@ impl Migrator {
         resource: &ResourceSpans<'a>,
         scope: &Scope<'a>,
     ) -> Option<SpanPlan<'a>> {
-        let mut w: Vec<Work<'a>> = span
-            .attributes
-            .iter()
-            .enumerate()
-            .map(|(i, a)| Work {
-                key: a.key.clone(),
-                value: a.value.clone(),
-                src: Some(i),
-                value_changed: false,
-            })
-            .collect();
+        let mut w = works(&span.attributes);
         let mut changes = Vec::new();
         for fold in &self.mapping.folds {
             self.fold(fold, &mut w, &mut changes);
@@ -218,12 +217,16 @@ impl Migrator {
         self.rename(&mut w, operation.as_deref(), &mut changes);
         self.prefix_rename(&mut w, &mut changes);
         self.add_operation(&mut w, span, &mut changes);
-        self.content(&mut w, &mut changes);
+        self.content(&mut w, None, &mut changes);
+        let mut events = Vec::new();
+        for (e, event) in span.events.iter().enumerate() {
+            let mut ew = works(&event.attributes);
+            self.content(&mut ew, Some(&event.name), &mut changes);
+            if let Some(items) = items_if_changed(ew, &event.attributes) {
+                events.push((e, items));
+            }
+        }
 
-        let attrs_changed = w.len() != span.attributes.len()
-            || w.iter().enumerate().any(|(i, x)| {
-                x.src != Some(i) || x.value_changed || x.key != span.attributes[i].key
-            });
         let name = if self.options.keep_span_names {
             None
         } else {
@@ -239,20 +242,7 @@ impl Migrator {
         if changes.is_empty() {
             return None;
         }
-        let attributes = attrs_changed.then(|| {
-            w.into_iter()
-                .map(|x| match x.src {
-                    Some(i) if !x.value_changed => {
-                        if x.key == span.attributes[i].key {
-                            Item::Keep(i)
-                        } else {
-                            Item::Rename(i, x.key.into_owned())
-                        }
-                    }
-                    _ => Item::New(x.key.into_owned(), x.value),
-                })
-                .collect()
-        });
+        let attributes = items_if_changed(w, &span.attributes);
         Some(SpanPlan {
             index,
             trace_id: span.trace_id.clone(),
@@ -260,6 +250,7 @@ impl Migrator {
             old_name: span.name.to_string(),
             name,
             attributes,
+            events,
             changes,
         })
     }
@@ -842,14 +833,17 @@ impl Migrator {
         });
     }
 
-    fn content<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+    /// `event`: the name of the span event these attributes belong to (all its attributes are
+    /// content when it is a content event).
+    fn content<'a>(&self, w: &mut Vec<Work<'a>>, event: Option<&str>, changes: &mut Vec<Change>) {
         let action = self.options.content;
         if action == ContentAction::Keep {
             return;
         }
+        let all = event.is_some_and(|name| self.rules.is_content_event(name));
         let mut i = 0;
         while i < w.len() {
-            if !self.rules.is_content_attribute(&w[i].key) {
+            if !all && !self.rules.is_content_attribute(&w[i].key) {
                 i += 1;
                 continue;
             }
@@ -871,6 +865,10 @@ impl Migrator {
                 ContentAction::Drop => "drop",
                 ContentAction::Hash => "hash",
                 _ => "redact",
+            };
+            let key = match event {
+                Some(name) => format!("event {name:?} {key}"),
+                None => key,
             };
             changes.push(Change {
                 mapping: format!("content {label}"),
@@ -922,6 +920,41 @@ impl Migrator {
             .find_map(|t| crate::rules::span_name_format::render(t, &ctx))?;
         (name != span.name).then_some(name)
     }
+}
+
+fn works<'a>(attributes: &[Attribute<'a>]) -> Vec<Work<'a>> {
+    attributes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Work {
+            key: a.key.clone(),
+            value: a.value.clone(),
+            src: Some(i),
+            value_changed: false,
+        })
+        .collect()
+}
+
+/// The items of a rewritten attribute list, or `None` when it is unchanged.
+fn items_if_changed<'a>(w: Vec<Work<'a>>, original: &[Attribute<'a>]) -> Option<Vec<Item<'a>>> {
+    let changed = w.len() != original.len()
+        || w.iter()
+            .enumerate()
+            .any(|(i, x)| x.src != Some(i) || x.value_changed || x.key != original[i].key);
+    changed.then(|| {
+        w.into_iter()
+            .map(|x| match x.src {
+                Some(i) if !x.value_changed => {
+                    if x.key == original[i].key {
+                        Item::Keep(i)
+                    } else {
+                        Item::Rename(i, x.key.into_owned())
+                    }
+                }
+                _ => Item::New(x.key.into_owned(), x.value),
+            })
+            .collect()
+    })
 }
 
 fn map_value<'a>(value: &Value<'a>, map: &BTreeMap<String, String>) -> Value<'a> {

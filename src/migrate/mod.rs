@@ -64,7 +64,7 @@ pub fn migrate_file(file: &LoadedFile, migrator: &Migrator) -> Result<Migrated, 
     let plans = plans
         .into_iter()
         .map(|p| OwnedPlan {
-            changed: p.attributes.is_some() || p.name.is_some(),
+            changed: p.rewrites(),
             trace_id: p.trace_id,
             span_id: p.span_id,
             name: p.old_name,

@@ -21,16 +21,13 @@ use opentelemetry_proto::tonic::common::v1::{
 use prost::Message as _;
 
 use super::engine::{Item, SpanPlan};
-use crate::input::json::{SpanLayout, span_layouts};
+use crate::input::json::{KeyValueLayout, SpanLayout, span_layouts};
 use crate::input::{proto, wire};
 use crate::model::Value;
 
 /// Applies plans to an OTLP/JSON text.
 pub fn rewrite_json(text: &str, plans: &[SpanPlan<'_>]) -> Result<String, String> {
-    if plans
-        .iter()
-        .all(|p| p.attributes.is_none() && p.name.is_none())
-    {
+    if !plans.iter().any(SpanPlan::rewrites) {
         return Ok(text.to_string());
     }
     let layouts = span_layouts(text).map_err(|e| e.message)?;
@@ -70,47 +67,20 @@ fn json_span_edits(
         }
     }
     if let Some(items) = &plan.attributes {
-        let kvs = &layout.key_values;
-        let texts: Vec<String> = items
-            .iter()
-            .map(|item| match item {
-                Item::Keep(i) => text[kvs[*i].object.clone()].to_string(),
-                Item::Rename(i, key) => {
-                    let kv = &kvs[*i];
-                    format!(
-                        "{}{}{}",
-                        &text[kv.object.start..kv.key.start],
-                        json_string(key),
-                        &text[kv.key.end..kv.object.end]
-                    )
-                }
-                Item::New(key, value) => key_value_json(key, value),
-            })
-            .collect();
-        match &layout.attributes {
-            Some(range) => {
-                let inner = &text[range.start + 1..range.end - 1];
-                let (leading, sep, trailing) = match (kvs.first(), kvs.last()) {
-                    (Some(first), Some(last)) => {
-                        let leading = &text[range.start + 1..first.object.start];
-                        let trailing = &text[last.object.end..range.end - 1];
-                        let sep = match kvs.get(1) {
-                            Some(second) => text[first.object.end..second.object.start].to_string(),
-                            None if leading.contains('\n') => format!(",{leading}"),
-                            None => ",".to_string(),
-                        };
-                        (leading, sep, trailing)
-                    }
-                    _ => ("", ",".to_string(), inner),
-                };
-                let body = if texts.is_empty() {
-                    String::new()
-                } else {
-                    format!("{leading}{}{trailing}", texts.join(&sep))
-                };
-                edits.push((range.clone(), format!("[{body}]")));
-            }
-            None => insert.push(format!("\"attributes\":[{}]", texts.join(","))),
+        if let Some(edit) = array_edit(text, &layout.attributes, &layout.key_values, items) {
+            edits.push(edit);
+        } else {
+            insert.push(format!(
+                "\"attributes\":{}",
+                new_array(text, &layout.key_values, items)
+            ));
+        }
+    }
+    for (e, items) in &plan.events {
+        if let Some(event) = layout.events.get(*e)
+            && let Some(edit) = array_edit(text, &event.attributes, &event.key_values, items)
+        {
+            edits.push(edit);
         }
     }
     if !insert.is_empty() {
@@ -122,6 +92,62 @@ fn json_span_edits(
         }
         edits.push((open..open, s));
     }
+}
+
+fn item_texts(text: &str, kvs: &[KeyValueLayout], items: &[Item<'_>]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| match item {
+            Item::Keep(i) => text[kvs[*i].object.clone()].to_string(),
+            Item::Rename(i, key) => {
+                let kv = &kvs[*i];
+                format!(
+                    "{}{}{}",
+                    &text[kv.object.start..kv.key.start],
+                    json_string(key),
+                    &text[kv.key.end..kv.object.end]
+                )
+            }
+            Item::New(key, value) => key_value_json(key, value),
+        })
+        .collect()
+}
+
+/// A new compact attributes array.
+fn new_array(text: &str, kvs: &[KeyValueLayout], items: &[Item<'_>]) -> String {
+    format!("[{}]", item_texts(text, kvs, items).join(","))
+}
+
+/// The edit replacing an existing attributes array, keeping its whitespace layout; `None` when
+/// there is no array to replace.
+fn array_edit(
+    text: &str,
+    range: &Option<std::ops::Range<usize>>,
+    kvs: &[KeyValueLayout],
+    items: &[Item<'_>],
+) -> Option<(std::ops::Range<usize>, String)> {
+    let range = range.as_ref()?;
+    let texts = item_texts(text, kvs, items);
+    let inner = &text[range.start + 1..range.end - 1];
+    let (leading, sep, trailing) = match (kvs.first(), kvs.last()) {
+        (Some(first), Some(last)) => {
+            let leading = &text[range.start + 1..first.object.start];
+            let trailing = &text[last.object.end..range.end - 1];
+            let sep = match kvs.get(1) {
+                Some(second) => text[first.object.end..second.object.start].to_string(),
+                None if leading.contains('\n') => format!(",{leading}"),
+                None => ",".to_string(),
+            };
+            (leading, sep, trailing)
+        }
+        _ => ("", ",".to_string(), inner),
+    };
+    let body = if texts.is_empty() {
+        String::new()
+    } else {
+        format!("{leading}{}{trailing}", texts.join(&sep))
+    };
+    Some((range.clone(), format!("[{body}]")))
 }
 
 fn json_string(s: &str) -> String {
@@ -176,7 +202,7 @@ pub fn any_value_json(value: &Value<'_>) -> String {
 pub fn rewrite_proto(data: &[u8], plans: &[SpanPlan<'_>]) -> Result<Vec<u8>, String> {
     let by_index: HashMap<usize, &SpanPlan<'_>> = plans
         .iter()
-        .filter(|p| p.attributes.is_some() || p.name.is_some())
+        .filter(|p| p.rewrites())
         .map(|p| (p.index, p))
         .collect();
     if by_index.is_empty() {
@@ -215,22 +241,12 @@ fn rewrite_message(
                     span.name = name.clone();
                 }
                 if let Some(items) = &plan.attributes {
-                    let old = std::mem::take(&mut span.attributes);
-                    span.attributes = items
-                        .iter()
-                        .map(|item| match item {
-                            Item::Keep(i) => old[*i].clone(),
-                            Item::Rename(i, key) => KeyValue {
-                                key: key.clone(),
-                                ..old[*i].clone()
-                            },
-                            Item::New(key, value) => KeyValue {
-                                key: key.clone(),
-                                value: Some(any_value(value)),
-                                ..KeyValue::default()
-                            },
-                        })
-                        .collect();
+                    span.attributes = rebuild(std::mem::take(&mut span.attributes), items);
+                }
+                for (e, items) in &plan.events {
+                    if let Some(event) = span.events.get_mut(*e) {
+                        event.attributes = rebuild(std::mem::take(&mut event.attributes), items);
+                    }
                 }
             }
         }
@@ -240,6 +256,24 @@ fn rewrite_message(
     } else {
         msg.to_vec()
     })
+}
+
+fn rebuild(old: Vec<KeyValue>, items: &[Item<'_>]) -> Vec<KeyValue> {
+    items
+        .iter()
+        .map(|item| match item {
+            Item::Keep(i) => old[*i].clone(),
+            Item::Rename(i, key) => KeyValue {
+                key: key.clone(),
+                ..old[*i].clone()
+            },
+            Item::New(key, value) => KeyValue {
+                key: key.clone(),
+                value: Some(any_value(value)),
+                ..KeyValue::default()
+            },
+        })
+        .collect()
 }
 
 /// A model value as a protobuf `AnyValue`.

@@ -192,17 +192,6 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
         });
     }
 
-    if args.diff {
-        let mut text = String::new();
-        for d in &done {
-            diff_text(&d.source.display_name(), &d.plans, &mut text);
-        }
-        if let Err(stop) = write_stdout(&text) {
-            return stop;
-        }
-    }
-    summary(&done);
-
     if !dry {
         // Where each output goes; `None` is standard output. Computed first, so two inputs
         // mapped to one output are an error before anything is written.
@@ -253,6 +242,19 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
             }
         }
     }
+
+    // Reports come after the writes, so a closed pipe cannot stop a write.
+    if args.diff {
+        let mut text = String::new();
+        for d in &done {
+            diff_text(&d.source.display_name(), &d.plans, &mut text);
+        }
+        // A closed pipe (`| head`) is fine; another write error fails the run.
+        if write_stdout(&text) == Err(ExitStatus::Error) {
+            failed = true;
+        }
+    }
+    summary(&done);
 
     if failed {
         ExitStatus::Error
@@ -421,11 +423,14 @@ fn summary(done: &[Done]) {
         }
     }
     let files = done.iter().filter(|d| d.changed).count();
-    eprintln!(
+    // Written with `writeln!`, not `eprintln!`: a closed stderr must not panic.
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
         "spanlint migrate: {spans} span(s) changed in {files} of {} file(s)",
         done.len()
     );
     for (mapping, n) in counts {
-        eprintln!("  {n:>5}  {mapping}");
+        let _ = writeln!(err, "  {n:>5}  {mapping}");
     }
 }

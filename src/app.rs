@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Explain(args) => commands::explain::run(&args),
         Command::Completions(args) => commands::completions::run(&args),
         Command::Man(args) => commands::man::run(&args),
+        Command::Migrate(args) => commands::migrate::run(&args),
     }
 }
 

@@ -32,6 +32,9 @@ pub enum Command {
     /// Print the man page (roff), of spanlint or of one subcommand.
     #[command(after_help = crate::commands::man::EXAMPLES)]
     Man(crate::commands::man::ManArgs),
+    /// Rewrite dumps to the current GenAI conventions (deprecated and foreign attributes).
+    #[command(after_help = crate::commands::migrate::EXAMPLES)]
+    Migrate(crate::commands::migrate::MigrateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod finding;
 pub mod input;
 pub mod locate;
+pub mod migrate;
 pub mod model;
 pub mod report;
 pub mod rules;

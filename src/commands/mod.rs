@@ -4,5 +4,6 @@ pub mod check;
 pub mod completions;
 pub mod explain;
 pub mod man;
+pub mod migrate;
 pub mod rules;
 pub mod rules_file;

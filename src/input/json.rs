@@ -430,6 +430,151 @@ fn normalise_id(id: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Layout for rewriting (`migrate`): where each span's editable parts are in the text.
+
+/// Byte ranges of one span's editable parts, in the same order as the spans of the model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanLayout {
+    /// The whole span object `{…}`.
+    pub span: std::ops::Range<usize>,
+    /// The name token (a JSON string), when present.
+    pub name: Option<std::ops::Range<usize>>,
+    /// The `attributes` array `[…]`, when present.
+    pub attributes: Option<std::ops::Range<usize>>,
+    /// Each attribute's `{"key":…,"value":…}` object and its key token, in order.
+    pub key_values: Vec<KeyValueLayout>,
+    /// The span's events, in order.
+    pub events: Vec<EventLayout>,
+}
+
+/// Byte ranges of one span event's attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventLayout {
+    pub attributes: Option<std::ops::Range<usize>>,
+    pub key_values: Vec<KeyValueLayout>,
+}
+
+/// One `KeyValue` object of a span's attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyValueLayout {
+    pub object: std::ops::Range<usize>,
+    pub key: std::ops::Range<usize>,
+}
+
+/// The layout of every span of a text the [`JsonBatches`] reader read without an error, in
+/// reading order. A second, shallow pass over the same text: the reader itself is unchanged.
+pub fn span_layouts(text: &str) -> Result<Vec<SpanLayout>, JsonError> {
+    let mut out = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<LayoutDoc<'_>>();
+    for doc in stream.by_ref() {
+        let doc = doc.map_err(|e| JsonError {
+            offset: offset_of_line_column(text, e.line(), e.column()),
+            message: describe(&e),
+        })?;
+        for rs in doc.resource_spans {
+            for ss in rs.scope_spans {
+                for span in ss.spans {
+                    out.push(span_layout(span, text)?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn range_of(base: &str, raw: &RawValue) -> std::ops::Range<usize> {
+    let start = offset_in(base, raw.get());
+    start..start + raw.get().len()
+}
+
+fn span_layout(raw: &RawValue, base: &str) -> Result<SpanLayout, JsonError> {
+    let span = range_of(base, raw);
+    let start = span.start;
+    let err = |e: serde_json::Error| JsonError {
+        offset: start,
+        message: describe(&e),
+    };
+    let fields: LayoutSpan<'_> = serde_json::from_str(raw.get()).map_err(err)?;
+    let mut layout = SpanLayout {
+        span,
+        name: fields.name.map(|n| range_of(base, n)),
+        ..SpanLayout::default()
+    };
+    (layout.attributes, layout.key_values) = attributes_layout(fields.attributes, base, err)?;
+    for event in fields.events.unwrap_or_default() {
+        let event: LayoutEvent<'_> = serde_json::from_str(event.get()).map_err(err)?;
+        let (attributes, key_values) = attributes_layout(event.attributes, base, err)?;
+        layout.events.push(EventLayout {
+            attributes,
+            key_values,
+        });
+    }
+    Ok(layout)
+}
+
+type AttributesLayout = (Option<std::ops::Range<usize>>, Vec<KeyValueLayout>);
+
+fn attributes_layout(
+    attrs: Option<&RawValue>,
+    base: &str,
+    err: impl Fn(serde_json::Error) -> JsonError,
+) -> Result<AttributesLayout, JsonError> {
+    let Some(attrs) = attrs.filter(|a| a.get().starts_with('[')) else {
+        return Ok((None, Vec::new()));
+    };
+    let items: Vec<&RawValue> = serde_json::from_str(attrs.get()).map_err(&err)?;
+    let mut key_values = Vec::with_capacity(items.len());
+    for item in items {
+        let kv: LayoutKeyValue<'_> = serde_json::from_str(item.get()).map_err(&err)?;
+        key_values.push(KeyValueLayout {
+            object: range_of(base, item),
+            key: range_of(base, kv.key),
+        });
+    }
+    Ok((Some(range_of(base, attrs)), key_values))
+}
+
+#[derive(Deserialize)]
+struct LayoutDoc<'a> {
+    #[serde(borrow, default, rename = "resourceSpans", alias = "resource_spans")]
+    resource_spans: Vec<LayoutResourceSpans<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LayoutResourceSpans<'a> {
+    #[serde(borrow, default, rename = "scopeSpans", alias = "scope_spans")]
+    scope_spans: Vec<LayoutScopeSpans<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LayoutScopeSpans<'a> {
+    #[serde(borrow, default)]
+    spans: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct LayoutSpan<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    attributes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    events: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct LayoutEvent<'a> {
+    #[serde(borrow, default)]
+    attributes: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct LayoutKeyValue<'a> {
+    #[serde(borrow)]
+    key: &'a RawValue,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Number encodings of the proto3 JSON mapping.
 
 /// int64 as a JSON number or a decimal string.
@@ -660,6 +805,24 @@ mod tests {
         let err = JsonBatches::new(text).next().unwrap().unwrap_err();
         assert!(!err.message.contains("4111"), "{}", err.message);
         assert!(err.message.contains("string"), "{}", err.message);
+    }
+
+    #[test]
+    fn span_layouts_give_the_extent_of_spans_names_attributes_and_key_values() {
+        let text = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"a\", \"attributes\": [ {\"value\":{\"intValue\":\"1\"},\"key\":\"k\"} ,{\"key\":\"j\"}]},{}]}]}]}\n{\"resourceSpans\":[]}\n";
+        let layouts = span_layouts(text).unwrap();
+        assert_eq!(layouts.len(), 2);
+        let l = &layouts[0];
+        assert_eq!(&text[l.name.clone().unwrap()], "\"a\"");
+        assert_eq!(
+            &text[l.key_values[0].object.clone()],
+            "{\"value\":{\"intValue\":\"1\"},\"key\":\"k\"}"
+        );
+        assert_eq!(&text[l.key_values[0].key.clone()], "\"k\"");
+        assert_eq!(&text[l.key_values[1].key.clone()], "\"j\"");
+        assert!(text[l.attributes.clone().unwrap()].starts_with("[ {"));
+        assert_eq!(&text[layouts[1].span.clone()], "{}");
+        assert_eq!(layouts[1].attributes, None);
     }
 
     #[test]

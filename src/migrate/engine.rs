@@ -1,0 +1,1181 @@
+//! The rewrite engine: model spans → per-span plans. Pure: no IO, no knowledge of formats.
+//!
+//! For each span, in this order: folds of indexed message keys, wrapped single messages,
+//! value spellings of current keys, renames (`rules/migrate.toml` `[[rename]]`, then genai.toml
+//! deprecations; the new value is normalised too), prefix renames, `gen_ai.operation.name` from a
+//! hint, the content action, and finally the span name from the span type's templates.
+//!
+//! A rename never loses a value: when the new key is already on the span with another value, the
+//! old key is left alone (a *conflict*, counted in the summary); with the same value, the old key
+//! is dropped (kept under `--dual-emit`). Keys no mapping knows are never touched, and kept
+//! attributes keep their position; new ones are appended.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use super::mapping::{Conversion, ConversionFormat, Convert, Fold, MappingFile};
+use super::vercel;
+use crate::model::{Attribute, Batch, ResourceSpans, Scope, Span, Value};
+use crate::rules::Ruleset;
+use crate::rules::ruleset::SpanContext;
+use crate::rules::rulesfile::AttributeType;
+
+/// What to do with recorded content (`--content`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContentAction {
+    #[default]
+    Keep,
+    Drop,
+    /// SHA-256 of the value, lowercase hex.
+    Hash,
+    Redact,
+}
+
+/// The value `--content redact` writes.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Options of a migration.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dual_emit: bool,
+    pub keep_span_names: bool,
+    pub content: ContentAction,
+    /// `None`: the newest conventions; `Some("1.37")`: a `[[target]]` of the mapping file.
+    pub target: Option<String>,
+}
+
+/// One attribute of a span after migration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item<'a> {
+    /// The original attribute at this index, unchanged.
+    Keep(usize),
+    /// The original attribute at this index under a new key, value unchanged.
+    Rename(usize, String),
+    /// A new attribute (or an original one whose value changed).
+    New(String, Value<'a>),
+}
+
+/// One change, for `--diff` and the summary. Values are already rendered and masked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The mapping that made it, e.g. `rename gen_ai.system → gen_ai.provider.name`.
+    pub mapping: String,
+    /// `key=value` before (absent for an added attribute).
+    pub old: Option<String>,
+    /// `key=value` after (absent for a removed attribute).
+    pub new: Option<String>,
+}
+
+/// What to do to one span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanPlan<'a> {
+    /// The span's position among all spans of the file, in reading order.
+    pub index: usize,
+    pub trace_id: String,
+    pub span_id: String,
+    pub old_name: String,
+    /// The new span name, when it changes.
+    pub name: Option<String>,
+    /// The new attribute list, when it changes.
+    pub attributes: Option<Vec<Item<'a>>>,
+    /// New attribute lists of span events (by index), for those that change (`--content`).
+    pub events: Vec<(usize, Vec<Item<'a>>)>,
+    pub changes: Vec<Change>,
+}
+
+impl SpanPlan<'_> {
+    /// Whether the span changes (a plan may only report conflicts).
+    pub fn rewrites(&self) -> bool {
+        self.attributes.is_some() || self.name.is_some() || !self.events.is_empty()
+    }
+}
+
+/// A compiled migration: rules, mapping and options.
+pub struct Migrator {
+    rules: Ruleset,
+    mapping: MappingFile,
+    options: Options,
+    renames: HashMap<String, Vec<usize>>,
+    value_maps: HashMap<String, BTreeMap<String, String>>,
+    missing: HashSet<String>,
+    missing_operations: HashSet<String>,
+}
+
+/// Unknown `--target`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown conventions target `{0}`: use `latest` or one of {1}")]
+pub struct UnknownTarget(pub String, pub String);
+
+/// An attribute being rewritten.
+#[derive(Debug, Clone)]
+struct Work<'a> {
+    key: Cow<'a, str>,
+    value: Value<'a>,
+    /// Index of the original attribute.
+    src: Option<usize>,
+    value_changed: bool,
+}
+
+impl Migrator {
+    pub fn new(
+        rules: Ruleset,
+        mapping: MappingFile,
+        options: Options,
+    ) -> Result<Self, UnknownTarget> {
+        let mut renames: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in mapping.renames.iter().enumerate() {
+            renames.entry(r.from.clone()).or_default().push(i);
+        }
+        let value_maps = mapping
+            .value_maps
+            .iter()
+            .map(|v| (v.attribute.clone(), v.values.clone()))
+            .collect();
+        let (missing, missing_operations) = match options.target.as_deref() {
+            None | Some("latest") => (HashSet::new(), HashSet::new()),
+            Some(name) => {
+                let target = mapping
+                    .targets
+                    .iter()
+                    .find(|t| t.name == name)
+                    .ok_or_else(|| {
+                        UnknownTarget(
+                            name.to_string(),
+                            mapping
+                                .targets
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        )
+                    })?;
+                (
+                    target.missing_attributes.iter().cloned().collect(),
+                    target.missing_operations.iter().cloned().collect(),
+                )
+            }
+        };
+        Ok(Migrator {
+            rules,
+            mapping,
+            options,
+            renames,
+            value_maps,
+            missing,
+            missing_operations,
+        })
+    }
+
+    pub fn rules(&self) -> &Ruleset {
+        &self.rules
+    }
+
+    /// Plans every span of a file's batches, in reading order; spans with nothing to report are
+    /// left out. A plan with neither new attributes nor a new name only reports conflicts.
+    pub fn plan<'a>(&self, batches: &[Batch<'a>]) -> Vec<SpanPlan<'a>> {
+        let mut out = Vec::new();
+        let mut index = 0;
+        for batch in batches {
+            for rs in &batch.resource_spans {
+                for ss in &rs.scope_spans {
+                    for span in &ss.spans {
+                        if let Some(plan) = self.plan_span(index, span, rs, &ss.scope) {
+                            out.push(plan);
+                        }
+                        index += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Plans one span.
+    pub fn plan_span<'a>(
+        &self,
+        index: usize,
+        span: &Span<'a>,
+        resource: &ResourceSpans<'a>,
+        scope: &Scope<'a>,
+    ) -> Option<SpanPlan<'a>> {
+        let mut w = works(&span.attributes);
+        let mut changes = Vec::new();
+        for fold in &self.mapping.folds {
+            self.fold(fold, &mut w, &mut changes);
+        }
+        self.wrap_messages(&mut w, &mut changes);
+        for conversion in &self.mapping.conversions {
+            self.convert(conversion, &mut w, &mut changes);
+        }
+        // Spellings of current keys first, so a foreign key whose mapped value equals the
+        // normalised current value is recognised as a duplicate.
+        self.normalise_values(&mut w, &mut changes);
+        let operation = self.operation_of(&w, span);
+        self.rename(&mut w, operation.as_deref(), &mut changes);
+        self.prefix_rename(&mut w, &mut changes);
+        self.add_operation(&mut w, span, &mut changes);
+        self.content(&mut w, None, &mut changes);
+        let mut events = Vec::new();
+        for (e, event) in span.events.iter().enumerate() {
+            let mut ew = works(&event.attributes);
+            self.content(&mut ew, Some(&event.name), &mut changes);
+            if let Some(items) = items_if_changed(ew, &event.attributes) {
+                events.push((e, items));
+            }
+        }
+
+        let name = if self.options.keep_span_names {
+            None
+        } else {
+            self.span_name(span, resource, scope, &w)
+        };
+        if let Some(name) = &name {
+            changes.push(Change {
+                mapping: "span name".to_string(),
+                old: Some(format!("name={:?}", span.name)),
+                new: Some(format!("name={name:?}")),
+            });
+        }
+        if changes.is_empty() {
+            return None;
+        }
+        let attributes = items_if_changed(w, &span.attributes);
+        Some(SpanPlan {
+            index,
+            trace_id: span.trace_id.clone(),
+            span_id: span.span_id.clone(),
+            old_name: span.name.to_string(),
+            name,
+            attributes,
+            events,
+            changes,
+        })
+    }
+
+    /// `key=value` for display, with content masked.
+    fn show(&self, key: &str, value: &Value<'_>) -> String {
+        if self.rules.is_content_attribute(key) {
+            return format!("{key}=…");
+        }
+        format!("{key}={}", render_value(value))
+    }
+
+    fn target_available(&self, key: &str) -> bool {
+        !self.missing.contains(key)
+    }
+
+    // -----------------------------------------------------------------------------------------
+
+    fn fold<'a>(&self, fold: &Fold, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        if !self.target_available(&fold.to) {
+            return;
+        }
+        let mut messages: BTreeMap<usize, Message> = BTreeMap::new();
+        let mut consumed = Vec::new();
+        for (i, x) in w.iter().enumerate() {
+            let Some(rest) = x.key.strip_prefix(fold.prefix.as_str()) else {
+                continue;
+            };
+            let Some((n, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let (Ok(n), Value::String(text)) = (n.parse::<usize>(), &x.value) else {
+                continue;
+            };
+            let text = text.to_string();
+            let message = messages.entry(n).or_default();
+            let is = |f: &Option<String>| f.as_deref() == Some(field);
+            if field == fold.role {
+                message.role = Some(text);
+            } else if field == fold.content {
+                message.content = Some(text);
+            } else if is(&fold.name) {
+                message.name = Some(text);
+            } else if is(&fold.tool_call_id) {
+                message.tool_call_id = Some(text);
+            } else if is(&fold.finish_reason) {
+                message.finish_reason = Some(text);
+            } else if let Some((j, call_field)) = fold
+                .tool_calls
+                .as_deref()
+                .and_then(|p| field.strip_prefix(p))
+                .and_then(|r| r.split_once('.'))
+                .and_then(|(j, f)| Some((j.parse::<usize>().ok()?, f)))
+            {
+                let call = message.tool_calls.entry(j).or_default();
+                let is = |f: &Option<String>| f.as_deref() == Some(call_field);
+                if is(&fold.call_id) {
+                    call.id = Some(text);
+                } else if is(&fold.call_name) {
+                    call.name = Some(text);
+                } else if is(&fold.call_arguments) {
+                    call.arguments = Some(text);
+                } else {
+                    continue;
+                }
+            } else {
+                continue;
+            }
+            consumed.push(i);
+        }
+        for m in messages.values_mut() {
+            m.tool_calls
+                .retain(|_, c| c.id.is_some() || c.name.is_some() || c.arguments.is_some());
+        }
+        messages.retain(|_, m| m.role.is_some() || m.content.is_some() || !m.tool_calls.is_empty());
+        if consumed.is_empty() {
+            return;
+        }
+        let span_finish = fold
+            .span_finish_reason
+            .as_deref()
+            .and_then(|k| w.iter().find(|x| x.key == k))
+            .and_then(|x| match &x.value {
+                Value::String(s) => Some(s.to_string()),
+                Value::Array(v) => v.first().and_then(|v| v.as_str()).map(str::to_string),
+                _ => None,
+            });
+        let json = messages_json(
+            &messages,
+            fold.is_output().then_some(span_finish.as_deref()),
+            &self.mapping.messages.roles,
+            &self.mapping.messages.finish_reasons,
+        );
+        let mapping = format!("fold {}* → {}", fold.prefix, fold.to);
+        let old = Some(format!("{}* ({} keys)=…", fold.prefix, consumed.len()));
+        self.put_folded(w, changes, &fold.to, json, consumed, mapping, old);
+    }
+
+    /// Adds a folded/wrapped JSON attribute and removes its sources, unless the target is
+    /// already there with other content.
+    #[allow(clippy::too_many_arguments)]
+    fn put_folded<'a>(
+        &self,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+        to: &str,
+        json: String,
+        consumed: Vec<usize>,
+        mapping: String,
+        old: Option<String>,
+    ) {
+        let existing = w.iter().find(|x| x.key == to).map(|x| x.value.clone());
+        match existing {
+            Some(Value::String(s)) if s == json => {
+                if self.options.dual_emit {
+                    return;
+                }
+                changes.push(Change {
+                    mapping: format!("{mapping} (already there)"),
+                    old,
+                    new: None,
+                });
+            }
+            Some(_) => {
+                changes.push(Change {
+                    mapping: format!("conflict, kept: {mapping}"),
+                    old: None,
+                    new: None,
+                });
+                return;
+            }
+            None => {
+                changes.push(Change {
+                    mapping,
+                    old: if self.options.dual_emit { None } else { old },
+                    new: Some(format!("{to}=…")),
+                });
+                w.push(Work {
+                    key: Cow::Owned(to.to_string()),
+                    value: Value::String(Cow::Owned(json)),
+                    src: None,
+                    value_changed: false,
+                });
+            }
+        }
+        if !self.options.dual_emit {
+            let consumed: HashSet<usize> = consumed.into_iter().collect();
+            let mut i = 0;
+            w.retain(|_| {
+                let keep = !consumed.contains(&i);
+                i += 1;
+                keep
+            });
+        }
+    }
+
+    fn convert<'a>(&self, c: &Conversion, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        if !self.target_available(&c.to) {
+            return;
+        }
+        if matches!(
+            c.format,
+            ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions
+        ) {
+            return self.convert_indexed_tools(c, w, changes);
+        }
+        let find = |key: &str| w.iter().position(|x| x.key == key);
+        let sources: Vec<Option<usize>> = c.from.iter().map(|k| find(k)).collect();
+        if sources.iter().all(Option::is_none) {
+            return;
+        }
+        let text =
+            |n: usize| -> Option<&str> { w[sources.get(n).copied().flatten()?].value.as_str() };
+        let roles = &self.mapping.messages.roles;
+        let json = match c.format {
+            ConversionFormat::VercelMessages => {
+                text(0).and_then(|t| vercel::prompt_messages(t, roles))
+            }
+            ConversionFormat::VercelPrompt => text(0).and_then(|t| vercel::prompt(t, roles)),
+            ConversionFormat::VercelResponse => {
+                let finish = c
+                    .finish_reason_from
+                    .as_deref()
+                    .and_then(|k| w.iter().find(|x| x.key == k))
+                    .and_then(|x| x.value.as_str());
+                vercel::response(
+                    text(0),
+                    text(1),
+                    text(2),
+                    finish,
+                    &self.mapping.messages.finish_reasons,
+                )
+            }
+            ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions => None,
+            ConversionFormat::VercelTools => match sources[0].map(|i| &w[i].value) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(Value::as_str)
+                    .collect::<Option<Vec<_>>>()
+                    .and_then(|items| vercel::tools(&items)),
+                _ => None,
+            },
+        };
+        let Some(json) = json else {
+            return;
+        };
+        let consumed: Vec<usize> = sources.iter().flatten().copied().collect();
+        let names: Vec<&str> = consumed.iter().map(|&i| w[i].key.as_ref()).collect();
+        let old = Some(format!("{}=…", names.join(", ")));
+        let mapping = format!(
+            "convert {} → {} ({})",
+            c.from.join(", "),
+            c.to,
+            c.vocabulary
+        );
+        self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
+    }
+
+    /// Indexed tool keys (`llm.tools.N.tool.json_schema`, `llm.request.functions.N.*`) →
+    /// `gen_ai.tool.definitions`.
+    fn convert_indexed_tools<'a>(
+        &self,
+        c: &Conversion,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(prefix) = c.from.first() else {
+            return;
+        };
+        let mut tools: BTreeMap<usize, BTreeMap<&str, String>> = BTreeMap::new();
+        let mut consumed = Vec::new();
+        for (i, x) in w.iter().enumerate() {
+            let Some((n, field)) = x
+                .key
+                .strip_prefix(prefix.as_str())
+                .and_then(|r| r.split_once('.'))
+            else {
+                continue;
+            };
+            let (Ok(n), Some(text)) = (n.parse::<usize>(), x.value.as_str()) else {
+                continue;
+            };
+            let known: &[&str] = match c.format {
+                ConversionFormat::IndexedToolSchemas => &["tool.json_schema"],
+                _ => &["name", "description", "parameters"],
+            };
+            let Some(field) = known.iter().find(|k| **k == field) else {
+                continue;
+            };
+            tools.entry(n).or_default().insert(field, text.to_string());
+            consumed.push(i);
+        }
+        if consumed.is_empty() {
+            return;
+        }
+        let mut defs = Vec::new();
+        for fields in tools.values() {
+            let def = match c.format {
+                ConversionFormat::IndexedToolSchemas => {
+                    fields.get("tool.json_schema").and_then(|s| openai_tool(s))
+                }
+                _ => fields.get("name").map(|name| {
+                    function_definition(
+                        name,
+                        fields.get("description").map(String::as_str),
+                        fields.get("parameters").map(String::as_str),
+                    )
+                }),
+            };
+            let Some(def) = def else {
+                return;
+            };
+            defs.push(def);
+        }
+        let json = format!("[{}]", defs.join(","));
+        let old = Some(format!("{prefix}* ({} keys)=…", consumed.len()));
+        let mapping = format!("convert {prefix}* → {} ({})", c.to, c.vocabulary);
+        self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
+    }
+
+    fn wrap_messages<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        for wrap in &self.mapping.wrap_messages {
+            if !self.target_available(&wrap.to) {
+                continue;
+            }
+            let Some(i) = w.iter().position(|x| x.key == wrap.from) else {
+                continue;
+            };
+            let Value::String(text) = &w[i].value else {
+                continue;
+            };
+            let mut messages = BTreeMap::new();
+            messages.insert(
+                0,
+                Message {
+                    role: Some(wrap.role.clone()),
+                    content: Some(text.to_string()),
+                    ..Message::default()
+                },
+            );
+            let output = wrap.to == "gen_ai.output.messages";
+            let json = messages_json(
+                &messages,
+                output.then_some(None),
+                &self.mapping.messages.roles,
+                &self.mapping.messages.finish_reasons,
+            );
+            let mapping = format!("wrap {} → {}", wrap.from, wrap.to);
+            let old = Some(format!("{}=…", wrap.from));
+            self.put_folded(w, changes, &wrap.to, json, vec![i], mapping, old);
+        }
+    }
+
+    /// The span's operation before renames: `gen_ai.operation.name` (spelling normalised) or
+    /// the hinted one.
+    fn operation_of(&self, w: &[Work<'_>], span: &Span<'_>) -> Option<String> {
+        if let Some(x) = w.iter().find(|x| x.key == "gen_ai.operation.name") {
+            let value = x.value.as_str()?;
+            return Some(
+                self.value_maps
+                    .get("gen_ai.operation.name")
+                    .and_then(|m| m.get(value))
+                    .map_or(value, String::as_str)
+                    .to_string(),
+            );
+        }
+        self.rules
+            .hinted_operation(span)
+            .map(|(op, _)| op.to_string())
+    }
+
+    fn rename<'a>(
+        &self,
+        w: &mut Vec<Work<'a>>,
+        operation: Option<&str>,
+        changes: &mut Vec<Change>,
+    ) {
+        let mut i = 0;
+        while i < w.len() {
+            if w[i].src.is_none() {
+                i += 1;
+                continue;
+            }
+            let Some((to, value, mapping)) = self.rename_of(w, i, operation) else {
+                i += 1;
+                continue;
+            };
+            // A value moving to a content key is content under its old key too.
+            let old = if self.rules.is_content_attribute(&to) {
+                format!("{}=…", w[i].key)
+            } else {
+                self.show(&w[i].key, &w[i].value)
+            };
+            let new = self.show(&to, &value);
+            match w.iter().position(|x| x.key == to) {
+                Some(j) if w[j].value == value => {
+                    if self.options.dual_emit {
+                        i += 1;
+                        continue;
+                    }
+                    changes.push(Change {
+                        mapping: format!("{mapping} (already there)"),
+                        old: Some(old),
+                        new: None,
+                    });
+                    w.remove(i);
+                    continue;
+                }
+                Some(_) => {
+                    changes.push(Change {
+                        mapping: format!("conflict, kept: {mapping}"),
+                        old: None,
+                        new: None,
+                    });
+                }
+                None if self.options.dual_emit => {
+                    changes.push(Change {
+                        mapping,
+                        old: None,
+                        new: Some(new),
+                    });
+                    w.push(Work {
+                        key: Cow::Owned(to),
+                        value,
+                        src: None,
+                        value_changed: false,
+                    });
+                }
+                None => {
+                    changes.push(Change {
+                        mapping,
+                        old: Some(old),
+                        new: Some(new),
+                    });
+                    let x = &mut w[i];
+                    x.value_changed |= x.value != value;
+                    x.key = Cow::Owned(to);
+                    x.value = value;
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// The new key and value of `w[i]`, when a rename applies and the value fits the new key.
+    fn rename_of<'a>(
+        &self,
+        w: &[Work<'a>],
+        i: usize,
+        operation: Option<&str>,
+    ) -> Option<(String, Value<'a>, String)> {
+        let x = &w[i];
+        let present = |k: &str| w.iter().any(|y| y.key == k);
+        let candidates = self.renames.get(x.key.as_ref()).into_iter().flatten();
+        for &r in candidates {
+            let r = &self.mapping.renames[r];
+            if !self.target_available(&r.to)
+                || (!r.operations.is_empty()
+                    && !operation.is_some_and(|op| r.operations.iter().any(|o| o == op)))
+                || r.unless.iter().any(|k| present(k))
+            {
+                continue;
+            }
+            let mut value = map_value(&x.value, &r.value_map);
+            if let (Some(Convert::Int), Value::Double(d)) = (r.convert, &value)
+                && d.fract() == 0.0
+                && d.abs() < 9.0e15
+            {
+                value = Value::Int(*d as i64);
+            }
+            if r.wrap_array && matches!(value, Value::String(_)) {
+                value = Value::Array(vec![value]);
+            }
+            let value = self.normalise(&r.to, value);
+            if self.fits(&r.to, &value) {
+                let mapping = format!("rename {} → {} ({})", r.from, r.to, r.vocabulary);
+                return Some((r.to.clone(), value, mapping));
+            }
+        }
+        let d = self.rules.deprecated_attribute(&x.key)?;
+        let to = d.replacement.as_ref()?;
+        if !self.target_available(to) {
+            return None;
+        }
+        let value = self.normalise(to, map_value(&x.value, &d.value_map));
+        self.fits(to, &value).then(|| {
+            (
+                to.clone(),
+                value,
+                format!("rename {} → {to} (deprecated since {})", d.key, d.since),
+            )
+        })
+    }
+
+    /// Whether a value fits the registry type of a key (unknown keys: anything).
+    fn fits(&self, key: &str, value: &Value<'_>) -> bool {
+        let Some(def) = self.rules.attribute(key) else {
+            return true;
+        };
+        let all = |v: &Vec<Value<'_>>, f: fn(&Value<'_>) -> bool| v.iter().all(f);
+        match (def.ty, value) {
+            (AttributeType::String | AttributeType::TemplateString, Value::String(_)) => true,
+            (AttributeType::Int, Value::Int(_)) => true,
+            (AttributeType::Double, Value::Double(_) | Value::Int(_)) => true,
+            (AttributeType::Boolean, Value::Bool(_)) => true,
+            (AttributeType::StringArray, Value::Array(v)) => {
+                all(v, |x| matches!(x, Value::String(_)))
+            }
+            (AttributeType::IntArray, Value::Array(v)) => all(v, |x| matches!(x, Value::Int(_))),
+            (AttributeType::DoubleArray, Value::Array(v)) => {
+                all(v, |x| matches!(x, Value::Double(_) | Value::Int(_)))
+            }
+            (AttributeType::BooleanArray, Value::Array(v)) => {
+                all(v, |x| matches!(x, Value::Bool(_)))
+            }
+            (AttributeType::Any, _) => true,
+            _ => false,
+        }
+    }
+
+    /// The conventions' spelling of a current key's value: provider aliases and renamed values
+    /// from genai.toml, `[[value-map]]` from the mapping.
+    fn normalise<'a>(&self, key: &str, value: Value<'a>) -> Value<'a> {
+        let one = |s: &str| -> Option<String> {
+            if key == "gen_ai.provider.name" {
+                if let Some(d) = self.rules.deprecated_value(key, s) {
+                    return Some(d.replacement.clone());
+                }
+                if let Some(a) = self.rules.value_alias(key, s) {
+                    return Some(a.to_string());
+                }
+            }
+            self.value_maps.get(key)?.get(s).cloned()
+        };
+        match value {
+            Value::String(s) => match one(&s) {
+                Some(new) => Value::String(Cow::Owned(new)),
+                None => Value::String(s),
+            },
+            Value::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => match one(&s) {
+                            Some(new) => Value::String(Cow::Owned(new)),
+                            None => Value::String(s),
+                        },
+                        other => other,
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    fn prefix_rename<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
+        for p in &self.mapping.prefix_renames {
+            for i in 0..w.len() {
+                let Some(rest) = w[i].key.strip_prefix(p.from.as_str()) else {
+                    continue;
+                };
+                let to = format!("{}{rest}", p.to);
+                if w.iter().any(|y| y.key == to) {
+                    changes.push(Change {
+                        mapping: format!(
+                            "conflict, kept: prefix {}* → {}* ({})",
+                            p.from, p.to, p.vocabulary
+                        ),
+                        old: None,
+                        new: None,
+                    });
+                    continue;
+                }
+                changes.push(Change {
+                    mapping: format!("prefix {}* → {}* ({})", p.from, p.to, p.vocabulary),
+                    old: Some(self.show(&w[i].key, &w[i].value)),
+                    new: Some(self.show(&to, &w[i].value)),
+                });
+                w[i].key = Cow::Owned(to);
+            }
+        }
+    }
+
+    fn normalise_values<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
+        for x in w.iter_mut() {
+            let new = self.normalise(&x.key, x.value.clone());
+            if new != x.value {
+                changes.push(Change {
+                    mapping: format!("value {}", x.key),
+                    old: Some(self.show(&x.key, &x.value)),
+                    new: Some(self.show(&x.key, &new)),
+                });
+                x.value = new;
+                x.value_changed = true;
+            }
+        }
+    }
+
+    fn add_operation<'a>(&self, w: &mut Vec<Work<'a>>, span: &Span<'_>, changes: &mut Vec<Change>) {
+        if w.iter().any(|x| x.key == "gen_ai.operation.name") {
+            return;
+        }
+        let Some((op, from)) = self.rules.hinted_operation(span) else {
+            return;
+        };
+        if self.missing_operations.contains(op) {
+            return;
+        }
+        let value = Value::String(Cow::Owned(op.to_string()));
+        changes.push(Change {
+            mapping: format!("operation from {from}"),
+            old: None,
+            new: Some(self.show("gen_ai.operation.name", &value)),
+        });
+        w.push(Work {
+            key: Cow::Borrowed("gen_ai.operation.name"),
+            value,
+            src: None,
+            value_changed: false,
+        });
+    }
+
+    /// `event`: the name of the span event these attributes belong to (all its attributes are
+    /// content when it is a content event).
+    fn content<'a>(&self, w: &mut Vec<Work<'a>>, event: Option<&str>, changes: &mut Vec<Change>) {
+        let action = self.options.content;
+        if action == ContentAction::Keep {
+            return;
+        }
+        let all = event.is_some_and(|name| self.rules.is_content_event(name));
+        let mut i = 0;
+        while i < w.len() {
+            if !all && !self.rules.is_content_attribute(&w[i].key) {
+                i += 1;
+                continue;
+            }
+            let key = w[i].key.to_string();
+            let new = match (&w[i].value, action) {
+                (_, ContentAction::Drop) => None,
+                (Value::String(s), ContentAction::Hash) if is_sha256_hex(s) => {
+                    i += 1;
+                    continue;
+                }
+                (Value::String(s), ContentAction::Redact) if s == REDACTED => {
+                    i += 1;
+                    continue;
+                }
+                (v, ContentAction::Hash) => Some(hex_sha256(&content_text(v))),
+                (_, _) => Some(REDACTED.to_string()),
+            };
+            let label = match action {
+                ContentAction::Drop => "drop",
+                ContentAction::Hash => "hash",
+                _ => "redact",
+            };
+            let key = match event {
+                Some(name) => format!("event {name:?} {key}"),
+                None => key,
+            };
+            changes.push(Change {
+                mapping: format!("content {label}"),
+                old: Some(format!("{key}=…")),
+                new: new.as_ref().map(|_| format!("{key}=…")),
+            });
+            match new {
+                None => {
+                    w.remove(i);
+                    continue;
+                }
+                Some(text) => {
+                    w[i].value = Value::String(Cow::Owned(text));
+                    w[i].value_changed = true;
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// The span's name per its span type's first template that renders, when it differs.
+    fn span_name<'a>(
+        &self,
+        span: &Span<'a>,
+        resource: &ResourceSpans<'a>,
+        scope: &Scope<'a>,
+        w: &[Work<'a>],
+    ) -> Option<String> {
+        let migrated = Span {
+            attributes: w
+                .iter()
+                .map(|x| Attribute {
+                    key: x.key.clone(),
+                    value: x.value.clone(),
+                    offset: 0,
+                })
+                .collect(),
+            events: Vec::new(),
+            ..span.clone()
+        };
+        if !self.rules.is_genai_span(&migrated) {
+            return None;
+        }
+        let ctx = SpanContext::new(&self.rules, &migrated, resource, scope);
+        let span_type = ctx.span_type()?;
+        let name = span_type
+            .span_names
+            .iter()
+            .find_map(|t| crate::rules::span_name_format::render(t, &ctx))?;
+        (name != span.name).then_some(name)
+    }
+}
+
+fn works<'a>(attributes: &[Attribute<'a>]) -> Vec<Work<'a>> {
+    attributes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Work {
+            key: a.key.clone(),
+            value: a.value.clone(),
+            src: Some(i),
+            value_changed: false,
+        })
+        .collect()
+}
+
+/// The items of a rewritten attribute list, or `None` when it is unchanged.
+fn items_if_changed<'a>(w: Vec<Work<'a>>, original: &[Attribute<'a>]) -> Option<Vec<Item<'a>>> {
+    let changed = w.len() != original.len()
+        || w.iter()
+            .enumerate()
+            .any(|(i, x)| x.src != Some(i) || x.value_changed || x.key != original[i].key);
+    changed.then(|| {
+        w.into_iter()
+            .map(|x| match x.src {
+                Some(i) if !x.value_changed => {
+                    if x.key == original[i].key {
+                        Item::Keep(i)
+                    } else {
+                        Item::Rename(i, x.key.into_owned())
+                    }
+                }
+                _ => Item::New(x.key.into_owned(), x.value),
+            })
+            .collect()
+    })
+}
+
+fn map_value<'a>(value: &Value<'a>, map: &BTreeMap<String, String>) -> Value<'a> {
+    match value {
+        Value::String(s) => match map.get(s.as_ref()) {
+            Some(new) => Value::String(Cow::Owned(new.clone())),
+            None => value.clone(),
+        },
+        _ => value.clone(),
+    }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// SHA-256 of a text, lowercase hex.
+pub fn hex_sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The text a content value is hashed from: a string as is, anything else as its OTLP/JSON.
+fn content_text(value: &Value<'_>) -> String {
+    match value {
+        Value::String(s) => s.to_string(),
+        other => super::write::any_value_json(other),
+    }
+}
+
+/// A value for display (never used for content keys).
+pub fn render_value(value: &Value<'_>) -> String {
+    match value {
+        Value::Empty => "(empty)".to_string(),
+        Value::String(s) => format!("{:?}", crate::report::truncate(s, 80)),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Double(d) => format!("{d:?}"),
+        Value::Bytes(b) => format!("<{} bytes>", b.len()),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(render_value)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::KvList(kvs) => format!("{{{} entries}}", kvs.len()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message JSON (semconv-genai.md §4.3).
+
+#[derive(Debug, Default)]
+struct Message {
+    role: Option<String>,
+    content: Option<String>,
+    name: Option<String>,
+    tool_call_id: Option<String>,
+    finish_reason: Option<String>,
+    tool_calls: BTreeMap<usize, ToolCall>,
+}
+
+#[derive(Debug, Default)]
+struct ToolCall {
+    id: Option<String>,
+    name: Option<String>,
+    arguments: Option<String>,
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+/// A JSON value kept as written when the text is JSON, else a JSON string.
+fn json_or_string(s: &str) -> String {
+    match serde_json::from_str::<&RawValue>(s) {
+        Ok(raw) => raw.get().to_string(),
+        Err(_) => json_string(s),
+    }
+}
+
+/// A function tool definition of the conventions.
+fn function_definition(name: &str, description: Option<&str>, parameters: Option<&str>) -> String {
+    let mut s = format!("{{\"type\":\"function\",\"name\":{}", json_string(name));
+    if let Some(d) = description {
+        s.push_str(&format!(",\"description\":{}", json_string(d)));
+    }
+    if let Some(p) = parameters {
+        s.push_str(&format!(",\"parameters\":{}", json_or_string(p)));
+    }
+    s.push('}');
+    s
+}
+
+/// An OpenAI-style tool `{type, function: {name, description, parameters}}` flattened to the
+/// conventions' `{type, name, description, parameters}`; `None` when it is not one.
+fn openai_tool(json: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Tool<'a> {
+        #[serde(borrow)]
+        function: Function<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Function<'a> {
+        name: String,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(borrow, default)]
+        parameters: Option<&'a RawValue>,
+    }
+    let t: Tool<'_> = serde_json::from_str(json).ok()?;
+    Some(function_definition(
+        &t.function.name,
+        t.function.description.as_deref(),
+        t.function.parameters.map(RawValue::get),
+    ))
+}
+
+/// `finish`: `None` for input messages, `Some(span-level reason)` for output messages.
+fn messages_json(
+    messages: &BTreeMap<usize, Message>,
+    finish: Option<Option<&str>>,
+    roles: &BTreeMap<String, String>,
+    finish_reasons: &BTreeMap<String, String>,
+) -> String {
+    let mut out = String::from("[");
+    for (n, m) in messages.values().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        let role = m.role.as_deref().unwrap_or("user");
+        let role = roles.get(role).map_or(role, String::as_str);
+        out.push_str(&format!("{{\"role\":{},\"parts\":[", json_string(role)));
+        let mut parts = Vec::new();
+        if let Some(content) = &m.content {
+            parts.push(match &m.tool_call_id {
+                Some(id) => format!(
+                    "{{\"type\":\"tool_call_response\",\"id\":{},\"response\":{}}}",
+                    json_string(id),
+                    json_string(content)
+                ),
+                None => format!("{{\"type\":\"text\",\"content\":{}}}", json_string(content)),
+            });
+        }
+        for call in m.tool_calls.values() {
+            let mut part = String::from("{\"type\":\"tool_call\"");
+            if let Some(id) = &call.id {
+                part.push_str(&format!(",\"id\":{}", json_string(id)));
+            }
+            part.push_str(&format!(
+                ",\"name\":{}",
+                json_string(call.name.as_deref().unwrap_or(""))
+            ));
+            if let Some(args) = &call.arguments {
+                part.push_str(&format!(",\"arguments\":{}", json_or_string(args)));
+            }
+            part.push('}');
+            parts.push(part);
+        }
+        out.push_str(&parts.join(","));
+        out.push(']');
+        if let Some(name) = &m.name {
+            out.push_str(&format!(",\"name\":{}", json_string(name)));
+        }
+        if let Some(span_reason) = finish {
+            let reason =
+                m.finish_reason
+                    .as_deref()
+                    .or(span_reason)
+                    .unwrap_or(if m.tool_calls.is_empty() {
+                        "stop"
+                    } else {
+                        "tool_call"
+                    });
+            let reason = finish_reasons.get(reason).map_or(reason, String::as_str);
+            out.push_str(&format!(",\"finish_reason\":{}", json_string(reason)));
+        }
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_keep_arguments_as_written_and_normalise_roles_and_reasons() {
+        let mut messages = BTreeMap::new();
+        let mut m = Message {
+            role: Some("agent".into()),
+            ..Message::default()
+        };
+        m.tool_calls.insert(
+            0,
+            ToolCall {
+                id: Some("c1".into()),
+                name: Some("get_weather".into()),
+                arguments: Some("{\"z\":1,\"a\":2}".into()),
+            },
+        );
+        messages.insert(0, m);
+        let roles = BTreeMap::from([("agent".to_string(), "assistant".to_string())]);
+        let reasons = BTreeMap::from([("tool_calls".to_string(), "tool_call".to_string())]);
+        let json = messages_json(&messages, Some(Some("tool_calls")), &roles, &reasons);
+        assert_eq!(
+            json,
+            r#"[{"role":"assistant","parts":[{"type":"tool_call","id":"c1","name":"get_weather","arguments":{"z":1,"a":2}}],"finish_reason":"tool_call"}]"#
+        );
+    }
+
+    #[test]
+    fn sha256_is_lowercase_hex() {
+        assert_eq!(
+            hex_sha256("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

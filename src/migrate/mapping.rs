@@ -1,0 +1,228 @@
+//! The schema of `rules/migrate.toml`: the data `migrate` rewrites spans with.
+//!
+//! Only what `rules/genai.toml` does not know lives here (foreign vocabularies, folds, value
+//! spellings, older targets); deprecations, provider aliases, operation hints, span-name templates
+//! and the content policy come from the [`Ruleset`](crate::rules::Ruleset). Strict like the rules
+//! file: an unknown field is an error.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The built-in mapping file.
+pub const BUILTIN_MAPPING: &str = include_str!("../../rules/migrate.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MappingFile {
+    #[serde(default, rename = "rename")]
+    pub renames: Vec<Rename>,
+    #[serde(default, rename = "prefix-rename")]
+    pub prefix_renames: Vec<PrefixRename>,
+    #[serde(default, rename = "fold")]
+    pub folds: Vec<Fold>,
+    #[serde(default, rename = "wrap-message")]
+    pub wrap_messages: Vec<WrapMessage>,
+    #[serde(default, rename = "convert")]
+    pub conversions: Vec<Conversion>,
+    #[serde(default, rename = "value-map")]
+    pub value_maps: Vec<ValueMap>,
+    #[serde(default)]
+    pub messages: MessageValues,
+    #[serde(default, rename = "target")]
+    pub targets: Vec<Target>,
+}
+
+/// How a value is converted on the way to its new key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Convert {
+    /// An integral double becomes an int (`llm.top_k = 5.0` → `gen_ai.request.top_k = 5`).
+    Int,
+}
+
+/// One key renamed to a registry key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Rename {
+    /// Which library this comes from (for the summary).
+    pub vocabulary: String,
+    pub from: String,
+    pub to: String,
+    #[serde(default)]
+    pub value_map: BTreeMap<String, String>,
+    /// A single string becomes a one-element string array.
+    #[serde(default)]
+    pub wrap_array: bool,
+    #[serde(default)]
+    pub convert: Option<Convert>,
+    /// Only on spans of these operations (empty: any).
+    #[serde(default)]
+    pub operations: Vec<String>,
+    /// Not when one of these keys is on the span.
+    #[serde(default)]
+    pub unless: Vec<String>,
+}
+
+/// Every key under a prefix moved under another (out of a reserved namespace).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PrefixRename {
+    pub vocabulary: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// Indexed keys `prefix.N.<field>` folded into one JSON message array. Field names are relative
+/// to `prefix.N.`; tool-call fields are relative to `prefix.N.<tool-calls>J.`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Fold {
+    pub vocabulary: String,
+    pub prefix: String,
+    pub to: String,
+    pub role: String,
+    pub content: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A tool result's call id: with it, the content becomes a `tool_call_response` part.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    /// Per-message finish reason (output messages).
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    /// Span attribute holding the finish reason when messages have none (output messages).
+    #[serde(default)]
+    pub span_finish_reason: Option<String>,
+    /// Prefix of the tool calls of a message, e.g. `tool_calls.`.
+    #[serde(default)]
+    pub tool_calls: Option<String>,
+    #[serde(default)]
+    pub call_id: Option<String>,
+    #[serde(default)]
+    pub call_name: Option<String>,
+    #[serde(default)]
+    pub call_arguments: Option<String>,
+}
+
+impl Fold {
+    /// Output messages carry a finish reason.
+    pub fn is_output(&self) -> bool {
+        self.to == "gen_ai.output.messages"
+    }
+}
+
+/// A single text attribute → a one-message array with one text part.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WrapMessage {
+    pub vocabulary: String,
+    pub from: String,
+    pub to: String,
+    pub role: String,
+}
+
+/// A library's own message or tool JSON converted by a named converter (code in
+/// `migrate::vercel`; the data says which keys go where).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Conversion {
+    pub vocabulary: String,
+    pub format: ConversionFormat,
+    /// The source keys; their meaning per format is documented on [`ConversionFormat`].
+    pub from: Vec<String>,
+    pub to: String,
+    /// A span attribute holding the finish reason (`vercel-response`).
+    #[serde(default)]
+    pub finish_reason_from: Option<String>,
+}
+
+/// The converters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConversionFormat {
+    /// `from = [messages]`: a JSON array of Vercel model messages.
+    VercelMessages,
+    /// `from = [prompt]`: Vercel's `{system?, prompt?, messages?}`.
+    VercelPrompt,
+    /// `from = [text, reasoning, toolCalls]`: the response, as one assistant message.
+    VercelResponse,
+    /// `from = [tools]`: a string array of Vercel tool JSON.
+    VercelTools,
+    /// `from = [prefix]`: `prefix.N.tool.json_schema`, each an OpenAI-style tool JSON
+    /// (`{type, function: {name, description, parameters}}`; OpenInference `llm.tools.N`).
+    IndexedToolSchemas,
+    /// `from = [prefix]`: `prefix.N.name` / `.description` / `.parameters` (OpenLLMetry
+    /// `llm.request.functions.N`).
+    IndexedFunctions,
+}
+
+/// Spellings of values of a current attribute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ValueMap {
+    pub attribute: String,
+    pub values: BTreeMap<String, String>,
+}
+
+/// Spellings inside message JSON.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MessageValues {
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+    #[serde(default)]
+    pub finish_reasons: BTreeMap<String, String>,
+}
+
+/// An older conventions version to migrate to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Target {
+    pub name: String,
+    /// Attributes introduced after this version: mappings to them are skipped.
+    #[serde(default)]
+    pub missing_attributes: Vec<String>,
+    /// Operation values introduced after this version: not set by migrate.
+    #[serde(default)]
+    pub missing_operations: Vec<String>,
+}
+
+impl MappingFile {
+    pub fn builtin() -> Self {
+        Self::parse(BUILTIN_MAPPING).expect("the built-in mapping file is valid (tested)")
+    }
+
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Every registry key the mapping writes to.
+    pub fn target_keys(&self) -> impl Iterator<Item = &str> {
+        self.renames
+            .iter()
+            .map(|r| r.to.as_str())
+            .chain(self.folds.iter().map(|f| f.to.as_str()))
+            .chain(self.wrap_messages.iter().map(|w| w.to.as_str()))
+            .chain(self.conversions.iter().map(|c| c.to.as_str()))
+            .chain(self.value_maps.iter().map(|v| v.attribute.as_str()))
+            .chain(
+                self.targets
+                    .iter()
+                    .flat_map(|t| t.missing_attributes.iter().map(String::as_str)),
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_mapping_parses() {
+        let m = MappingFile::builtin();
+        assert!(m.renames.len() > 50);
+        assert!(m.folds.len() >= 4);
+        assert!(m.targets.iter().any(|t| t.name == "1.37"));
+    }
+}

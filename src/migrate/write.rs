@@ -1,0 +1,324 @@
+//! Writers: apply span plans to the original bytes.
+//!
+//! **OTLP/JSON** is edited as text, by byte ranges from [`span_layouts`]: only the span names
+//! and attribute arrays of planned spans are replaced; every other byte of the file (unknown
+//! fields, number spellings, whitespace, line layout) is copied. Kept attributes are copied as
+//! written; renamed ones keep their value text and only get a new key token; new ones are written
+//! compactly in lowerCamelCase OTLP/JSON.
+//!
+//! **Protobuf** messages that contain a planned span are decoded with prost, edited and
+//! re-encoded; prost drops fields it does not know (none in OTLP 1.x data, but a newer producer's
+//! additions would be lost). Messages without changes are copied byte for byte. The framing of
+//! the input is kept (one message, or 4-byte length-prefixed frames).
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+};
+use prost::Message as _;
+
+use super::engine::{Item, SpanPlan};
+use crate::input::json::{KeyValueLayout, SpanLayout, span_layouts};
+use crate::input::{proto, wire};
+use crate::model::Value;
+
+/// Applies plans to an OTLP/JSON text.
+pub fn rewrite_json(text: &str, plans: &[SpanPlan<'_>]) -> Result<String, String> {
+    if !plans.iter().any(SpanPlan::rewrites) {
+        return Ok(text.to_string());
+    }
+    let layouts = span_layouts(text).map_err(|e| e.message)?;
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for plan in plans {
+        let layout = layouts
+            .get(plan.index)
+            .ok_or_else(|| format!("span {} not found in the JSON layout", plan.index))?;
+        json_span_edits(text, layout, plan, &mut edits);
+    }
+    edits.sort_by_key(|(r, _)| (r.start, r.end));
+    let mut out = String::with_capacity(text.len() + 1024);
+    let mut pos = 0;
+    for (range, replacement) in edits {
+        if range.start < pos {
+            return Err("overlapping edits".to_string());
+        }
+        out.push_str(&text[pos..range.start]);
+        out.push_str(&replacement);
+        pos = range.end;
+    }
+    out.push_str(&text[pos..]);
+    Ok(out)
+}
+
+fn json_span_edits(
+    text: &str,
+    layout: &SpanLayout,
+    plan: &SpanPlan<'_>,
+    edits: &mut Vec<(std::ops::Range<usize>, String)>,
+) {
+    let mut insert = Vec::new();
+    if let Some(name) = &plan.name {
+        match &layout.name {
+            Some(range) => edits.push((range.clone(), json_string(name))),
+            None => insert.push(format!("\"name\":{}", json_string(name))),
+        }
+    }
+    if let Some(items) = &plan.attributes {
+        if let Some(edit) = array_edit(text, &layout.attributes, &layout.key_values, items) {
+            edits.push(edit);
+        } else {
+            insert.push(format!(
+                "\"attributes\":{}",
+                new_array(text, &layout.key_values, items)
+            ));
+        }
+    }
+    for (e, items) in &plan.events {
+        if let Some(event) = layout.events.get(*e)
+            && let Some(edit) = array_edit(text, &event.attributes, &event.key_values, items)
+        {
+            edits.push(edit);
+        }
+    }
+    if !insert.is_empty() {
+        let open = layout.span.start + 1;
+        let empty = text[open..layout.span.end - 1].trim().is_empty();
+        let mut s = insert.join(",");
+        if !empty {
+            s.push(',');
+        }
+        edits.push((open..open, s));
+    }
+}
+
+fn item_texts(text: &str, kvs: &[KeyValueLayout], items: &[Item<'_>]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| match item {
+            Item::Keep(i) => text[kvs[*i].object.clone()].to_string(),
+            Item::Rename(i, key) => {
+                let kv = &kvs[*i];
+                format!(
+                    "{}{}{}",
+                    &text[kv.object.start..kv.key.start],
+                    json_string(key),
+                    &text[kv.key.end..kv.object.end]
+                )
+            }
+            Item::New(key, value) => key_value_json(key, value),
+        })
+        .collect()
+}
+
+/// A new compact attributes array.
+fn new_array(text: &str, kvs: &[KeyValueLayout], items: &[Item<'_>]) -> String {
+    format!("[{}]", item_texts(text, kvs, items).join(","))
+}
+
+/// The edit replacing an existing attributes array, keeping its whitespace layout; `None` when
+/// there is no array to replace.
+fn array_edit(
+    text: &str,
+    range: &Option<std::ops::Range<usize>>,
+    kvs: &[KeyValueLayout],
+    items: &[Item<'_>],
+) -> Option<(std::ops::Range<usize>, String)> {
+    let range = range.as_ref()?;
+    let texts = item_texts(text, kvs, items);
+    let inner = &text[range.start + 1..range.end - 1];
+    let (leading, sep, trailing) = match (kvs.first(), kvs.last()) {
+        (Some(first), Some(last)) => {
+            let leading = &text[range.start + 1..first.object.start];
+            let trailing = &text[last.object.end..range.end - 1];
+            let sep = match kvs.get(1) {
+                Some(second) => text[first.object.end..second.object.start].to_string(),
+                None if leading.contains('\n') => format!(",{leading}"),
+                None => ",".to_string(),
+            };
+            (leading, sep, trailing)
+        }
+        _ => ("", ",".to_string(), inner),
+    };
+    let body = if texts.is_empty() {
+        String::new()
+    } else {
+        format!("{leading}{}{trailing}", texts.join(&sep))
+    };
+    Some((range.clone(), format!("[{body}]")))
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+/// One OTLP/JSON `KeyValue`.
+pub fn key_value_json(key: &str, value: &Value<'_>) -> String {
+    format!(
+        "{{\"key\":{},\"value\":{}}}",
+        json_string(key),
+        any_value_json(value)
+    )
+}
+
+/// One OTLP/JSON `AnyValue` (int64 as a decimal string, per the proto3 JSON mapping).
+pub fn any_value_json(value: &Value<'_>) -> String {
+    match value {
+        Value::Empty => "{}".to_string(),
+        Value::String(s) => format!("{{\"stringValue\":{}}}", json_string(s)),
+        Value::Bool(b) => format!("{{\"boolValue\":{b}}}"),
+        Value::Int(i) => format!("{{\"intValue\":\"{i}\"}}"),
+        Value::Double(d) if d.is_nan() => "{\"doubleValue\":\"NaN\"}".to_string(),
+        Value::Double(d) if d.is_infinite() => format!(
+            "{{\"doubleValue\":\"{}Infinity\"}}",
+            if *d < 0.0 { "-" } else { "" }
+        ),
+        Value::Double(d) => format!("{{\"doubleValue\":{d:?}}}"),
+        Value::Bytes(b) => format!(
+            "{{\"bytesValue\":\"{}\"}}",
+            base64::engine::general_purpose::STANDARD.encode(b)
+        ),
+        Value::Array(items) => format!(
+            "{{\"arrayValue\":{{\"values\":[{}]}}}}",
+            items
+                .iter()
+                .map(any_value_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Value::KvList(kvs) => format!(
+            "{{\"kvlistValue\":{{\"values\":[{}]}}}}",
+            kvs.iter()
+                .map(|kv| key_value_json(&kv.key, &kv.value))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
+
+/// Applies plans to a protobuf dump (one message or a length-prefixed stream).
+pub fn rewrite_proto(data: &[u8], plans: &[SpanPlan<'_>]) -> Result<Vec<u8>, String> {
+    let by_index: HashMap<usize, &SpanPlan<'_>> = plans
+        .iter()
+        .filter(|p| p.rewrites())
+        .map(|p| (p.index, p))
+        .collect();
+    if by_index.is_empty() {
+        return Ok(data.to_vec());
+    }
+    let mut next_index = 0;
+    if !proto::is_length_prefixed(data) {
+        return rewrite_message(data, &by_index, &mut next_index);
+    }
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let mut pos = 0;
+    while let Some(frame) = wire::frame_at(data, pos).map_err(|e| e.message)? {
+        pos = frame.offset + frame.data.len();
+        messages.push(rewrite_message(frame.data, &by_index, &mut next_index)?);
+    }
+    Ok(wire::join_frames(&messages))
+}
+
+fn rewrite_message(
+    msg: &[u8],
+    plans: &HashMap<usize, &SpanPlan<'_>>,
+    next_index: &mut usize,
+) -> Result<Vec<u8>, String> {
+    let mut request = ExportTraceServiceRequest::decode(msg).map_err(|e| e.to_string())?;
+    let mut changed = false;
+    for rs in &mut request.resource_spans {
+        for ss in &mut rs.scope_spans {
+            for span in &mut ss.spans {
+                let index = *next_index;
+                *next_index += 1;
+                let Some(plan) = plans.get(&index) else {
+                    continue;
+                };
+                changed = true;
+                if let Some(name) = &plan.name {
+                    span.name = name.clone();
+                }
+                if let Some(items) = &plan.attributes {
+                    span.attributes = rebuild(std::mem::take(&mut span.attributes), items);
+                }
+                for (e, items) in &plan.events {
+                    if let Some(event) = span.events.get_mut(*e) {
+                        event.attributes = rebuild(std::mem::take(&mut event.attributes), items);
+                    }
+                }
+            }
+        }
+    }
+    Ok(if changed {
+        request.encode_to_vec()
+    } else {
+        msg.to_vec()
+    })
+}
+
+fn rebuild(old: Vec<KeyValue>, items: &[Item<'_>]) -> Vec<KeyValue> {
+    items
+        .iter()
+        .map(|item| match item {
+            Item::Keep(i) => old[*i].clone(),
+            Item::Rename(i, key) => KeyValue {
+                key: key.clone(),
+                ..old[*i].clone()
+            },
+            Item::New(key, value) => KeyValue {
+                key: key.clone(),
+                value: Some(any_value(value)),
+                ..KeyValue::default()
+            },
+        })
+        .collect()
+}
+
+/// A model value as a protobuf `AnyValue`.
+pub fn any_value(value: &Value<'_>) -> AnyValue {
+    use any_value::Value as V;
+    let v = match value {
+        Value::Empty => None,
+        Value::String(s) => Some(V::StringValue(s.to_string())),
+        Value::Bool(b) => Some(V::BoolValue(*b)),
+        Value::Int(i) => Some(V::IntValue(*i)),
+        Value::Double(d) => Some(V::DoubleValue(*d)),
+        Value::Bytes(b) => Some(V::BytesValue(b.clone())),
+        Value::Array(items) => Some(V::ArrayValue(ArrayValue {
+            values: items.iter().map(any_value).collect(),
+        })),
+        Value::KvList(kvs) => Some(V::KvlistValue(KeyValueList {
+            values: kvs
+                .iter()
+                .map(|kv| KeyValue {
+                    key: kv.key.to_string(),
+                    value: Some(any_value(&kv.value)),
+                    ..KeyValue::default()
+                })
+                .collect(),
+        })),
+    };
+    AnyValue { value: v }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_written_in_otlp_json() {
+        assert_eq!(
+            key_value_json("n", &Value::Int(-3)),
+            r#"{"key":"n","value":{"intValue":"-3"}}"#
+        );
+        assert_eq!(
+            any_value_json(&Value::Array(vec![
+                Value::String("a\"".into()),
+                Value::Double(0.5)
+            ])),
+            r#"{"arrayValue":{"values":[{"stringValue":"a\""},{"doubleValue":0.5}]}}"#
+        );
+    }
+}

@@ -54,14 +54,19 @@ pub fn write_stdout(text: &str) -> Result<(), ExitStatus> {
     }
 }
 
+/// Whether to colour output for people. `auto`: `NO_COLOR` (non-empty) turns colour off;
+/// otherwise `FORCE_COLOR` or `CLICOLOR_FORCE` (non-empty, not `0`) turns it on even when not
+/// on a terminal (CI logs render colour); otherwise colour when standard output is a terminal
+/// and `TERM` is not `dumb`.
 pub fn use_color(choice: ColorChoice) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
+        ColorChoice::Auto if set("NO_COLOR") => false,
+        ColorChoice::Auto if set("FORCE_COLOR") || set("CLICOLOR_FORCE") => true,
         ColorChoice::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
         }
     }
 }

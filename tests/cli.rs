@@ -956,3 +956,50 @@ fn a_span_read_twice_is_one_span_for_trace_rules() {
     assert_eq!(trace_rules(&alone), Vec::<String>::new());
     assert_eq!(trace_rules(&twice), Vec::<String>::new());
 }
+
+#[test]
+fn force_color_colours_a_pipe_and_no_color_wins() {
+    let run = |vars: &[(&str, &str)]| {
+        let mut command = Command::cargo_bin("spanlint").unwrap();
+        command
+            .args(["check", "fixtures/real/openai-v2-chat.jsonl"])
+            .env_remove("NO_COLOR")
+            .env_remove("FORCE_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        stdout(&command.output().unwrap()).contains("\u{1b}[")
+    };
+    assert!(!run(&[]), "a pipe is not coloured by default");
+    assert!(run(&[("FORCE_COLOR", "1")]));
+    assert!(run(&[("CLICOLOR_FORCE", "1")]));
+    assert!(!run(&[("FORCE_COLOR", "0")]));
+    assert!(!run(&[("FORCE_COLOR", "1"), ("NO_COLOR", "1")]));
+}
+
+#[test]
+fn gitlab_paths_are_relative_to_the_project_directory() {
+    let root = std::env::current_dir().unwrap();
+    let absolute = root.join("fixtures/real/openai-v2-chat.jsonl");
+    let output = Command::cargo_bin("spanlint")
+        .unwrap()
+        .args(["check", "--format", "gitlab", absolute.to_str().unwrap()])
+        .env("CI_PROJECT_DIR", &root)
+        .output()
+        .unwrap();
+    let issues: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let paths: Vec<&str> = issues
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["location"]["path"].as_str().unwrap())
+        .collect();
+    assert!(!paths.is_empty());
+    assert!(
+        paths
+            .iter()
+            .all(|p| *p == "fixtures/real/openai-v2-chat.jsonl"),
+        "{paths:?}"
+    );
+}

@@ -106,9 +106,9 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
 
-    /// When to colour the human output: `auto` colours only when the report goes to a
-    /// terminal, `NO_COLOR` is unset and `TERM` is not `dumb`. Machine formats are never
-    /// coloured.
+    /// When to colour the human output: `auto` colours when the report goes to a terminal and
+    /// `TERM` is not `dumb`, or when `FORCE_COLOR` or `CLICOLOR_FORCE` is set; `NO_COLOR` turns
+    /// it off. Machine formats are never coloured.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }

@@ -11,8 +11,9 @@
 //! `blocker` are left for security tools). Protobuf findings are put on line 1, with the byte
 //! offset in the description. `fingerprint` must be unique per issue, or GitLab merges issues:
 //! it hashes the file, rule, service, span name and attribute (never ids or lines, which change
-//! with each capture) and counts repeats in file order. Paths are as given on the command line;
-//! run spanlint from the project directory with relative paths so they match the repository.
+//! with each capture) and counts repeats in file order. GitLab matches `path` against the
+//! repository, so an absolute path under `CI_PROJECT_DIR` (set in every GitLab job) is made
+//! relative to it; other paths are kept as given on the command line.
 
 use serde::Serialize;
 
@@ -42,6 +43,7 @@ struct Lines {
 
 /// Renders the issue array, pretty-printed, with a trailing newline.
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
+    let project_dir = std::env::var("CI_PROJECT_DIR").ok();
     let mut occurrences = Occurrences::default();
     let issues: Vec<Issue<'_>> = outcome
         .findings()
@@ -64,7 +66,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
                     Severity::Info => "info",
                 },
                 location: Location {
-                    path: file,
+                    path: repository_path(file, project_dir.as_deref()),
                     lines: Lines { begin: line },
                 },
             }
@@ -73,4 +75,42 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
     let mut out = serde_json::to_string_pretty(&issues).unwrap_or_default();
     out.push('\n');
     out
+}
+
+/// `file` relative to the project directory when it lies under it (GitLab shows issues only
+/// for paths of the repository).
+fn repository_path<'a>(file: &'a str, project_dir: Option<&str>) -> &'a str {
+    let Some(dir) = project_dir
+        .map(|d| d.trim_end_matches('/'))
+        .filter(|d| !d.is_empty())
+    else {
+        return file;
+    };
+    file.strip_prefix(dir)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repository_path;
+
+    #[test]
+    fn paths_under_the_project_directory_become_relative() {
+        let dir = Some("/builds/team/app");
+        assert_eq!(
+            repository_path("/builds/team/app/dumps/a.jsonl", dir),
+            "dumps/a.jsonl"
+        );
+        assert_eq!(
+            repository_path("/builds/team/app/dumps/a.jsonl", Some("/builds/team/app/")),
+            "dumps/a.jsonl"
+        );
+        assert_eq!(repository_path("dumps/a.jsonl", dir), "dumps/a.jsonl");
+        assert_eq!(
+            repository_path("/builds/team/application/x.jsonl", dir),
+            "/builds/team/application/x.jsonl"
+        );
+        assert_eq!(repository_path("/tmp/x.jsonl", None), "/tmp/x.jsonl");
+    }
 }

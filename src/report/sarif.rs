@@ -181,6 +181,24 @@ struct LogicalLocation {
     kind: &'static str,
 }
 
+impl Region {
+    /// A line and column in a JSON dump, a byte offset in a protobuf one.
+    fn at(position: Position) -> Self {
+        match position {
+            Position::LineColumn { line, column } => Region {
+                start_line: Some(line),
+                start_column: Some(column),
+                byte_offset: None,
+            },
+            Position::Byte(offset) => Region {
+                start_line: None,
+                start_column: None,
+                byte_offset: Some(offset),
+            },
+        }
+    }
+}
+
 /// Renders the SARIF log, pretty-printed, with a trailing newline.
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
     let rules = all_rules()
@@ -212,18 +230,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             let f = &located.finding;
             let hash = stable_hash(&identity_fields(f));
             let n = occurrences.next(&format!("{file}\u{0}{hash}"));
-            let region = match located.position {
-                Position::LineColumn { line, column } => Region {
-                    start_line: Some(line),
-                    start_column: Some(column),
-                    byte_offset: None,
-                },
-                Position::Byte(offset) => Region {
-                    start_line: None,
-                    start_column: None,
-                    byte_offset: Some(offset),
-                },
-            };
+            let region = Region::at(located.position);
             let mut text = f.message.clone();
             if let Some(help) = &f.help {
                 text.push_str("\nhelp: ");
@@ -283,18 +290,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
                     artifact_location: ArtifactLocation {
                         uri: uri(err.file()),
                     },
-                    region: err.position().map(|position| match position {
-                        Position::LineColumn { line, column } => Region {
-                            start_line: Some(line),
-                            start_column: Some(column),
-                            byte_offset: None,
-                        },
-                        Position::Byte(offset) => Region {
-                            start_line: None,
-                            start_column: None,
-                            byte_offset: Some(offset),
-                        },
-                    }),
+                    region: err.position().map(Region::at),
                 },
             }],
         })

@@ -68,7 +68,9 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         }
         if requirement.level == Level::Recommended
             && requirement.condition.is_none()
-            && !ctx.rules.recommended_ignored(key)
+            && !ctx
+                .rules
+                .recommended_ignored(key, ctx.operation.map(|o| o.name))
             && deprecated_source(ctx, key).is_none()
         {
             recommended.push(key);

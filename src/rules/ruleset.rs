@@ -75,6 +75,7 @@ pub struct Ruleset {
     squashed_keys: Vec<(String, String)>,
     redaction_markers: GlobSet,
     recommended_ignore: GlobSet,
+    aggregate_ignore: GlobSet,
     metrics: HashSet<String>,
     resource_attributes: HashSet<String>,
     deprecated_events: HashMap<String, usize>,
@@ -160,6 +161,10 @@ impl Ruleset {
                 &file.content.redaction_markers,
             )?,
             recommended_ignore: glob_set("recommended.ignore", &file.recommended.ignore)?,
+            aggregate_ignore: glob_set(
+                "recommended.aggregate-ignore",
+                &file.recommended.aggregate_ignore,
+            )?,
             metrics: file.metrics.names.iter().cloned().collect(),
             resource_attributes: file.resource.identity.iter().cloned().collect(),
             deprecated_events: index_by(&file.deprecated_events, |e| e.name.clone()),
@@ -270,8 +275,14 @@ impl Ruleset {
 
     /// Whether a missing recommended attribute is left out of `missing-required-attribute`'s
     /// list (recorded only when the request sets it).
-    pub fn recommended_ignored(&self, key: &str) -> bool {
+    /// Whether a recommended attribute is left out of the missing-recommended info on spans
+    /// of this operation.
+    pub fn recommended_ignored(&self, key: &str, operation: Option<&str>) -> bool {
         self.recommended_ignore.is_match(key)
+            || operation.is_some_and(|op| {
+                self.file.recommended.aggregate_operations.iter().any(|a| a == op)
+                    && self.aggregate_ignore.is_match(key)
+            })
     }
 
     /// Whether a key is the name of one of the conventions' metrics.

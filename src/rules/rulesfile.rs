@@ -156,6 +156,14 @@ pub struct Recommended {
     /// (`gen_ai.request.*`).
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Operations whose spans aggregate their children (`invoke_agent`): on them the keys of
+    /// `aggregate-ignore` are not listed either.
+    #[serde(default)]
+    pub aggregate_operations: Vec<String>,
+    /// Globs over keys not to ask of aggregating spans (`gen_ai.usage.*`: usage repeated on a
+    /// parent is counted twice by backends, which `usage-double-count` warns about).
+    #[serde(default)]
+    pub aggregate_ignore: Vec<String>,
 }
 
 /// What the trace-level rules expect.

@@ -1,7 +1,7 @@
 //! Baselines: accept today's findings, report only new ones (ESLint's bulk suppressions).
 //!
 //! `spanlint check --write-baseline FILE` records the findings of a run, counted by
-//! [`Key`] = (rule, service, span name, attribute). Trace and span ids, files and lines are left
+//! [`Key`] = (rule, service, span name, attribute; indexed keys with `*` for their indices). Trace and span ids, files and lines are left
 //! out on purpose: they change with every capture, so a baseline keyed on them would match
 //! nothing the next day. `--baseline FILE` then absorbs up to `count` findings per key (the
 //! first ones in report order) and reports the rest; entries that absorbed fewer findings than
@@ -52,7 +52,7 @@ impl Key {
             rule: finding.rule.to_string(),
             service: finding.span.service.clone(),
             span_name: finding.span.name.clone(),
-            attribute: finding.attribute.clone(),
+            attribute: finding.attribute_pattern(),
         }
     }
 }

@@ -5,8 +5,19 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Lint OpenTelemetry trace dumps against the GenAI semantic conventions.
+const EXAMPLES: &str = "\
+Examples:
+  spanlint check dumps/                    lint trace dumps (JSON or protobuf, plain or compressed)
+  spanlint check --format sarif -o spanlint.sarif dumps/
+  spanlint migrate dumps/ -o migrated/     rewrite deprecated and foreign attributes
+  spanlint explain reserved-namespace      what a rule checks and how to fix it
+  spanlint rules                           every rule and its default severity
+
+Configuration: spanlint.toml (or .spanlint.toml), found by walking up from the current
+directory; see docs/config.md. Exit status: 0 clean, 1 findings, 2 errors.";
+
 #[derive(Debug, Parser)]
-#[command(name = "spanlint", version, about, long_about = None)]
+#[command(name = "spanlint", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -23,6 +34,9 @@ pub enum Command {
     )]
     RulesFile,
     /// List every rule with its id, default severity and summary.
+    #[command(
+        after_help = "Examples:\n  spanlint rules                      the table\n  spanlint rules --format json        with each rule's documentation\n  spanlint rules --format markdown    the reference in docs/rules.md"
+    )]
     Rules(crate::commands::rules::RulesArgs),
     /// Print a rule's documentation: what it checks, why it matters, an example, the fix.
     Explain(crate::commands::explain::ExplainArgs),

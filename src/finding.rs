@@ -36,6 +36,8 @@ pub struct SpanIdentity {
     pub span_id: String,
     pub name: String,
     pub service: Option<String>,
+    /// The instrumentation scope (library) that emitted the span; empty when unnamed.
+    pub scope: String,
 }
 
 /// One violation of the conventions found on one span.
@@ -57,4 +59,15 @@ pub struct Finding {
     /// something missing.
     pub offset: Offset,
     pub span: SpanIdentity,
+}
+
+impl Finding {
+    /// The attribute as it identifies the finding across captures: indexed keys with their
+    /// indices as `*` (`gen_ai.prompt.*.content`), because another capture of the same code
+    /// holds more or fewer messages. Used by baselines and report fingerprints.
+    pub fn attribute_pattern(&self) -> Option<String> {
+        self.attribute
+            .as_deref()
+            .map(|key| crate::rules::keys::indexed_pattern(key).unwrap_or_else(|| key.to_string()))
+    }
 }

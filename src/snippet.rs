@@ -21,6 +21,8 @@ pub struct Snippet {
 /// Characters kept before and after the highlighted token.
 const BEFORE: usize = 30;
 const AFTER: usize = 50;
+/// Characters of the highlighted token itself shown at most.
+const MAX_TOKEN: usize = 80;
 
 /// Whether the highlighted token itself may be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +82,15 @@ pub(crate) fn excerpt(
         out.copy(text, pos, from, offset, token_end);
         let is_token = literal.range.start == offset;
         let to = literal.range.end.min(end);
-        if literal.structural || (is_token && token == Token::Show) {
+        if is_token && token == Token::Show {
+            // A pathological key or span name (thousands of characters) is cut, not underlined
+            // across the terminal.
+            let cut = forward_chars(text, from, MAX_TOKEN).min(to);
+            out.copy(text, from, cut, offset, cut);
+            if cut < to {
+                out.text.push('…');
+            }
+        } else if literal.structural {
             out.copy(text, from, to, offset, token_end);
         } else {
             let whole = from == literal.range.start && to == literal.range.end && literal.closed;
@@ -290,6 +300,16 @@ mod tests {
             s.text
         );
         assert_eq!(&s.text[s.highlight.clone()], "\"gen_ai.input.messages\"");
+    }
+
+    #[test]
+    fn a_huge_token_is_cut() {
+        let name = format!("\"{}\"", "n".repeat(3000));
+        let text = format!("{{\"name\":{name},\"kind\":1}}");
+        let s = Snippet::around(&text, 8, Token::Show);
+        assert!(s.text.chars().count() < 200, "{}", s.text);
+        assert!(s.highlight.len() <= MAX_TOKEN, "{:?}", s.highlight);
+        assert!(s.text.contains("nnn…"), "{}", s.text);
     }
 
     #[test]

@@ -540,9 +540,9 @@ fn bad_inputs_exit_2_name_file_and_position_and_do_not_stop_the_run() {
             .iter()
             .filter(|f| f["file"] == "fixtures/real/openai-v2-chat.jsonl")
             .count();
-        // Two span findings, the recommended-attributes info and the trace's missing context.
+        // Three span findings, the recommended-attributes info and the trace's missing context.
         assert_eq!(
-            good_file_findings, 4,
+            good_file_findings, 5,
             "{bad}: the good file is still checked"
         );
     }
@@ -712,7 +712,7 @@ fn exit_zero_ignores_findings_but_not_input_errors() {
     let output = spanlint(&["check", "--exit-zero", "--fail-on", "info", dirty]);
     assert_eq!(output.status.code(), Some(0));
     assert!(
-        stdout(&output).contains("1 error, 1 warning"),
+        stdout(&output).contains("1 error, 2 warnings"),
         "{}",
         stdout(&output)
     );
@@ -738,7 +738,7 @@ fn output_writes_the_report_to_a_file_and_the_summary_to_stderr() {
         assert_eq!(stdout(&output), "", "{format}: nothing on stdout");
         assert_eq!(
             stderr(&output),
-            "1 span (1 GenAI) in 1 file: 1 error, 1 warning, 2 infos\n",
+            "1 span (1 GenAI) in 1 file: 1 error, 2 warnings, 2 infos\n",
             "{format}"
         );
         let written = std::fs::read_to_string(&file).unwrap();
@@ -763,12 +763,12 @@ fn quiet_prints_only_the_summary() {
         assert_eq!(output.status.code(), Some(1));
         assert_eq!(
             stdout(&output),
-            "1 span (1 GenAI) in 1 file: 1 error, 1 warning, 2 infos\n"
+            "1 span (1 GenAI) in 1 file: 1 error, 2 warnings, 2 infos\n"
         );
     }
     // A tool reads a machine format whole, quiet or not.
     let quiet = spanlint(&["check", "-q", "--format", "json", dirty]);
-    assert_eq!(json(&quiet)["findings"].as_array().unwrap().len(), 4);
+    assert_eq!(json(&quiet)["findings"].as_array().unwrap().len(), 5);
     // Quiet and statistics contradict each other.
     assert_eq!(
         spanlint(&["check", "-q", "--statistics", dirty])

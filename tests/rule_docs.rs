@@ -139,3 +139,16 @@ fn the_readme_links_the_rules_and_configuration_references() {
     assert!(readme.contains("(docs/rules.md)"));
     assert!(readme.contains("(docs/config.md)"));
 }
+
+/// The README's overview names every rule, so a new rule cannot be left out of it.
+#[test]
+fn the_readme_names_every_rule() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    for rule in spanlint::rules::all_rules() {
+        assert!(
+            readme.contains(&format!("`{}`", rule.id)),
+            "README.md does not mention `{}`",
+            rule.id
+        );
+    }
+}

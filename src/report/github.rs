@@ -31,7 +31,11 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             Severity::Warning => "warning",
             Severity::Info => "notice",
         };
-        let mut message = format!("{} (span `{}`", f.message, f.span.name);
+        let mut message = format!(
+            "{} (span `{}`",
+            f.message,
+            super::truncate(&f.span.name, 80)
+        );
         if let Position::Byte(offset) = located.position {
             let _ = write!(message, ", byte {offset}");
         }

@@ -50,14 +50,18 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
         .map(|(file, located)| {
             let f = &located.finding;
             let [rule, service, span, attribute] = identity_fields(f);
-            let key = stable_hash(&[file, rule, service, span, attribute]);
+            let key = stable_hash(&[file, &rule, &service, &span, &attribute]);
             let n = occurrences.next(&key);
             let (line, place) = match located.position {
                 Position::LineColumn { line, .. } => (line, String::new()),
                 Position::Byte(offset) => (1, format!(", byte {offset}")),
             };
             Issue {
-                description: format!("{} (span `{}`{place})", f.message, f.span.name),
+                description: format!(
+                    "{} (span `{}`{place})",
+                    f.message,
+                    super::truncate(&f.span.name, 80)
+                ),
                 check_name: f.rule,
                 fingerprint: format!("{key}{}", stable_hash(&[&key, &n.to_string()])),
                 severity: match f.severity {

@@ -82,7 +82,12 @@ fn render_finding(
     };
     let _ = handler.render_report(out, report.as_ref());
     if located.snippet.is_none() {
-        let _ = writeln!(out, "  at {file}: {}: {}", located.position, label(located));
+        let _ = writeln!(
+            out,
+            "  at {file}: {}: {}",
+            located.position,
+            logical_path(finding)
+        );
     }
     let span = &finding.span;
     let _ = writeln!(
@@ -101,6 +106,26 @@ fn label(located: &LocatedFinding) -> String {
         Some(service) => format!("span `{name}` of service `{}`", sanitize(service)),
         None => format!("span `{name}`"),
     }
+}
+
+/// Where a finding is when there is no text to show (protobuf): resource → scope → span →
+/// attribute.
+fn logical_path(finding: &crate::finding::Finding) -> String {
+    let span = &finding.span;
+    let mut path = format!(
+        "service `{}` → scope `{}` → span `{}`",
+        sanitize(span.service.as_deref().unwrap_or("-")),
+        sanitize(or_dash(&span.scope)),
+        super::truncate(&sanitize(&span.name), 60)
+    );
+    if let Some(attribute) = &finding.attribute {
+        let _ = write!(
+            path,
+            " → attribute `{}`",
+            super::truncate(&sanitize(attribute), 80)
+        );
+    }
+    path
 }
 
 fn or_dash(s: &str) -> &str {

@@ -212,12 +212,12 @@ pub fn stable_hash(fields: &[&str]) -> String {
 
 /// The fields that identify a finding across captures: rule, service, span name and
 /// attribute. Never trace or span ids, lines or offsets, which change with every capture.
-pub fn identity_fields(finding: &Finding) -> [&str; 4] {
+pub fn identity_fields(finding: &Finding) -> [String; 4] {
     [
-        finding.rule,
-        finding.span.service.as_deref().unwrap_or(""),
-        &finding.span.name,
-        finding.attribute.as_deref().unwrap_or(""),
+        finding.rule.to_string(),
+        finding.span.service.clone().unwrap_or_default(),
+        finding.span.name.clone(),
+        finding.attribute_pattern().unwrap_or_default(),
     ]
 }
 

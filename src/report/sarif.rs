@@ -190,8 +190,10 @@ impl Region {
                 start_column: Some(column),
                 byte_offset: None,
             },
+            // A protobuf dump has no lines, but GitHub code scanning places a result only with a
+            // `startLine`: line 1 stands for the file, the byte offset says where.
             Position::Byte(offset) => Region {
-                start_line: None,
+                start_line: Some(1),
                 start_column: None,
                 byte_offset: Some(offset),
             },
@@ -228,7 +230,8 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
         .findings()
         .map(|(file, located)| {
             let f = &located.finding;
-            let hash = stable_hash(&identity_fields(f));
+            let fields = identity_fields(f);
+            let hash = stable_hash(&fields.each_ref().map(String::as_str));
             let n = occurrences.next(&format!("{file}\u{0}{hash}"));
             let region = Region::at(located.position);
             let mut text = f.message.clone();

@@ -25,8 +25,9 @@
 //!
 //! ## Fix
 //! Turn content capture off in the instrumentation (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false`,
-//! `TRACELOOP_TRACE_CONTENT=false`, …), or set `policy = "allow"` in the rules file's
-//! `[content]` when recording is intended. spanlint never prints the content itself.
+//! `TRACELOOP_TRACE_CONTENT=false`, …); or, when recording is intended, set
+//! `content-policy = "allow"` (or `"redacted"`, when a redactor replaces it) in `spanlint.toml`.
+//! spanlint never prints the content itself.
 
 use super::rulesfile::ContentMode;
 use super::{RuleInfo, SpanContext, keys};
@@ -39,12 +40,14 @@ pub const INFO: RuleInfo = RuleInfo {
     default_severity: Severity::Error,
 };
 
-const HELP: &str = "turn content capture off in the instrumentation, or set `policy = \"allow\"` \
-                    under [content] in the rules file if recording is intended";
+const HELP: &str = "turn content capture off in the instrumentation, or set \
+                    `content-policy = \"allow\"` in spanlint.toml if recording is intended";
 
 const REDACTED_HELP: &str = "redact the content before export (replace it with a marker such as \
                              `__REDACTED__`), or add the marker your redactor writes to \
-                             `redaction-markers` under [content] in the rules file";
+                             `redaction-markers` under [content] in the rules file \
+                             (`spanlint rules-file` prints it; `extend-rules-file` in spanlint.toml \
+                             adds to it)";
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let policy = ctx.rules.file.content.policy;

@@ -36,15 +36,6 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         let Some(deprecated) = ctx.rules.deprecated_attribute(&attribute.key) else {
             continue;
         };
-        // `missing-required-attribute` already reports the missing replacement as an error and
-        // says to rename this one; a second finding for the same fix would be noise.
-        if deprecated
-            .replacement
-            .as_deref()
-            .is_some_and(|new| ctx.missing_required(new))
-        {
-            continue;
-        }
         out.push(finding(ctx, attribute, deprecated));
     }
 }

@@ -9,8 +9,8 @@
 //! backend can tell a chat call from a tool call. When a library's own attribute tells the
 //! operation (`llm.request.type = chat`, `openinference.span.kind = LLM`), the help names the
 //! value to set and the rest of that operation's requirements are checked as well. When the
-//! span carries a deprecated attribute that the missing one replaces (`gen_ai.system`), this one
-//! finding says to rename it (`deprecated-attribute` does not report it again).
+//! span carries a deprecated attribute that the missing one replaces (`gen_ai.system`), the help
+//! says to rename it (`deprecated-attribute` reports the old name as well, as a warning).
 //!
 //! Recommended attributes the span lacks make one *info* per span listing them, leaving out
 //! conditional ones ("when available", "if the request was streaming") and the request

@@ -101,6 +101,5 @@ fn help(ctx: &SpanContext<'_, '_>, key: &str, indexed: bool) -> String {
     if let Some(meant) = ctx.rules.closest_attribute(key) {
         return format!("did you mean `{meant}`?");
     }
-    "move it to a namespace of your own, or allow it in the rules file's [[reserved-namespace]]"
-        .to_string()
+    "move it to a namespace of your own, or allow it with `allow-keys` in spanlint.toml".to_string()
 }

@@ -280,7 +280,11 @@ impl Ruleset {
     pub fn recommended_ignored(&self, key: &str, operation: Option<&str>) -> bool {
         self.recommended_ignore.is_match(key)
             || operation.is_some_and(|op| {
-                self.file.recommended.aggregate_operations.iter().any(|a| a == op)
+                self.file
+                    .recommended
+                    .aggregate_operations
+                    .iter()
+                    .any(|a| a == op)
                     && self.aggregate_ignore.is_match(key)
             })
     }
@@ -538,6 +542,7 @@ impl<'r, 'a> SpanContext<'r, 'a> {
                 span_id: span.span_id.clone(),
                 name: span.name.to_string(),
                 service: crate::model::service_name(resource).map(str::to_string),
+                scope: scope.name.to_string(),
             },
         }
     }
@@ -619,18 +624,6 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             }
             Level::Recommended | Level::OptIn => false,
         }
-    }
-
-    /// Whether `key` is required on this span and missing (`missing-required-attribute`
-    /// reports it).
-    pub fn missing_required(&self, key: &str) -> bool {
-        self.span.attribute(key).is_none()
-            && (key == "gen_ai.operation.name"
-                && self.operation.is_some_and(|o| o.inferred_from.is_some())
-                || self
-                    .requirements()
-                    .iter()
-                    .any(|r| r.attribute == key && self.enforced(r)))
     }
 
     /// A finding about this span, with the rule's default severity.

@@ -38,18 +38,30 @@ pub fn check(trace: &Trace, _rules: &Ruleset, out: &mut Vec<TraceFinding>) {
         .filter_map(|(_, g)| g.tool_call_id.as_deref())
         .collect();
     for (node, facts) in trace.genai_nodes() {
-        let unmatched = facts
+        let unmatched: Vec<&str> = facts
             .requested_tool_calls
             .iter()
-            .filter(|id| !executed.contains(id.as_str()))
-            .count();
-        if unmatched == 0 {
+            .map(String::as_str)
+            .filter(|id| !executed.contains(id))
+            .collect();
+        if unmatched.is_empty() {
             continue;
         }
-        let what = if unmatched == 1 {
-            "a tool call".to_string()
+        // Call ids are provider-generated handles, not content: naming them lets the user find
+        // the call in the recorded messages.
+        let ids: Vec<String> = unmatched
+            .iter()
+            .take(3)
+            .map(|id| format!("`{}`", crate::report::truncate(id, 40)))
+            .collect();
+        let more = match unmatched.len() {
+            n if n > 3 => format!(" and {} more", n - 3),
+            _ => String::new(),
+        };
+        let what = if unmatched.len() == 1 {
+            format!("a tool call ({}{more})", ids.join(", "))
         } else {
-            format!("{unmatched} tool calls")
+            format!("{} tool calls ({}{more})", unmatched.len(), ids.join(", "))
         };
         out.push(
             trace.finding(

@@ -4,39 +4,13 @@
 //!
 //! New CLI behaviour gets a test here; per-rule behaviour goes to `tests/rules.rs`.
 
+mod common;
+
+use common::{json, spanlint, spanlint_with_stdin, stderr, stdout};
+
 use std::path::Path;
-use std::process::Output;
 
 use assert_cmd::Command;
-
-/// Runs `spanlint` with a fixed terminal width and no colour, so output is identical everywhere.
-fn spanlint(args: &[&str]) -> Output {
-    spanlint_with_stdin(args, &[])
-}
-
-fn spanlint_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    Command::cargo_bin("spanlint")
-        .expect("the spanlint binary is built")
-        .args(args)
-        .env("COLUMNS", "100")
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .write_stdin(stdin.to_vec())
-        .output()
-        .expect("spanlint runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).expect("stdout is one JSON document")
-}
 
 fn real_fixtures(extension: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir("fixtures/real")

@@ -5,10 +5,12 @@
 //! A new format gets a snapshot test and a parse-back test here; behaviour shared by all formats
 //! (exit status, `--output`, `--quiet`) is tested in `tests/cli.rs`.
 
-use std::collections::{HashMap, HashSet};
-use std::process::Output;
+mod common;
 
-use assert_cmd::Command;
+use common::{spanlint, stdout};
+
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
 const FORMATS: [&str; 8] = [
@@ -23,21 +25,6 @@ const SNAPSHOT_INPUTS: [&str; 4] = [
     "fixtures/real/openllmetry-legacy-tool.jsonl",
     "fixtures/real/vercel-ai-chat.pb",
 ];
-
-fn spanlint(args: &[&str]) -> Output {
-    Command::cargo_bin("spanlint")
-        .expect("the spanlint binary is built")
-        .args(args)
-        .env("COLUMNS", "100")
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("spanlint runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
 
 /// `spanlint check --format FORMAT PATHS…` (exit status checked: 1, findings).
 fn check(format: &str, paths: &[&str]) -> String {

@@ -5,27 +5,9 @@
 //! change with it: review with `cargo insta review`, regenerate the reference with
 //! `SPANLINT_BLESS=1 cargo test --test rule_docs`.
 
-use std::process::Output;
+mod common;
 
-use assert_cmd::Command;
-
-fn spanlint(args: &[&str]) -> Output {
-    Command::cargo_bin("spanlint")
-        .expect("the spanlint binary is built")
-        .args(args)
-        .env("COLUMNS", "100")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("spanlint runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
-}
+use common::{spanlint, stderr, stdout};
 
 /// The rule ids, from the JSON listing.
 fn rule_ids() -> Vec<String> {

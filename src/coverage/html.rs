@@ -58,7 +58,7 @@ fn bar_chart(title: &str, items: &[(String, f64, String)]) -> String {
              <text x=\"{}\" y=\"{}\" font-size=\"12\">{}</text>",
             LABEL - 6,
             y + 11,
-            escape(&crate::report::truncate(label, 48)),
+            escape(&crate::report::truncate(label, 52)),
             LABEL,
             y,
             LABEL,
@@ -109,11 +109,16 @@ pub fn html(report: &Report, old: Option<&Report>) -> String {
     page.push_str("<h2>Score per service</h2>\n");
     page.push_str(&bar_chart("Score per service", &services));
     // Per-attribute coverage over all groups.
-    let mut attributes: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
+    // Required first: (not required, level, attribute).
+    let mut attributes: BTreeMap<(bool, &str, &str), (usize, usize)> = BTreeMap::new();
     for g in &report.groups {
         for a in &g.attributes {
             let e = attributes
-                .entry((a.level.as_str(), a.attribute.as_str()))
+                .entry((
+                    a.level != "required",
+                    a.level.as_str(),
+                    a.attribute.as_str(),
+                ))
                 .or_default();
             e.0 += a.present;
             e.1 += a.expected;
@@ -121,7 +126,7 @@ pub fn html(report: &Report, old: Option<&Report>) -> String {
     }
     let attributes: Vec<(String, f64, String)> = attributes
         .into_iter()
-        .map(|((level, a), (ok, all))| {
+        .map(|((_, level, a), (ok, all))| {
             let s = super::share(ok, all);
             (format!("{a} ({level})"), s, percent(s))
         })

@@ -528,7 +528,7 @@ pub fn table(report: &Report, old: Option<&Report>, color: bool) -> String {
                     l.push_str(&s);
                     l.push_str(&pad);
                 }
-                l.push_str(" ");
+                l.push(' ');
             }
             out.push_str(l.trim_end());
             out.push('\n');

@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Completions(args) => commands::completions::run(&args),
         Command::Man(args) => commands::man::run(&args),
         Command::Migrate(args) => commands::migrate::run(&args),
+        Command::Coverage(args) => commands::coverage::run(&args),
     }
 }
 

@@ -49,6 +49,9 @@ pub enum Command {
     /// Rewrite dumps to the current GenAI conventions (deprecated and foreign attributes).
     #[command(after_help = crate::commands::migrate::EXAMPLES)]
     Migrate(crate::commands::migrate::MigrateArgs),
+    /// Measure how far the dumps meet the GenAI conventions: shares, usage, latency, a score.
+    #[command(after_help = crate::commands::coverage::EXAMPLES)]
+    Coverage(crate::commands::coverage::CoverageArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod coverage;
 pub mod explain;
 pub mod man;
 pub mod migrate;

@@ -1,0 +1,233 @@
+//! `spanlint coverage`: load the inputs (in parallel), collect each span's coverage facts
+//! (`crate::coverage::records`), run the trace rules over all files, aggregate, render, and
+//! exit 1 below `--min-score`.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use rayon::prelude::*;
+
+use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
+use crate::cli::ColorChoice;
+use crate::commands::check::InputFormatArg;
+use crate::config::{Config, ConfigChoice};
+use crate::coverage::{self, Pricing, Report, SpanRecord, html, render};
+use crate::input::{self, InputError, InputFormat};
+use crate::trace::TraceIndex;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  spanlint coverage dumps/                          tables in the terminal
+  spanlint coverage --format markdown dumps/        for a pull-request comment
+  spanlint coverage --format json dumps/ > coverage.json
+  spanlint coverage --format html -o coverage.html dumps/
+  spanlint coverage --compare coverage.json dumps/  changes since an earlier JSON
+  spanlint coverage --min-score 80 dumps/           CI gate: exit 1 below 80
+  spanlint coverage --pricing rules/pricing.example.toml dumps/   estimated cost
+
+Exit status: 0 at or above --min-score (or without it), 1 below it,
+2 usage, configuration, rules, pricing, compare-file, I/O or parse errors.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CoverageFormat {
+    /// Aligned terminal tables with bars for shares.
+    Table,
+    /// Markdown tables, for a pull-request comment.
+    Markdown,
+    /// Every number, stable field names, for dashboards and `--compare`.
+    Json,
+    /// One self-contained HTML page with SVG charts (no scripts, fonts or network).
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Dump files, directories, quoted glob patterns, or `-` for standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CoverageFormat::Table)]
+    pub format: CoverageFormat,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Exit 1 when the overall score is below N (0–100), for a CI gate.
+    #[arg(long, value_name = "N")]
+    pub min_score: Option<f64>,
+
+    /// An earlier `--format json` report: show each number's change (↑/↓).
+    #[arg(long, value_name = "OLD.json")]
+    pub compare: Option<PathBuf>,
+
+    /// Per-model prices per million tokens (TOML, see rules/pricing.example.toml): adds an
+    /// estimated cost to the usage table.
+    #[arg(long, value_name = "FILE")]
+    pub pricing: Option<PathBuf>,
+
+    /// Rules file to use instead of the built-in GenAI rules.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+
+    /// Configuration file to use instead of the discovered `spanlint.toml`.
+    #[arg(long, value_name = "FILE", help_heading = "Config")]
+    pub config: Option<PathBuf>,
+
+    /// Use no configuration file (defaults only).
+    #[arg(long, conflicts_with = "config", help_heading = "Config")]
+    pub isolated: bool,
+
+    /// Input format; detected from the content when not given.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub input_format: Option<InputFormatArg>,
+
+    /// When to colour the table's bars (`auto`: on a terminal, honouring `NO_COLOR`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+type FileRecords = (Vec<SpanRecord>, TraceIndex, Vec<InputError>);
+
+/// Runs `spanlint coverage`.
+pub fn run(args: &CoverageArgs) -> ExitStatus {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let choice = match (&args.config, args.isolated) {
+        (Some(path), _) => ConfigChoice::File(path),
+        (None, true) => ConfigChoice::Isolated,
+        (None, false) => ConfigChoice::Discover(&cwd),
+    };
+    let loaded = Config::load(choice)
+        .map_err(miette::Report::from)
+        .and_then(|c| c.ruleset(args.rules.as_deref()));
+    let rules = match loaded {
+        Ok(rules) => rules,
+        Err(report) => {
+            eprint_diagnostic(report.as_ref());
+            return ExitStatus::Error;
+        }
+    };
+    let pricing = match args.pricing.as_deref().map(load_pricing).transpose() {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("spanlint: {message}");
+            return ExitStatus::Error;
+        }
+    };
+    let old = match args.compare.as_deref().map(load_compare).transpose() {
+        Ok(o) => o,
+        Err(message) => {
+            eprintln!("spanlint: {message}");
+            return ExitStatus::Error;
+        }
+    };
+
+    let (sources, mut errors) = input::discover(&args.paths);
+    let format = args.input_format.map(|f| match f {
+        InputFormatArg::Json => InputFormat::Json,
+        InputFormatArg::Proto => InputFormat::Proto,
+    });
+    let results: Vec<Result<FileRecords, InputError>> = sources
+        .par_iter()
+        .map(|source| {
+            let loaded = input::load(source, format)?;
+            let mut records = Vec::new();
+            let mut index = TraceIndex::default();
+            let mut errors = Vec::new();
+            for batch in loaded.batches() {
+                match batch {
+                    Ok(batch) => records.extend(coverage::records(&batch, &rules, &mut index)),
+                    Err(err) => errors.push(err),
+                }
+            }
+            Ok((records, index, errors))
+        })
+        .collect();
+    let mut records = Vec::new();
+    let mut index = TraceIndex::default();
+    for (i, result) in results.into_iter().enumerate() {
+        match result {
+            Ok((mut r, idx, mut errs)) => {
+                records.append(&mut r);
+                index.merge(idx, i);
+                errors.append(&mut errs);
+            }
+            Err(err) => errors.push(err),
+        }
+    }
+    for err in &errors {
+        eprint_diagnostic(err);
+    }
+    let no_input = sources.is_empty() && errors.is_empty();
+    if no_input {
+        eprintln!("spanlint: no input files");
+    }
+    coverage::dedup(&mut records);
+    let trace_findings = index.evaluate(&rules);
+    let report = coverage::compute(&records, &trace_findings, pricing.as_ref());
+
+    let color = args.output.is_none() && use_color(args.color);
+    let text = match args.format {
+        CoverageFormat::Table => render::table(&report, old.as_ref(), color),
+        CoverageFormat::Markdown => render::markdown(&report, old.as_ref()),
+        CoverageFormat::Json => render::json(&report),
+        CoverageFormat::Html => html::html(&report, old.as_ref()),
+    };
+    match &args.output {
+        None => {
+            if let Err(stop) = write_stdout(&text) {
+                return stop;
+            }
+        }
+        Some(path) => {
+            if let Err(err) = std::fs::write(path, &text) {
+                eprintln!("spanlint: cannot write {}: {err}", path.display());
+                return ExitStatus::Error;
+            }
+        }
+    }
+
+    if !errors.is_empty() || no_input {
+        return ExitStatus::Error;
+    }
+    match (args.min_score, report.score) {
+        (Some(min), Some(score)) if score < min => {
+            eprintln!("spanlint: coverage score {score} is below --min-score {min}");
+            ExitStatus::Findings
+        }
+        (Some(min), None) => {
+            eprintln!(
+                "spanlint: no GenAI spans, so no coverage score to hold to --min-score {min}"
+            );
+            ExitStatus::Findings
+        }
+        _ => ExitStatus::Clean,
+    }
+}
+
+fn load_pricing(path: &std::path::Path) -> Result<Pricing, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read pricing file {}: {e}", path.display()))?;
+    Pricing::parse(&text).map_err(|e| format!("invalid pricing file {}: {e}", path.display()))
+}
+
+fn load_compare(path: &std::path::Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let report: Report = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a `spanlint coverage --format json` report: {e}",
+            path.display()
+        )
+    })?;
+    if report.version != coverage::VERSION {
+        return Err(format!(
+            "{} is coverage report version {}, this spanlint writes version {}",
+            path.display(),
+            report.version,
+            coverage::VERSION
+        ));
+    }
+    Ok(report)
+}

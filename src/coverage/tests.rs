@@ -1,0 +1,281 @@
+//! Unit tests of every share, the score and the no-double-count usage sums, on hand-made
+//! records.
+
+use super::*;
+
+fn req(attribute: &str, required: bool, present: bool) -> Requirement {
+    Requirement {
+        attribute: attribute.to_string(),
+        required,
+        present,
+    }
+}
+
+fn genai(service: &str, fired: &[&'static str]) -> GenAiRecord {
+    GenAiRecord {
+        service: service.to_string(),
+        operation: "chat".to_string(),
+        provider: "openai".to_string(),
+        scope: "lib".to_string(),
+        model: Some("m".to_string()),
+        fired: fired.iter().copied().collect(),
+        ..GenAiRecord::default()
+    }
+}
+
+fn span(trace: u128, id: u64, parent: Option<u64>, genai: Option<GenAiRecord>) -> SpanRecord {
+    SpanRecord {
+        trace_id: trace,
+        span_id: id,
+        parent_id: parent,
+        genai,
+    }
+}
+
+fn tokens(input: u64, output: u64, cache_read: u64) -> Tokens {
+    Tokens {
+        input,
+        output,
+        cache_read,
+        ..Tokens::default()
+    }
+}
+
+fn with_usage(mut g: GenAiRecord, t: Tokens) -> GenAiRecord {
+    g.usage = Some(t);
+    g
+}
+
+#[test]
+fn group_shares() {
+    let mut a = genai("svc", &["span-name-format", "deprecated-attribute"]);
+    a.requirements = vec![
+        req("gen_ai.provider.name", true, false),
+        req("gen_ai.request.model", true, true),
+        req("gen_ai.response.id", false, true),
+    ];
+    a.content = true;
+    let mut b = genai("svc", &["span-kind"]);
+    b.requirements = vec![
+        req("gen_ai.provider.name", true, true),
+        req("gen_ai.request.model", true, true),
+        req("gen_ai.response.id", false, false),
+    ];
+    let mut c = genai("svc", &["foreign-namespace"]);
+    c.requirements = vec![req("gen_ai.provider.name", true, true)];
+    let d = genai("svc", &[]);
+    let records: Vec<SpanRecord> = [a, b, c, d]
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| span(1, i as u64 + 1, None, Some(g)))
+        .collect();
+    let report = compute(&records, &[], None);
+    assert_eq!(report.groups.len(), 1);
+    let g = &report.groups[0];
+    assert_eq!(g.spans, 4);
+    assert_eq!(g.span_name_ok, 0.75);
+    assert_eq!(g.span_kind_ok, 0.75);
+    assert_eq!(g.deprecated_or_foreign, 0.5);
+    assert_eq!(g.content, 0.25);
+    let attr = |k: &str| g.attributes.iter().find(|a| a.attribute == k).unwrap();
+    assert_eq!(
+        (
+            attr("gen_ai.provider.name").present,
+            attr("gen_ai.provider.name").expected
+        ),
+        (2, 3)
+    );
+    assert_eq!(attr("gen_ai.request.model").share, 1.0);
+    assert_eq!(attr("gen_ai.response.id").share, 0.5);
+    assert_eq!(attr("gen_ai.response.id").level, "recommended");
+    assert_eq!(attr("gen_ai.provider.name").level, "required");
+}
+
+#[test]
+fn score_is_the_weighted_mean_of_the_parts_that_apply() {
+    let all = ScoreParts {
+        required: Some(1.0),
+        span_name: Some(1.0),
+        recommended: Some(1.0),
+        span_kind: Some(1.0),
+        current: Some(1.0),
+    };
+    assert_eq!(score(&all), Some(100.0));
+    let half_required = ScoreParts {
+        required: Some(0.5),
+        ..all
+    };
+    // 100 - 35 × 0.5 = 82.5
+    assert_eq!(score(&half_required), Some(82.5));
+    let no_names = ScoreParts {
+        span_name: Some(0.0),
+        recommended: None,
+        ..all
+    };
+    // (35 + 10 + 15) / (35 + 25 + 10 + 15) = 60 / 85
+    assert_eq!(score(&no_names), Some(70.6));
+    assert_eq!(score(&ScoreParts::default()), None);
+}
+
+#[test]
+fn scores_per_service_and_overall() {
+    let mut good = genai("good", &[]);
+    good.requirements = vec![req("gen_ai.provider.name", true, true)];
+    let mut bad = genai(
+        "bad",
+        &["span-name-format", "span-kind", "foreign-namespace"],
+    );
+    bad.requirements = vec![req("gen_ai.provider.name", true, false)];
+    let records = vec![
+        span(1, 1, None, Some(good)),
+        span(2, 2, None, Some(bad)),
+        span(2, 3, Some(2), None),
+    ];
+    let report = compute(&records, &[], None);
+    let s = |name: &str| report.services.iter().find(|s| s.service == name).unwrap();
+    assert_eq!(s("good").score, 100.0);
+    assert_eq!(s("bad").score, 0.0);
+    // Overall is over all spans: every part is 1/2.
+    assert_eq!(report.score, Some(50.0));
+    assert_eq!(report.spans, 3);
+    assert_eq!(report.genai_spans, 2);
+    assert_eq!(report.traces.traces, 2);
+}
+
+#[test]
+fn usage_repeated_on_parents_counts_once() {
+    // trace 1: agent (usage 30/20) → plain span → chat (10/5) and chat (20/15, 8 cached)
+    // trace 2: a lone chat with usage; trace 3: an agent with usage and no usage below.
+    let agent = with_usage(genai("svc", &[]), tokens(30, 20, 8));
+    let records = vec![
+        span(1, 1, None, Some(agent.clone())),
+        span(1, 2, Some(1), None),
+        span(
+            1,
+            3,
+            Some(2),
+            Some(with_usage(genai("svc", &[]), tokens(10, 5, 0))),
+        ),
+        span(
+            1,
+            4,
+            Some(2),
+            Some(with_usage(genai("svc", &[]), tokens(20, 15, 8))),
+        ),
+        span(
+            2,
+            1,
+            None,
+            Some(with_usage(genai("svc", &[]), tokens(7, 3, 0))),
+        ),
+        span(3, 9, None, Some(agent)),
+    ];
+    let usage = usage_sums(&records, None);
+    assert_eq!(usage.len(), 1);
+    let u = &usage[0];
+    assert_eq!(u.tokens, tokens(10 + 20 + 7 + 30, 5 + 15 + 3 + 20, 8 + 8));
+    assert_eq!(u.spans, 4);
+    assert_eq!(u.repeated_spans, 1);
+}
+
+#[test]
+fn usage_is_grouped_by_provider_and_model_and_priced() {
+    let mut other = with_usage(genai("svc", &[]), tokens(1_000_000, 0, 0));
+    other.model = Some("n".to_string());
+    let records = vec![
+        span(
+            1,
+            1,
+            None,
+            Some(with_usage(
+                genai("svc", &[]),
+                tokens(2_000_000, 1_000_000, 1_000_000),
+            )),
+        ),
+        span(1, 2, None, Some(other)),
+    ];
+    let pricing =
+        Pricing::parse("[models.m]\ninput = 1.0\noutput = 2.0\ncached-input = 0.5\n").unwrap();
+    let usage = usage_sums(&records, Some(&pricing));
+    assert_eq!(usage.len(), 2);
+    assert_eq!(usage[0].model, "m");
+    assert_eq!(usage[0].estimated_cost, Some(1.0 + 0.5 + 2.0));
+    assert_eq!(usage[1].model, "n");
+    assert_eq!(usage[1].estimated_cost, None, "no price for n");
+}
+
+#[test]
+fn spans_read_twice_are_one_span() {
+    let g = with_usage(genai("svc", &[]), tokens(5, 5, 0));
+    let mut records = vec![
+        span(1, 1, None, Some(g.clone())),
+        span(1, 1, None, Some(g)),
+        span(0, 0, None, None),
+        span(0, 0, None, None),
+    ];
+    dedup(&mut records);
+    assert_eq!(records.len(), 3, "spans without ids are kept");
+    assert_eq!(usage_sums(&records, None)[0].tokens.input, 5);
+}
+
+#[test]
+fn finish_reasons_errors_and_latency() {
+    let mut records = Vec::new();
+    for i in 0..10u64 {
+        let mut g = genai("svc", &[]);
+        g.finish_reasons = if i < 2 {
+            vec!["length".to_string()]
+        } else {
+            vec!["stop".to_string(), "stop".to_string()]
+        };
+        g.duration_ns = Some((i + 1) * 1_000_000);
+        g.error_type = (i == 0).then(|| "timeout".to_string());
+        records.push(span(1, i + 1, None, Some(g)));
+    }
+    let mut streaming = genai("svc", &[]);
+    streaming.time_to_first_chunk = Some(0.25);
+    records.push(span(1, 99, None, Some(streaming)));
+    let report = compute(&records, &[], None);
+    let f = &report.finish_reasons[0];
+    assert_eq!(f.spans, 10);
+    assert_eq!(f.reasons["length"], 0.2);
+    assert_eq!(
+        f.reasons["stop"], 0.8,
+        "a reason given twice by one span counts once"
+    );
+    let l = &report.latency[0];
+    assert_eq!(
+        (l.spans, l.p50_ms, l.p95_ms, l.p99_ms),
+        (10, 5.0, 10.0, 10.0)
+    );
+    assert_eq!(report.time_to_first_chunk[0].p50_ms, 250.0);
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].spans, 1);
+    assert_eq!(report.errors[0].share, 1.0 / 11.0);
+}
+
+#[test]
+fn nearest_rank_percentiles() {
+    let v: Vec<f64> = (1..=100).map(f64::from).collect();
+    assert_eq!(percentile(&v, 50.0), 50.0);
+    assert_eq!(percentile(&v, 95.0), 95.0);
+    assert_eq!(percentile(&v, 99.0), 99.0);
+    assert_eq!(percentile(&[3.0], 99.0), 3.0);
+    assert_eq!(percentile(&[], 50.0), 0.0);
+}
+
+#[test]
+fn compare_shows_arrows() {
+    let mut good = genai("svc", &[]);
+    good.requirements = vec![req("gen_ai.provider.name", true, true)];
+    let new = compute(&[span(1, 1, None, Some(good))], &[], None);
+    let mut old = new.clone();
+    old.score = Some(80.0);
+    old.services[0].score = 90.0;
+    old.spans = 3;
+    let table = render::table(&new, Some(&old), false);
+    assert!(table.contains("100 ↑ +20"), "{table}");
+    assert!(table.contains("1 ↓ -2"), "{table}");
+    let md = render::markdown(&new, Some(&old));
+    assert!(md.contains("↑ +10"), "{md}");
+}

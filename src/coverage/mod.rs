@@ -203,7 +203,11 @@ fn genai_record(
             let required = match r.level {
                 Level::Required => true,
                 Level::ConditionallyRequired if ctx.enforced(r) => true,
-                Level::Recommended if !rules.recommended_ignored(&r.attribute) => false,
+                Level::Recommended
+                    if !rules.recommended_ignored(&r.attribute, ctx.operation.map(|o| o.name)) =>
+                {
+                    false
+                }
                 _ => return None,
             };
             Some(Requirement {

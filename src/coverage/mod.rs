@@ -203,8 +203,12 @@ fn genai_record(
             let required = match r.level {
                 Level::Required => true,
                 Level::ConditionallyRequired if ctx.enforced(r) => true,
+                // As `missing-required-attribute` asks for them: unconditional recommended
+                // attributes only ("If the request was streaming" cannot be decided).
                 Level::Recommended
-                    if !rules.recommended_ignored(&r.attribute, ctx.operation.map(|o| o.name)) =>
+                    if r.condition.is_none()
+                        && !rules
+                            .recommended_ignored(&r.attribute, ctx.operation.map(|o| o.name)) =>
                 {
                     false
                 }

@@ -191,6 +191,7 @@ fn is_source(key: &str, mapping: &MappingFile, rules: &Ruleset) -> bool {
             .prefix_renames
             .iter()
             .any(|p| key.starts_with(&p.from))
+        || mapping.split_urls.iter().any(|s| s.from == key)
         || rules.deprecated_attribute(key).is_some()
 }
 
@@ -796,4 +797,247 @@ fn content_actions_reach_span_events_in_both_formats() {
     let (again, plans) = migrate_bytes(&out, InputFormat::Proto, hash);
     assert!(!plans.iter().any(|p| p.changed), "hashing is idempotent");
     assert_eq!(again, out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Squatters, URLs and units.
+
+/// The attributes of the only span of a migrated JSON dump, as `key = value` lines.
+fn attributes_of(out: &[u8]) -> Vec<String> {
+    listing(&model(out, InputFormat::Json))
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn squatters_move_to_the_named_namespace_and_nothing_else_does() {
+    let text = doc(
+        "chat m",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m"),
+            ("server.address", "api.example.com"),
+            // Not split (server.address is there), so a squatter.
+            ("gen_ai.openai.api_base", "https://api.openai.com/v1"),
+            ("gen_ai.usage.total_tokens", "12"),
+            ("gen_ai.system", "openai"),
+            ("openai.custom.flag", "x"),
+            ("myapp.own", "y"),
+            ("llm.unknown_thing", "z"),
+        ],
+    );
+    let options = Options {
+        squatter_namespace: Some("myapp".to_string()),
+        ..Options::default()
+    };
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, options.clone());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.request.model = "m""#,
+        r#"myapp.openai.api_base = "https://api.openai.com/v1""#,
+        r#"myapp.usage.total_tokens = "12""#,
+        r#"myapp.custom.flag = "x""#,
+        r#"myapp.own = "y""#,
+        r#"llm.unknown_thing = "z""#,
+        r#"gen_ai.provider.name = "openai""#,
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(diff(&plans).contains("squatter gen_ai.* → myapp.*"));
+    // Idempotent.
+    let (again, plans) = migrate_bytes(&out, InputFormat::Json, options);
+    assert!(plans.is_empty(), "{}", diff(&plans));
+    assert_eq!(again, out);
+    // Without a namespace, squatters stay.
+    let (out, _) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    assert!(
+        attributes_of(&out)
+            .iter()
+            .any(|a| a.starts_with("gen_ai.usage.total_tokens"))
+    );
+}
+
+#[test]
+fn a_taken_squatter_name_is_a_conflict_and_the_key_stays() {
+    let text = doc(
+        "x",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.usage.total_tokens", "12"),
+            ("myapp.usage.total_tokens", "13"),
+        ],
+    );
+    let options = Options {
+        squatter_namespace: Some("myapp".to_string()),
+        ..Options::default()
+    };
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, options);
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("gen_ai.usage.total_tokens")
+    );
+    assert!(diff(&plans).contains("conflict, kept: squatter"));
+}
+
+fn reserved_findings(path: &Path) -> Vec<serde_json::Value> {
+    let out = spanlint(&[
+        "check",
+        "--isolated",
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "reserved-namespace")
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_squatter_namespace_comes_from_spanlint_toml_or_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut text = doc(
+        "chat m",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m"),
+            ("gen_ai.provider.name", "openai"),
+            ("gen_ai.usage.total_tokens", "12"),
+            ("gen_ai.openai.api_type", "chat_completions"),
+        ],
+    );
+    text.push('\n');
+    std::fs::write(&input, &text).unwrap();
+    assert!(!reserved_findings(&input).is_empty());
+    let config = dir.path().join("cfg.toml");
+    std::fs::write(&config, "[migrate]\nsquatter-namespace = \"myapp\"\n").unwrap();
+    let output = dir.path().join("out.jsonl");
+    let o = output.to_str().unwrap();
+    let i = input.to_str().unwrap();
+
+    let out = spanlint(&["migrate", "--config", config.to_str().unwrap(), i, "-o", o]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(reserved_findings(&output).is_empty());
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(written.contains("myapp.openai.api_type"), "{written}");
+
+    // --isolated: no configuration, squatters stay.
+    let out = spanlint(&["migrate", "--isolated", i, "-o", o]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!reserved_findings(&output).is_empty());
+
+    // The flag wins over the file.
+    let out = spanlint(&[
+        "migrate",
+        "--config",
+        config.to_str().unwrap(),
+        "--move-squatters-to",
+        "acme.llm",
+        i,
+        "-o",
+        o,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        std::fs::read_to_string(&output)
+            .unwrap()
+            .contains("acme.llm.usage.total_tokens")
+    );
+
+    // A reserved or malformed namespace is refused.
+    for bad in ["gen_ai.mine", "myapp.", ""] {
+        let out = spanlint(&[
+            "migrate",
+            "--isolated",
+            "--move-squatters-to",
+            bad,
+            i,
+            "-o",
+            o,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+    std::fs::write(&config, "[migrate]\nsquatter-namespace = \"openai\"\n").unwrap();
+    let out = spanlint(&["migrate", "--config", config.to_str().unwrap(), i, "-o", o]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reserved namespace"));
+}
+
+#[test]
+fn real_openllmetry_fixtures_have_no_reserved_namespace_after_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["openllmetry-legacy-chat", "openllmetry-legacy-tool"] {
+        for ext in ["jsonl", "pb"] {
+            let input = format!("fixtures/real/{name}.{ext}");
+            assert!(!reserved_findings(Path::new(&input)).is_empty());
+            let output = dir.path().join(format!("{name}.{ext}"));
+            let out = spanlint(&[
+                "migrate",
+                "--isolated",
+                "--move-squatters-to",
+                "myapp",
+                &input,
+                "-o",
+                output.to_str().unwrap(),
+            ]);
+            assert_eq!(out.status.code(), Some(0));
+            assert_eq!(
+                reserved_findings(&output),
+                Vec::<serde_json::Value>::new(),
+                "{input}"
+            );
+        }
+    }
+}
+
+#[test]
+fn api_base_becomes_server_address_and_port_and_ms_become_seconds() {
+    let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"ai.streamText.doStream","kind":3,"attributes":[{"key":"ai.operationId","value":{"stringValue":"ai.streamText.doStream"}},{"key":"gen_ai.openai.api_base","value":{"stringValue":"http://localhost:11434/v1"}},{"key":"ai.response.msToFirstChunk","value":{"intValue":"1500"}}]}]}]}]}"#;
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"server.address = "localhost""#,
+        "server.port = 11434",
+        "gen_ai.response.time_to_first_chunk = 1.5",
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(
+        !attrs
+            .iter()
+            .any(|a| a.starts_with("gen_ai.openai.api_base"))
+    );
+    assert!(diff(&plans).contains("split gen_ai.openai.api_base"));
+    let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
+    assert!(plans.is_empty(), "{}", diff(&plans));
+    // With server.address already there, the URL is left alone.
+    let text = text.replace(
+        r#"{"key":"ai.operationId""#,
+        r#"{"key":"server.address","value":{"stringValue":"proxy"}},{"key":"ai.operationId""#,
+    );
+    let (out, _) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    assert!(
+        attributes_of(&out)
+            .iter()
+            .any(|a| a.starts_with("gen_ai.openai.api_base"))
+    );
 }

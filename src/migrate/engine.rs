@@ -3,7 +3,8 @@
 //! For each span, in this order: folds of indexed message keys, wrapped single messages,
 //! value spellings of current keys, renames (`rules/migrate.toml` `[[rename]]`, then genai.toml
 //! deprecations; the new value is normalised too), prefix renames, `gen_ai.operation.name` from a
-//! hint, the content action, and finally the span name from the span type's templates.
+//! hint, the content action, squatters moved out of reserved namespaces (`--move-squatters-to`),
+//! and finally the span name from the span type's templates.
 //!
 //! A rename never loses a value: when the new key is already on the span with another value, the
 //! old key is left alone (a *conflict*, counted in the summary); with the same value, the old key
@@ -45,6 +46,9 @@ pub struct Options {
     pub content: ContentAction,
     /// `None`: the newest conventions; `Some("1.37")`: a `[[target]]` of the mapping file.
     pub target: Option<String>,
+    /// Where keys squatting a reserved namespace move (`myapp`: `gen_ai.openai.api_base` →
+    /// `myapp.openai.api_base`); `None` leaves them.
+    pub squatter_namespace: Option<String>,
 }
 
 /// One attribute of a span after migration.
@@ -207,6 +211,7 @@ impl Migrator {
             self.fold(fold, &mut w, &mut changes);
         }
         self.wrap_messages(&mut w, &mut changes);
+        self.split_urls(&mut w, &mut changes);
         for conversion in &self.mapping.conversions {
             self.convert(conversion, &mut w, &mut changes);
         }
@@ -217,11 +222,14 @@ impl Migrator {
         self.rename(&mut w, operation.as_deref(), &mut changes);
         self.prefix_rename(&mut w, &mut changes);
         self.add_operation(&mut w, span, &mut changes);
+        // Content first: a squatter that is content is no longer known as content once moved.
         self.content(&mut w, None, &mut changes);
+        self.move_squatters(&mut w, None, &mut changes);
         let mut events = Vec::new();
         for (e, event) in span.events.iter().enumerate() {
             let mut ew = works(&event.attributes);
             self.content(&mut ew, Some(&event.name), &mut changes);
+            self.move_squatters(&mut ew, Some(&event.name), &mut changes);
             if let Some(items) = items_if_changed(ew, &event.attributes) {
                 events.push((e, items));
             }
@@ -531,6 +539,58 @@ impl Migrator {
         self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
     }
 
+    /// `[[split-url]]`: a URL → `server.address` / `server.port`, when neither is there.
+    fn split_urls<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        for split in &self.mapping.split_urls {
+            if !self.target_available(&split.address) {
+                continue;
+            }
+            let Some(i) = w.iter().position(|x| x.key == split.from) else {
+                continue;
+            };
+            if w.iter()
+                .any(|x| x.key == split.address || x.key == split.port)
+            {
+                continue;
+            }
+            let Some((host, port)) = w[i].value.as_str().and_then(parse_url) else {
+                continue;
+            };
+            let mapping = format!(
+                "split {} → {}, {} ({})",
+                split.from, split.address, split.port, split.vocabulary
+            );
+            let mut new = vec![(
+                split.address.clone(),
+                Value::String(Cow::Owned(host.to_string())),
+            )];
+            if let Some(port) = port {
+                new.push((split.port.clone(), Value::Int(i64::from(port))));
+            }
+            changes.push(Change {
+                mapping,
+                old: (!self.options.dual_emit).then(|| self.show(&w[i].key, &w[i].value)),
+                new: Some(
+                    new.iter()
+                        .map(|(k, v)| self.show(k, v))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            });
+            if !self.options.dual_emit {
+                w.remove(i);
+            }
+            for (key, value) in new {
+                w.push(Work {
+                    key: Cow::Owned(key),
+                    value,
+                    src: None,
+                    value_changed: false,
+                });
+            }
+        }
+    }
+
     fn wrap_messages<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
         for wrap in &self.mapping.wrap_messages {
             if !self.target_available(&wrap.to) {
@@ -681,6 +741,13 @@ impl Migrator {
             {
                 value = Value::Int(*d as i64);
             }
+            if let Some(scale) = r.scale {
+                value = match value {
+                    Value::Int(n) => Value::Double(n as f64 * scale),
+                    Value::Double(d) => Value::Double(d * scale),
+                    _ => continue,
+                };
+            }
             if r.wrap_array && matches!(value, Value::String(_)) {
                 value = Value::Array(vec![value]);
             }
@@ -791,6 +858,56 @@ impl Migrator {
                 });
                 w[i].key = Cow::Owned(to);
             }
+        }
+    }
+
+    /// Keys squatting a reserved namespace (the `reserved-namespace` test,
+    /// [`Ruleset::is_squatter`]) move under `--move-squatters-to`: the reserved prefix is
+    /// replaced by the namespace. A key whose new name is taken stays (a conflict).
+    fn move_squatters<'a>(
+        &self,
+        w: &mut [Work<'a>],
+        event: Option<&str>,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(ns) = self.options.squatter_namespace.as_deref() else {
+            return;
+        };
+        for i in 0..w.len() {
+            if !self.rules.is_squatter(&w[i].key) {
+                continue;
+            }
+            let Some(namespace) = self.rules.reserved_namespace(&w[i].key) else {
+                continue;
+            };
+            let to = format!("{ns}.{}", &w[i].key[namespace.prefix.len()..]);
+            let at = |key: &str| match event {
+                Some(name) => format!("event {name:?} {key}"),
+                None => key.to_string(),
+            };
+            if w.iter().any(|y| y.key == to) {
+                changes.push(Change {
+                    mapping: format!("conflict, kept: squatter {} → {to}", w[i].key),
+                    old: None,
+                    new: None,
+                });
+                continue;
+            }
+            let masked = event.is_some_and(|name| self.rules.is_content_event(name))
+                || self.rules.is_content_attribute(&w[i].key);
+            let show = |key: &str, value: &Value<'_>| {
+                if masked {
+                    format!("{}=…", at(key))
+                } else {
+                    at(&self.show(key, value))
+                }
+            };
+            changes.push(Change {
+                mapping: format!("squatter {}* → {ns}.*", namespace.prefix),
+                old: Some(show(&w[i].key, &w[i].value)),
+                new: Some(show(&to, &w[i].value)),
+            });
+            w[i].key = Cow::Owned(to);
         }
     }
 
@@ -965,6 +1082,36 @@ fn map_value<'a>(value: &Value<'a>, map: &BTreeMap<String, String>) -> Value<'a>
         },
         _ => value.clone(),
     }
+}
+
+/// The host and port of an absolute URL (`https://api.openai.com/v1/` → `api.openai.com`, 443):
+/// the explicit port, else the scheme's default (`http`, `https`, `ws`, `wss`), else none.
+pub fn parse_url(url: &str) -> Option<(&str, Option<u16>)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        match after.strip_prefix(':') {
+            Some(p) => (host, Some(p.parse::<u16>().ok()?)),
+            None if after.is_empty() => (host, None),
+            None => return None,
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p.parse::<u16>().ok()?)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => Some(443),
+        "http" | "ws" => Some(80),
+        _ => None,
+    };
+    Some((host, port.or(default)))
 }
 
 fn is_sha256_hex(s: &str) -> bool {
@@ -1169,6 +1316,23 @@ mod tests {
             json,
             r#"[{"role":"assistant","parts":[{"type":"tool_call","id":"c1","name":"get_weather","arguments":{"z":1,"a":2}}],"finish_reason":"tool_call"}]"#
         );
+    }
+
+    #[test]
+    fn urls_split_into_host_and_port() {
+        assert_eq!(
+            parse_url("https://api.openai.com/v1/"),
+            Some(("api.openai.com", Some(443)))
+        );
+        assert_eq!(
+            parse_url("http://user:pw@localhost:11434/v1"),
+            Some(("localhost", Some(11434)))
+        );
+        assert_eq!(parse_url("http://[::1]:8080"), Some(("::1", Some(8080))));
+        assert_eq!(parse_url("grpc://h"), Some(("h", None)));
+        assert_eq!(parse_url("api.openai.com/v1"), None);
+        assert_eq!(parse_url("https://h:notaport/"), None);
+        assert_eq!(parse_url("https:///x"), None);
     }
 
     #[test]

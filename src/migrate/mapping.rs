@@ -27,6 +27,8 @@ pub struct MappingFile {
     pub conversions: Vec<Conversion>,
     #[serde(default, rename = "value-map")]
     pub value_maps: Vec<ValueMap>,
+    #[serde(default, rename = "split-url")]
+    pub split_urls: Vec<SplitUrl>,
     #[serde(default)]
     pub messages: MessageValues,
     #[serde(default, rename = "target")]
@@ -56,6 +58,9 @@ pub struct Rename {
     pub wrap_array: bool,
     #[serde(default)]
     pub convert: Option<Convert>,
+    /// A numeric value is multiplied by this and becomes a double (`0.001`: ms → s).
+    #[serde(default)]
+    pub scale: Option<f64>,
     /// Only on spans of these operations (empty: any).
     #[serde(default)]
     pub operations: Vec<String>,
@@ -157,6 +162,18 @@ pub enum ConversionFormat {
     IndexedFunctions,
 }
 
+/// A URL attribute → its host and port (`gen_ai.openai.api_base` → `server.address`,
+/// `server.port`), when neither is on the span. The port is the URL's, else the scheme's default
+/// (`https` 443, `http` 80); the URL's path is not kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SplitUrl {
+    pub vocabulary: String,
+    pub from: String,
+    pub address: String,
+    pub port: String,
+}
+
 /// Spellings of values of a current attribute.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -206,6 +223,11 @@ impl MappingFile {
             .chain(self.wrap_messages.iter().map(|w| w.to.as_str()))
             .chain(self.conversions.iter().map(|c| c.to.as_str()))
             .chain(self.value_maps.iter().map(|v| v.attribute.as_str()))
+            .chain(
+                self.split_urls
+                    .iter()
+                    .flat_map(|s| [s.address.as_str(), s.port.as_str()]),
+            )
             .chain(
                 self.targets
                     .iter()

@@ -192,6 +192,11 @@ fn is_source(key: &str, mapping: &MappingFile, rules: &Ruleset) -> bool {
             .iter()
             .any(|p| key.starts_with(&p.from))
         || mapping.split_urls.iter().any(|s| s.from == key)
+        || mapping.unpacks.iter().any(|u| u.from == key)
+        || mapping
+            .combines
+            .iter()
+            .any(|c| c.from.iter().any(|f| f == key))
         || rules.deprecated_attribute(key).is_some()
 }
 
@@ -1040,4 +1045,93 @@ fn api_base_becomes_server_address_and_port_and_ms_become_seconds() {
             .iter()
             .any(|a| a.starts_with("gen_ai.openai.api_base"))
     );
+}
+
+#[test]
+fn openinference_invocation_parameters_provider_pairs_and_completions() {
+    let text = doc(
+        "Completion",
+        &[
+            ("openinference.span.kind", "LLM"),
+            ("llm.provider", "azure"),
+            ("llm.system", "openai"),
+            ("llm.model_name", "gpt-35-turbo-instruct"),
+            (
+                "llm.invocation_parameters",
+                r#"{\"model\": \"gpt-35-turbo-instruct\", \"temperature\": 0.5, \"max_tokens\": 16, \"stop\": \"END\", \"seed\": 7, \"user\": null}"#,
+            ),
+            ("llm.prompts.0.prompt.text", "Say hi"),
+            ("llm.choices.0.completion.text", "hi"),
+        ],
+    );
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    insta::assert_snapshot!("diff@openinference-completion", diff(&plans));
+    insta::assert_snapshot!(
+        "migrated@openinference-completion",
+        listing(&model(&out, InputFormat::Json))
+    );
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.operation.name = "text_completion""#,
+        r#"gen_ai.provider.name = "azure.ai.openai""#,
+        "gen_ai.request.temperature = 0.5",
+        "gen_ai.request.max_tokens = 16",
+        "gen_ai.request.seed = 7",
+        r#"gen_ai.request.stop_sequences = ["END"]"#,
+        r#"gen_ai.input.messages = "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"Say hi\"}]}]""#,
+        r#"gen_ai.output.messages = "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"hi\"}],\"finish_reason\":\"stop\"}]""#,
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    // Every field found a home: the source goes; so do both provider keys.
+    for gone in ["llm.invocation_parameters", "llm.provider", "llm.system"] {
+        assert!(!attrs.iter().any(|a| a.starts_with(gone)), "{gone}");
+    }
+    let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
+    assert!(plans.is_empty(), "{}", diff(&plans));
+
+    // An unknown field keeps the source (lossless), so does a different value; a
+    // provider without a matching case is left to the renames (the system wins).
+    let text = doc(
+        "ChatCompletion",
+        &[
+            ("openinference.span.kind", "LLM"),
+            ("llm.provider", "openrouter"),
+            ("llm.system", "anthropic"),
+            ("llm.model_name", "m"),
+            (
+                "llm.invocation_parameters",
+                r#"{\"model\": \"other\", \"top_p\": 1, \"logit_bias\": {\"1\": 2}}"#,
+            ),
+        ],
+    );
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.operation.name = "chat""#,
+        r#"gen_ai.provider.name = "anthropic""#,
+        r#"llm.provider = "openrouter""#,
+        "gen_ai.request.top_p = 1.0",
+        r#"gen_ai.request.model = "m""#,
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(
+        attrs
+            .iter()
+            .any(|a| a.starts_with("llm.invocation_parameters"))
+    );
+    assert!(
+        diff(&plans).contains("+ gen_ai.request.top_p=1.0"),
+        "{}",
+        diff(&plans)
+    );
+    let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
+    assert!(plans.is_empty(), "{}", diff(&plans));
 }

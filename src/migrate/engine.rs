@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::mapping::{Conversion, ConversionFormat, Convert, Fold, MappingFile};
+use super::mapping::{
+    Combine, Conversion, ConversionFormat, Convert, Fold, MappingFile, UnpackJson,
+};
 use super::vercel;
 use crate::model::{Attribute, Batch, ResourceSpans, Scope, Span, Value};
 use crate::rules::Ruleset;
@@ -212,6 +214,9 @@ impl Migrator {
         }
         self.wrap_messages(&mut w, &mut changes);
         self.split_urls(&mut w, &mut changes);
+        for combine in &self.mapping.combines {
+            self.combine(combine, &mut w, &mut changes);
+        }
         for conversion in &self.mapping.conversions {
             self.convert(conversion, &mut w, &mut changes);
         }
@@ -220,6 +225,9 @@ impl Migrator {
         self.normalise_values(&mut w, &mut changes);
         let operation = self.operation_of(&w, span);
         self.rename(&mut w, operation.as_deref(), &mut changes);
+        for unpack in &self.mapping.unpacks {
+            self.unpack(unpack, &mut w, &mut changes);
+        }
         self.prefix_rename(&mut w, &mut changes);
         self.add_operation(&mut w, span, &mut changes);
         // Content first: a squatter that is content is no longer known as content once moved.
@@ -296,7 +304,7 @@ impl Migrator {
             let text = text.to_string();
             let message = messages.entry(n).or_default();
             let is = |f: &Option<String>| f.as_deref() == Some(field);
-            if field == fold.role {
+            if is(&fold.role) {
                 message.role = Some(text);
             } else if field == fold.content {
                 message.content = Some(text);
@@ -334,6 +342,11 @@ impl Migrator {
                 .retain(|_, c| c.id.is_some() || c.name.is_some() || c.arguments.is_some());
         }
         messages.retain(|_, m| m.role.is_some() || m.content.is_some() || !m.tool_calls.is_empty());
+        for m in messages.values_mut() {
+            if m.role.is_none() {
+                m.role = fold.default_role.clone();
+            }
+        }
         if consumed.is_empty() {
             return;
         }
@@ -637,9 +650,172 @@ impl Migrator {
                     .to_string(),
             );
         }
-        self.rules
-            .hinted_operation(span)
-            .map(|(op, _)| op.to_string())
+        self.hinted_operation(span).map(|(op, _)| op.to_string())
+    }
+
+    /// The operation a span's foreign attributes tell: the mapping's `[[operation-hint]]`s,
+    /// then genai.toml's.
+    fn hinted_operation<'s>(&'s self, span: &'s Span<'_>) -> Option<(&'s str, &'s str)> {
+        self.mapping
+            .operation_hints
+            .iter()
+            .find(|h| {
+                span.str_attribute(&h.attribute)
+                    .is_some_and(|v| h.values.iter().any(|x| x == v))
+                    && span
+                        .attributes
+                        .iter()
+                        .any(|a| h.any_prefix.iter().any(|p| a.key.starts_with(p.as_str())))
+            })
+            .map(|h| (h.operation.as_str(), h.attribute.as_str()))
+            .or_else(|| self.rules.hinted_operation(span))
+    }
+
+    /// `[[combine]]`: several keys → one value, when a case matches.
+    fn combine<'a>(&self, c: &Combine, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        if !self.target_available(&c.to) {
+            return;
+        }
+        let sources: Vec<Option<usize>> = c
+            .from
+            .iter()
+            .map(|k| w.iter().position(|x| x.key == *k))
+            .collect();
+        if sources.iter().all(Option::is_none) {
+            return;
+        }
+        let values: Vec<Option<&str>> = sources
+            .iter()
+            .map(|i| i.and_then(|i| w[i].value.as_str()))
+            .collect();
+        if sources
+            .iter()
+            .zip(&values)
+            .any(|(i, v)| i.is_some() && v.is_none())
+        {
+            return;
+        }
+        let Some(case) = c.cases.iter().find(|case| {
+            case.when.len() == values.len()
+                && case.when.iter().zip(&values).all(|(want, have)| {
+                    want == "*" || have.is_some_and(|h| h.eq_ignore_ascii_case(want))
+                })
+        }) else {
+            return;
+        };
+        let value = Value::String(Cow::Owned(case.value.clone()));
+        let consumed: Vec<usize> = sources.iter().flatten().copied().collect();
+        let old = consumed
+            .iter()
+            .map(|&i| self.show(&w[i].key, &w[i].value))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mapping = format!(
+            "combine {} → {} ({})",
+            c.from.join(" + "),
+            c.to,
+            c.vocabulary
+        );
+        match w.iter().find(|x| x.key == c.to) {
+            Some(x) if x.value == value => {
+                if self.options.dual_emit {
+                    return;
+                }
+                changes.push(Change {
+                    mapping: format!("{mapping} (already there)"),
+                    old: Some(old),
+                    new: None,
+                });
+            }
+            Some(_) => {
+                changes.push(Change {
+                    mapping: format!("conflict, kept: {mapping}"),
+                    old: None,
+                    new: None,
+                });
+                return;
+            }
+            None => {
+                changes.push(Change {
+                    mapping,
+                    old: (!self.options.dual_emit).then_some(old),
+                    new: Some(self.show(&c.to, &value)),
+                });
+                w.push(Work {
+                    key: Cow::Owned(c.to.clone()),
+                    value,
+                    src: None,
+                    value_changed: false,
+                });
+            }
+        }
+        if !self.options.dual_emit {
+            let consumed: HashSet<usize> = consumed.into_iter().collect();
+            let mut i = 0;
+            w.retain(|_| {
+                let keep = !consumed.contains(&i);
+                i += 1;
+                keep
+            });
+        }
+    }
+
+    /// `[[unpack-json]]`: a JSON object's fields → attributes; the source goes only when every
+    /// field found a home.
+    fn unpack<'a>(&self, u: &UnpackJson, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        let Some(i) = w.iter().position(|x| x.key == u.from) else {
+            return;
+        };
+        let Some(object) = w[i].value.as_str().and_then(|t| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(t).ok()
+        }) else {
+            return;
+        };
+        let mut all_homed = true;
+        let mut added = Vec::new();
+        for (field, json) in &object {
+            if json.is_null() {
+                continue;
+            }
+            let Some(to) = u.fields.get(field).filter(|to| self.target_available(to)) else {
+                all_homed = false;
+                continue;
+            };
+            let ty = self.rules.attribute(to).map(|d| d.ty);
+            let Some(value) = json_value(json, ty).filter(|v| self.fits(to, v)) else {
+                all_homed = false;
+                continue;
+            };
+            let value = self.normalise(to, value);
+            match w.iter().find(|x| x.key == *to) {
+                Some(x) if x.value == value => {}
+                // Another value is already there (OpenInference's `llm.model_name` often holds
+                // the response model): the source stays, which keeps this field. Not reported as
+                // a conflict, so that a migrated dump migrates to itself without a word.
+                Some(_) => all_homed = false,
+                None => {
+                    added.push(self.show(to, &value));
+                    w.push(Work {
+                        key: Cow::Owned(to.clone()),
+                        value,
+                        src: None,
+                        value_changed: false,
+                    });
+                }
+            }
+        }
+        let remove = all_homed && !self.options.dual_emit;
+        if added.is_empty() && !remove {
+            return;
+        }
+        changes.push(Change {
+            mapping: format!("unpack {} ({})", u.from, u.vocabulary),
+            old: remove.then(|| self.show(&w[i].key, &w[i].value)),
+            new: (!added.is_empty()).then(|| added.join(", ")),
+        });
+        if remove {
+            w.remove(i);
+        }
     }
 
     fn rename<'a>(
@@ -930,7 +1106,7 @@ impl Migrator {
         if w.iter().any(|x| x.key == "gen_ai.operation.name") {
             return;
         }
-        let Some((op, from)) = self.rules.hinted_operation(span) else {
+        let Some((op, from)) = self.hinted_operation(span) else {
             return;
         };
         if self.missing_operations.contains(op) {
@@ -1081,6 +1257,47 @@ fn map_value<'a>(value: &Value<'a>, map: &BTreeMap<String, String>) -> Value<'a>
             None => value.clone(),
         },
         _ => value.clone(),
+    }
+}
+
+/// A JSON value as an attribute value for a key of the given registry type: integral numbers
+/// are ints unless the key is a double, a string becomes a one-element array for an array key;
+/// arrays of strings, of numbers or of booleans are arrays; anything else has no attribute form.
+fn json_value(json: &serde_json::Value, ty: Option<AttributeType>) -> Option<Value<'static>> {
+    use serde_json::Value as J;
+    let number = |n: &serde_json::Number| {
+        if ty == Some(AttributeType::Double) {
+            return n.as_f64().map(Value::Double);
+        }
+        match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Some(Value::Int(i)),
+            (None, Some(f))
+                if ty == Some(AttributeType::Int) && f.fract() == 0.0 && f.abs() < 9.0e15 =>
+            {
+                Some(Value::Int(f as i64))
+            }
+            (None, Some(f)) => Some(Value::Double(f)),
+            _ => None,
+        }
+    };
+    match json {
+        J::Bool(b) => Some(Value::Bool(*b)),
+        J::Number(n) => number(n),
+        J::String(s) if ty == Some(AttributeType::StringArray) => {
+            Some(Value::Array(vec![Value::String(Cow::Owned(s.clone()))]))
+        }
+        J::String(s) => Some(Value::String(Cow::Owned(s.clone()))),
+        J::Array(items) => items
+            .iter()
+            .map(|x| match x {
+                J::String(s) => Some(Value::String(Cow::Owned(s.clone()))),
+                J::Number(n) => number(n),
+                J::Bool(b) => Some(Value::Bool(*b)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array),
+        _ => None,
     }
 }
 

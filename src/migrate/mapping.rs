@@ -29,6 +29,12 @@ pub struct MappingFile {
     pub value_maps: Vec<ValueMap>,
     #[serde(default, rename = "split-url")]
     pub split_urls: Vec<SplitUrl>,
+    #[serde(default, rename = "unpack-json")]
+    pub unpacks: Vec<UnpackJson>,
+    #[serde(default, rename = "combine")]
+    pub combines: Vec<Combine>,
+    #[serde(default, rename = "operation-hint")]
+    pub operation_hints: Vec<OperationHint>,
     #[serde(default)]
     pub messages: MessageValues,
     #[serde(default, rename = "target")]
@@ -86,7 +92,11 @@ pub struct Fold {
     pub vocabulary: String,
     pub prefix: String,
     pub to: String,
-    pub role: String,
+    /// The role field; without one (or when a message has none), `default-role`.
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub default_role: Option<String>,
     pub content: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -174,6 +184,52 @@ pub struct SplitUrl {
     pub port: String,
 }
 
+/// A JSON object attribute whose fields become attributes (`llm.invocation_parameters`).
+/// A field's value must fit its key's registry type (a string becomes a one-element array for
+/// an array key; integral numbers become ints for int keys); `null` fields are dropped. The
+/// source key is removed only when every field found a home (added, or already there with the
+/// same value); otherwise it stays as it is, next to what was unpacked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UnpackJson {
+    pub vocabulary: String,
+    pub from: String,
+    /// JSON field → attribute key.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Several keys whose values together make one value (OpenInference `llm.provider` +
+/// `llm.system` → `gen_ai.provider.name`). The first case whose `when` matches (per `from` key:
+/// its value, case-insensitively, or `*`, which also matches an absent key) sets `to`, and the
+/// `from` keys are removed; with no match, the keys are left to `[[rename]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Combine {
+    pub vocabulary: String,
+    pub from: Vec<String>,
+    pub to: String,
+    pub cases: Vec<CombineCase>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CombineCase {
+    pub when: Vec<String>,
+    pub value: String,
+}
+
+/// An operation told by an attribute's value *and* the presence of keys under a prefix;
+/// checked before genai.toml's `[[operation-hint]]` (OpenInference `LLM` with `llm.prompts.*`
+/// is `text_completion`, not `chat`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OperationHint {
+    pub attribute: String,
+    pub values: Vec<String>,
+    pub any_prefix: Vec<String>,
+    pub operation: String,
+}
+
 /// Spellings of values of a current attribute.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -223,6 +279,12 @@ impl MappingFile {
             .chain(self.wrap_messages.iter().map(|w| w.to.as_str()))
             .chain(self.conversions.iter().map(|c| c.to.as_str()))
             .chain(self.value_maps.iter().map(|v| v.attribute.as_str()))
+            .chain(
+                self.unpacks
+                    .iter()
+                    .flat_map(|u| u.fields.values().map(String::as_str)),
+            )
+            .chain(self.combines.iter().map(|c| c.to.as_str()))
             .chain(
                 self.split_urls
                     .iter()

@@ -440,11 +440,38 @@ fn content_hash_and_drop() {
             .attribute(key)
             .map(|a| a.value.as_str().unwrap().to_string())
     };
+    // Messages are hashed part by part, keeping their structure.
     let messages = get(&kept, "gen_ai.input.messages").unwrap();
+    let hashed_messages = get(&hashed, "gen_ai.input.messages").unwrap();
     assert_eq!(
-        get(&hashed, "gen_ai.input.messages").unwrap(),
-        spanlint::migrate::engine::hex_sha256(&messages)
+        Some(hashed_messages.clone()),
+        spanlint::migrate::engine::hash_message_parts(&messages)
     );
+    let parsed: serde_json::Value = serde_json::from_str(&hashed_messages).unwrap();
+    assert_eq!(parsed[1]["role"], "user");
+    assert_eq!(
+        parsed[1]["parts"][0]["content"],
+        spanlint::migrate::engine::hex_sha256("What is the capital of France?")
+    );
+    // Hashing a hashed dump changes nothing.
+    let once = migrate_bytes(
+        &bytes,
+        InputFormat::Json,
+        Options {
+            content: ContentAction::Hash,
+            ..Options::default()
+        },
+    )
+    .0;
+    let (_, plans) = migrate_bytes(
+        &once,
+        InputFormat::Json,
+        Options {
+            content: ContentAction::Hash,
+            ..Options::default()
+        },
+    );
+    assert!(plans.is_empty(), "{}", diff(&plans));
     assert_eq!(get(&dropped, "gen_ai.input.messages"), None);
     assert!(get(&dropped, "gen_ai.request.model").is_some());
 }

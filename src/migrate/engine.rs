@@ -1151,6 +1151,15 @@ impl Migrator {
                     i += 1;
                     continue;
                 }
+                (Value::String(s), ContentAction::Hash) => match hash_message_parts(s) {
+                    // Already hashed part by part.
+                    Some(new) if new == *s => {
+                        i += 1;
+                        continue;
+                    }
+                    Some(new) => Some(new),
+                    None => Some(hex_sha256(s)),
+                },
                 (v, ContentAction::Hash) => Some(hex_sha256(&content_text(v))),
                 (_, _) => Some(REDACTED.to_string()),
             };
@@ -1341,6 +1350,57 @@ pub fn hex_sha256(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The fields of a message part that hold content: hashed by `--content hash`.
+const PART_CONTENT_FIELDS: [&str; 4] = ["content", "response", "arguments", "result"];
+
+/// `--content hash` of message JSON (semconv-genai.md §4.3), part by part: an array of
+/// messages (`{role, parts: [...]}`) or of parts (`gen_ai.system_instructions`) keeps its
+/// structure, and each part's content fields ([`PART_CONTENT_FIELDS`]) become the SHA-256 of
+/// their text (a string as is, anything else as compact JSON), so equal prompts stay joinable
+/// part by part. `None` when the text is not such an array (the caller hashes it whole).
+/// Objects come out with their keys in sorted order.
+pub fn hash_message_parts(text: &str) -> Option<String> {
+    use serde_json::Value as J;
+    let mut items: Vec<J> = serde_json::from_str(text).ok()?;
+    fn hash_part(part: &mut serde_json::Map<String, J>) {
+        for field in PART_CONTENT_FIELDS {
+            let Some(value) = part.get_mut(field) else {
+                continue;
+            };
+            let text = match &*value {
+                J::String(s) if is_sha256_hex(s) => continue,
+                J::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            *value = J::String(hex_sha256(&text));
+        }
+    }
+    if items.is_empty() {
+        return None;
+    }
+    for item in &mut items {
+        let J::Object(object) = item else {
+            return None;
+        };
+        if let Some(parts) = object.get_mut("parts") {
+            let J::Array(parts) = parts else {
+                return None;
+            };
+            for part in parts {
+                let J::Object(part) = part else {
+                    return None;
+                };
+                hash_part(part);
+            }
+        } else if object.contains_key("type") {
+            hash_part(object);
+        } else {
+            return None;
+        }
+    }
+    serde_json::to_string(&items).ok()
 }
 
 /// The text a content value is hashed from: a string as is, anything else as its OTLP/JSON.
@@ -1550,6 +1610,30 @@ mod tests {
         assert_eq!(parse_url("api.openai.com/v1"), None);
         assert_eq!(parse_url("https://h:notaport/"), None);
         assert_eq!(parse_url("https:///x"), None);
+    }
+
+    #[test]
+    fn message_parts_are_hashed_one_by_one() {
+        let h = hex_sha256;
+        let text = r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]},{"role":"assistant","parts":[{"type":"tool_call","id":"c1","name":"f","arguments":{"a":1}}],"finish_reason":"tool_call"}]"#;
+        let hashed = hash_message_parts(text).unwrap();
+        assert_eq!(
+            hashed,
+            format!(
+                r#"[{{"parts":[{{"content":"{}","type":"text"}}],"role":"user"}},{{"finish_reason":"tool_call","parts":[{{"arguments":"{}","id":"c1","name":"f","type":"tool_call"}}],"role":"assistant"}}]"#,
+                h("hi"),
+                h(r#"{"a":1}"#)
+            )
+        );
+        assert_eq!(hash_message_parts(&hashed).unwrap(), hashed);
+        // System instructions: an array of parts.
+        assert_eq!(
+            hash_message_parts(r#"[{"type":"text","content":"be brief"}]"#).unwrap(),
+            format!(r#"[{{"content":"{}","type":"text"}}]"#, h("be brief"))
+        );
+        for not_messages in ["plain text", "[]", "[1]", r#"[{"role":"user"}]"#, "{}"] {
+            assert_eq!(hash_message_parts(not_messages), None, "{not_messages}");
+        }
     }
 
     #[test]

@@ -1162,3 +1162,35 @@ fn openinference_invocation_parameters_provider_pairs_and_completions() {
     let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
     assert!(plans.is_empty(), "{}", diff(&plans));
 }
+
+#[test]
+fn bare_prompt_and_completion_become_messages() {
+    let text = doc(
+        "chat m",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m"),
+            ("gen_ai.provider.name", "openai"),
+            (
+                "gen_ai.prompt",
+                r"system: be brief\nuser: capital of France?",
+            ),
+            ("gen_ai.completion", "Paris."),
+        ],
+    );
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.input.messages = "[{\"role\":\"system\",\"parts\":[{\"type\":\"text\",\"content\":\"be brief\"}]},{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"capital of France?\"}]}]""#,
+        r#"gen_ai.output.messages = "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"Paris.\"}],\"finish_reason\":\"stop\"}]""#,
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(!attrs.iter().any(|a| a.starts_with("gen_ai.prompt ")));
+    assert!(diff(&plans).contains("convert gen_ai.prompt → gen_ai.input.messages"));
+    let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
+    assert!(plans.is_empty(), "{}", diff(&plans));
+}

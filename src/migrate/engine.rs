@@ -466,6 +466,24 @@ impl Migrator {
                 )
             }
             ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions => None,
+            ConversionFormat::LegacyMessages => text(0).map(|t| {
+                let finish = c
+                    .finish_reason_from
+                    .as_deref()
+                    .and_then(|k| w.iter().find(|x| x.key == k))
+                    .and_then(|x| match &x.value {
+                        Value::String(s) => Some(s.as_ref()),
+                        Value::Array(v) => v.first().and_then(Value::as_str),
+                        _ => None,
+                    });
+                let messages = legacy_messages(t, c.default_role.as_deref().unwrap_or("user"));
+                messages_json(
+                    &messages,
+                    (c.to == "gen_ai.output.messages").then_some(finish),
+                    roles,
+                    &self.mapping.messages.finish_reasons,
+                )
+            }),
             ConversionFormat::VercelTools => match sources[0].map(|i| &w[i].value) {
                 Some(Value::Array(items)) => items
                     .iter()
@@ -1501,6 +1519,70 @@ fn openai_tool(json: &str) -> Option<String> {
     ))
 }
 
+/// The messages of a bare `gen_ai.prompt` / `gen_ai.completion`
+/// ([`ConversionFormat::LegacyMessages`](super::mapping::ConversionFormat::LegacyMessages)).
+fn legacy_messages(text: &str, default_role: &str) -> BTreeMap<usize, Message> {
+    #[derive(serde::Deserialize)]
+    struct Json {
+        #[serde(default)]
+        role: Option<String>,
+        #[serde(default)]
+        content: Option<serde_json::Value>,
+    }
+    let message = |role: &str, content: String| Message {
+        role: Some(role.to_string()),
+        content: Some(content),
+        ..Message::default()
+    };
+    if let Ok(items) = serde_json::from_str::<Vec<Json>>(text)
+        && !items.is_empty()
+    {
+        let converted: Option<Vec<Message>> = items
+            .into_iter()
+            .map(|m| {
+                let content = match m.content? {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Array(parts) => parts
+                        .iter()
+                        .map(|p| p.get("text").and_then(|t| t.as_str()))
+                        .collect::<Option<Vec<_>>>()?
+                        .join("\n"),
+                    _ => return None,
+                };
+                Some(message(m.role.as_deref().unwrap_or(default_role), content))
+            })
+            .collect();
+        if let Some(messages) = converted {
+            return messages.into_iter().enumerate().collect();
+        }
+    }
+    const ROLES: [&str; 5] = ["system", "user", "assistant", "tool", "developer"];
+    fn starts(line: &str) -> Option<(&'static str, &str)> {
+        ROLES.iter().find_map(|r| {
+            line.strip_prefix(r)
+                .and_then(|rest| rest.strip_prefix(": "))
+                .map(|rest| (*r, rest))
+        })
+    }
+    let mut messages: Vec<Message> = Vec::new();
+    if text.lines().next().and_then(starts).is_some() {
+        for line in text.split('\n') {
+            match (starts(line), messages.last_mut()) {
+                (Some((role, rest)), _) => messages.push(message(role, rest.to_string())),
+                (None, Some(m)) => {
+                    let content = m.content.get_or_insert_with(String::new);
+                    content.push('\n');
+                    content.push_str(line);
+                }
+                (None, None) => unreachable!("the first line starts a message"),
+            }
+        }
+    } else {
+        messages.push(message(default_role, text.to_string()));
+    }
+    messages.into_iter().enumerate().collect()
+}
+
 /// `finish`: `None` for input messages, `Some(span-level reason)` for output messages.
 fn messages_json(
     messages: &BTreeMap<usize, Message>,
@@ -1634,6 +1716,29 @@ mod tests {
         for not_messages in ["plain text", "[]", "[1]", r#"[{"role":"user"}]"#, "{}"] {
             assert_eq!(hash_message_parts(not_messages), None, "{not_messages}");
         }
+    }
+
+    #[test]
+    fn legacy_prompts_become_messages() {
+        let roles = BTreeMap::new();
+        let json = |text: &str, role: &str| {
+            messages_json(&legacy_messages(text, role), None, &roles, &roles)
+        };
+        assert_eq!(
+            json(
+                r#"[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi"}]}]"#,
+                "user"
+            ),
+            r#"[{"role":"system","parts":[{"type":"text","content":"be brief"}]},{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#
+        );
+        assert_eq!(
+            json("system: be brief\nuser: hi\nthere", "user"),
+            r#"[{"role":"system","parts":[{"type":"text","content":"be brief"}]},{"role":"user","parts":[{"type":"text","content":"hi\nthere"}]}]"#
+        );
+        assert_eq!(
+            json("Paris.", "assistant"),
+            r#"[{"role":"assistant","parts":[{"type":"text","content":"Paris."}]}]"#
+        );
     }
 
     #[test]

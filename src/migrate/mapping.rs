@@ -147,9 +147,13 @@ pub struct Conversion {
     /// The source keys; their meaning per format is documented on [`ConversionFormat`].
     pub from: Vec<String>,
     pub to: String,
-    /// A span attribute holding the finish reason (`vercel-response`).
+    /// A span attribute holding the finish reason (`vercel-response`, `legacy-messages` to
+    /// output messages).
     #[serde(default)]
     pub finish_reason_from: Option<String>,
+    /// The role of a message that does not name one (`legacy-messages`).
+    #[serde(default)]
+    pub default_role: Option<String>,
 }
 
 /// The converters.
@@ -170,6 +174,12 @@ pub enum ConversionFormat {
     /// `from = [prefix]`: `prefix.N.name` / `.description` / `.parameters` (OpenLLMetry
     /// `llm.request.functions.N`).
     IndexedFunctions,
+    /// `from = [key]`: the bare `gen_ai.prompt` / `gen_ai.completion` of conventions ≤ 1.27,
+    /// best effort: a JSON array of `{role, content}` (content a string or a list of
+    /// `{type, text}`), else OpenLIT's flattened `role: content` lines (a line starting with
+    /// `system: `, `user: `, `assistant: `, `tool: ` or `developer: ` starts a message; other
+    /// lines continue it), else one message of `default-role` holding the whole text.
+    LegacyMessages,
 }
 
 /// A URL attribute → its host and port (`gen_ai.openai.api_base` → `server.address`,

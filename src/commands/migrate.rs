@@ -25,6 +25,8 @@ Examples:
   spanlint migrate --diff old.jsonl              show the attribute changes, write nothing
   spanlint migrate --check dumps/                exit 1 when anything would change (CI)
   spanlint migrate --dual-emit --content hash old.pb -o new.pb
+  spanlint migrate --move-squatters-to myapp old.jsonl -o new.jsonl
+                                                 gen_ai.usage.total_tokens → myapp.usage.total_tokens
 
 Exit status: 0 done (or nothing to change with --check), 1 --check found changes,
 2 usage, I/O or parse errors.";

@@ -1194,3 +1194,33 @@ fn bare_prompt_and_completion_become_messages() {
     let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
     assert!(plans.is_empty(), "{}", diff(&plans));
 }
+
+#[test]
+fn openlit_llm_keys_and_base_url() {
+    let text = doc(
+        "crawl",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.llm.provider", "openai"),
+            ("gen_ai.llm.model", "gpt-4o"),
+            ("gen_ai.llm.base_url", "https://api.openai.com/v1"),
+        ],
+    );
+    let (out, _) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.provider.name = "openai""#,
+        r#"gen_ai.request.model = "gpt-4o""#,
+        r#"server.address = "api.openai.com""#,
+        "server.port = 443",
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(
+        !attrs.iter().any(|a| a.starts_with("gen_ai.llm.")),
+        "{attrs:#?}"
+    );
+}

@@ -123,6 +123,35 @@ pub struct Config {
     pub levels: BTreeMap<&'static str, RuleLevel>,
     /// `[[ignore]]`, in file order.
     pub ignores: Vec<Ignore>,
+    /// `[migrate]`: settings of `spanlint migrate`.
+    pub migrate: MigrateConfig,
+}
+
+/// The `[migrate]` table.
+#[derive(Debug, Clone, Default)]
+pub struct MigrateConfig {
+    /// `squatter-namespace`: where keys squatting a reserved namespace move (`myapp`).
+    pub squatter_namespace: Option<String>,
+}
+
+/// Why a namespace cannot take squatters: `None` when it can. It must be one or more
+/// dot-separated words (letters, digits, `_`, `-`) and not under a reserved namespace.
+pub fn invalid_squatter_namespace(ns: &str, rules: &Ruleset) -> Option<String> {
+    let words_ok = !ns.is_empty()
+        && ns.split('.').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        });
+    if !words_ok {
+        return Some(format!(
+            "`{ns}` is not a namespace: use dot-separated words without a trailing dot, e.g. `myapp`"
+        ));
+    }
+    let probe = format!("{ns}.x");
+    rules
+        .reserved_namespace(&probe)
+        .map(|n| format!("`{ns}` is under the reserved namespace `{}`", n.prefix))
 }
 
 /// A configuration file that cannot be used.
@@ -177,6 +206,14 @@ struct RawConfig {
     rules: BTreeMap<Spanned<String>, RawRule>,
     #[serde(default)]
     ignore: Vec<Spanned<RawIgnore>>,
+    #[serde(default)]
+    migrate: RawMigrate,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawMigrate {
+    squatter_namespace: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -304,6 +341,18 @@ impl Config {
             settings.allow_keys = keys.iter().map(|k| k.get_ref().clone()).collect();
         }
         settings.expected_context = raw.expected_context;
+        let mut migrate = MigrateConfig::default();
+        if let Some(ns) = &raw.migrate.squatter_namespace {
+            if let Some(message) = invalid_squatter_namespace(ns.get_ref(), &Ruleset::builtin()) {
+                return Err(invalid(
+                    message,
+                    Some(ns.span()),
+                    "not a namespace of your own",
+                    None,
+                ));
+            }
+            migrate.squatter_namespace = Some(ns.get_ref().clone());
+        }
         let dir = path.parent().unwrap_or(Path::new(""));
         Ok(Config {
             rules_file: raw.rules_file.map(|p| dir.join(p)),
@@ -312,6 +361,7 @@ impl Config {
             settings,
             levels,
             ignores,
+            migrate,
             source: Some(source),
         })
     }

@@ -191,6 +191,12 @@ fn is_source(key: &str, mapping: &MappingFile, rules: &Ruleset) -> bool {
             .prefix_renames
             .iter()
             .any(|p| key.starts_with(&p.from))
+        || mapping.split_urls.iter().any(|s| s.from == key)
+        || mapping.unpacks.iter().any(|u| u.from == key)
+        || mapping
+            .combines
+            .iter()
+            .any(|c| c.from.iter().any(|f| f == key))
         || rules.deprecated_attribute(key).is_some()
 }
 
@@ -434,11 +440,38 @@ fn content_hash_and_drop() {
             .attribute(key)
             .map(|a| a.value.as_str().unwrap().to_string())
     };
+    // Messages are hashed part by part, keeping their structure.
     let messages = get(&kept, "gen_ai.input.messages").unwrap();
+    let hashed_messages = get(&hashed, "gen_ai.input.messages").unwrap();
     assert_eq!(
-        get(&hashed, "gen_ai.input.messages").unwrap(),
-        spanlint::migrate::engine::hex_sha256(&messages)
+        Some(hashed_messages.clone()),
+        spanlint::migrate::engine::hash_message_parts(&messages)
     );
+    let parsed: serde_json::Value = serde_json::from_str(&hashed_messages).unwrap();
+    assert_eq!(parsed[1]["role"], "user");
+    assert_eq!(
+        parsed[1]["parts"][0]["content"],
+        spanlint::migrate::engine::hex_sha256("What is the capital of France?")
+    );
+    // Hashing a hashed dump changes nothing.
+    let once = migrate_bytes(
+        &bytes,
+        InputFormat::Json,
+        Options {
+            content: ContentAction::Hash,
+            ..Options::default()
+        },
+    )
+    .0;
+    let (_, plans) = migrate_bytes(
+        &once,
+        InputFormat::Json,
+        Options {
+            content: ContentAction::Hash,
+            ..Options::default()
+        },
+    );
+    assert!(plans.is_empty(), "{}", diff(&plans));
     assert_eq!(get(&dropped, "gen_ai.input.messages"), None);
     assert!(get(&dropped, "gen_ai.request.model").is_some());
 }
@@ -796,4 +829,398 @@ fn content_actions_reach_span_events_in_both_formats() {
     let (again, plans) = migrate_bytes(&out, InputFormat::Proto, hash);
     assert!(!plans.iter().any(|p| p.changed), "hashing is idempotent");
     assert_eq!(again, out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Squatters, URLs and units.
+
+/// The attributes of the only span of a migrated JSON dump, as `key = value` lines.
+fn attributes_of(out: &[u8]) -> Vec<String> {
+    listing(&model(out, InputFormat::Json))
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn squatters_move_to_the_named_namespace_and_nothing_else_does() {
+    let text = doc(
+        "chat m",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m"),
+            ("server.address", "api.example.com"),
+            // Not split (server.address is there), so a squatter.
+            ("gen_ai.openai.api_base", "https://api.openai.com/v1"),
+            ("gen_ai.usage.total_tokens", "12"),
+            ("gen_ai.system", "openai"),
+            ("openai.custom.flag", "x"),
+            ("myapp.own", "y"),
+            ("llm.unknown_thing", "z"),
+        ],
+    );
+    let options = Options {
+        squatter_namespace: Some("myapp".to_string()),
+        ..Options::default()
+    };
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, options.clone());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.request.model = "m""#,
+        r#"myapp.openai.api_base = "https://api.openai.com/v1""#,
+        r#"myapp.usage.total_tokens = "12""#,
+        r#"myapp.custom.flag = "x""#,
+        r#"myapp.own = "y""#,
+        r#"llm.unknown_thing = "z""#,
+        r#"gen_ai.provider.name = "openai""#,
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(diff(&plans).contains("squatter gen_ai.* → myapp.*"));
+    // Idempotent.
+    let (again, plans) = migrate_bytes(&out, InputFormat::Json, options);
+    assert!(plans.is_empty(), "{}", diff(&plans));
+    assert_eq!(again, out);
+    // Without a namespace, squatters stay.
+    let (out, _) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    assert!(
+        attributes_of(&out)
+            .iter()
+            .any(|a| a.starts_with("gen_ai.usage.total_tokens"))
+    );
+}
+
+#[test]
+fn a_taken_squatter_name_is_a_conflict_and_the_key_stays() {
+    let text = doc(
+        "x",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.usage.total_tokens", "12"),
+            ("myapp.usage.total_tokens", "13"),
+        ],
+    );
+    let options = Options {
+        squatter_namespace: Some("myapp".to_string()),
+        ..Options::default()
+    };
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, options);
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("gen_ai.usage.total_tokens")
+    );
+    assert!(diff(&plans).contains("conflict, kept: squatter"));
+}
+
+fn reserved_findings(path: &Path) -> Vec<serde_json::Value> {
+    let out = spanlint(&[
+        "check",
+        "--isolated",
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "reserved-namespace")
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_squatter_namespace_comes_from_spanlint_toml_or_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let mut text = doc(
+        "chat m",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m"),
+            ("gen_ai.provider.name", "openai"),
+            ("gen_ai.usage.total_tokens", "12"),
+            ("gen_ai.openai.api_type", "chat_completions"),
+        ],
+    );
+    text.push('\n');
+    std::fs::write(&input, &text).unwrap();
+    assert!(!reserved_findings(&input).is_empty());
+    let config = dir.path().join("cfg.toml");
+    std::fs::write(&config, "[migrate]\nsquatter-namespace = \"myapp\"\n").unwrap();
+    let output = dir.path().join("out.jsonl");
+    let o = output.to_str().unwrap();
+    let i = input.to_str().unwrap();
+
+    let out = spanlint(&["migrate", "--config", config.to_str().unwrap(), i, "-o", o]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(reserved_findings(&output).is_empty());
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(written.contains("myapp.openai.api_type"), "{written}");
+
+    // --isolated: no configuration, squatters stay.
+    let out = spanlint(&["migrate", "--isolated", i, "-o", o]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!reserved_findings(&output).is_empty());
+
+    // The flag wins over the file.
+    let out = spanlint(&[
+        "migrate",
+        "--config",
+        config.to_str().unwrap(),
+        "--move-squatters-to",
+        "acme.llm",
+        i,
+        "-o",
+        o,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        std::fs::read_to_string(&output)
+            .unwrap()
+            .contains("acme.llm.usage.total_tokens")
+    );
+
+    // A reserved or malformed namespace is refused.
+    for bad in ["gen_ai.mine", "myapp.", ""] {
+        let out = spanlint(&[
+            "migrate",
+            "--isolated",
+            "--move-squatters-to",
+            bad,
+            i,
+            "-o",
+            o,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+    std::fs::write(&config, "[migrate]\nsquatter-namespace = \"openai\"\n").unwrap();
+    let out = spanlint(&["migrate", "--config", config.to_str().unwrap(), i, "-o", o]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reserved namespace"));
+}
+
+#[test]
+fn real_openllmetry_fixtures_have_no_reserved_namespace_after_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["openllmetry-legacy-chat", "openllmetry-legacy-tool"] {
+        for ext in ["jsonl", "pb"] {
+            let input = format!("fixtures/real/{name}.{ext}");
+            assert!(!reserved_findings(Path::new(&input)).is_empty());
+            let output = dir.path().join(format!("{name}.{ext}"));
+            let out = spanlint(&[
+                "migrate",
+                "--isolated",
+                "--move-squatters-to",
+                "myapp",
+                &input,
+                "-o",
+                output.to_str().unwrap(),
+            ]);
+            assert_eq!(out.status.code(), Some(0));
+            assert_eq!(
+                reserved_findings(&output),
+                Vec::<serde_json::Value>::new(),
+                "{input}"
+            );
+        }
+    }
+}
+
+#[test]
+fn api_base_becomes_server_address_and_port_and_ms_become_seconds() {
+    let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"ai.streamText.doStream","kind":3,"attributes":[{"key":"ai.operationId","value":{"stringValue":"ai.streamText.doStream"}},{"key":"gen_ai.openai.api_base","value":{"stringValue":"http://localhost:11434/v1"}},{"key":"ai.response.msToFirstChunk","value":{"intValue":"1500"}}]}]}]}]}"#;
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"server.address = "localhost""#,
+        "server.port = 11434",
+        "gen_ai.response.time_to_first_chunk = 1.5",
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(
+        !attrs
+            .iter()
+            .any(|a| a.starts_with("gen_ai.openai.api_base"))
+    );
+    assert!(diff(&plans).contains("split gen_ai.openai.api_base"));
+    let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
+    assert!(plans.is_empty(), "{}", diff(&plans));
+    // With server.address already there, the URL is left alone.
+    let text = text.replace(
+        r#"{"key":"ai.operationId""#,
+        r#"{"key":"server.address","value":{"stringValue":"proxy"}},{"key":"ai.operationId""#,
+    );
+    let (out, _) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    assert!(
+        attributes_of(&out)
+            .iter()
+            .any(|a| a.starts_with("gen_ai.openai.api_base"))
+    );
+}
+
+#[test]
+fn openinference_invocation_parameters_provider_pairs_and_completions() {
+    let text = doc(
+        "Completion",
+        &[
+            ("openinference.span.kind", "LLM"),
+            ("llm.provider", "azure"),
+            ("llm.system", "openai"),
+            ("llm.model_name", "gpt-35-turbo-instruct"),
+            (
+                "llm.invocation_parameters",
+                r#"{\"model\": \"gpt-35-turbo-instruct\", \"temperature\": 0.5, \"max_tokens\": 16, \"stop\": \"END\", \"seed\": 7, \"user\": null}"#,
+            ),
+            ("llm.prompts.0.prompt.text", "Say hi"),
+            ("llm.choices.0.completion.text", "hi"),
+        ],
+    );
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    insta::assert_snapshot!("diff@openinference-completion", diff(&plans));
+    insta::assert_snapshot!(
+        "migrated@openinference-completion",
+        listing(&model(&out, InputFormat::Json))
+    );
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.operation.name = "text_completion""#,
+        r#"gen_ai.provider.name = "azure.ai.openai""#,
+        "gen_ai.request.temperature = 0.5",
+        "gen_ai.request.max_tokens = 16",
+        "gen_ai.request.seed = 7",
+        r#"gen_ai.request.stop_sequences = ["END"]"#,
+        r#"gen_ai.input.messages = "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"Say hi\"}]}]""#,
+        r#"gen_ai.output.messages = "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"hi\"}],\"finish_reason\":\"stop\"}]""#,
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    // Every field found a home: the source goes; so do both provider keys.
+    for gone in ["llm.invocation_parameters", "llm.provider", "llm.system"] {
+        assert!(!attrs.iter().any(|a| a.starts_with(gone)), "{gone}");
+    }
+    let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
+    assert!(plans.is_empty(), "{}", diff(&plans));
+
+    // An unknown field keeps the source (lossless), so does a different value; a
+    // provider without a matching case is left to the renames (the system wins).
+    let text = doc(
+        "ChatCompletion",
+        &[
+            ("openinference.span.kind", "LLM"),
+            ("llm.provider", "openrouter"),
+            ("llm.system", "anthropic"),
+            ("llm.model_name", "m"),
+            (
+                "llm.invocation_parameters",
+                r#"{\"model\": \"other\", \"top_p\": 1, \"logit_bias\": {\"1\": 2}}"#,
+            ),
+        ],
+    );
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.operation.name = "chat""#,
+        r#"gen_ai.provider.name = "anthropic""#,
+        r#"llm.provider = "openrouter""#,
+        "gen_ai.request.top_p = 1.0",
+        r#"gen_ai.request.model = "m""#,
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(
+        attrs
+            .iter()
+            .any(|a| a.starts_with("llm.invocation_parameters"))
+    );
+    assert!(
+        diff(&plans).contains("+ gen_ai.request.top_p=1.0"),
+        "{}",
+        diff(&plans)
+    );
+    let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
+    assert!(plans.is_empty(), "{}", diff(&plans));
+}
+
+#[test]
+fn bare_prompt_and_completion_become_messages() {
+    let text = doc(
+        "chat m",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "m"),
+            ("gen_ai.provider.name", "openai"),
+            (
+                "gen_ai.prompt",
+                r"system: be brief\nuser: capital of France?",
+            ),
+            ("gen_ai.completion", "Paris."),
+        ],
+    );
+    let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.input.messages = "[{\"role\":\"system\",\"parts\":[{\"type\":\"text\",\"content\":\"be brief\"}]},{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"capital of France?\"}]}]""#,
+        r#"gen_ai.output.messages = "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"Paris.\"}],\"finish_reason\":\"stop\"}]""#,
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(!attrs.iter().any(|a| a.starts_with("gen_ai.prompt ")));
+    assert!(diff(&plans).contains("convert gen_ai.prompt → gen_ai.input.messages"));
+    let (_, plans) = migrate_bytes(&out, InputFormat::Json, Options::default());
+    assert!(plans.is_empty(), "{}", diff(&plans));
+}
+
+#[test]
+fn openlit_llm_keys_and_base_url() {
+    let text = doc(
+        "crawl",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.llm.provider", "openai"),
+            ("gen_ai.llm.model", "gpt-4o"),
+            ("gen_ai.llm.base_url", "https://api.openai.com/v1"),
+        ],
+    );
+    let (out, _) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+    let attrs = attributes_of(&out);
+    for expected in [
+        r#"gen_ai.provider.name = "openai""#,
+        r#"gen_ai.request.model = "gpt-4o""#,
+        r#"server.address = "api.openai.com""#,
+        "server.port = 443",
+    ] {
+        assert!(
+            attrs.iter().any(|a| a == expected),
+            "{expected}: {attrs:#?}"
+        );
+    }
+    assert!(
+        !attrs.iter().any(|a| a.starts_with("gen_ai.llm.")),
+        "{attrs:#?}"
+    );
 }

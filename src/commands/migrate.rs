@@ -12,10 +12,10 @@ use clap::{Args, ValueEnum};
 
 use crate::app::{ExitStatus, eprint_diagnostic, write_stdout};
 use crate::commands::check::InputFormatArg;
+use crate::config::{Config, ConfigChoice, invalid_squatter_namespace};
 use crate::input::{self, Codec, Compression, InputFormat, Source};
 use crate::migrate::mapping::MappingFile;
 use crate::migrate::{self, ContentAction, Migrator, Options, OwnedPlan};
-use crate::rules::Ruleset;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -25,6 +25,8 @@ Examples:
   spanlint migrate --diff old.jsonl              show the attribute changes, write nothing
   spanlint migrate --check dumps/                exit 1 when anything would change (CI)
   spanlint migrate --dual-emit --content hash old.pb -o new.pb
+  spanlint migrate --move-squatters-to myapp old.jsonl -o new.jsonl
+                                                 gen_ai.usage.total_tokens → myapp.usage.total_tokens
 
 Exit status: 0 done (or nothing to change with --check), 1 --check found changes,
 2 usage, I/O or parse errors.";
@@ -80,6 +82,21 @@ pub struct MigrateArgs {
     /// Conventions version to write: `latest` or `1.37`.
     #[arg(long, default_value = "latest")]
     pub target: String,
+
+    /// Move keys that squat a reserved namespace (not in the conventions, not deprecated, not
+    /// allowed) under this namespace: `gen_ai.openai.api_base` → `NS.openai.api_base`.
+    /// Overrides `[migrate] squatter-namespace` of spanlint.toml.
+    #[arg(long, value_name = "NS")]
+    pub move_squatters_to: Option<String>,
+
+    /// Configuration file to use instead of the `.spanlint.toml` or `spanlint.toml` found by
+    /// walking up from the current directory.
+    #[arg(long, value_name = "FILE", help_heading = "Config")]
+    pub config: Option<PathBuf>,
+
+    /// Use no configuration file (defaults only).
+    #[arg(long, conflicts_with = "config", help_heading = "Config")]
+    pub isolated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,6 +117,33 @@ struct Done {
 }
 
 pub fn run(args: &MigrateArgs) -> ExitStatus {
+    // The configuration: its rules (allow-keys, rules-file, …) and `[migrate]`.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let choice = match (&args.config, args.isolated) {
+        (Some(path), _) => ConfigChoice::File(path),
+        (None, true) => ConfigChoice::Isolated,
+        (None, false) => ConfigChoice::Discover(&cwd),
+    };
+    let (config, rules) = match Config::load(choice)
+        .map_err(miette::Report::new)
+        .and_then(|config| config.ruleset(None).map(|rules| (config, rules)))
+    {
+        Ok(loaded) => loaded,
+        Err(report) => {
+            eprint_diagnostic(report.as_ref());
+            return ExitStatus::Error;
+        }
+    };
+    let squatter_namespace = args
+        .move_squatters_to
+        .clone()
+        .or(config.migrate.squatter_namespace);
+    if let Some(ns) = &squatter_namespace
+        && let Some(message) = invalid_squatter_namespace(ns, &rules)
+    {
+        eprintln!("spanlint: --move-squatters-to: {message}");
+        return ExitStatus::Error;
+    }
     let options = Options {
         dual_emit: args.dual_emit,
         keep_span_names: args.keep_span_names,
@@ -110,8 +154,9 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
             ContentArg::Redact => ContentAction::Redact,
         },
         target: Some(args.target.clone()),
+        squatter_namespace,
     };
-    let migrator = match Migrator::new(Ruleset::builtin(), MappingFile::builtin(), options) {
+    let migrator = match Migrator::new(rules, MappingFile::builtin(), options) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("spanlint: {e}");

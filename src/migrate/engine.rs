@@ -3,7 +3,8 @@
 //! For each span, in this order: folds of indexed message keys, wrapped single messages,
 //! value spellings of current keys, renames (`rules/migrate.toml` `[[rename]]`, then genai.toml
 //! deprecations; the new value is normalised too), prefix renames, `gen_ai.operation.name` from a
-//! hint, the content action, and finally the span name from the span type's templates.
+//! hint, the content action, squatters moved out of reserved namespaces (`--move-squatters-to`),
+//! and finally the span name from the span type's templates.
 //!
 //! A rename never loses a value: when the new key is already on the span with another value, the
 //! old key is left alone (a *conflict*, counted in the summary); with the same value, the old key
@@ -16,7 +17,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::mapping::{Conversion, ConversionFormat, Convert, Fold, MappingFile};
+use super::mapping::{
+    Combine, Conversion, ConversionFormat, Convert, Fold, MappingFile, UnpackJson,
+};
 use super::vercel;
 use crate::model::{Attribute, Batch, ResourceSpans, Scope, Span, Value};
 use crate::rules::Ruleset;
@@ -45,6 +48,9 @@ pub struct Options {
     pub content: ContentAction,
     /// `None`: the newest conventions; `Some("1.37")`: a `[[target]]` of the mapping file.
     pub target: Option<String>,
+    /// Where keys squatting a reserved namespace move (`myapp`: `gen_ai.openai.api_base` →
+    /// `myapp.openai.api_base`); `None` leaves them.
+    pub squatter_namespace: Option<String>,
 }
 
 /// One attribute of a span after migration.
@@ -207,6 +213,10 @@ impl Migrator {
             self.fold(fold, &mut w, &mut changes);
         }
         self.wrap_messages(&mut w, &mut changes);
+        self.split_urls(&mut w, &mut changes);
+        for combine in &self.mapping.combines {
+            self.combine(combine, &mut w, &mut changes);
+        }
         for conversion in &self.mapping.conversions {
             self.convert(conversion, &mut w, &mut changes);
         }
@@ -215,13 +225,19 @@ impl Migrator {
         self.normalise_values(&mut w, &mut changes);
         let operation = self.operation_of(&w, span);
         self.rename(&mut w, operation.as_deref(), &mut changes);
+        for unpack in &self.mapping.unpacks {
+            self.unpack(unpack, &mut w, &mut changes);
+        }
         self.prefix_rename(&mut w, &mut changes);
         self.add_operation(&mut w, span, &mut changes);
+        // Content first: a squatter that is content is no longer known as content once moved.
         self.content(&mut w, None, &mut changes);
+        self.move_squatters(&mut w, None, &mut changes);
         let mut events = Vec::new();
         for (e, event) in span.events.iter().enumerate() {
             let mut ew = works(&event.attributes);
             self.content(&mut ew, Some(&event.name), &mut changes);
+            self.move_squatters(&mut ew, Some(&event.name), &mut changes);
             if let Some(items) = items_if_changed(ew, &event.attributes) {
                 events.push((e, items));
             }
@@ -288,7 +304,7 @@ impl Migrator {
             let text = text.to_string();
             let message = messages.entry(n).or_default();
             let is = |f: &Option<String>| f.as_deref() == Some(field);
-            if field == fold.role {
+            if is(&fold.role) {
                 message.role = Some(text);
             } else if field == fold.content {
                 message.content = Some(text);
@@ -326,6 +342,11 @@ impl Migrator {
                 .retain(|_, c| c.id.is_some() || c.name.is_some() || c.arguments.is_some());
         }
         messages.retain(|_, m| m.role.is_some() || m.content.is_some() || !m.tool_calls.is_empty());
+        for m in messages.values_mut() {
+            if m.role.is_none() {
+                m.role = fold.default_role.clone();
+            }
+        }
         if consumed.is_empty() {
             return;
         }
@@ -445,6 +466,24 @@ impl Migrator {
                 )
             }
             ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions => None,
+            ConversionFormat::LegacyMessages => text(0).map(|t| {
+                let finish = c
+                    .finish_reason_from
+                    .as_deref()
+                    .and_then(|k| w.iter().find(|x| x.key == k))
+                    .and_then(|x| match &x.value {
+                        Value::String(s) => Some(s.as_ref()),
+                        Value::Array(v) => v.first().and_then(Value::as_str),
+                        _ => None,
+                    });
+                let messages = legacy_messages(t, c.default_role.as_deref().unwrap_or("user"));
+                messages_json(
+                    &messages,
+                    (c.to == "gen_ai.output.messages").then_some(finish),
+                    roles,
+                    &self.mapping.messages.finish_reasons,
+                )
+            }),
             ConversionFormat::VercelTools => match sources[0].map(|i| &w[i].value) {
                 Some(Value::Array(items)) => items
                     .iter()
@@ -531,6 +570,58 @@ impl Migrator {
         self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
     }
 
+    /// `[[split-url]]`: a URL → `server.address` / `server.port`, when neither is there.
+    fn split_urls<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        for split in &self.mapping.split_urls {
+            if !self.target_available(&split.address) {
+                continue;
+            }
+            let Some(i) = w.iter().position(|x| x.key == split.from) else {
+                continue;
+            };
+            if w.iter()
+                .any(|x| x.key == split.address || x.key == split.port)
+            {
+                continue;
+            }
+            let Some((host, port)) = w[i].value.as_str().and_then(parse_url) else {
+                continue;
+            };
+            let mapping = format!(
+                "split {} → {}, {} ({})",
+                split.from, split.address, split.port, split.vocabulary
+            );
+            let mut new = vec![(
+                split.address.clone(),
+                Value::String(Cow::Owned(host.to_string())),
+            )];
+            if let Some(port) = port {
+                new.push((split.port.clone(), Value::Int(i64::from(port))));
+            }
+            changes.push(Change {
+                mapping,
+                old: (!self.options.dual_emit).then(|| self.show(&w[i].key, &w[i].value)),
+                new: Some(
+                    new.iter()
+                        .map(|(k, v)| self.show(k, v))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            });
+            if !self.options.dual_emit {
+                w.remove(i);
+            }
+            for (key, value) in new {
+                w.push(Work {
+                    key: Cow::Owned(key),
+                    value,
+                    src: None,
+                    value_changed: false,
+                });
+            }
+        }
+    }
+
     fn wrap_messages<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
         for wrap in &self.mapping.wrap_messages {
             if !self.target_available(&wrap.to) {
@@ -577,9 +668,172 @@ impl Migrator {
                     .to_string(),
             );
         }
-        self.rules
-            .hinted_operation(span)
-            .map(|(op, _)| op.to_string())
+        self.hinted_operation(span).map(|(op, _)| op.to_string())
+    }
+
+    /// The operation a span's foreign attributes tell: the mapping's `[[operation-hint]]`s,
+    /// then genai.toml's.
+    fn hinted_operation<'s>(&'s self, span: &'s Span<'_>) -> Option<(&'s str, &'s str)> {
+        self.mapping
+            .operation_hints
+            .iter()
+            .find(|h| {
+                span.str_attribute(&h.attribute)
+                    .is_some_and(|v| h.values.iter().any(|x| x == v))
+                    && span
+                        .attributes
+                        .iter()
+                        .any(|a| h.any_prefix.iter().any(|p| a.key.starts_with(p.as_str())))
+            })
+            .map(|h| (h.operation.as_str(), h.attribute.as_str()))
+            .or_else(|| self.rules.hinted_operation(span))
+    }
+
+    /// `[[combine]]`: several keys → one value, when a case matches.
+    fn combine<'a>(&self, c: &Combine, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        if !self.target_available(&c.to) {
+            return;
+        }
+        let sources: Vec<Option<usize>> = c
+            .from
+            .iter()
+            .map(|k| w.iter().position(|x| x.key == *k))
+            .collect();
+        if sources.iter().all(Option::is_none) {
+            return;
+        }
+        let values: Vec<Option<&str>> = sources
+            .iter()
+            .map(|i| i.and_then(|i| w[i].value.as_str()))
+            .collect();
+        if sources
+            .iter()
+            .zip(&values)
+            .any(|(i, v)| i.is_some() && v.is_none())
+        {
+            return;
+        }
+        let Some(case) = c.cases.iter().find(|case| {
+            case.when.len() == values.len()
+                && case.when.iter().zip(&values).all(|(want, have)| {
+                    want == "*" || have.is_some_and(|h| h.eq_ignore_ascii_case(want))
+                })
+        }) else {
+            return;
+        };
+        let value = Value::String(Cow::Owned(case.value.clone()));
+        let consumed: Vec<usize> = sources.iter().flatten().copied().collect();
+        let old = consumed
+            .iter()
+            .map(|&i| self.show(&w[i].key, &w[i].value))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mapping = format!(
+            "combine {} → {} ({})",
+            c.from.join(" + "),
+            c.to,
+            c.vocabulary
+        );
+        match w.iter().find(|x| x.key == c.to) {
+            Some(x) if x.value == value => {
+                if self.options.dual_emit {
+                    return;
+                }
+                changes.push(Change {
+                    mapping: format!("{mapping} (already there)"),
+                    old: Some(old),
+                    new: None,
+                });
+            }
+            Some(_) => {
+                changes.push(Change {
+                    mapping: format!("conflict, kept: {mapping}"),
+                    old: None,
+                    new: None,
+                });
+                return;
+            }
+            None => {
+                changes.push(Change {
+                    mapping,
+                    old: (!self.options.dual_emit).then_some(old),
+                    new: Some(self.show(&c.to, &value)),
+                });
+                w.push(Work {
+                    key: Cow::Owned(c.to.clone()),
+                    value,
+                    src: None,
+                    value_changed: false,
+                });
+            }
+        }
+        if !self.options.dual_emit {
+            let consumed: HashSet<usize> = consumed.into_iter().collect();
+            let mut i = 0;
+            w.retain(|_| {
+                let keep = !consumed.contains(&i);
+                i += 1;
+                keep
+            });
+        }
+    }
+
+    /// `[[unpack-json]]`: a JSON object's fields → attributes; the source goes only when every
+    /// field found a home.
+    fn unpack<'a>(&self, u: &UnpackJson, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+        let Some(i) = w.iter().position(|x| x.key == u.from) else {
+            return;
+        };
+        let Some(object) = w[i].value.as_str().and_then(|t| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(t).ok()
+        }) else {
+            return;
+        };
+        let mut all_homed = true;
+        let mut added = Vec::new();
+        for (field, json) in &object {
+            if json.is_null() {
+                continue;
+            }
+            let Some(to) = u.fields.get(field).filter(|to| self.target_available(to)) else {
+                all_homed = false;
+                continue;
+            };
+            let ty = self.rules.attribute(to).map(|d| d.ty);
+            let Some(value) = json_value(json, ty).filter(|v| self.fits(to, v)) else {
+                all_homed = false;
+                continue;
+            };
+            let value = self.normalise(to, value);
+            match w.iter().find(|x| x.key == *to) {
+                Some(x) if x.value == value => {}
+                // Another value is already there (OpenInference's `llm.model_name` often holds
+                // the response model): the source stays, which keeps this field. Not reported as
+                // a conflict, so that a migrated dump migrates to itself without a word.
+                Some(_) => all_homed = false,
+                None => {
+                    added.push(self.show(to, &value));
+                    w.push(Work {
+                        key: Cow::Owned(to.clone()),
+                        value,
+                        src: None,
+                        value_changed: false,
+                    });
+                }
+            }
+        }
+        let remove = all_homed && !self.options.dual_emit;
+        if added.is_empty() && !remove {
+            return;
+        }
+        changes.push(Change {
+            mapping: format!("unpack {} ({})", u.from, u.vocabulary),
+            old: remove.then(|| self.show(&w[i].key, &w[i].value)),
+            new: (!added.is_empty()).then(|| added.join(", ")),
+        });
+        if remove {
+            w.remove(i);
+        }
     }
 
     fn rename<'a>(
@@ -680,6 +934,13 @@ impl Migrator {
                 && d.abs() < 9.0e15
             {
                 value = Value::Int(*d as i64);
+            }
+            if let Some(scale) = r.scale {
+                value = match value {
+                    Value::Int(n) => Value::Double(n as f64 * scale),
+                    Value::Double(d) => Value::Double(d * scale),
+                    _ => continue,
+                };
             }
             if r.wrap_array && matches!(value, Value::String(_)) {
                 value = Value::Array(vec![value]);
@@ -794,6 +1055,56 @@ impl Migrator {
         }
     }
 
+    /// Keys squatting a reserved namespace (the `reserved-namespace` test,
+    /// [`Ruleset::is_squatter`]) move under `--move-squatters-to`: the reserved prefix is
+    /// replaced by the namespace. A key whose new name is taken stays (a conflict).
+    fn move_squatters<'a>(
+        &self,
+        w: &mut [Work<'a>],
+        event: Option<&str>,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(ns) = self.options.squatter_namespace.as_deref() else {
+            return;
+        };
+        for i in 0..w.len() {
+            if !self.rules.is_squatter(&w[i].key) {
+                continue;
+            }
+            let Some(namespace) = self.rules.reserved_namespace(&w[i].key) else {
+                continue;
+            };
+            let to = format!("{ns}.{}", &w[i].key[namespace.prefix.len()..]);
+            let at = |key: &str| match event {
+                Some(name) => format!("event {name:?} {key}"),
+                None => key.to_string(),
+            };
+            if w.iter().any(|y| y.key == to) {
+                changes.push(Change {
+                    mapping: format!("conflict, kept: squatter {} → {to}", w[i].key),
+                    old: None,
+                    new: None,
+                });
+                continue;
+            }
+            let masked = event.is_some_and(|name| self.rules.is_content_event(name))
+                || self.rules.is_content_attribute(&w[i].key);
+            let show = |key: &str, value: &Value<'_>| {
+                if masked {
+                    format!("{}=…", at(key))
+                } else {
+                    at(&self.show(key, value))
+                }
+            };
+            changes.push(Change {
+                mapping: format!("squatter {}* → {ns}.*", namespace.prefix),
+                old: Some(show(&w[i].key, &w[i].value)),
+                new: Some(show(&to, &w[i].value)),
+            });
+            w[i].key = Cow::Owned(to);
+        }
+    }
+
     fn normalise_values<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
         for x in w.iter_mut() {
             let new = self.normalise(&x.key, x.value.clone());
@@ -813,7 +1124,7 @@ impl Migrator {
         if w.iter().any(|x| x.key == "gen_ai.operation.name") {
             return;
         }
-        let Some((op, from)) = self.rules.hinted_operation(span) else {
+        let Some((op, from)) = self.hinted_operation(span) else {
             return;
         };
         if self.missing_operations.contains(op) {
@@ -858,6 +1169,15 @@ impl Migrator {
                     i += 1;
                     continue;
                 }
+                (Value::String(s), ContentAction::Hash) => match hash_message_parts(s) {
+                    // Already hashed part by part.
+                    Some(new) if new == *s => {
+                        i += 1;
+                        continue;
+                    }
+                    Some(new) => Some(new),
+                    None => Some(hex_sha256(s)),
+                },
                 (v, ContentAction::Hash) => Some(hex_sha256(&content_text(v))),
                 (_, _) => Some(REDACTED.to_string()),
             };
@@ -967,6 +1287,77 @@ fn map_value<'a>(value: &Value<'a>, map: &BTreeMap<String, String>) -> Value<'a>
     }
 }
 
+/// A JSON value as an attribute value for a key of the given registry type: integral numbers
+/// are ints unless the key is a double, a string becomes a one-element array for an array key;
+/// arrays of strings, of numbers or of booleans are arrays; anything else has no attribute form.
+fn json_value(json: &serde_json::Value, ty: Option<AttributeType>) -> Option<Value<'static>> {
+    use serde_json::Value as J;
+    let number = |n: &serde_json::Number| {
+        if ty == Some(AttributeType::Double) {
+            return n.as_f64().map(Value::Double);
+        }
+        match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Some(Value::Int(i)),
+            (None, Some(f))
+                if ty == Some(AttributeType::Int) && f.fract() == 0.0 && f.abs() < 9.0e15 =>
+            {
+                Some(Value::Int(f as i64))
+            }
+            (None, Some(f)) => Some(Value::Double(f)),
+            _ => None,
+        }
+    };
+    match json {
+        J::Bool(b) => Some(Value::Bool(*b)),
+        J::Number(n) => number(n),
+        J::String(s) if ty == Some(AttributeType::StringArray) => {
+            Some(Value::Array(vec![Value::String(Cow::Owned(s.clone()))]))
+        }
+        J::String(s) => Some(Value::String(Cow::Owned(s.clone()))),
+        J::Array(items) => items
+            .iter()
+            .map(|x| match x {
+                J::String(s) => Some(Value::String(Cow::Owned(s.clone()))),
+                J::Number(n) => number(n),
+                J::Bool(b) => Some(Value::Bool(*b)),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array),
+        _ => None,
+    }
+}
+
+/// The host and port of an absolute URL (`https://api.openai.com/v1/` → `api.openai.com`, 443):
+/// the explicit port, else the scheme's default (`http`, `https`, `ws`, `wss`), else none.
+pub fn parse_url(url: &str) -> Option<(&str, Option<u16>)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        match after.strip_prefix(':') {
+            Some(p) => (host, Some(p.parse::<u16>().ok()?)),
+            None if after.is_empty() => (host, None),
+            None => return None,
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p.parse::<u16>().ok()?)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => Some(443),
+        "http" | "ws" => Some(80),
+        _ => None,
+    };
+    Some((host, port.or(default)))
+}
+
 fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -977,6 +1368,57 @@ pub fn hex_sha256(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The fields of a message part that hold content: hashed by `--content hash`.
+const PART_CONTENT_FIELDS: [&str; 4] = ["content", "response", "arguments", "result"];
+
+/// `--content hash` of message JSON (semconv-genai.md §4.3), part by part: an array of
+/// messages (`{role, parts: [...]}`) or of parts (`gen_ai.system_instructions`) keeps its
+/// structure, and each part's content fields ([`PART_CONTENT_FIELDS`]) become the SHA-256 of
+/// their text (a string as is, anything else as compact JSON), so equal prompts stay joinable
+/// part by part. `None` when the text is not such an array (the caller hashes it whole).
+/// Objects come out with their keys in sorted order.
+pub fn hash_message_parts(text: &str) -> Option<String> {
+    use serde_json::Value as J;
+    let mut items: Vec<J> = serde_json::from_str(text).ok()?;
+    fn hash_part(part: &mut serde_json::Map<String, J>) {
+        for field in PART_CONTENT_FIELDS {
+            let Some(value) = part.get_mut(field) else {
+                continue;
+            };
+            let text = match &*value {
+                J::String(s) if is_sha256_hex(s) => continue,
+                J::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            *value = J::String(hex_sha256(&text));
+        }
+    }
+    if items.is_empty() {
+        return None;
+    }
+    for item in &mut items {
+        let J::Object(object) = item else {
+            return None;
+        };
+        if let Some(parts) = object.get_mut("parts") {
+            let J::Array(parts) = parts else {
+                return None;
+            };
+            for part in parts {
+                let J::Object(part) = part else {
+                    return None;
+                };
+                hash_part(part);
+            }
+        } else if object.contains_key("type") {
+            hash_part(object);
+        } else {
+            return None;
+        }
+    }
+    serde_json::to_string(&items).ok()
 }
 
 /// The text a content value is hashed from: a string as is, anything else as its OTLP/JSON.
@@ -1077,6 +1519,70 @@ fn openai_tool(json: &str) -> Option<String> {
     ))
 }
 
+/// The messages of a bare `gen_ai.prompt` / `gen_ai.completion`
+/// ([`ConversionFormat::LegacyMessages`](super::mapping::ConversionFormat::LegacyMessages)).
+fn legacy_messages(text: &str, default_role: &str) -> BTreeMap<usize, Message> {
+    #[derive(serde::Deserialize)]
+    struct Json {
+        #[serde(default)]
+        role: Option<String>,
+        #[serde(default)]
+        content: Option<serde_json::Value>,
+    }
+    let message = |role: &str, content: String| Message {
+        role: Some(role.to_string()),
+        content: Some(content),
+        ..Message::default()
+    };
+    if let Ok(items) = serde_json::from_str::<Vec<Json>>(text)
+        && !items.is_empty()
+    {
+        let converted: Option<Vec<Message>> = items
+            .into_iter()
+            .map(|m| {
+                let content = match m.content? {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Array(parts) => parts
+                        .iter()
+                        .map(|p| p.get("text").and_then(|t| t.as_str()))
+                        .collect::<Option<Vec<_>>>()?
+                        .join("\n"),
+                    _ => return None,
+                };
+                Some(message(m.role.as_deref().unwrap_or(default_role), content))
+            })
+            .collect();
+        if let Some(messages) = converted {
+            return messages.into_iter().enumerate().collect();
+        }
+    }
+    const ROLES: [&str; 5] = ["system", "user", "assistant", "tool", "developer"];
+    fn starts(line: &str) -> Option<(&'static str, &str)> {
+        ROLES.iter().find_map(|r| {
+            line.strip_prefix(r)
+                .and_then(|rest| rest.strip_prefix(": "))
+                .map(|rest| (*r, rest))
+        })
+    }
+    let mut messages: Vec<Message> = Vec::new();
+    if text.lines().next().and_then(starts).is_some() {
+        for line in text.split('\n') {
+            match (starts(line), messages.last_mut()) {
+                (Some((role, rest)), _) => messages.push(message(role, rest.to_string())),
+                (None, Some(m)) => {
+                    let content = m.content.get_or_insert_with(String::new);
+                    content.push('\n');
+                    content.push_str(line);
+                }
+                (None, None) => unreachable!("the first line starts a message"),
+            }
+        }
+    } else {
+        messages.push(message(default_role, text.to_string()));
+    }
+    messages.into_iter().enumerate().collect()
+}
+
 /// `finish`: `None` for input messages, `Some(span-level reason)` for output messages.
 fn messages_json(
     messages: &BTreeMap<usize, Message>,
@@ -1168,6 +1674,70 @@ mod tests {
         assert_eq!(
             json,
             r#"[{"role":"assistant","parts":[{"type":"tool_call","id":"c1","name":"get_weather","arguments":{"z":1,"a":2}}],"finish_reason":"tool_call"}]"#
+        );
+    }
+
+    #[test]
+    fn urls_split_into_host_and_port() {
+        assert_eq!(
+            parse_url("https://api.openai.com/v1/"),
+            Some(("api.openai.com", Some(443)))
+        );
+        assert_eq!(
+            parse_url("http://user:pw@localhost:11434/v1"),
+            Some(("localhost", Some(11434)))
+        );
+        assert_eq!(parse_url("http://[::1]:8080"), Some(("::1", Some(8080))));
+        assert_eq!(parse_url("grpc://h"), Some(("h", None)));
+        assert_eq!(parse_url("api.openai.com/v1"), None);
+        assert_eq!(parse_url("https://h:notaport/"), None);
+        assert_eq!(parse_url("https:///x"), None);
+    }
+
+    #[test]
+    fn message_parts_are_hashed_one_by_one() {
+        let h = hex_sha256;
+        let text = r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]},{"role":"assistant","parts":[{"type":"tool_call","id":"c1","name":"f","arguments":{"a":1}}],"finish_reason":"tool_call"}]"#;
+        let hashed = hash_message_parts(text).unwrap();
+        assert_eq!(
+            hashed,
+            format!(
+                r#"[{{"parts":[{{"content":"{}","type":"text"}}],"role":"user"}},{{"finish_reason":"tool_call","parts":[{{"arguments":"{}","id":"c1","name":"f","type":"tool_call"}}],"role":"assistant"}}]"#,
+                h("hi"),
+                h(r#"{"a":1}"#)
+            )
+        );
+        assert_eq!(hash_message_parts(&hashed).unwrap(), hashed);
+        // System instructions: an array of parts.
+        assert_eq!(
+            hash_message_parts(r#"[{"type":"text","content":"be brief"}]"#).unwrap(),
+            format!(r#"[{{"content":"{}","type":"text"}}]"#, h("be brief"))
+        );
+        for not_messages in ["plain text", "[]", "[1]", r#"[{"role":"user"}]"#, "{}"] {
+            assert_eq!(hash_message_parts(not_messages), None, "{not_messages}");
+        }
+    }
+
+    #[test]
+    fn legacy_prompts_become_messages() {
+        let roles = BTreeMap::new();
+        let json = |text: &str, role: &str| {
+            messages_json(&legacy_messages(text, role), None, &roles, &roles)
+        };
+        assert_eq!(
+            json(
+                r#"[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi"}]}]"#,
+                "user"
+            ),
+            r#"[{"role":"system","parts":[{"type":"text","content":"be brief"}]},{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#
+        );
+        assert_eq!(
+            json("system: be brief\nuser: hi\nthere", "user"),
+            r#"[{"role":"system","parts":[{"type":"text","content":"be brief"}]},{"role":"user","parts":[{"type":"text","content":"hi\nthere"}]}]"#
+        );
+        assert_eq!(
+            json("Paris.", "assistant"),
+            r#"[{"role":"assistant","parts":[{"type":"text","content":"Paris."}]}]"#
         );
     }
 

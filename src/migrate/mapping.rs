@@ -27,6 +27,14 @@ pub struct MappingFile {
     pub conversions: Vec<Conversion>,
     #[serde(default, rename = "value-map")]
     pub value_maps: Vec<ValueMap>,
+    #[serde(default, rename = "split-url")]
+    pub split_urls: Vec<SplitUrl>,
+    #[serde(default, rename = "unpack-json")]
+    pub unpacks: Vec<UnpackJson>,
+    #[serde(default, rename = "combine")]
+    pub combines: Vec<Combine>,
+    #[serde(default, rename = "operation-hint")]
+    pub operation_hints: Vec<OperationHint>,
     #[serde(default)]
     pub messages: MessageValues,
     #[serde(default, rename = "target")]
@@ -56,6 +64,9 @@ pub struct Rename {
     pub wrap_array: bool,
     #[serde(default)]
     pub convert: Option<Convert>,
+    /// A numeric value is multiplied by this and becomes a double (`0.001`: ms → s).
+    #[serde(default)]
+    pub scale: Option<f64>,
     /// Only on spans of these operations (empty: any).
     #[serde(default)]
     pub operations: Vec<String>,
@@ -81,7 +92,11 @@ pub struct Fold {
     pub vocabulary: String,
     pub prefix: String,
     pub to: String,
-    pub role: String,
+    /// The role field; without one (or when a message has none), `default-role`.
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub default_role: Option<String>,
     pub content: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -132,9 +147,13 @@ pub struct Conversion {
     /// The source keys; their meaning per format is documented on [`ConversionFormat`].
     pub from: Vec<String>,
     pub to: String,
-    /// A span attribute holding the finish reason (`vercel-response`).
+    /// A span attribute holding the finish reason (`vercel-response`, `legacy-messages` to
+    /// output messages).
     #[serde(default)]
     pub finish_reason_from: Option<String>,
+    /// The role of a message that does not name one (`legacy-messages`).
+    #[serde(default)]
+    pub default_role: Option<String>,
 }
 
 /// The converters.
@@ -155,6 +174,70 @@ pub enum ConversionFormat {
     /// `from = [prefix]`: `prefix.N.name` / `.description` / `.parameters` (OpenLLMetry
     /// `llm.request.functions.N`).
     IndexedFunctions,
+    /// `from = [key]`: the bare `gen_ai.prompt` / `gen_ai.completion` of conventions ≤ 1.27,
+    /// best effort: a JSON array of `{role, content}` (content a string or a list of
+    /// `{type, text}`), else OpenLIT's flattened `role: content` lines (a line starting with
+    /// `system: `, `user: `, `assistant: `, `tool: ` or `developer: ` starts a message; other
+    /// lines continue it), else one message of `default-role` holding the whole text.
+    LegacyMessages,
+}
+
+/// A URL attribute → its host and port (`gen_ai.openai.api_base` → `server.address`,
+/// `server.port`), when neither is on the span. The port is the URL's, else the scheme's default
+/// (`https` 443, `http` 80); the URL's path is not kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SplitUrl {
+    pub vocabulary: String,
+    pub from: String,
+    pub address: String,
+    pub port: String,
+}
+
+/// A JSON object attribute whose fields become attributes (`llm.invocation_parameters`).
+/// A field's value must fit its key's registry type (a string becomes a one-element array for
+/// an array key; integral numbers become ints for int keys); `null` fields are dropped. The
+/// source key is removed only when every field found a home (added, or already there with the
+/// same value); otherwise it stays as it is, next to what was unpacked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UnpackJson {
+    pub vocabulary: String,
+    pub from: String,
+    /// JSON field → attribute key.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Several keys whose values together make one value (OpenInference `llm.provider` +
+/// `llm.system` → `gen_ai.provider.name`). The first case whose `when` matches (per `from` key:
+/// its value, case-insensitively, or `*`, which also matches an absent key) sets `to`, and the
+/// `from` keys are removed; with no match, the keys are left to `[[rename]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Combine {
+    pub vocabulary: String,
+    pub from: Vec<String>,
+    pub to: String,
+    pub cases: Vec<CombineCase>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CombineCase {
+    pub when: Vec<String>,
+    pub value: String,
+}
+
+/// An operation told by an attribute's value *and* the presence of keys under a prefix;
+/// checked before genai.toml's `[[operation-hint]]` (OpenInference `LLM` with `llm.prompts.*`
+/// is `text_completion`, not `chat`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OperationHint {
+    pub attribute: String,
+    pub values: Vec<String>,
+    pub any_prefix: Vec<String>,
+    pub operation: String,
 }
 
 /// Spellings of values of a current attribute.
@@ -206,6 +289,17 @@ impl MappingFile {
             .chain(self.wrap_messages.iter().map(|w| w.to.as_str()))
             .chain(self.conversions.iter().map(|c| c.to.as_str()))
             .chain(self.value_maps.iter().map(|v| v.attribute.as_str()))
+            .chain(
+                self.unpacks
+                    .iter()
+                    .flat_map(|u| u.fields.values().map(String::as_str)),
+            )
+            .chain(self.combines.iter().map(|c| c.to.as_str()))
+            .chain(
+                self.split_urls
+                    .iter()
+                    .flat_map(|s| [s.address.as_str(), s.port.as_str()]),
+            )
             .chain(
                 self.targets
                     .iter()

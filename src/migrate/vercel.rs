@@ -4,8 +4,9 @@
 //!
 //! Part mapping: `text` → `text`, `reasoning` → `reasoning`, `tool-call` → `tool_call`
 //! (`toolCallId`, `toolName`, `input`/`args`), `tool-result` → `tool_call_response`
-//! (`output`/`result`; a `{type, value}` output wrapper is unwrapped). Any other part is kept as
-//! written (a generic part: the schema allows any `type`). System messages stay in the input
+//! (`output`/`result`; a `{type, value}` output wrapper is unwrapped), `file` / `image` → `blob`
+//! (base64 or a data URL) or `uri` (a URL) with a modality and mime type. Any other part is kept
+//! as written (a generic part: the schema allows any `type`). System messages stay in the input
 //! messages, as OpenInference's converter does.
 
 use std::collections::BTreeMap;
@@ -38,6 +39,67 @@ struct Part<'a> {
     output: Option<&'a RawValue>,
     #[serde(borrow, default)]
     result: Option<&'a RawValue>,
+    /// `file` parts: base64, a data URL or a URL.
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+    /// `image` parts: likewise.
+    #[serde(default)]
+    image: Option<serde_json::Value>,
+    #[serde(default, rename = "mediaType")]
+    media_type: Option<String>,
+    #[serde(default, rename = "mimeType")]
+    mime_type: Option<String>,
+    #[serde(default)]
+    filename: Option<String>,
+}
+
+/// A `file` or `image` part → a `blob` (a data URL or base64) or `uri` (a URL) part
+/// (semconv-genai.md §4.3). The modality comes from the media type (`image/…`, `video/…`,
+/// `audio/…`, else `document`; an `image` part without one is an image). `None` when the data
+/// is not a string (the part is then kept as written).
+fn media_part(p: &Part<'_>) -> Option<String> {
+    let data = match (p.ty.as_str(), &p.data, &p.image) {
+        ("file", Some(serde_json::Value::String(d)), _) => d.as_str(),
+        ("image", _, Some(serde_json::Value::String(d))) => d.as_str(),
+        _ => return None,
+    };
+    let mut mime = p.media_type.clone().or_else(|| p.mime_type.clone());
+    let (kind, field, value) = if let Some(rest) = data.strip_prefix("data:") {
+        let (header, content) = rest.split_once(',')?;
+        let (data_mime, base64) = match header.strip_suffix(";base64") {
+            Some(m) => (m, true),
+            None => (header, false),
+        };
+        if !base64 {
+            return None;
+        }
+        if mime.is_none() && !data_mime.is_empty() {
+            mime = Some(data_mime.to_string());
+        }
+        ("blob", "content", content)
+    } else if data.contains("://") {
+        ("uri", "uri", data)
+    } else {
+        ("blob", "content", data)
+    };
+    let modality = match mime.as_deref().and_then(|m| m.split('/').next()) {
+        Some(top @ ("image" | "video" | "audio")) => top,
+        None if p.ty == "image" => "image",
+        _ => "document",
+    };
+    let mut s = format!(
+        "{{\"type\":\"{kind}\",\"modality\":{}",
+        json_string(modality)
+    );
+    if let Some(mime) = &mime {
+        s.push_str(&format!(",\"mime_type\":{}", json_string(mime)));
+    }
+    s.push_str(&format!(",\"{field}\":{}", json_string(value)));
+    if let Some(name) = &p.filename {
+        s.push_str(&format!(",\"filename\":{}", json_string(name)));
+    }
+    s.push('}');
+    Some(s)
 }
 
 #[derive(Deserialize)]
@@ -101,6 +163,7 @@ fn part(raw: &RawValue) -> Option<String> {
             s.push_str(&format!(",\"response\":{response}}}"));
             s
         }
+        "file" | "image" => media_part(&p).unwrap_or_else(|| raw.get().to_string()),
         _ => raw.get().to_string(),
     })
 }
@@ -275,12 +338,35 @@ mod tests {
 
     #[test]
     fn prompt_messages_map_parts() {
-        let json = r#"[{"role":"system","content":"S"},{"role":"assistant","content":[{"type":"tool-call","toolCallId":"c","toolName":"f","input":{"b":1,"a":2}}]},{"role":"tool","content":[{"type":"tool-result","toolCallId":"c","toolName":"f","output":{"type":"json","value":{"t":18}}}]},{"role":"user","content":[{"type":"image","image":"x"}]}]"#;
+        let json = r#"[{"role":"system","content":"S"},{"role":"assistant","content":[{"type":"tool-call","toolCallId":"c","toolName":"f","input":{"b":1,"a":2}}]},{"role":"tool","content":[{"type":"tool-result","toolCallId":"c","toolName":"f","output":{"type":"json","value":{"t":18}}}]},{"role":"user","content":[{"type":"image","image":{"0":1}}]}]"#;
         assert_eq!(
             prompt_messages(json, &BTreeMap::new()).unwrap(),
-            r#"[{"role":"system","parts":[{"type":"text","content":"S"}]},{"role":"assistant","parts":[{"type":"tool_call","id":"c","name":"f","arguments":{"b":1,"a":2}}]},{"role":"tool","parts":[{"type":"tool_call_response","id":"c","response":{"t":18}}]},{"role":"user","parts":[{"type":"image","image":"x"}]}]"#
+            r#"[{"role":"system","parts":[{"type":"text","content":"S"}]},{"role":"assistant","parts":[{"type":"tool_call","id":"c","name":"f","arguments":{"b":1,"a":2}}]},{"role":"tool","parts":[{"type":"tool_call_response","id":"c","response":{"t":18}}]},{"role":"user","parts":[{"type":"image","image":{"0":1}}]}]"#
         );
         assert_eq!(prompt_messages("not json", &BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn file_and_image_parts_become_blob_and_uri_parts() {
+        let json = r#"[{"role":"user","content":[
+            {"type":"file","data":"data:application/pdf;base64,JVBERi0=","mediaType":"application/pdf","filename":"a.pdf"},
+            {"type":"file","data":"https://example.com/cat.png","mediaType":"image/png"},
+            {"type":"image","image":"iVBORw0KGgo="},
+            {"type":"file","data":"data:audio/wav;base64,UklGRg=="},
+            {"type":"file","data":[1,2]}
+        ]}]"#;
+        assert_eq!(
+            prompt_messages(json, &BTreeMap::new()).unwrap(),
+            concat!(
+                r#"[{"role":"user","parts":["#,
+                r#"{"type":"blob","modality":"document","mime_type":"application/pdf","content":"JVBERi0=","filename":"a.pdf"},"#,
+                r#"{"type":"uri","modality":"image","mime_type":"image/png","uri":"https://example.com/cat.png"},"#,
+                r#"{"type":"blob","modality":"image","content":"iVBORw0KGgo="},"#,
+                r#"{"type":"blob","modality":"audio","mime_type":"audio/wav","content":"UklGRg=="},"#,
+                r#"{"type":"file","data":[1,2]}"#,
+                r#"]}]"#
+            )
+        );
     }
 
     #[test]

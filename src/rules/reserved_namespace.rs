@@ -23,7 +23,6 @@
 //! `allow-keys = ["gen_ai.myapp.*"]` in `spanlint.toml` (or in the rules file's
 //! `[[reserved-namespace]] allow` list).
 
-use super::rulesfile::ReservedNamespace;
 use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
 
@@ -40,7 +39,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         .attributes
         .iter()
         .chain(event_attributes)
-        .filter(|a| namespace_of(ctx, &a.key).is_some() && !is_known(ctx, &a.key))
+        .filter(|a| ctx.rules.is_squatter(&a.key))
         // A metric name as a key is `metric-name-as-attribute`'s (more specific) finding.
         .filter(|a| super::metric_name_as_attribute::metric_of(ctx, &a.key).is_none())
         // Recorded content is `content-recorded`'s finding; one error per key is enough.
@@ -48,7 +47,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     // Indexed keys (`gen_ai.prompt.0.role`, `gen_ai.prompt.1.role`, …) make one finding.
     let label = |key: &str| keys::indexed_prefix(key).unwrap_or_else(|| key.to_string());
     for group in keys::group(squatters, label) {
-        let Some(namespace) = namespace_of(ctx, &group.first.key) else {
+        let Some(namespace) = ctx.rules.reserved_namespace(&group.first.key) else {
             continue;
         };
         let mut finding = ctx.finding(
@@ -74,21 +73,6 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         }
         out.push(finding);
     }
-}
-
-fn namespace_of<'r>(ctx: &SpanContext<'r, '_>, key: &str) -> Option<&'r ReservedNamespace> {
-    ctx.rules
-        .file
-        .reserved_namespaces
-        .iter()
-        .find(|n| key.starts_with(n.prefix.as_str()))
-}
-
-fn is_known(ctx: &SpanContext<'_, '_>, key: &str) -> bool {
-    ctx.rules.attribute(key).is_some()
-        || ctx.rules.deprecated_attribute(key).is_some()
-        || namespace_of(ctx, key).is_some_and(|n| n.allow.iter().any(|a| a == key))
-        || ctx.rules.is_allowed_key(key)
 }
 
 fn help(ctx: &SpanContext<'_, '_>, key: &str, indexed: bool) -> String {

@@ -8,7 +8,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use super::Settings;
 use super::rulesfile::{
     AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedEvent,
-    DeprecatedValue, ForeignNamespace, Level, Requirement, RulesFile, SpanType,
+    DeprecatedValue, ForeignNamespace, Level, Requirement, ReservedNamespace, RulesFile, SpanType,
 };
 use crate::finding::{Finding, SpanIdentity};
 use crate::model::{Offset, ResourceSpans, Scope, Span, SpanKind, StatusCode};
@@ -252,6 +252,27 @@ impl Ruleset {
     pub fn is_content_attribute(&self, key: &str) -> bool {
         self.content_attributes.contains(key)
             || (self.content_globs.is_match(key) && !self.not_content.is_match(key))
+    }
+
+    /// The reserved namespace (`[[reserved-namespace]]`) a key is under, if any.
+    pub fn reserved_namespace(&self, key: &str) -> Option<&ReservedNamespace> {
+        self.file
+            .reserved_namespaces
+            .iter()
+            .find(|n| key.starts_with(n.prefix.as_str()))
+    }
+
+    /// Whether a key squats a reserved namespace: under one, but neither a registry key, nor
+    /// deprecated, nor allowed (the namespace's `allow` list or `allow-keys`). The test behind
+    /// `reserved-namespace` and `migrate`'s squatter move.
+    pub fn is_squatter(&self, key: &str) -> bool {
+        let Some(namespace) = self.reserved_namespace(key) else {
+            return false;
+        };
+        !(self.attribute(key).is_some()
+            || self.deprecated_attribute(key).is_some()
+            || namespace.allow.iter().any(|a| a == key)
+            || self.is_allowed_key(key))
     }
 
     /// Whether the project allows this key under a reserved namespace (`allow-keys`).

@@ -771,6 +771,25 @@ fn an_output_directory_mirrors_the_input_tree() {
 }
 
 #[test]
+fn a_trailing_slash_makes_the_output_a_new_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("migrated");
+    let out = spanlint(&[
+        "migrate",
+        "fixtures/real/openllmetry-legacy-chat.jsonl",
+        "-o",
+        &format!("{}/", out_dir.display()),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out_dir.join("openllmetry-legacy-chat.jsonl").is_file());
+}
+
+#[test]
 fn a_span_without_a_name_gets_one_inserted() {
     let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"0102030405060708","attributes":[{"key":"llm.request.type","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"m"}}]}]}]}]}"#;
     let (out, _) = migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());

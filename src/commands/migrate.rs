@@ -176,8 +176,12 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
         return ExitStatus::Error;
     }
     let dry = (args.check || args.diff) && args.output.is_none() && !args.in_place;
+    // `-o DIR` is a directory when it is one, when several inputs need one, or when the user
+    // says so with a trailing slash (`-o migrated/` creates it).
     let to_dir = match &args.output {
-        Some(o) if o.as_os_str() != "-" => o.is_dir() || sources.len() > 1,
+        Some(o) if o.as_os_str() != "-" => {
+            o.is_dir() || sources.len() > 1 || o.as_os_str().to_string_lossy().ends_with('/')
+        }
         _ => false,
     };
     if !dry && !args.in_place && !to_dir && sources.len() > 1 {

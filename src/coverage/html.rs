@@ -161,10 +161,10 @@ pub fn html(report: &Report, old: Option<&Report>) -> String {
                     Cell::Num(s, d) => {
                         page.push_str(&format!("<td class=\"n\">{}{}</td>", escape(s), delta(d)))
                     }
-                    Cell::Share(s, d) => page.push_str(&format!(
+                    Cell::Share(s, d, goal) => page.push_str(&format!(
                         "<td class=\"n\"><span class=\"bar\"><span style=\"width:{:.0}%;background:{}\"></span></span>{}{}</td>",
                         s.clamp(0.0, 1.0) * 100.0,
-                        colour(*s),
+                        colour(goal.goodness(*s)),
                         percent(*s),
                         delta(d)
                     )),

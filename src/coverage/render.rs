@@ -15,10 +15,29 @@ pub enum Cell {
     Text(String),
     /// A right-aligned number, already formatted, with its change against `--compare`.
     Num(String, Option<Delta>),
-    /// A share from 0 to 1 (a bar in the terminal and HTML), with its change.
-    Share(f64, Option<Delta>),
+    /// A share from 0 to 1 (a bar in the terminal and HTML), with its change, and whether more
+    /// is better (required attributes) or worse (deprecated keys, recorded content): the bar's
+    /// colour says good or bad, not big or small.
+    Share(f64, Option<Delta>, Goal),
     /// Nothing applies.
     Empty,
+}
+
+/// Whether a share should be high or low.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    High,
+    Low,
+}
+
+impl Goal {
+    /// How good a share is, from 0 (bad) to 1 (good).
+    pub fn goodness(self, share: f64) -> f64 {
+        match self {
+            Goal::High => share,
+            Goal::Low => 1.0 - share,
+        }
+    }
 }
 
 /// The change of a number against the old report.
@@ -87,8 +106,17 @@ fn count(n: usize, old: Option<usize>) -> Cell {
 }
 
 fn share_cell(s: Option<f64>, old: Option<Option<f64>>) -> Cell {
+    goal_cell(s, old, Goal::High)
+}
+
+/// A share that should be low (spans with deprecated keys, spans recording content).
+fn burden_cell(s: Option<f64>, old: Option<Option<f64>>) -> Cell {
+    goal_cell(s, old, Goal::Low)
+}
+
+fn goal_cell(s: Option<f64>, old: Option<Option<f64>>, goal: Goal) -> Cell {
     match s {
-        Some(s) => Cell::Share(s, delta_of(s, old.flatten(), true)),
+        Some(s) => Cell::Share(s, delta_of(s, old.flatten(), true), goal),
         None => Cell::Empty,
     }
 }
@@ -202,11 +230,11 @@ pub fn sections(report: &Report, old: Option<&Report>) -> Vec<Section> {
                     ),
                     share_cell(Some(g.span_name_ok), o.map(|o| Some(o.span_name_ok))),
                     share_cell(Some(g.span_kind_ok), o.map(|o| Some(o.span_kind_ok))),
-                    share_cell(
+                    burden_cell(
                         Some(g.deprecated_or_foreign),
                         o.map(|o| Some(o.deprecated_or_foreign)),
                     ),
-                    share_cell(Some(g.content), o.map(|o| Some(o.content))),
+                    burden_cell(Some(g.content), o.map(|o| Some(o.content))),
                 ]
             })
             .collect(),
@@ -440,16 +468,17 @@ pub fn percent(s: f64) -> String {
 
 const BAR: usize = 10;
 
-/// A share as a bar of `BAR` cells, coloured green (≥ 90%), yellow (≥ 50%) or red.
-fn bar(s: f64, color: bool) -> String {
+/// A share as a bar of `BAR` cells, coloured by how good it is: green (≥ 90%), yellow (≥ 50%)
+/// or red.
+fn bar(s: f64, goodness: f64, color: bool) -> String {
     let full = (s.clamp(0.0, 1.0) * BAR as f64).round() as usize;
     let bar = format!("{}{}", "█".repeat(full), "░".repeat(BAR - full));
     if !color {
         return bar;
     }
-    let code = if s >= 0.9 {
+    let code = if goodness >= 0.9 {
         32
-    } else if s >= 0.5 {
+    } else if goodness >= 0.5 {
         33
     } else {
         31
@@ -479,10 +508,14 @@ fn terminal_cell(cell: &Cell, color: bool) -> (String, usize, bool) {
             let w = s.chars().count();
             (s, w, true)
         }
-        Cell::Share(s, d) => {
+        Cell::Share(s, d, goal) => {
             let label = with_delta(format!("{:>6}", percent(*s)), d);
             let w = BAR + 1 + label.chars().count();
-            (format!("{} {label}", bar(*s, color)), w, false)
+            (
+                format!("{} {label}", bar(*s, goal.goodness(*s), color)),
+                w,
+                false,
+            )
         }
     }
 }
@@ -600,7 +633,7 @@ pub fn markdown(report: &Report, old: Option<&Report>) -> String {
                     Cell::Text(s) => md_escape(s),
                     Cell::Empty => "–".to_string(),
                     Cell::Num(s, d) => md_escape(&with_delta(s.clone(), d)),
-                    Cell::Share(s, d) => with_delta(percent(*s), d),
+                    Cell::Share(s, d, _) => with_delta(percent(*s), d),
                 })
                 .collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
@@ -615,4 +648,22 @@ pub fn json(report: &Report) -> String {
     let mut s = serde_json::to_string_pretty(report).expect("a report serializes");
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod goal_tests {
+    use super::{Goal, bar};
+
+    #[test]
+    fn a_high_burden_share_is_red_and_a_high_coverage_share_green() {
+        // 100% of spans with deprecated keys is as bad as 0% with required attributes.
+        let burden = bar(1.0, Goal::Low.goodness(1.0), true);
+        let coverage = bar(1.0, Goal::High.goodness(1.0), true);
+        assert!(burden.starts_with("\u{1b}[31m"), "{burden:?}");
+        assert!(coverage.starts_with("\u{1b}[32m"), "{coverage:?}");
+        assert_eq!(
+            bar(0.0, Goal::Low.goodness(0.0), true),
+            bar(1.0, 1.0, true).replace('█', "░")
+        );
+    }
 }

@@ -657,49 +657,52 @@ fn opt_string_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawVa
 }
 
 fn opt_int64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    d.deserialize_any(IntVisitor).map(Some)
+    // An int64 beyond its range is clamped rather than refused: a bogus value, not a reason to
+    // drop the document.
+    let v = d.deserialize_any(IntVisitor)?;
+    Ok(Some(i64::try_from(v).unwrap_or(if v < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })))
 }
 
-/// uint64 as a JSON number or a decimal string.
+/// uint64 as a JSON number or a decimal string (all of its range: a timestamp past 2262 must
+/// read back as written).
 fn uint64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let v = d.deserialize_any(IntVisitor)?;
     u64::try_from(v).map_err(|_| de::Error::custom(format!("expected a timestamp, found {v}")))
 }
 
+/// An integer as a JSON number or a decimal string, wide enough for int64 and uint64.
 struct IntVisitor;
 
 impl Visitor<'_> for IntVisitor {
-    type Value = i64;
+    type Value = i128;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an integer or a decimal string")
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
-        Ok(v)
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i128, E> {
+        Ok(v.into())
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
-        // Timestamps are uint64 but real ones fit in i64 for the next 200 years; clamp rather
-        // than fail on a bogus value.
-        Ok(i64::try_from(v).unwrap_or(i64::MAX))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i128, E> {
+        Ok(v.into())
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
-        if v.fract() == 0.0 && v.abs() < 9.2e18 {
-            Ok(v as i64)
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i128, E> {
+        if v.fract() == 0.0 && v.abs() < 1.8e19 {
+            Ok(v as i128)
         } else {
             Err(E::custom("expected an integer, found a fractional number"))
         }
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
-        if let Ok(i) = v.parse::<i64>() {
-            return Ok(i);
-        }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i128, E> {
         // The string is not echoed: a producer that put text here may have put a prompt here.
-        v.parse::<u64>()
-            .map(|u| i64::try_from(u).unwrap_or(i64::MAX))
+        v.parse::<i128>()
             .map_err(|_| E::custom("expected an integer, found a string that is not one"))
     }
 }

@@ -10,6 +10,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod locate;
 pub mod migrate;

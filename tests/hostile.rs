@@ -670,3 +670,50 @@ fn migrate_diff_and_errors_never_print_control_characters() {
         );
     }
 }
+
+/// Machine formats carry the same hostile names escaped, never raw: each output parses in its
+/// own syntax and holds no C0 control character or DEL but newlines (and, in GitHub workflow
+/// commands, none that could start a new command). C1 controls (U+0080–U+009F) are valid
+/// unescaped JSON and XML text and are passed through; these formats are for tools, not
+/// terminals.
+#[test]
+fn machine_formats_escape_hostile_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = escapes_dump(dir.path());
+    for format in ["json", "jsonl", "sarif", "gitlab", "junit", "github"] {
+        let output = spanlint(&["check", "--format", format, &path]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{format}: {}",
+            stderr(&output)
+        );
+        let text = stdout(&output);
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|&c| (c < ' ' && c != '\n') || c == '\u{7f}')
+            .collect();
+        assert!(bad.is_empty(), "{format} has raw {bad:?}");
+        match format {
+            "json" | "sarif" | "gitlab" => {
+                serde_json::from_str::<serde_json::Value>(&text).expect(format);
+            }
+            "jsonl" => {
+                for line in text.lines() {
+                    serde_json::from_str::<serde_json::Value>(line).expect(format);
+                }
+            }
+            "junit" => {
+                roxmltree::Document::parse(&text).expect("JUnit is well-formed XML");
+            }
+            _ => {
+                for line in text.lines() {
+                    assert!(
+                        line.starts_with("::"),
+                        "one workflow command per line: {line}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -18,7 +18,7 @@ spanlint=target/release/spanlint
 run() { # LABEL N ARGS...
     local label=$1 n=$2
     shift 2
-    /usr/bin/time -o "$dir/time" -f "%e %M" "$spanlint" check --fail-on never --format json "$@" \
+    /usr/bin/time -o "$dir/time" -f "%e %M" "$spanlint" check --fail-on never --quiet --format concise "$@" \
         >"$dir/out.json" 2>"$dir/err" || true
     local s kb
     read -r s kb <"$dir/time"

@@ -200,7 +200,9 @@ fn offset_of_line_column(text: &str, line: usize, column: usize) -> usize {
             .nth(line - 2)
             .map_or(text.len(), |(i, _)| i + 1)
     };
-    (line_start + column.saturating_sub(1)).min(text.len())
+    // serde_json counts columns in bytes, and an error can be inside a multi-byte character:
+    // step back to its start so the offset can slice the text (found by fuzzing).
+    text.floor_char_boundary((line_start + column.saturating_sub(1)).min(text.len()))
 }
 
 /// The byte offset of `slice` inside `base`. `slice` must borrow from `base`.

@@ -11,6 +11,8 @@ pub mod commands;
 pub mod config;
 pub mod coverage;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod locate;
 pub mod migrate;

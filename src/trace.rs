@@ -83,6 +83,10 @@ pub struct Trace {
     pub nodes: Vec<Node>,
     by_id: HashMap<u64, usize>,
     children: Vec<u32>,
+    /// Per node, the nearest ancestor that is a GenAI span.
+    genai_above: Vec<Option<usize>>,
+    /// Per node, the top of its chain of ancestors (a span whose parent is not in the input).
+    top: Vec<Option<usize>>,
 }
 
 impl Trace {
@@ -103,6 +107,58 @@ impl Trace {
                 self.children[p] += 1;
             }
         }
+        self.genai_above = self.nearest_ancestors(|a| self.nodes[a].genai.is_some());
+        self.top = self.nearest_ancestors(|a| self.parent(a).is_none());
+    }
+
+    /// For every node, its nearest ancestor for which `pred` holds, in time linear in the
+    /// number of spans (walking each span's ancestors would be quadratic in a deep trace).
+    /// In a cycle of parents, every member's answer is a member for which `pred` holds, if any.
+    pub fn nearest_ancestors(&self, pred: impl Fn(usize) -> bool) -> Vec<Option<usize>> {
+        const NEW: u8 = 0;
+        const ON_PATH: u8 = 1;
+        const DONE: u8 = 2;
+        let n = self.nodes.len();
+        let mut state = vec![NEW; n];
+        let mut nearest: Vec<Option<usize>> = vec![None; n];
+        let mut path = Vec::new();
+        for start in 0..n {
+            let mut cur = start;
+            loop {
+                match state[cur] {
+                    DONE => break,
+                    ON_PATH => {
+                        let pos = path.iter().position(|&x| x == cur).unwrap_or(0);
+                        let hit = path[pos..].iter().copied().find(|&m| pred(m));
+                        for &m in &path[pos..] {
+                            nearest[m] = hit;
+                            state[m] = DONE;
+                        }
+                        path.truncate(pos);
+                        break;
+                    }
+                    _ => {}
+                }
+                state[cur] = ON_PATH;
+                path.push(cur);
+                match self.parent(cur) {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+            while let Some(m) = path.pop() {
+                nearest[m] = self
+                    .parent(m)
+                    .and_then(|p| if pred(p) { Some(p) } else { nearest[p] });
+                state[m] = DONE;
+            }
+        }
+        nearest
+    }
+
+    /// The nearest ancestor that is a GenAI span.
+    pub fn genai_ancestor(&self, node: usize) -> Option<usize> {
+        self.genai_above.get(node).copied().flatten()
     }
 
     /// The parent's node, when the span has a parent and it is in the input.
@@ -134,8 +190,11 @@ impl Trace {
 
     /// Whether the chain of parents reaches a root span (no span on it is missing).
     pub fn reaches_root(&self, node: usize) -> bool {
-        let top = self.ancestors(node).last().unwrap_or(node);
-        self.nodes[top].parent_id.is_none()
+        let top = match self.parent(node) {
+            None => Some(node),
+            Some(_) => self.top.get(node).copied().flatten(),
+        };
+        top.is_some_and(|t| self.nodes[t].parent_id.is_none())
     }
 
     pub fn genai(&self, node: usize) -> Option<&GenAiFacts> {

@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use spanlint::input::{
-    Codec, Compression, InputError, InputFormat, LoadedFile, Position, Source, discover, load,
+    Codec, Compression, InputError, InputFormat, Limits, LoadedFile, Position, Source, discover,
+    load,
 };
 use spanlint::model::{Attribute, Batch, Value};
 
@@ -14,7 +15,7 @@ fn path(p: &str) -> Source {
 }
 
 fn loaded(p: &str) -> LoadedFile {
-    load(&path(p), None).unwrap_or_else(|e| panic!("{p}: {e}"))
+    load(&path(p), None, &Limits::default()).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
 /// All batches of a file, with offsets zeroed so layouts can be compared.
@@ -294,7 +295,7 @@ fn random_bytes_are_a_protobuf_error() {
 
 #[test]
 fn an_empty_file_is_an_error() {
-    let err = load(&path("tests/data/bad/empty.json"), None).unwrap_err();
+    let err = load(&path("tests/data/bad/empty.json"), None, &Limits::default()).unwrap_err();
     assert!(
         matches!(&err, InputError::Empty { file } if file.ends_with("empty.json")),
         "{err:?}"
@@ -310,6 +311,7 @@ fn the_format_override_wins_over_detection() {
     let forced = load(
         &path("fixtures/real/openai-v2-chat.jsonl"),
         Some(InputFormat::Proto),
+        &Limits::default(),
     )
     .unwrap();
     assert_eq!(forced.format, InputFormat::Proto);
@@ -317,6 +319,7 @@ fn the_format_override_wins_over_detection() {
     let err = load(
         &path("fixtures/real/openai-v2-chat.pb"),
         Some(InputFormat::Json),
+        &Limits::default(),
     )
     .unwrap_err();
     assert!(matches!(err, InputError::InvalidUtf8 { .. }), "{err:?}");
@@ -324,7 +327,7 @@ fn the_format_override_wins_over_detection() {
 
 #[test]
 fn a_missing_file_is_an_io_error_naming_it() {
-    let err = load(&path("fixtures/nope.jsonl"), None).unwrap_err();
+    let err = load(&path("fixtures/nope.jsonl"), None, &Limits::default()).unwrap_err();
     assert!(
         matches!(&err, InputError::Io { file, .. } if file.ends_with("nope.jsonl")),
         "{err:?}"
@@ -340,7 +343,7 @@ fn corrupt_compression_is_an_error_naming_the_file() {
     gz.truncate(gz.len() / 2);
     let file = dir.path().join("cut.jsonl.gz");
     fs::write(&file, gz).unwrap();
-    let err = load(&Source::Path(file), None).unwrap_err();
+    let err = load(&Source::Path(file), None, &Limits::default()).unwrap_err();
     assert!(
         matches!(&err, InputError::Decompress { codec: "gzip", .. }),
         "{err:?}"
@@ -358,7 +361,7 @@ fn a_byte_order_mark_is_accepted_and_offsets_still_match() {
     );
     let file = dir.path().join("bom.json");
     fs::write(&file, &data).unwrap();
-    let file = load(&Source::Path(file), None).unwrap();
+    let file = load(&Source::Path(file), None, &Limits::default()).unwrap();
     assert_eq!(file.format, InputFormat::Json);
     let batch = file.batches().next().unwrap().unwrap();
     let span = &batch.resource_spans[0].scope_spans[0].spans[0];
@@ -599,7 +602,7 @@ fn discovered_files_load() {
     let counts: Vec<usize> = sources
         .iter()
         .map(|s| {
-            load(s, None)
+            load(s, None, &Limits::default())
                 .unwrap()
                 .batches()
                 .filter(Result::is_ok)

@@ -39,7 +39,8 @@ fn shown(rule: &str, fixture: &str, finding: &spanlint::finding::Finding) -> boo
 }
 
 fn load(path: &str, rules: &Ruleset) -> FileReport {
-    let loaded = input::load(&Source::Path(path.into()), None).expect("fixture loads");
+    let loaded = input::load(&Source::Path(path.into()), None, &input::Limits::default())
+        .expect("fixture loads");
     let report = check_file(&loaded, rules);
     assert!(report.errors.is_empty(), "{path}: {:?}", report.errors);
     report

@@ -102,6 +102,9 @@ pub struct CheckArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub input_format: Option<InputFormatArg>,
 
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     /// Lowest severity that makes the run fail (exit 1).
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
@@ -111,6 +114,51 @@ pub struct CheckArgs {
     /// it off. Machine formats are never coloured.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// Size limits on input (`check` and `migrate`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LimitArgs {
+    /// Largest JSON line or document, or protobuf message, after decompression (bytes, or
+    /// with a KiB/MiB/GiB suffix). Larger ones are input errors.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+
+    /// Largest input file, after decompression (bytes, or with a KiB/MiB/GiB suffix); bounds
+    /// the memory one file takes and defuses decompression bombs.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub max_input_size: usize,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> input::Limits {
+        input::Limits {
+            max_message_size: self.max_message_size,
+            max_input_size: self.max_input_size,
+        }
+    }
+}
+
+/// `123`, `64KiB`, `64MiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB`, all binary).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: usize = number.parse().map_err(|_| {
+        format!("expected a size such as 1000, 64KiB, 64MiB or 1GiB, found `{text}`")
+    })?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => return Err(format!("unknown size unit `{other}` (use KiB, MiB or GiB)")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("size `{text}` is too large"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,12 +202,13 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
     });
 
     // Files are checked in parallel and reported in argument order.
+    let limits = args.limits.limits();
     let progress = progress_bar(args, &sources);
     let results: Vec<Result<FileReport, InputError>> = sources
         .par_iter()
         .map(|source| {
-            let result =
-                input::load(source, format).map(|loaded| check::check_file(&loaded, &setup.rules));
+            let result = input::load(source, format, &limits)
+                .map(|loaded| check::check_file(&loaded, &setup.rules));
             progress.inc(1);
             result
         })

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
 use crate::cli::ColorChoice;
-use crate::commands::check::InputFormatArg;
+use crate::commands::check::{InputFormatArg, LimitArgs};
 use crate::config::{Config, ConfigChoice};
 use crate::coverage::{self, Pricing, Report, SpanRecord, html, render};
 use crate::input::{self, InputError, InputFormat};
@@ -83,6 +83,9 @@ pub struct CoverageArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub input_format: Option<InputFormatArg>,
 
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     /// When to colour the table's bars (`auto`: on a terminal, honouring `NO_COLOR`).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -128,10 +131,11 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
         InputFormatArg::Json => InputFormat::Json,
         InputFormatArg::Proto => InputFormat::Proto,
     });
+    let limits = args.limits.limits();
     let results: Vec<Result<FileRecords, InputError>> = sources
         .par_iter()
         .map(|source| {
-            let loaded = input::load(source, format)?;
+            let loaded = input::load(source, format, &limits)?;
             let mut records = Vec::new();
             let mut index = TraceIndex::default();
             let mut errors = Vec::new();

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::app::{ExitStatus, eprint_diagnostic, write_stdout};
-use crate::commands::check::InputFormatArg;
+use crate::commands::check::{InputFormatArg, LimitArgs};
 use crate::config::{Config, ConfigChoice, invalid_squatter_namespace};
 use crate::input::{self, Codec, Compression, InputFormat, Source};
 use crate::migrate::mapping::MappingFile;
@@ -58,6 +58,9 @@ pub struct MigrateArgs {
     /// Input format; detected from the content when not given.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub input_format: Option<InputFormatArg>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     /// Keep each old key next to its new one.
     #[arg(long)]
@@ -196,7 +199,7 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
     // Read and rewrite everything in memory first.
     let mut done = Vec::new();
     for source in sources {
-        let loaded = match input::load(&source, format) {
+        let loaded = match input::load(&source, format, &args.limits.limits()) {
             Ok(l) => l,
             Err(e) => {
                 eprint_diagnostic(&e);
@@ -333,8 +336,20 @@ fn relative(path: &Path, args: &[String]) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(path.file_name().unwrap_or(path.as_os_str())))
 }
 
-/// Writes to a temporary file in the target's directory, then renames it into place.
+/// Writes to a temporary file in the target's directory, then renames it into place, so a
+/// failed write (a full disk) leaves the old file as it was and no partial output behind.
+///
+/// An existing target that is not a regular file (`/dev/null`, a FIFO, a terminal) is written
+/// into directly: renaming over it would replace the device or pipe with a file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
+        out.write_all(bytes)?;
+        return out.flush();
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -11,7 +11,7 @@ use std::fmt;
 use std::io::Read;
 
 use super::wire;
-use super::{InputError, InputFormat};
+use super::{InputError, InputFormat, Limits, Position};
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
@@ -42,16 +42,25 @@ impl Codec {
         }
     }
 
-    /// Decompresses all of `data` (every gzip member, every zstd frame).
-    fn decode(self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    /// Decompresses all of `data` (every gzip member, every zstd frame), stopping after
+    /// `max + 1` bytes of output: more than `max` bytes means the limit was passed, and a bomb
+    /// costs no more than the limit.
+    fn decode(self, data: &[u8], max: usize) -> std::io::Result<Vec<u8>> {
+        let cap = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+        let mut out = Vec::new();
         match self {
             Codec::Gzip => {
-                let mut out = Vec::new();
-                flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
-                Ok(out)
+                flate2::read::MultiGzDecoder::new(data)
+                    .take(cap)
+                    .read_to_end(&mut out)?;
             }
-            Codec::Zstd => zstd::stream::decode_all(data),
+            Codec::Zstd => {
+                zstd::stream::read::Decoder::new(data)?
+                    .take(cap)
+                    .read_to_end(&mut out)?;
+            }
         }
+        Ok(out)
     }
 }
 
@@ -114,15 +123,31 @@ impl Content {
     }
 }
 
-/// Decompresses `raw` according to its magic bytes; uncompressed data passes through.
-pub fn decompress(file: &str, raw: Vec<u8>) -> Result<(Content, Compression), InputError> {
+/// Decompresses `raw` according to its magic bytes; uncompressed data passes through. The
+/// output is bounded by `limits`: the whole by `max_input_size`, each message of a
+/// per-message-compressed file by `max_message_size`.
+pub fn decompress(
+    file: &str,
+    raw: Vec<u8>,
+    limits: &Limits,
+) -> Result<(Content, Compression), InputError> {
     if let Some(codec) = Codec::sniff(&raw) {
+        let max = limits.max_input_size;
         let data = codec
-            .decode(&raw)
+            .decode(&raw, max)
             .map_err(|e| decompress_error(file, codec, e.to_string()))?;
+        if data.len() > max {
+            return Err(too_large(
+                file,
+                0,
+                format!("the {} content (decompressed)", codec.name()),
+                max,
+                "max-input-size",
+            ));
+        }
         return Ok((Content::Whole(data), Compression::Whole(codec)));
     }
-    match decompress_frames(file, &raw)? {
+    match decompress_frames(file, &raw, limits)? {
         Some(framed) => Ok(framed),
         None => Ok((Content::Whole(raw), Compression::None)),
     }
@@ -130,7 +155,11 @@ pub fn decompress(file: &str, raw: Vec<u8>) -> Result<(Content, Compression), In
 
 /// The per-message layout: length-prefixed frames that tile the file, each starting with a
 /// compression magic. `Ok(None)` when the file is not laid out that way.
-fn decompress_frames(file: &str, raw: &[u8]) -> Result<Option<(Content, Compression)>, InputError> {
+fn decompress_frames(
+    file: &str,
+    raw: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Content, Compression)>, InputError> {
     let Some(frames) = wire::exact_frames(raw) else {
         return Ok(None);
     };
@@ -138,24 +167,48 @@ fn decompress_frames(file: &str, raw: &[u8]) -> Result<Option<(Content, Compress
     let Some(codecs) = codecs else {
         return Ok(None);
     };
-    let messages = frames
-        .iter()
-        .zip(&codecs)
-        .enumerate()
-        .map(|(i, (frame, codec))| {
-            codec.decode(frame.data).map_err(|e| {
-                let at = frame.offset.saturating_sub(4);
-                decompress_error(
-                    file,
-                    *codec,
-                    format!("message {} (frame at byte {at}): {e}", i + 1),
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let mut messages = Vec::with_capacity(frames.len());
+    let mut total = 0usize;
+    for (i, (frame, codec)) in frames.iter().zip(&codecs).enumerate() {
+        let at = frame.offset.saturating_sub(4);
+        let max = limits.max_message_size;
+        let message = codec.decode(frame.data, max).map_err(|e| {
+            decompress_error(
+                file,
+                *codec,
+                format!("message {} (frame at byte {at}): {e}", i + 1),
+            )
+        })?;
+        if message.len() > max {
+            let what = format!("message {} ({}, decompressed)", i + 1, codec.name());
+            return Err(too_large(file, at, what, max, "max-message-size"));
+        }
+        total = total.saturating_add(message.len());
+        if total > limits.max_input_size {
+            let what = format!("the decompressed content (at message {})", i + 1);
+            return Err(too_large(
+                file,
+                at,
+                what,
+                limits.max_input_size,
+                "max-input-size",
+            ));
+        }
+        messages.push(message);
+    }
     Ok(codecs
         .first()
         .map(|&codec| (Content::Messages(messages), Compression::Framed(codec))))
+}
+
+fn too_large(file: &str, at: usize, what: String, limit: usize, flag: &'static str) -> InputError {
+    InputError::TooLarge {
+        file: file.to_string(),
+        position: Position::Byte(at),
+        what,
+        limit,
+        flag,
+    }
 }
 
 fn decompress_error(file: &str, codec: Codec, message: String) -> InputError {
@@ -183,7 +236,10 @@ mod tests {
 
     #[test]
     fn uncompressed_passes_through() {
-        let (data, c) = bytes(decompress("f", b"{}".to_vec()).unwrap(), InputFormat::Json);
+        let (data, c) = bytes(
+            decompress("f", b"{}".to_vec(), &Limits::UNLIMITED).unwrap(),
+            InputFormat::Json,
+        );
         assert_eq!((data.as_slice(), c), (&b"{}"[..], Compression::None));
     }
 
@@ -191,7 +247,10 @@ mod tests {
     fn gzip_members_are_concatenated() {
         let mut raw = gzip(b"a\n");
         raw.extend(gzip(b"b\n"));
-        let (data, c) = bytes(decompress("f", raw).unwrap(), InputFormat::Json);
+        let (data, c) = bytes(
+            decompress("f", raw, &Limits::UNLIMITED).unwrap(),
+            InputFormat::Json,
+        );
         assert_eq!(data, b"a\nb\n");
         assert_eq!(c, Compression::Whole(Codec::Gzip));
     }
@@ -200,10 +259,16 @@ mod tests {
     fn framed_json_messages_become_lines_and_proto_messages_frames() {
         let z = |d: &[u8]| zstd::encode_all(d, 0).unwrap();
         let raw = wire::join_frames(&[z(b"{\"a\":1}\n"), z(b"{\"b\":2}")]);
-        let (data, c) = bytes(decompress("f", raw.clone()).unwrap(), InputFormat::Json);
+        let (data, c) = bytes(
+            decompress("f", raw.clone(), &Limits::UNLIMITED).unwrap(),
+            InputFormat::Json,
+        );
         assert_eq!(data, b"{\"a\":1}\n{\"b\":2}");
         assert_eq!(c, Compression::Framed(Codec::Zstd));
-        let (data, _) = bytes(decompress("f", raw).unwrap(), InputFormat::Proto);
+        let (data, _) = bytes(
+            decompress("f", raw, &Limits::UNLIMITED).unwrap(),
+            InputFormat::Proto,
+        );
         assert_eq!(
             data,
             wire::join_frames(&[&b"{\"a\":1}\n"[..], b"{\"b\":2}"])
@@ -211,13 +276,38 @@ mod tests {
     }
 
     #[test]
+    fn bombs_stop_at_the_limit() {
+        let limits = Limits {
+            max_message_size: 1000,
+            max_input_size: 10_000,
+        };
+        let bomb = gzip(&vec![b'a'; 1 << 20]);
+        let err = decompress("bomb.gz", bomb, &limits).unwrap_err();
+        assert!(
+            matches!(err, InputError::TooLarge { limit: 10_000, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "bomb.gz: byte 0: the gzip content (decompressed) exceeds the limit of 10000 bytes \
+             (--max-input-size)"
+        );
+        let z = |d: &[u8]| zstd::encode_all(d, 0).unwrap();
+        let framed = wire::join_frames(&[z(b"{}"), z(&vec![b' '; 5000])]);
+        let err = decompress("f.zst", framed, &limits).unwrap_err();
+        assert!(err.to_string().contains("message 2 (zstd"), "{err}");
+        assert!(err.to_string().contains("--max-message-size"), "{err}");
+    }
+
+    #[test]
     fn corrupt_streams_are_errors_naming_the_file() {
         let mut raw = gzip(b"hello");
         raw.truncate(raw.len() - 4);
         raw[12] ^= 0xff;
-        let err = decompress("dump.gz", raw).unwrap_err();
+        let err = decompress("dump.gz", raw, &Limits::UNLIMITED).unwrap_err();
         assert!(err.to_string().starts_with("dump.gz: "), "{err}");
-        let err = decompress("z", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0]).unwrap_err();
+        let err =
+            decompress("z", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0], &Limits::UNLIMITED).unwrap_err();
         assert!(
             matches!(err, InputError::Decompress { codec: "zstd", .. }),
             "{err}"

@@ -39,6 +39,8 @@ pub struct JsonBatches<'a> {
     start: usize,
     stream: serde_json::StreamDeserializer<'a, serde_json::de::StrRead<'a>, TracesData<'a>>,
     done: bool,
+    /// The largest document, in bytes (`--max-message-size`).
+    max_message_size: usize,
 }
 
 impl<'a> JsonBatches<'a> {
@@ -48,7 +50,38 @@ impl<'a> JsonBatches<'a> {
             start: 0,
             stream: serde_json::Deserializer::from_str(text).into_iter(),
             done: false,
+            max_message_size: usize::MAX,
         }
+    }
+
+    /// Rejects documents larger than `max` bytes: a line longer than that is skipped without
+    /// being parsed; a (pretty-printed) document is measured once parsed.
+    pub fn with_max_message_size(mut self, max: usize) -> Self {
+        self.max_message_size = max;
+        self
+    }
+
+    /// The next document's start, after whitespace.
+    fn next_start(&self) -> usize {
+        let at = self.start + self.stream.byte_offset();
+        let rest = &self.text[at..];
+        at + (rest.len() - rest.trim_start().len())
+    }
+
+    /// A line longer than the limit is an error at its start; reading goes on after it.
+    fn reject_long_line(&mut self) -> Option<JsonError> {
+        let start = self.next_start();
+        let rest = self.text.as_bytes().get(start..)?;
+        let line = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        if line <= self.max_message_size {
+            return None;
+        }
+        if start + line < self.text.len() {
+            self.restart_at(start + line + 1);
+        } else {
+            self.done = true;
+        }
+        Some(too_large(start, "line", line, self.max_message_size))
     }
 
     /// serde would build a struct from a JSON array too (`[[...]]` as positional fields),
@@ -91,8 +124,23 @@ impl<'a> Iterator for JsonBatches<'a> {
         if let Some(err) = self.reject_non_object() {
             return Some(Err(err));
         }
+        if let Some(err) = self.reject_long_line() {
+            return Some(Err(err));
+        }
+        let start = self.next_start();
         match self.stream.next()? {
-            Ok(doc) => Some(Ok(doc.into_model(self.text))),
+            Ok(doc) => {
+                let size = self.start + self.stream.byte_offset() - start;
+                if size > self.max_message_size {
+                    return Some(Err(too_large(
+                        start,
+                        "document",
+                        size,
+                        self.max_message_size,
+                    )));
+                }
+                Some(Ok(doc.into_model(self.text)))
+            }
             Err(err) => {
                 let rest = &self.text[self.start..];
                 let offset = self.start + offset_of_line_column(rest, err.line(), err.column());
@@ -110,6 +158,16 @@ impl<'a> Iterator for JsonBatches<'a> {
                 }))
             }
         }
+    }
+}
+
+fn too_large(offset: usize, what: &str, size: usize, limit: usize) -> JsonError {
+    JsonError {
+        offset,
+        message: format!(
+            "a JSON {what} of {size} bytes exceeds the limit of {limit} bytes \
+             (--max-message-size)"
+        ),
     }
 }
 
@@ -142,7 +200,9 @@ fn offset_of_line_column(text: &str, line: usize, column: usize) -> usize {
             .nth(line - 2)
             .map_or(text.len(), |(i, _)| i + 1)
     };
-    (line_start + column.saturating_sub(1)).min(text.len())
+    // serde_json counts columns in bytes, and an error can be inside a multi-byte character:
+    // step back to its start so the offset can slice the text (found by fuzzing).
+    text.floor_char_boundary((line_start + column.saturating_sub(1)).min(text.len()))
 }
 
 /// The byte offset of `slice` inside `base`. `slice` must borrow from `base`.
@@ -208,7 +268,7 @@ struct JsonSpan<'a> {
     span_id: Cow<'a, str>,
     #[serde(borrow, default, alias = "parent_span_id")]
     parent_span_id: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "opt_string_token")]
     name: Option<&'a RawValue>,
     #[serde(default, deserialize_with = "enum_number")]
     kind: i32,
@@ -227,7 +287,7 @@ struct JsonSpan<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct JsonEvent<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "opt_string_token")]
     name: Option<&'a RawValue>,
     #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
     time_unix_nano: u64,
@@ -246,7 +306,7 @@ struct JsonStatus<'a> {
 #[derive(Deserialize)]
 struct JsonKeyValue<'a> {
     /// Raw, so its position in the input is known.
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "string_token")]
     key: &'a RawValue,
     #[serde(borrow, default)]
     value: JsonAnyValue<'a>,
@@ -570,7 +630,7 @@ struct LayoutEvent<'a> {
 
 #[derive(Deserialize)]
 struct LayoutKeyValue<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "string_token")]
     key: &'a RawValue,
 }
 
@@ -578,50 +638,73 @@ struct LayoutKeyValue<'a> {
 // Number encodings of the proto3 JSON mapping.
 
 /// int64 as a JSON number or a decimal string.
-fn opt_int64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    d.deserialize_any(IntVisitor).map(Some)
+/// A JSON string kept raw (for its position): anything else is a type error, not a name.
+fn string_token<'de, D: Deserializer<'de>>(d: D) -> Result<&'de RawValue, D::Error> {
+    let raw = <&RawValue>::deserialize(d)?;
+    if raw.get().starts_with('"') {
+        Ok(raw)
+    } else {
+        Err(de::Error::custom("invalid type: expected a string"))
+    }
 }
 
-/// uint64 as a JSON number or a decimal string.
+fn opt_string_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    let raw = Option::<&RawValue>::deserialize(d)?;
+    match raw {
+        Some(raw) if !raw.get().starts_with('"') => {
+            Err(de::Error::custom("invalid type: expected a string"))
+        }
+        raw => Ok(raw),
+    }
+}
+
+fn opt_int64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    // An int64 beyond its range is clamped rather than refused: a bogus value, not a reason to
+    // drop the document.
+    let v = d.deserialize_any(IntVisitor)?;
+    Ok(Some(i64::try_from(v).unwrap_or(if v < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })))
+}
+
+/// uint64 as a JSON number or a decimal string (all of its range: a timestamp past 2262 must
+/// read back as written).
 fn uint64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let v = d.deserialize_any(IntVisitor)?;
     u64::try_from(v).map_err(|_| de::Error::custom(format!("expected a timestamp, found {v}")))
 }
 
+/// An integer as a JSON number or a decimal string, wide enough for int64 and uint64.
 struct IntVisitor;
 
 impl Visitor<'_> for IntVisitor {
-    type Value = i64;
+    type Value = i128;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an integer or a decimal string")
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
-        Ok(v)
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i128, E> {
+        Ok(v.into())
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
-        // Timestamps are uint64 but real ones fit in i64 for the next 200 years; clamp rather
-        // than fail on a bogus value.
-        Ok(i64::try_from(v).unwrap_or(i64::MAX))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i128, E> {
+        Ok(v.into())
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
-        if v.fract() == 0.0 && v.abs() < 9.2e18 {
-            Ok(v as i64)
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i128, E> {
+        if v.fract() == 0.0 && v.abs() < 1.8e19 {
+            Ok(v as i128)
         } else {
             Err(E::custom("expected an integer, found a fractional number"))
         }
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
-        if let Ok(i) = v.parse::<i64>() {
-            return Ok(i);
-        }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i128, E> {
         // The string is not echoed: a producer that put text here may have put a prompt here.
-        v.parse::<u64>()
-            .map(|u| i64::try_from(u).unwrap_or(i64::MAX))
+        v.parse::<i128>()
             .map_err(|_| E::custom("expected an integer, found a string that is not one"))
     }
 }

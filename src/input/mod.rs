@@ -69,6 +69,8 @@ pub struct LoadedFile {
     pub format: InputFormat,
     /// How the file was compressed (for display; the content is already decompressed).
     pub compression: Compression,
+    /// The limits messages are parsed under.
+    pub limits: Limits,
     content: Decoded,
 }
 
@@ -79,31 +81,97 @@ enum Decoded {
     Binary(Vec<u8>),
 }
 
+/// The default `--max-message-size`: the largest JSON line/document or protobuf message.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+/// The default `--max-input-size`: the largest file, after decompression.
+pub const DEFAULT_MAX_INPUT_SIZE: usize = 1 << 30;
+
+/// Size limits against hostile or broken input. A file is held in memory whole, so
+/// `max_input_size` bounds the memory one file can take; decompression stops as soon as the
+/// output passes a limit, so a small gzip/zstd bomb costs at most the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest single message: one JSON line or document, one protobuf message (one
+    /// decompressed frame of a per-message-compressed file), in bytes.
+    pub max_message_size: usize,
+    /// The largest file, read or decompressed, in bytes.
+    pub max_input_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_input_size: DEFAULT_MAX_INPUT_SIZE,
+        }
+    }
+}
+
+impl Limits {
+    /// No limits (tests, and content already in memory).
+    pub const UNLIMITED: Limits = Limits {
+        max_message_size: usize::MAX,
+        max_input_size: usize::MAX,
+    };
+}
+
 /// Reads, decompresses and format-detects one input. `format` overrides the detection
 /// (`--input-format`).
-pub fn load(source: &Source, format: Option<InputFormat>) -> Result<LoadedFile, InputError> {
+pub fn load(
+    source: &Source,
+    format: Option<InputFormat>,
+    limits: &Limits,
+) -> Result<LoadedFile, InputError> {
     let name = source.display_name();
-    let raw = read_source(source).map_err(|source| InputError::Io {
+    let raw = read_source(source, limits.max_input_size).map_err(|source| InputError::Io {
         file: name.clone(),
         source,
     })?;
-    let (content, compression) = decompress::decompress(&name, raw)?;
+    if raw.len() > limits.max_input_size {
+        return Err(InputError::TooLarge {
+            file: name,
+            position: Position::Byte(limits.max_input_size),
+            what: "the file".to_string(),
+            limit: limits.max_input_size,
+            flag: "max-input-size",
+        });
+    }
+    let (content, compression) = decompress::decompress(&name, raw, limits)?;
     let format = detect::detect(&name, content.sample(), format)?;
     let mut file = LoadedFile::from_bytes(name, content.into_bytes(format), format)?;
     file.compression = compression;
+    file.limits = *limits;
     Ok(file)
 }
 
-/// All the bytes of a source (stdin is read to its end).
-fn read_source(source: &Source) -> std::io::Result<Vec<u8>> {
+/// The bytes of a source (stdin is read to its end), at most `max + 1` of them: one more than
+/// the limit says the limit was passed without reading an endless stream.
+///
+/// A FIFO or character device named explicitly is read like standard input, until its writer
+/// closes it.
+fn read_source(source: &Source, max: usize) -> std::io::Result<Vec<u8>> {
+    let cap = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let mut data = Vec::new();
     match source {
-        Source::Path(path) => std::fs::read(path),
+        Source::Path(path) => {
+            let file = std::fs::File::open(path)?;
+            let meta = file.metadata()?;
+            if meta.is_dir() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "is a directory",
+                ));
+            }
+            if meta.is_file() {
+                data.reserve(usize::try_from(meta.len().min(cap)).unwrap_or(0));
+            }
+            file.take(cap).read_to_end(&mut data)?;
+        }
         Source::Stdin => {
-            let mut data = Vec::new();
-            std::io::stdin().lock().read_to_end(&mut data)?;
-            Ok(data)
+            std::io::stdin().lock().take(cap).read_to_end(&mut data)?;
         }
     }
+    Ok(data)
 }
 
 impl LoadedFile {
@@ -138,6 +206,7 @@ impl LoadedFile {
             name,
             format,
             compression: Compression::None,
+            limits: Limits::UNLIMITED,
             content,
         })
     }
@@ -161,26 +230,36 @@ impl LoadedFile {
     /// Parses the file's messages one at a time.
     pub fn batches(&self) -> Box<dyn Iterator<Item = Result<Batch<'_>, InputError>> + '_> {
         match self.text() {
-            Some(text) => Box::new(json::JsonBatches::new(text).map(move |r| {
-                r.map_err(|e| {
-                    let code =
-                        SnippetCode::new(&self.name, Snippet::around(text, e.offset, Token::Mask));
-                    InputError::Json {
-                        file: self.name.clone(),
-                        position: self.position(e.offset),
-                        message: e.message,
-                        at: Some(code.highlight()),
-                        source_code: Some(std::sync::Arc::new(code)),
-                    }
-                })
-            })),
-            None => Box::new(proto::ProtoBatches::new(self.bytes()).map(move |r| {
-                r.map_err(|e| InputError::Proto {
-                    file: self.name.clone(),
-                    offset: e.offset,
-                    message: e.message,
-                })
-            })),
+            Some(text) => Box::new(
+                json::JsonBatches::new(text)
+                    .with_max_message_size(self.limits.max_message_size)
+                    .map(move |r| {
+                        r.map_err(|e| {
+                            let code = SnippetCode::new(
+                                &self.name,
+                                Snippet::around(text, e.offset, Token::Mask),
+                            );
+                            InputError::Json {
+                                file: self.name.clone(),
+                                position: self.position(e.offset),
+                                message: e.message,
+                                at: Some(code.highlight()),
+                                source_code: Some(std::sync::Arc::new(code)),
+                            }
+                        })
+                    }),
+            ),
+            None => Box::new(
+                proto::ProtoBatches::new(self.bytes())
+                    .with_max_message_size(self.limits.max_message_size)
+                    .map(move |r| {
+                        r.map_err(|e| InputError::Proto {
+                            file: self.name.clone(),
+                            offset: e.offset,
+                            message: e.message,
+                        })
+                    }),
+            ),
         }
     }
 
@@ -258,6 +337,24 @@ pub enum InputError {
         codec: &'static str,
         message: String,
     },
+    #[error("{file}: {position}: {what} exceeds the limit of {limit} bytes (--{flag})")]
+    #[diagnostic(
+        code(spanlint::too_large),
+        help(
+            "a limit guards against broken or hostile dumps (and decompression bombs); raise it \
+             with --{flag} if the input is trusted"
+        )
+    )]
+    TooLarge {
+        file: String,
+        /// Where the oversized message starts, or where the limit was passed.
+        position: Position,
+        /// What is too large: "the file", "a JSON document", "a protobuf message", …
+        what: String,
+        limit: usize,
+        /// The command-line flag that sets the limit, without its dashes.
+        flag: &'static str,
+    },
     #[error("{file}: empty file: expected OTLP/JSON or protobuf trace data")]
     #[diagnostic(code(spanlint::empty))]
     Empty { file: String },
@@ -298,6 +395,7 @@ impl InputError {
             | InputError::InvalidUtf8 { file, .. }
             | InputError::Proto { file, .. }
             | InputError::Decompress { file, .. }
+            | InputError::TooLarge { file, .. }
             | InputError::Empty { file } => file,
             InputError::NotFound { path } => path,
             InputError::NoMatch { pattern } | InputError::BadGlob { pattern, .. } => pattern,
@@ -309,7 +407,9 @@ impl InputError {
     /// Where in the file, when the error has a position.
     pub fn position(&self) -> Option<Position> {
         match self {
-            InputError::Json { position, .. } => Some(*position),
+            InputError::Json { position, .. } | InputError::TooLarge { position, .. } => {
+                Some(*position)
+            }
             InputError::InvalidUtf8 { offset, .. } | InputError::Proto { offset, .. } => {
                 Some(Position::Byte(*offset))
             }

@@ -37,6 +37,8 @@ pub struct ProtoBatches<'a> {
     /// Next frame position, for a stream; `None` for a single message.
     stream_pos: Option<usize>,
     done: bool,
+    /// The largest message, in bytes (`--max-message-size`).
+    max_message_size: usize,
 }
 
 impl<'a> ProtoBatches<'a> {
@@ -45,7 +47,30 @@ impl<'a> ProtoBatches<'a> {
             data,
             stream_pos: is_length_prefixed(data).then_some(0),
             done: false,
+            max_message_size: usize::MAX,
         }
+    }
+
+    /// Rejects messages larger than `max` bytes without decoding them; in a stream, reading
+    /// goes on with the next frame.
+    pub fn with_max_message_size(mut self, max: usize) -> Self {
+        self.max_message_size = max;
+        self
+    }
+
+    fn check_size(&self, msg: &[u8], at: usize) -> Result<(), ProtoError> {
+        if msg.len() > self.max_message_size {
+            return Err(WireError {
+                offset: at,
+                message: format!(
+                    "a protobuf message of {} bytes exceeds the limit of {} bytes \
+                     (--max-message-size)",
+                    msg.len(),
+                    self.max_message_size
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -67,12 +92,18 @@ impl<'a> Iterator for ProtoBatches<'a> {
         }
         let Some(pos) = self.stream_pos else {
             self.done = true;
-            return Some(decode_message(self.data, 0));
+            return Some(
+                self.check_size(self.data, 0)
+                    .and_then(|()| decode_message(self.data, 0)),
+            );
         };
         match wire::frame_at(self.data, pos) {
             Ok(Some(frame)) => {
                 self.stream_pos = Some(frame.offset + frame.data.len());
-                Some(decode_message(frame.data, frame.offset))
+                Some(
+                    self.check_size(frame.data, frame.offset - 4)
+                        .and_then(|()| decode_message(frame.data, frame.offset)),
+                )
             }
             Ok(None) => None,
             Err(err) => {

@@ -59,7 +59,9 @@ fn render_finding(
     out: &mut String,
 ) {
     let finding = &located.finding;
-    let mut diagnostic = MietteDiagnostic::new(finding.message.clone())
+    // Messages quote keys and enum-like values from the dump: no control character of theirs
+    // may reach the terminal.
+    let mut diagnostic = MietteDiagnostic::new(sanitize(&finding.message).into_owned())
         .with_code(finding.rule)
         .with_severity(match finding.severity {
             Severity::Error => miette::Severity::Error,
@@ -67,7 +69,7 @@ fn render_finding(
             Severity::Info => miette::Severity::Advice,
         });
     if let Some(help) = &finding.help {
-        diagnostic = diagnostic.with_help(help.clone());
+        diagnostic = diagnostic.with_help(sanitize(help).into_owned());
     }
     let source = located.snippet.as_ref().map(|snippet| {
         diagnostic.labels = Some(vec![LabeledSpan::new_primary_with_span(

@@ -33,7 +33,7 @@ pub fn check(trace: &Trace, rules: &Ruleset, out: &mut Vec<TraceFinding>) {
     let mut top = None;
     for (node, facts) in trace.genai_nodes() {
         missing &= facts.missing_context;
-        let is_top = !trace.ancestors(node).any(|a| trace.genai(a).is_some());
+        let is_top = trace.genai_ancestor(node).is_none();
         if top.is_none() && is_top {
             top = Some(node);
         }

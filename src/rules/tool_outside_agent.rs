@@ -29,18 +29,22 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(trace: &Trace, _rules: &Ruleset, out: &mut Vec<TraceFinding>) {
+    let mut agent_above = None;
     for (node, facts) in trace.genai_nodes() {
         if facts.class != OpClass::Tool || facts.server || !trace.reaches_root(node) {
             continue;
         }
-        let under_agent = trace.ancestors(node).any(|a| {
-            trace.genai(a).is_some_and(|g| {
-                matches!(
-                    g.class,
-                    OpClass::InvokeAgent | OpClass::Agent | OpClass::Inference
-                )
+        let agent_above = agent_above.get_or_insert_with(|| {
+            trace.nearest_ancestors(|a| {
+                trace.genai(a).is_some_and(|g| {
+                    matches!(
+                        g.class,
+                        OpClass::InvokeAgent | OpClass::Agent | OpClass::Inference
+                    )
+                })
             })
         });
+        let under_agent = agent_above[node].is_some();
         if !under_agent {
             out.push(
                 trace.finding(

@@ -32,13 +32,22 @@ pub const INFO: RuleInfo = RuleInfo {
 
 pub fn check(trace: &Trace, _rules: &Ruleset, out: &mut Vec<TraceFinding>) {
     let mut reported = HashSet::new();
+    let mut usage_above = None;
     for (node, facts) in trace.genai_nodes() {
         if facts.class != OpClass::Inference || !facts.usage {
             continue;
         }
-        for ancestor in trace.ancestors(node) {
-            if !trace.genai(ancestor).is_some_and(|g| g.usage) || !reported.insert(ancestor) {
-                continue;
+        // Jump from one span with usage to the next one up. Once one is already reported, so
+        // are all above it (the walk that reported it went on to the top), so stop: linear
+        // over the trace, not quadratic in its depth.
+        let usage_above = usage_above.get_or_insert_with(|| {
+            trace.nearest_ancestors(|a| trace.genai(a).is_some_and(|g| g.usage))
+        });
+        let mut next = usage_above[node];
+        while let Some(ancestor) = next {
+            next = usage_above[ancestor];
+            if !reported.insert(ancestor) {
+                break;
             }
             let child = crate::report::truncate(&facts.identity.name, 80);
             out.push(

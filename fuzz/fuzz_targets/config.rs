@@ -1,0 +1,3 @@
+//! The `spanlint.toml` parser and validation.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| spanlint::fuzzing::config(data));

@@ -11,7 +11,7 @@ use crate::app::{ExitStatus, eprint_diagnostic, terminal_width, use_color, write
 use crate::baseline::{self, Baseline};
 use crate::check::{self, FileReport, Summary};
 use crate::cli::ColorChoice;
-use crate::config::{Config, ConfigChoice};
+use crate::config::Config;
 use crate::finding::Severity;
 use crate::input::{self, InputError, InputFormat, Source};
 use crate::report::{self, CheckOutcome, Format, RenderOptions, View};
@@ -50,14 +50,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
 
-    /// Configuration file to use instead of the `.spanlint.toml` or `spanlint.toml` found by
-    /// walking up from the current directory.
-    #[arg(long, value_name = "FILE", help_heading = "Config")]
-    pub config: Option<PathBuf>,
-
-    /// Use no configuration file (defaults only).
-    #[arg(long, conflicts_with = "config", help_heading = "Config")]
-    pub isolated: bool,
+    #[command(flatten)]
+    pub configuration: crate::commands::ConfigArgs,
 
     /// Report only findings beyond the counts recorded in this baseline file, and warn about
     /// its stale entries.
@@ -353,13 +347,7 @@ struct Setup {
 
 impl Setup {
     fn load(args: &CheckArgs) -> Result<Setup, miette::Report> {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let choice = match (&args.config, args.isolated) {
-            (Some(path), _) => ConfigChoice::File(path),
-            (None, true) => ConfigChoice::Isolated,
-            (None, false) => ConfigChoice::Discover(&cwd),
-        };
-        let config = Config::load(choice)?;
+        let config = args.configuration.load()?;
         let rules = config.ruleset(args.rules.as_deref())?;
         let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
         let previous = args

@@ -10,7 +10,6 @@ use rayon::prelude::*;
 use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
 use crate::cli::ColorChoice;
 use crate::commands::check::{InputFormatArg, LimitArgs};
-use crate::config::{Config, ConfigChoice};
 use crate::coverage::{self, Pricing, Report, SpanRecord, html, render};
 use crate::input::{self, InputError, InputFormat};
 use crate::trace::TraceIndex;
@@ -71,13 +70,8 @@ pub struct CoverageArgs {
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
 
-    /// Configuration file to use instead of the discovered `spanlint.toml`.
-    #[arg(long, value_name = "FILE", help_heading = "Config")]
-    pub config: Option<PathBuf>,
-
-    /// Use no configuration file (defaults only).
-    #[arg(long, conflicts_with = "config", help_heading = "Config")]
-    pub isolated: bool,
+    #[command(flatten)]
+    pub configuration: crate::commands::ConfigArgs,
 
     /// Input format; detected from the content when not given.
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -95,14 +89,9 @@ type FileRecords = (Vec<SpanRecord>, TraceIndex, Vec<InputError>);
 
 /// Runs `spanlint coverage`.
 pub fn run(args: &CoverageArgs) -> ExitStatus {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let choice = match (&args.config, args.isolated) {
-        (Some(path), _) => ConfigChoice::File(path),
-        (None, true) => ConfigChoice::Isolated,
-        (None, false) => ConfigChoice::Discover(&cwd),
-    };
-    let loaded = Config::load(choice)
-        .map_err(miette::Report::from)
+    let loaded = args
+        .configuration
+        .load()
         .and_then(|c| c.ruleset(args.rules.as_deref()));
     let rules = match loaded {
         Ok(rules) => rules,

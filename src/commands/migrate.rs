@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 
 use crate::app::{ExitStatus, eprint_diagnostic, write_stdout};
 use crate::commands::check::{InputFormatArg, LimitArgs};
-use crate::config::{Config, ConfigChoice, invalid_squatter_namespace};
+use crate::config::invalid_squatter_namespace;
 use crate::input::{self, Codec, Compression, InputFormat, Source};
 use crate::migrate::mapping::MappingFile;
 use crate::migrate::{self, ContentAction, Migrator, Options, OwnedPlan};
@@ -92,14 +92,8 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "NS")]
     pub move_squatters_to: Option<String>,
 
-    /// Configuration file to use instead of the `.spanlint.toml` or `spanlint.toml` found by
-    /// walking up from the current directory.
-    #[arg(long, value_name = "FILE", help_heading = "Config")]
-    pub config: Option<PathBuf>,
-
-    /// Use no configuration file (defaults only).
-    #[arg(long, conflicts_with = "config", help_heading = "Config")]
-    pub isolated: bool,
+    #[command(flatten)]
+    pub configuration: crate::commands::ConfigArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,14 +115,9 @@ struct Done {
 
 pub fn run(args: &MigrateArgs) -> ExitStatus {
     // The configuration: its rules (allow-keys, rules-file, …) and `[migrate]`.
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let choice = match (&args.config, args.isolated) {
-        (Some(path), _) => ConfigChoice::File(path),
-        (None, true) => ConfigChoice::Isolated,
-        (None, false) => ConfigChoice::Discover(&cwd),
-    };
-    let (config, rules) = match Config::load(choice)
-        .map_err(miette::Report::new)
+    let (config, rules) = match args
+        .configuration
+        .load()
         .and_then(|config| config.ruleset(None).map(|rules| (config, rules)))
     {
         Ok(loaded) => loaded,

@@ -163,6 +163,15 @@ pub enum InputFormatArg {
     Proto,
 }
 
+impl From<InputFormatArg> for InputFormat {
+    fn from(arg: InputFormatArg) -> Self {
+        match arg {
+            InputFormatArg::Json => InputFormat::Json,
+            InputFormatArg::Proto => InputFormat::Proto,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Error,
@@ -190,10 +199,7 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
         }
     };
     let (sources, mut errors) = input::discover(&args.paths);
-    let format = args.input_format.map(|f| match f {
-        InputFormatArg::Json => InputFormat::Json,
-        InputFormatArg::Proto => InputFormat::Proto,
-    });
+    let format = args.input_format.map(InputFormat::from);
 
     // Files are checked in parallel and reported in argument order.
     let limits = args.limits.limits();

@@ -116,10 +116,7 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     };
 
     let (sources, mut errors) = input::discover(&args.paths);
-    let format = args.input_format.map(|f| match f {
-        InputFormatArg::Json => InputFormat::Json,
-        InputFormatArg::Proto => InputFormat::Proto,
-    });
+    let format = args.input_format.map(InputFormat::from);
     let limits = args.limits.limits();
     let results: Vec<Result<FileRecords, InputError>> = sources
         .par_iter()

@@ -155,7 +155,7 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
             return ExitStatus::Error;
         }
     };
-    let format = args.input_format.map(to_format);
+    let format = args.input_format.map(InputFormat::from);
     let (sources, errors) = input::discover(&args.paths);
     let mut failed = !errors.is_empty();
     for e in &errors {
@@ -208,7 +208,10 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
             }
         };
         let changed = migrated.plans.iter().any(|p| p.changed);
-        let out_format = args.output_format.map(to_format).unwrap_or(loaded.format);
+        let out_format = args
+            .output_format
+            .map(InputFormat::from)
+            .unwrap_or(loaded.format);
         let content = match convert(migrated.content, loaded.format, out_format) {
             Ok(c) => c,
             Err(message) => {
@@ -303,13 +306,6 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
         ExitStatus::Findings
     } else {
         ExitStatus::Clean
-    }
-}
-
-fn to_format(f: InputFormatArg) -> InputFormat {
-    match f {
-        InputFormatArg::Json => InputFormat::Json,
-        InputFormatArg::Proto => InputFormat::Proto,
     }
 }
 

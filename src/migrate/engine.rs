@@ -418,13 +418,7 @@ impl Migrator {
             }
         }
         if !self.options.dual_emit {
-            let consumed: HashSet<usize> = consumed.into_iter().collect();
-            let mut i = 0;
-            w.retain(|_| {
-                let keep = !consumed.contains(&i);
-                i += 1;
-                keep
-            });
+            remove_consumed(w, consumed);
         }
     }
 
@@ -768,13 +762,7 @@ impl Migrator {
             }
         }
         if !self.options.dual_emit {
-            let consumed: HashSet<usize> = consumed.into_iter().collect();
-            let mut i = 0;
-            w.retain(|_| {
-                let keep = !consumed.contains(&i);
-                i += 1;
-                keep
-            });
+            remove_consumed(w, consumed);
         }
     }
 
@@ -1646,6 +1634,17 @@ fn messages_json(
     }
     out.push(']');
     out
+}
+
+/// Drops the attributes a fold or conversion consumed (by index), keeping the others' order.
+fn remove_consumed<T>(w: &mut Vec<T>, consumed: impl IntoIterator<Item = usize>) {
+    let consumed: HashSet<usize> = consumed.into_iter().collect();
+    let mut i = 0;
+    w.retain(|_| {
+        let keep = !consumed.contains(&i);
+        i += 1;
+        keep
+    });
 }
 
 #[cfg(test)]

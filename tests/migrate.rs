@@ -803,8 +803,10 @@ fn a_span_without_a_name_gets_one_inserted() {
 #[test]
 fn content_actions_reach_span_events_in_both_formats() {
     let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"chat m","kind":3,"attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"m"}}],"events":[{"name":"gen_ai.content.prompt","timeUnixNano":"5","attributes":[{"key":"gen_ai.prompt","value":{"stringValue":"secret"}}]},{"name":"other","attributes":[{"key":"x","value":{"intValue":"1"}}]}]}]}]}]}"#;
+    // --dual-emit keeps the content event next to the gen_ai.input.messages made from it.
     let hash = Options {
         content: ContentAction::Hash,
+        dual_emit: true,
         ..Options::default()
     };
     let (out, plans) = migrate_bytes(text.as_bytes(), InputFormat::Json, hash.clone());
@@ -832,6 +834,7 @@ fn content_actions_reach_span_events_in_both_formats() {
     let pb = dir.path().join("in.pb");
     let status = spanlint(&[
         "migrate",
+        "--dual-emit",
         json.to_str().unwrap(),
         "--output-format",
         "proto",
@@ -1242,4 +1245,208 @@ fn openlit_llm_keys_and_base_url() {
         !attrs.iter().any(|a| a.starts_with("gen_ai.llm.")),
         "{attrs:#?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deprecated message events (fixtures/migrate: hand-written, no real dump has them).
+
+const EVENT_FIXTURES: &[&str] = &["content-events", "message-events"];
+
+/// A JSON dump (one request per line) as a protobuf dump of the same requests.
+fn json_to_proto(json: &[u8]) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message as _;
+    let messages: Vec<Vec<u8>> = String::from_utf8_lossy(json)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<ExportTraceServiceRequest>(line)
+                .unwrap()
+                .encode_to_vec()
+        })
+        .collect();
+    assert_eq!(messages.len(), 1, "one request per fixture");
+    messages.into_iter().next().unwrap()
+}
+
+/// Like [`listing`], with each span's events (name and attribute keys).
+fn listing_with_events(batches: &[Batch<'static>]) -> String {
+    let mut out = listing(batches);
+    for span in spans(batches) {
+        for e in &span.events {
+            let keys: Vec<&str> = e.attributes.iter().map(|a| a.key.as_ref()).collect();
+            out.push_str(&format!(
+                "event {:?} on {} [{}]\n",
+                e.name,
+                span.span_id,
+                keys.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn message_events_become_message_attributes_in_both_formats() {
+    for name in EVENT_FIXTURES {
+        let json = std::fs::read(format!("fixtures/migrate/{name}.jsonl")).unwrap();
+        let pb = json_to_proto(&json);
+        for dual_emit in [false, true] {
+            let options = Options {
+                dual_emit,
+                ..Options::default()
+            };
+            let (json_out, json_plans) = migrate_bytes(&json, InputFormat::Json, options.clone());
+            let (pb_out, pb_plans) = migrate_bytes(&pb, InputFormat::Proto, options.clone());
+            assert_eq!(diff(&json_plans), diff(&pb_plans), "{name}");
+            let json_model = model(&json_out, InputFormat::Json);
+            assert_eq!(json_model, model(&pb_out, InputFormat::Proto), "{name}");
+            if !dual_emit {
+                insta::assert_snapshot!(format!("diff@{name}"), diff(&json_plans));
+                insta::assert_snapshot!(
+                    format!("migrated@{name}"),
+                    listing_with_events(&json_model)
+                );
+            }
+            let events = |m: &[Batch<'static>]| -> Vec<String> {
+                spans(m)
+                    .iter()
+                    .flat_map(|s| s.events.iter().map(|e| e.name.to_string()))
+                    .collect()
+            };
+            let before = events(&model(&json, InputFormat::Json));
+            let after = events(&json_model);
+            // Events nobody converts stay (`retry`, the one with an unknown attribute).
+            assert!(after.iter().all(|e| before.contains(e)));
+            if dual_emit {
+                assert_eq!(before, after, "{name}: --dual-emit keeps the events");
+            } else {
+                assert!(after.len() < before.len(), "{name}: {after:?}");
+            }
+            // Migrating the output again changes nothing, in both formats.
+            for (out, format) in [(json_out, InputFormat::Json), (pb_out, InputFormat::Proto)] {
+                let (again, plans) = migrate_bytes(&out, format, options.clone());
+                assert!(!plans.iter().any(|p| p.changed), "{}", diff(&plans));
+                assert_eq!(again, out, "{name} {format:?} dual {dual_emit}");
+            }
+        }
+    }
+}
+
+#[test]
+fn removed_events_keep_the_json_layout_around_them() {
+    let json = std::fs::read_to_string("fixtures/migrate/content-events.jsonl").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let pretty = serde_json::to_string_pretty(&doc).unwrap();
+    let (out, _) = migrate_bytes(pretty.as_bytes(), InputFormat::Json, Options::default());
+    let out = String::from_utf8(out).unwrap();
+    // Still one pretty document, the kept event as it was written.
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let first = &parsed["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(first["events"].as_array().unwrap().len(), 1);
+    assert_eq!(first["events"][0]["name"], "retry");
+    assert!(
+        out.contains("        {\n              \"attributes\": [\n"),
+        "{out}"
+    );
+    // The second span lost all its events: an empty array.
+    let second = &parsed["resourceSpans"][0]["scopeSpans"][0]["spans"][1];
+    assert_eq!(second["events"], serde_json::json!([]));
+}
+
+#[test]
+fn content_actions_reach_converted_and_kept_message_events() {
+    let json = std::fs::read("fixtures/migrate/message-events.jsonl").unwrap();
+    let (out, plans) = migrate_bytes(
+        &json,
+        InputFormat::Json,
+        Options {
+            content: ContentAction::Hash,
+            ..Options::default()
+        },
+    );
+    assert!(!diff(&plans).contains("Paris"));
+    let m = model(&out, InputFormat::Json);
+    let input = spans(&m)[0]
+        .str_attribute("gen_ai.input.messages")
+        .unwrap()
+        .to_string();
+    let parsed: serde_json::Value = serde_json::from_str(&input).unwrap();
+    assert_eq!(
+        parsed[1]["parts"][0]["content"],
+        spanlint::migrate::engine::hex_sha256("Weather in Paris?")
+    );
+    assert_eq!(
+        parsed[2]["parts"][0]["name"], "get_weather",
+        "structure stays"
+    );
+    // --dual-emit keeps the events: their body content is hashed too.
+    let (out, _) = migrate_bytes(
+        &json,
+        InputFormat::Json,
+        Options {
+            content: ContentAction::Drop,
+            dual_emit: true,
+            ..Options::default()
+        },
+    );
+    let m = model(&out, InputFormat::Json);
+    for span in spans(&m) {
+        assert!(span.attribute("gen_ai.input.messages").is_none());
+        for e in &span.events {
+            assert!(
+                e.attributes
+                    .iter()
+                    .all(|a| !matches!(a.key.as_ref(), "content" | "message" | "tool_calls")),
+                "{e:?}"
+            );
+        }
+    }
+    // --content on legacy content events that stay is the existing event rule (tested above).
+}
+
+#[test]
+fn check_after_migrating_message_events_has_no_deprecated_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = spanlint(&[
+        "migrate",
+        "fixtures/migrate",
+        "-o",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = spanlint(&["check", "--format", "json", "fixtures/migrate"]);
+    let before: serde_json::Value = serde_json::from_slice(&before.stdout).unwrap();
+    let deprecated = |report: &serde_json::Value| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"].as_str().unwrap().starts_with("deprecated-"))
+            .map(|f| format!("{} {}", f["span_id"], f["rule"]))
+            .collect()
+    };
+    assert!(deprecated(&before).len() > 5, "{:?}", deprecated(&before));
+    let after = spanlint(&["check", "--format", "json", out_dir.to_str().unwrap()]);
+    let after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    // Only the span whose event holds an unknown attribute keeps its event.
+    assert_eq!(
+        deprecated(&after),
+        ["\"2a2b3c4d5e6f7083\" \"deprecated-event\""],
+        "{after:#}"
+    );
+    let shown = spanlint(&["migrate", "--diff", "fixtures/migrate/message-events.jsonl"]);
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    assert!(
+        shown.contains("+ gen_ai.input.messages=…") && shown.contains("5 span event(s)=…")
+            || shown.contains("4 span event(s)=…"),
+        "{shown}"
+    );
+    assert!(!shown.contains("Paris"), "{shown}");
 }

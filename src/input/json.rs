@@ -503,13 +503,16 @@ pub struct SpanLayout {
     pub attributes: Option<std::ops::Range<usize>>,
     /// Each attribute's `{"key":…,"value":…}` object and its key token, in order.
     pub key_values: Vec<KeyValueLayout>,
+    /// The `events` array `[…]`, when present.
+    pub events_array: Option<std::ops::Range<usize>>,
     /// The span's events, in order.
     pub events: Vec<EventLayout>,
 }
 
-/// Byte ranges of one span event's attributes.
+/// Byte ranges of one span event: the whole `{…}` and its attributes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventLayout {
+    pub object: std::ops::Range<usize>,
     pub attributes: Option<std::ops::Range<usize>>,
     pub key_values: Vec<KeyValueLayout>,
 }
@@ -561,10 +564,16 @@ fn span_layout(raw: &RawValue, base: &str) -> Result<SpanLayout, JsonError> {
         ..SpanLayout::default()
     };
     (layout.attributes, layout.key_values) = attributes_layout(fields.attributes, base, err)?;
-    for event in fields.events.unwrap_or_default() {
-        let event: LayoutEvent<'_> = serde_json::from_str(event.get()).map_err(err)?;
+    let Some(events) = fields.events.filter(|e| e.get().starts_with('[')) else {
+        return Ok(layout);
+    };
+    layout.events_array = Some(range_of(base, events));
+    let events: Vec<&RawValue> = serde_json::from_str(events.get()).map_err(err)?;
+    for raw in events {
+        let event: LayoutEvent<'_> = serde_json::from_str(raw.get()).map_err(err)?;
         let (attributes, key_values) = attributes_layout(event.attributes, base, err)?;
         layout.events.push(EventLayout {
+            object: range_of(base, raw),
             attributes,
             key_values,
         });
@@ -619,7 +628,7 @@ struct LayoutSpan<'a> {
     #[serde(borrow, default)]
     attributes: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    events: Option<Vec<&'a RawValue>>,
+    events: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -906,6 +915,21 @@ mod tests {
         assert!(text[l.attributes.clone().unwrap()].starts_with("[ {"));
         assert_eq!(&text[layouts[1].span.clone()], "{}");
         assert_eq!(layouts[1].attributes, None);
+    }
+
+    #[test]
+    fn span_layouts_give_the_extent_of_events() {
+        let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"events": [ {"name":"a"}, {"name":"b","attributes":[{"key":"k"}]} ]},{"events":null}]}]}]}"#;
+        let layouts = span_layouts(text).unwrap();
+        let l = &layouts[0];
+        assert_eq!(
+            &text[l.events_array.clone().unwrap()],
+            r#"[ {"name":"a"}, {"name":"b","attributes":[{"key":"k"}]} ]"#
+        );
+        assert_eq!(&text[l.events[0].object.clone()], r#"{"name":"a"}"#);
+        assert_eq!(l.events[0].attributes, None);
+        assert_eq!(&text[l.events[1].key_values[0].key.clone()], r#""k""#);
+        assert_eq!(layouts[1].events_array, None);
     }
 
     #[test]

@@ -18,10 +18,11 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::mapping::{
-    Combine, Conversion, ConversionFormat, Convert, Fold, MappingFile, UnpackJson,
+    Combine, Conversion, ConversionFormat, Convert, EventFormat, EventMessages, Fold, MappingFile,
+    UnpackJson,
 };
 use super::vercel;
-use crate::model::{Attribute, Batch, ResourceSpans, Scope, Span, Value};
+use crate::model::{Attribute, Batch, Event, ResourceSpans, Scope, Span, Value};
 use crate::rules::Ruleset;
 use crate::rules::ruleset::SpanContext;
 use crate::rules::rulesfile::AttributeType;
@@ -89,13 +90,18 @@ pub struct SpanPlan<'a> {
     pub attributes: Option<Vec<Item<'a>>>,
     /// New attribute lists of span events (by index), for those that change (`--content`).
     pub events: Vec<(usize, Vec<Item<'a>>)>,
+    /// Span events (by index, ascending) that are removed: their messages moved to attributes.
+    pub removed_events: Vec<usize>,
     pub changes: Vec<Change>,
 }
 
 impl SpanPlan<'_> {
     /// Whether the span changes (a plan may only report conflicts).
     pub fn rewrites(&self) -> bool {
-        self.attributes.is_some() || self.name.is_some() || !self.events.is_empty()
+        self.attributes.is_some()
+            || self.name.is_some()
+            || !self.events.is_empty()
+            || !self.removed_events.is_empty()
     }
 }
 
@@ -220,6 +226,11 @@ impl Migrator {
         for conversion in &self.mapping.conversions {
             self.convert(conversion, &mut w, &mut changes);
         }
+        let mut removed_events = Vec::new();
+        for entry in &self.mapping.event_messages {
+            self.event_messages(entry, span, &mut w, &mut removed_events, &mut changes);
+        }
+        removed_events.sort_unstable();
         // Spellings of current keys first, so a foreign key whose mapped value equals the
         // normalised current value is recognised as a duplicate.
         self.normalise_values(&mut w, &mut changes);
@@ -235,6 +246,9 @@ impl Migrator {
         self.move_squatters(&mut w, None, &mut changes);
         let mut events = Vec::new();
         for (e, event) in span.events.iter().enumerate() {
+            if removed_events.contains(&e) {
+                continue;
+            }
             let mut ew = works(&event.attributes);
             self.content(&mut ew, Some(&event.name), &mut changes);
             self.move_squatters(&mut ew, Some(&event.name), &mut changes);
@@ -267,6 +281,7 @@ impl Migrator {
             name,
             attributes,
             events,
+            removed_events,
             changes,
         })
     }
@@ -371,7 +386,7 @@ impl Migrator {
     }
 
     /// Adds a folded/wrapped JSON attribute and removes its sources, unless the target is
-    /// already there with other content.
+    /// already there with other content; whether the sources may go.
     #[allow(clippy::too_many_arguments)]
     fn put_folded<'a>(
         &self,
@@ -382,12 +397,12 @@ impl Migrator {
         consumed: Vec<usize>,
         mapping: String,
         old: Option<String>,
-    ) {
+    ) -> bool {
         let existing = w.iter().find(|x| x.key == to).map(|x| x.value.clone());
         match existing {
             Some(Value::String(s)) if s == json => {
                 if self.options.dual_emit {
-                    return;
+                    return false;
                 }
                 changes.push(Change {
                     mapping: format!("{mapping} (already there)"),
@@ -401,7 +416,7 @@ impl Migrator {
                     old: None,
                     new: None,
                 });
-                return;
+                return false;
             }
             None => {
                 changes.push(Change {
@@ -420,6 +435,7 @@ impl Migrator {
         if !self.options.dual_emit {
             remove_consumed(w, consumed);
         }
+        true
     }
 
     fn convert<'a>(&self, c: &Conversion, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
@@ -1140,9 +1156,11 @@ impl Migrator {
             return;
         }
         let all = event.is_some_and(|name| self.rules.is_content_event(name));
+        let body = event.is_some_and(|name| self.is_message_body_event(name));
         let mut i = 0;
         while i < w.len() {
-            if !all && !self.rules.is_content_attribute(&w[i].key) {
+            let body_content = body && BODY_CONTENT_FIELDS.contains(&w[i].key.as_ref());
+            if !all && !body_content && !self.rules.is_content_attribute(&w[i].key) {
                 i += 1;
                 continue;
             }
@@ -1194,6 +1212,139 @@ impl Migrator {
                 }
             }
             i += 1;
+        }
+    }
+
+    /// Whether span events of this name are 1.28–1.36 message events (`message-body`).
+    fn is_message_body_event(&self, name: &str) -> bool {
+        self.mapping
+            .event_messages
+            .iter()
+            .any(|e| e.format == EventFormat::MessageBody && e.events.contains_key(name))
+    }
+
+    /// `[[event-messages]]`: the entry's span events → one message-array attribute; the events
+    /// go (stay under `--dual-emit`). Nothing moves when an event has an attribute without a
+    /// home, or the target is already there with other messages (conflicts).
+    fn event_messages<'a>(
+        &self,
+        entry: &EventMessages,
+        span: &Span<'a>,
+        w: &mut Vec<Work<'a>>,
+        removed: &mut Vec<usize>,
+        changes: &mut Vec<Change>,
+    ) {
+        if !self.target_available(&entry.to) {
+            return;
+        }
+        let picked: Vec<(usize, &Event<'a>, &str)> = span
+            .events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((i, e, entry.events.get(e.name.as_ref())?.as_str())))
+            .collect();
+        if picked.is_empty() {
+            return;
+        }
+        let names = entry.events.keys().map(String::as_str).collect::<Vec<_>>();
+        let names = names.join(", ");
+        let mapping = format!("events {names} → {} ({})", entry.to, entry.vocabulary);
+        let mut messages = Vec::new();
+        for (_, event, role) in &picked {
+            match self.messages_of_event(entry, event, role, w) {
+                Some(mut m) => messages.append(&mut m),
+                None => {
+                    changes.push(Change {
+                        mapping: format!(
+                            "conflict, kept: {mapping}: event {:?} has an attribute with no home",
+                            event.name
+                        ),
+                        old: None,
+                        new: None,
+                    });
+                    return;
+                }
+            }
+        }
+        let old = Some(format!("{} span event(s)=…", picked.len()));
+        let consumed: Vec<usize> = picked.iter().map(|(i, _, _)| *i).collect();
+        if messages.is_empty() {
+            // Events without content (not captured): nothing to carry over.
+            if !self.options.dual_emit {
+                changes.push(Change {
+                    mapping: format!("{mapping} (no content)"),
+                    old,
+                    new: None,
+                });
+                removed.extend(consumed);
+            }
+            return;
+        }
+        let finish = entry
+            .finish_reason_from
+            .as_deref()
+            .and_then(|k| w.iter().find(|x| x.key == k))
+            .and_then(|x| match &x.value {
+                Value::String(s) => Some(s.to_string()),
+                Value::Array(v) => v.first().and_then(Value::as_str).map(str::to_string),
+                _ => None,
+            });
+        let json = messages_json(
+            &messages.into_iter().enumerate().collect(),
+            (entry.to == "gen_ai.output.messages").then_some(finish.as_deref()),
+            &self.mapping.messages.roles,
+            &self.mapping.messages.finish_reasons,
+        );
+        if self.put_folded(w, changes, &entry.to, json, Vec::new(), mapping, old)
+            && !self.options.dual_emit
+        {
+            removed.extend(consumed);
+        }
+    }
+
+    /// The messages one event holds; `None` when one of its attributes has no home.
+    fn messages_of_event(
+        &self,
+        entry: &EventMessages,
+        event: &Event<'_>,
+        role: &str,
+        w: &[Work<'_>],
+    ) -> Option<Vec<Message>> {
+        let provider = |v: &Value<'_>| -> Option<String> {
+            let normal = self.normalise("gen_ai.provider.name", v.clone());
+            normal.as_str().map(str::to_string)
+        };
+        let span_providers: Vec<Option<String>> = w
+            .iter()
+            .filter(|x| x.key == "gen_ai.provider.name" || x.key == "gen_ai.system")
+            .map(|x| provider(&x.value))
+            .collect();
+        let mut body: BTreeMap<&str, &Value<'_>> = BTreeMap::new();
+        for a in &event.attributes {
+            if entry.provider_attributes.iter().any(|k| *k == a.key) {
+                let value = provider(&a.value);
+                if value.is_none() || !span_providers.contains(&value) {
+                    return None;
+                }
+                continue;
+            }
+            body.insert(a.key.as_ref(), &a.value);
+        }
+        match entry.format {
+            EventFormat::LegacyMessages => {
+                let key = entry.content.as_deref()?;
+                let text = match body.remove(key) {
+                    Some(v) => Some(v.as_str()?.to_string()),
+                    None => None,
+                };
+                if !body.is_empty() {
+                    return None;
+                }
+                Some(text.map_or_else(Vec::new, |t| {
+                    legacy_messages(&t, role).into_values().collect()
+                }))
+            }
+            EventFormat::MessageBody => message_of_body(body, role).map(|m| vec![m]),
         }
     }
 
@@ -1571,6 +1722,81 @@ fn legacy_messages(text: &str, default_role: &str) -> BTreeMap<usize, Message> {
     messages.into_iter().enumerate().collect()
 }
 
+/// Fields of a message event's body that hold content (`--content` on kept events).
+const BODY_CONTENT_FIELDS: [&str; 3] = ["content", "message", "tool_calls"];
+
+/// One message from a 1.28–1.36 message event's body fields
+/// ([`EventFormat::MessageBody`]); `None` when a field is unknown or not as described.
+fn message_of_body(body: BTreeMap<&str, &Value<'_>>, role: &str) -> Option<Message> {
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        role: Option<String>,
+        #[serde(default)]
+        content: Option<serde_json::Value>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(borrow)]
+        function: Function<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Function<'a> {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(borrow, default)]
+        arguments: Option<&'a RawValue>,
+    }
+    let text = |v: serde_json::Value| match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    let mut m = Message {
+        role: Some(role.to_string()),
+        ..Message::default()
+    };
+    for (key, value) in body {
+        match key {
+            "role" => m.role = Some(value.as_str()?.to_string()),
+            "content" => m.content = Some(content_text(value)),
+            "id" => m.tool_call_id = Some(value.as_str()?.to_string()),
+            "finish_reason" => m.finish_reason = Some(value.as_str()?.to_string()),
+            // The choice's position; events come in choice order.
+            "index" if matches!(value, Value::Int(_)) => {}
+            "message" => {
+                let inner: Inner = serde_json::from_str(value.as_str()?).ok()?;
+                if let Some(r) = inner.role {
+                    m.role = Some(r);
+                }
+                m.content = inner.content.map(text);
+            }
+            "tool_calls" => {
+                let calls: Vec<Call<'_>> = serde_json::from_str(value.as_str()?).ok()?;
+                for (j, call) in calls.into_iter().enumerate() {
+                    let arguments = call.function.arguments.map(|raw| {
+                        match serde_json::from_str::<String>(raw.get()) {
+                            Ok(s) => s,
+                            Err(_) => raw.get().to_string(),
+                        }
+                    });
+                    m.tool_calls.insert(
+                        j,
+                        ToolCall {
+                            id: call.id,
+                            name: call.function.name,
+                            arguments,
+                        },
+                    );
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(m)
+}
+
 /// `finish`: `None` for input messages, `Some(span-level reason)` for output messages.
 fn messages_json(
     messages: &BTreeMap<usize, Message>,
@@ -1587,15 +1813,20 @@ fn messages_json(
         let role = roles.get(role).map_or(role, String::as_str);
         out.push_str(&format!("{{\"role\":{},\"parts\":[", json_string(role)));
         let mut parts = Vec::new();
-        if let Some(content) = &m.content {
-            parts.push(match &m.tool_call_id {
-                Some(id) => format!(
-                    "{{\"type\":\"tool_call_response\",\"id\":{},\"response\":{}}}",
-                    json_string(id),
-                    json_string(content)
-                ),
-                None => format!("{{\"type\":\"text\",\"content\":{}}}", json_string(content)),
-            });
+        match (&m.content, &m.tool_call_id) {
+            // A tool result whose content was not captured still answers its call.
+            (content, Some(id)) => parts.push(format!(
+                "{{\"type\":\"tool_call_response\",\"id\":{},\"response\":{}}}",
+                json_string(id),
+                content
+                    .as_deref()
+                    .map_or_else(|| "null".to_string(), json_string)
+            )),
+            (Some(content), None) => parts.push(format!(
+                "{{\"type\":\"text\",\"content\":{}}}",
+                json_string(content)
+            )),
+            (None, None) => {}
         }
         for call in m.tool_calls.values() {
             let mut part = String::from("{\"type\":\"tool_call\"");

@@ -25,6 +25,8 @@ pub struct MappingFile {
     pub wrap_messages: Vec<WrapMessage>,
     #[serde(default, rename = "convert")]
     pub conversions: Vec<Conversion>,
+    #[serde(default, rename = "event-messages")]
+    pub event_messages: Vec<EventMessages>,
     #[serde(default, rename = "value-map")]
     pub value_maps: Vec<ValueMap>,
     #[serde(default, rename = "split-url")]
@@ -182,6 +184,48 @@ pub enum ConversionFormat {
     LegacyMessages,
 }
 
+/// Deprecated span events that carried messages (semconv-genai.md §2.3) → one message-array
+/// attribute. Each event of a listed name becomes messages, in event order; the events are
+/// removed (kept under `--dual-emit`). An event goes only when every one of its attributes
+/// finds a home: the content attribute (`legacy-messages`) or a body field (`message-body`), or
+/// a `provider-attributes` key whose value the span's provider already says; otherwise all the
+/// events of this entry stay untouched (nothing is lost).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EventMessages {
+    pub vocabulary: String,
+    pub format: EventFormat,
+    /// Event name → the role of a message that does not name one.
+    pub events: BTreeMap<String, String>,
+    pub to: String,
+    /// `legacy-messages`: the event attribute holding the messages (`gen_ai.prompt`).
+    #[serde(default)]
+    pub content: Option<String>,
+    /// A span attribute holding the finish reason (output messages without their own).
+    #[serde(default)]
+    pub finish_reason_from: Option<String>,
+    /// Event attributes repeating the span's provider (`gen_ai.system`): homed when the span's
+    /// `gen_ai.provider.name` (or `gen_ai.system`) names the same provider.
+    #[serde(default)]
+    pub provider_attributes: Vec<String>,
+}
+
+/// How a message event's attributes read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventFormat {
+    /// The 1.26–1.27 content events: the `content` attribute holds the messages, read like
+    /// [`ConversionFormat::LegacyMessages`].
+    LegacyMessages,
+    /// The 1.28–1.36 message events recorded as span events: one message per event, from
+    /// attributes named like the log event's body fields: `role`, `content` (text),
+    /// `tool_calls` (JSON `[{id, type, function: {name, arguments}}]`), `id` (the tool call a
+    /// tool message answers), and for `gen_ai.choice` `index`, `finish_reason` and `message`
+    /// (JSON `{role, content}`). An event with none of them (content not captured) is a
+    /// message with its role and no parts.
+    MessageBody,
+}
+
 /// A URL attribute → its host and port (`gen_ai.openai.api_base` → `server.address`,
 /// `server.port`), when neither is on the span. The port is the URL's, else the scheme's default
 /// (`https` 443, `http` 80); the URL's path is not kept.
@@ -288,6 +332,7 @@ impl MappingFile {
             .chain(self.folds.iter().map(|f| f.to.as_str()))
             .chain(self.wrap_messages.iter().map(|w| w.to.as_str()))
             .chain(self.conversions.iter().map(|c| c.to.as_str()))
+            .chain(self.event_messages.iter().map(|e| e.to.as_str()))
             .chain(self.value_maps.iter().map(|v| v.attribute.as_str()))
             .chain(
                 self.unpacks

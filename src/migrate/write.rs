@@ -4,7 +4,8 @@
 //! and attribute arrays of planned spans are replaced; every other byte of the file (unknown
 //! fields, number spellings, whitespace, line layout) is copied. Kept attributes are copied as
 //! written; renamed ones keep their value text and only get a new key token; new ones are written
-//! compactly in lowerCamelCase OTLP/JSON.
+//! compactly in lowerCamelCase OTLP/JSON. Removed span events are cut out of the `events` array
+//! (the others and their separators are copied).
 //!
 //! **Protobuf** messages that contain a planned span are decoded with prost, edited and
 //! re-encoded; prost drops fields it does not know (none in OTLP 1.x data, but a newer producer's
@@ -21,7 +22,7 @@ use opentelemetry_proto::tonic::common::v1::{
 use prost::Message as _;
 
 use super::engine::{Item, SpanPlan};
-use crate::input::json::{KeyValueLayout, SpanLayout, span_layouts};
+use crate::input::json::{EventLayout, KeyValueLayout, SpanLayout, span_layouts};
 use crate::input::{proto, wire};
 use crate::model::Value;
 
@@ -76,12 +77,25 @@ fn json_span_edits(
             ));
         }
     }
-    for (e, items) in &plan.events {
-        if let Some(event) = layout.events.get(*e)
-            && let Some(edit) = array_edit(text, &event.attributes, &event.key_values, items)
-        {
-            edits.push(edit);
+    let event_edits = plan.events.iter().filter_map(|(e, items)| {
+        let event = layout.events.get(*e)?;
+        Some((
+            *e,
+            array_edit(text, &event.attributes, &event.key_values, items)?,
+        ))
+    });
+    match &layout.events_array {
+        Some(array) if !plan.removed_events.is_empty() => {
+            let event_edits: HashMap<usize, _> = event_edits.collect();
+            edits.push(events_edit(
+                text,
+                array,
+                &layout.events,
+                &plan.removed_events,
+                &event_edits,
+            ));
         }
+        _ => edits.extend(event_edits.map(|(_, edit)| edit)),
     }
     if !insert.is_empty() {
         let open = layout.span.start + 1;
@@ -92,6 +106,48 @@ fn json_span_edits(
         }
         edits.push((open..open, s));
     }
+}
+
+type Edit = (std::ops::Range<usize>, String);
+
+/// The edit replacing a span's `events` array without the removed events, keeping the
+/// separators as written; kept events carry their own attribute edits.
+fn events_edit(
+    text: &str,
+    array: &std::ops::Range<usize>,
+    events: &[EventLayout],
+    removed: &[usize],
+    event_edits: &HashMap<usize, Edit>,
+) -> Edit {
+    let kept: Vec<String> = events
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !removed.contains(i))
+        .map(|(i, event)| match event_edits.get(&i) {
+            Some((range, replacement)) => format!(
+                "{}{replacement}{}",
+                &text[event.object.start..range.start],
+                &text[range.end..event.object.end]
+            ),
+            None => text[event.object.clone()].to_string(),
+        })
+        .collect();
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return (array.clone(), text[array.clone()].to_string());
+    };
+    if kept.is_empty() {
+        return (array.clone(), "[]".to_string());
+    }
+    let leading = &text[array.start + 1..first.object.start];
+    let trailing = &text[last.object.end..array.end - 1];
+    let sep = match events.get(1) {
+        Some(second) => &text[first.object.end..second.object.start],
+        None => ",",
+    };
+    (
+        array.clone(),
+        format!("[{leading}{}{trailing}]", kept.join(sep)),
+    )
 }
 
 fn item_texts(text: &str, kvs: &[KeyValueLayout], items: &[Item<'_>]) -> Vec<String> {
@@ -247,6 +303,14 @@ fn rewrite_message(
                     if let Some(event) = span.events.get_mut(*e) {
                         event.attributes = rebuild(std::mem::take(&mut event.attributes), items);
                     }
+                }
+                if !plan.removed_events.is_empty() {
+                    let mut e = 0;
+                    span.events.retain(|_| {
+                        let keep = !plan.removed_events.contains(&e);
+                        e += 1;
+                        keep
+                    });
                 }
             }
         }

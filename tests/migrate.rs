@@ -1250,7 +1250,7 @@ fn openlit_llm_keys_and_base_url() {
 // ---------------------------------------------------------------------------------------------
 // Deprecated message events (fixtures/migrate: hand-written, no real dump has them).
 
-const EVENT_FIXTURES: &[&str] = &["content-events", "message-events"];
+const EVENT_FIXTURES: &[&str] = &["content-events", "message-events", "vercel-stream-events"];
 
 /// A JSON dump (one request per line) as a protobuf dump of the same requests.
 fn json_to_proto(json: &[u8]) -> Vec<u8> {
@@ -1307,20 +1307,31 @@ fn message_events_become_message_attributes_in_both_formats() {
                     listing_with_events(&json_model)
                 );
             }
+            // Each event's name and attribute keys.
             let events = |m: &[Batch<'static>]| -> Vec<String> {
                 spans(m)
                     .iter()
-                    .flat_map(|s| s.events.iter().map(|e| e.name.to_string()))
+                    .flat_map(|s| &s.events)
+                    .map(|e| {
+                        let keys: Vec<&str> = e.attributes.iter().map(|a| a.key.as_ref()).collect();
+                        format!("{} {keys:?}", e.name)
+                    })
                     .collect()
             };
             let before = events(&model(&json, InputFormat::Json));
             let after = events(&json_model);
-            // Events nobody converts stay (`retry`, the one with an unknown attribute).
-            assert!(after.iter().all(|e| before.contains(e)));
             if dual_emit {
                 assert_eq!(before, after, "{name}: --dual-emit keeps the events");
             } else {
-                assert!(after.len() < before.len(), "{name}: {after:?}");
+                // Converted events (or their hoisted attributes) go; others stay as they were
+                // (`retry`, `ai.stream.finish`, the event with an unknown attribute).
+                assert_ne!(before, after, "{name}");
+                let names = |v: &[String]| -> Vec<String> {
+                    v.iter()
+                        .map(|e| e.split(' ').next().unwrap().to_string())
+                        .collect()
+                };
+                assert!(names(&after).iter().all(|e| names(&before).contains(e)));
             }
             // Migrating the output again changes nothing, in both formats.
             for (out, format) in [(json_out, InputFormat::Json), (pb_out, InputFormat::Proto)] {
@@ -1402,6 +1413,50 @@ fn content_actions_reach_converted_and_kept_message_events() {
         }
     }
     // --content on legacy content events that stay is the existing event rule (tested above).
+}
+
+#[test]
+fn the_first_chunk_event_time_moves_to_the_span_in_seconds() {
+    let json = std::fs::read("fixtures/migrate/vercel-stream-events.jsonl").unwrap();
+    for (bytes, format) in [
+        (json.clone(), InputFormat::Json),
+        (json_to_proto(&json), InputFormat::Proto),
+    ] {
+        let (out, _) = migrate_bytes(&bytes, format, Options::default());
+        let m = model(&out, format);
+        let spans = spans(&m);
+        // From the span's own ms attribute, the event's copy then dropped as a duplicate.
+        assert_eq!(
+            spans[0]
+                .attribute("gen_ai.response.time_to_first_chunk")
+                .unwrap()
+                .value,
+            Value::Double(412.5 * 0.001)
+        );
+        // From the event alone.
+        assert_eq!(
+            spans[1]
+                .attribute("gen_ai.response.time_to_first_chunk")
+                .unwrap()
+                .value,
+            Value::Double(0.3)
+        );
+        for span in spans {
+            assert_eq!(span.events.len(), 2, "the events stay");
+            assert!(span.events.iter().all(|e| e.attributes.is_empty()));
+        }
+    }
+    // --target 1.37 has no time_to_first_chunk: the event keeps its attribute.
+    let (out, _) = migrate_bytes(
+        &json,
+        InputFormat::Json,
+        Options {
+            target: Some("1.37".into()),
+            ..Options::default()
+        },
+    );
+    let m = model(&out, InputFormat::Json);
+    assert_eq!(spans(&m)[1].events[0].attributes.len(), 1);
 }
 
 #[test]

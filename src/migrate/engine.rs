@@ -1,10 +1,13 @@
 //! The rewrite engine: model spans → per-span plans. Pure: no IO, no knowledge of formats.
 //!
-//! For each span, in this order: folds of indexed message keys, wrapped single messages,
-//! value spellings of current keys, renames (`rules/migrate.toml` `[[rename]]`, then genai.toml
-//! deprecations; the new value is normalised too), prefix renames, `gen_ai.operation.name` from a
-//! hint, the content action, squatters moved out of reserved namespaces (`--move-squatters-to`),
-//! and finally the span name from the span type's templates.
+//! For each span, in this order: folds of indexed message keys, wrapped single messages, URL
+//! splits, combined keys, converted message/tool JSON, deprecated message events turned into
+//! message attributes (`[[event-messages]]`; the events are removed), value spellings of current
+//! keys, renames (`rules/migrate.toml` `[[rename]]`, then genai.toml deprecations; the new value
+//! is normalised too), unpacked JSON, prefix renames, `gen_ai.operation.name` from a hint, event
+//! attributes moved to the span (`[[event-attribute]]`), the content action (span and events),
+//! squatters moved out of reserved namespaces (`--move-squatters-to`), and finally the span name
+//! from the span type's templates.
 //!
 //! A rename never loses a value: when the new key is already on the span with another value, the
 //! old key is left alone (a *conflict*, counted in the summary); with the same value, the old key
@@ -241,15 +244,17 @@ impl Migrator {
         }
         self.prefix_rename(&mut w, &mut changes);
         self.add_operation(&mut w, span, &mut changes);
+        let mut event_works: Vec<Vec<Work<'a>>> =
+            span.events.iter().map(|e| works(&e.attributes)).collect();
+        self.hoist_event_attributes(span, &mut w, &mut event_works, &mut changes);
         // Content first: a squatter that is content is no longer known as content once moved.
         self.content(&mut w, None, &mut changes);
         self.move_squatters(&mut w, None, &mut changes);
         let mut events = Vec::new();
-        for (e, event) in span.events.iter().enumerate() {
+        for ((e, event), mut ew) in span.events.iter().enumerate().zip(event_works) {
             if removed_events.contains(&e) {
                 continue;
             }
-            let mut ew = works(&event.attributes);
             self.content(&mut ew, Some(&event.name), &mut changes);
             self.move_squatters(&mut ew, Some(&event.name), &mut changes);
             if let Some(items) = items_if_changed(ew, &event.attributes) {
@@ -1212,6 +1217,79 @@ impl Migrator {
                 }
             }
             i += 1;
+        }
+    }
+
+    /// `[[event-attribute]]`: a span event's attribute → a span attribute (Vercel's
+    /// `ai.stream.firstChunk` `ai.stream.msToFirstChunk`). The event attribute goes when the span
+    /// gets the value or already has it (kept under `--dual-emit`); another value on the span is
+    /// a conflict. The event itself stays.
+    fn hoist_event_attributes<'a>(
+        &self,
+        span: &Span<'a>,
+        w: &mut Vec<Work<'a>>,
+        event_works: &mut [Vec<Work<'a>>],
+        changes: &mut Vec<Change>,
+    ) {
+        for h in &self.mapping.event_attributes {
+            if !self.target_available(&h.to) {
+                continue;
+            }
+            for (event, ew) in span.events.iter().zip(event_works.iter_mut()) {
+                if event.name != h.event {
+                    continue;
+                }
+                let Some(i) = ew.iter().position(|x| x.key == h.from) else {
+                    continue;
+                };
+                let value = match (h.scale, &ew[i].value) {
+                    (None, v) => v.clone(),
+                    (Some(scale), Value::Int(n)) => Value::Double(*n as f64 * scale),
+                    (Some(scale), Value::Double(d)) => Value::Double(d * scale),
+                    (Some(_), _) => continue,
+                };
+                if !self.fits(&h.to, &value) {
+                    continue;
+                }
+                let mapping = format!("event {} {} → {} ({})", h.event, h.from, h.to, h.vocabulary);
+                let old = format!("event {:?} {}", h.event, self.show(&h.from, &ew[i].value));
+                match w.iter().find(|x| x.key == h.to) {
+                    Some(x) if x.value == value => {
+                        if self.options.dual_emit {
+                            continue;
+                        }
+                        changes.push(Change {
+                            mapping: format!("{mapping} (already there)"),
+                            old: Some(old),
+                            new: None,
+                        });
+                    }
+                    Some(_) => {
+                        changes.push(Change {
+                            mapping: format!("conflict, kept: {mapping}"),
+                            old: None,
+                            new: None,
+                        });
+                        continue;
+                    }
+                    None => {
+                        changes.push(Change {
+                            mapping,
+                            old: (!self.options.dual_emit).then_some(old),
+                            new: Some(self.show(&h.to, &value)),
+                        });
+                        w.push(Work {
+                            key: Cow::Owned(h.to.clone()),
+                            value,
+                            src: None,
+                            value_changed: false,
+                        });
+                    }
+                }
+                if !self.options.dual_emit {
+                    ew.remove(i);
+                }
+            }
         }
     }
 

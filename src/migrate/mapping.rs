@@ -27,6 +27,8 @@ pub struct MappingFile {
     pub conversions: Vec<Conversion>,
     #[serde(default, rename = "event-messages")]
     pub event_messages: Vec<EventMessages>,
+    #[serde(default, rename = "event-attribute")]
+    pub event_attributes: Vec<EventAttribute>,
     #[serde(default, rename = "value-map")]
     pub value_maps: Vec<ValueMap>,
     #[serde(default, rename = "split-url")]
@@ -210,6 +212,22 @@ pub struct EventMessages {
     pub provider_attributes: Vec<String>,
 }
 
+/// An attribute of a library's span event → a span attribute of the conventions (the
+/// conventions have no event-level key for it). The first event of that name whose attribute
+/// fits sets the span attribute; the event attribute is removed (kept under `--dual-emit`), the
+/// event stays.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EventAttribute {
+    pub vocabulary: String,
+    pub event: String,
+    pub from: String,
+    pub to: String,
+    /// A numeric value is multiplied by this and becomes a double (`0.001`: ms → s).
+    #[serde(default)]
+    pub scale: Option<f64>,
+}
+
 /// How a message event's attributes read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -333,6 +351,7 @@ impl MappingFile {
             .chain(self.wrap_messages.iter().map(|w| w.to.as_str()))
             .chain(self.conversions.iter().map(|c| c.to.as_str()))
             .chain(self.event_messages.iter().map(|e| e.to.as_str()))
+            .chain(self.event_attributes.iter().map(|e| e.to.as_str()))
             .chain(self.value_maps.iter().map(|v| v.attribute.as_str()))
             .chain(
                 self.unpacks

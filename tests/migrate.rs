@@ -449,6 +449,11 @@ fn content_hash_and_drop() {
     );
     let parsed: serde_json::Value = serde_json::from_str(&hashed_messages).unwrap();
     assert_eq!(parsed[1]["role"], "user");
+    // Members keep their written order (role, parts; type, content), like the unhashed JSON.
+    assert!(
+        hashed_messages.starts_with(r#"[{"role":"system","parts":[{"type":"text","content":""#),
+        "{hashed_messages}"
+    );
     assert_eq!(
         parsed[1]["parts"][0]["content"],
         spanlint::migrate::engine::hex_sha256("What is the capital of France?")
@@ -1355,10 +1360,7 @@ fn removed_events_keep_the_json_layout_around_them() {
     let first = &parsed["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
     assert_eq!(first["events"].as_array().unwrap().len(), 1);
     assert_eq!(first["events"][0]["name"], "retry");
-    assert!(
-        out.contains("        {\n              \"attributes\": [\n"),
-        "{out}"
-    );
+    assert!(out.contains("\"name\": \"retry\""), "{out}");
     // The second span lost all its events: an empty array.
     let second = &parsed["resourceSpans"][0]["scopeSpans"][0]["spans"][1];
     assert_eq!(second["events"], serde_json::json!([]));
@@ -1504,4 +1506,119 @@ fn check_after_migrating_message_events_has_no_deprecated_event() {
         "{shown}"
     );
     assert!(!shown.contains("Paris"), "{shown}");
+}
+
+#[test]
+fn openinference_response_format_and_function_call() {
+    let migrate_both = |text: &str| -> (Vec<String>, String) {
+        let (json_out, plans) =
+            migrate_bytes(text.as_bytes(), InputFormat::Json, Options::default());
+        let (pb_out, pb_plans) = migrate_bytes(
+            &json_to_proto(text.as_bytes()),
+            InputFormat::Proto,
+            Options::default(),
+        );
+        assert_eq!(diff(&plans), diff(&pb_plans));
+        assert_eq!(
+            model(&json_out, InputFormat::Json),
+            model(&pb_out, InputFormat::Proto)
+        );
+        for (out, format) in [
+            (&json_out, InputFormat::Json),
+            (&pb_out, InputFormat::Proto),
+        ] {
+            let (again, plans) = migrate_bytes(out, format, Options::default());
+            assert!(!plans.iter().any(|p| p.changed), "{}", diff(&plans));
+            assert_eq!(&again, out);
+        }
+        (attributes_of(&json_out), diff(&plans))
+    };
+    let span = |params: &str, extra: &[(&'static str, &'static str)]| {
+        let mut attrs = vec![
+            ("openinference.span.kind", "LLM"),
+            ("llm.system", "openai"),
+            ("llm.model_name", "gpt-4o"),
+        ];
+        if !params.is_empty() {
+            attrs.push(("llm.invocation_parameters", params));
+        }
+        attrs.extend_from_slice(extra);
+        doc("ChatCompletion", &attrs)
+    };
+    let has = |attrs: &[String], key: &str| attrs.iter().any(|a| a.starts_with(&format!("{key} ")));
+
+    // `{"type": "json_object"}`: every field homed, the source goes.
+    let (attrs, d) = migrate_both(&span(
+        r#"{\"model\": \"gpt-4o\", \"response_format\": {\"type\": \"json_object\"}}"#,
+        &[],
+    ));
+    assert!(
+        attrs.contains(&r#"gen_ai.output.type = "json""#.to_string()),
+        "{attrs:#?}"
+    );
+    assert!(!has(&attrs, "llm.invocation_parameters"), "{attrs:#?}");
+    insta::assert_snapshot!("diff@openinference-response-format", d);
+    // A JSON schema has no attribute: the source stays next to gen_ai.output.type.
+    let (attrs, _) = migrate_both(&span(
+        r#"{\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"city\"}}}"#,
+        &[],
+    ));
+    assert!(attrs.contains(&r#"gen_ai.output.type = "json""#.to_string()));
+    assert!(has(&attrs, "llm.invocation_parameters"));
+    // A string, and a type the conventions do not know (no home: the source stays).
+    let (attrs, _) = migrate_both(&span(r#"{\"response_format\": \"text\"}"#, &[]));
+    assert!(attrs.contains(&r#"gen_ai.output.type = "text""#.to_string()));
+    let (attrs, _) = migrate_both(&span(
+        r#"{\"response_format\": {\"type\": \"regex\"}}"#,
+        &[],
+    ));
+    assert!(!has(&attrs, "gen_ai.output.type"), "{attrs:#?}");
+    assert!(has(&attrs, "llm.invocation_parameters"));
+
+    // A legacy function call, alone: one assistant message with the tool call.
+    let call = r#"{\"name\": \"get_weather\", \"arguments\": \"{\\\"city\\\": \\\"Paris\\\"}\"}"#;
+    let (attrs, d) = migrate_both(&span("", &[("llm.function_call", call)]));
+    assert!(
+        attrs.contains(
+            &r#"gen_ai.output.messages = "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"name\":\"get_weather\",\"arguments\":{\"city\": \"Paris\"}}],\"finish_reason\":\"tool_call\"}]""#
+                .to_string()
+        ),
+        "{attrs:#?}"
+    );
+    assert!(!has(&attrs, "llm.function_call"));
+    assert!(
+        d.contains("convert llm.function_call → gen_ai.output.messages"),
+        "{d}"
+    );
+    // Next to folded output messages: joins the last one.
+    let (attrs, _) = migrate_both(&span(
+        "",
+        &[
+            ("llm.output_messages.0.message.role", "assistant"),
+            ("llm.function_call", call),
+        ],
+    ));
+    assert!(
+        attrs.contains(
+            &r#"gen_ai.output.messages = "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"name\":\"get_weather\",\"arguments\":{\"city\": \"Paris\"}}],\"finish_reason\":\"stop\"}]""#
+                .to_string()
+        ),
+        "{attrs:#?}"
+    );
+    // Output messages the span already had are never changed: the call stays beside them.
+    let (attrs, d) = migrate_both(&span(
+        "",
+        &[
+            (
+                "gen_ai.output.messages",
+                r#"[{\"role\":\"assistant\",\"parts\":[],\"finish_reason\":\"stop\"}]"#,
+            ),
+            ("llm.function_call", call),
+        ],
+    ));
+    assert!(has(&attrs, "llm.function_call"));
+    assert!(
+        d.contains("conflict, kept: convert llm.function_call"),
+        "{d}"
+    );
 }

@@ -453,6 +453,9 @@ impl Migrator {
         ) {
             return self.convert_indexed_tools(c, w, changes);
         }
+        if c.format == ConversionFormat::FunctionCall {
+            return self.convert_function_call(c, w, changes);
+        }
         let find = |key: &str| w.iter().position(|x| x.key == key);
         let sources: Vec<Option<usize>> = c.from.iter().map(|k| find(k)).collect();
         if sources.iter().all(Option::is_none) {
@@ -480,7 +483,9 @@ impl Migrator {
                     &self.mapping.messages.finish_reasons,
                 )
             }
-            ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions => None,
+            ConversionFormat::IndexedToolSchemas
+            | ConversionFormat::IndexedFunctions
+            | ConversionFormat::FunctionCall => None,
             ConversionFormat::LegacyMessages => text(0).map(|t| {
                 let finish = c
                     .finish_reason_from
@@ -583,6 +588,101 @@ impl Migrator {
         let old = Some(format!("{prefix}* ({} keys)=…", consumed.len()));
         let mapping = format!("convert {prefix}* → {} ({})", c.to, c.vocabulary);
         self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
+    }
+
+    /// `function-call`: a legacy function call → a `tool_call` part of the output messages.
+    fn convert_function_call<'a>(
+        &self,
+        c: &Conversion,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) {
+        use serde_json::Value as J;
+        let Some(from) = c.from.first() else {
+            return;
+        };
+        let Some(i) = w.iter().position(|x| x.key == *from) else {
+            return;
+        };
+        let Some(part) = w[i].value.as_str().and_then(function_call_part) else {
+            return;
+        };
+        let mapping = format!("convert {from} → {} ({})", c.to, c.vocabulary);
+        let old = Some(format!("{from}=…"));
+        let Some(j) = w.iter().position(|x| x.key == c.to) else {
+            let json = format!(
+                "[{{\"role\":\"assistant\",\"parts\":[{part}],\"finish_reason\":\"tool_call\"}}]"
+            );
+            self.put_folded(w, changes, &c.to, json, vec![i], mapping, old);
+            return;
+        };
+        let made_here = w[j].src.is_none();
+        let Some(mut messages) = w[j]
+            .value
+            .as_str()
+            .and_then(|t| serde_json::from_str::<Vec<OrderedObject<'_>>>(t).ok())
+        else {
+            changes.push(Change {
+                mapping: format!("conflict, kept: {mapping}"),
+                old: None,
+                new: None,
+            });
+            return;
+        };
+        let wanted: J = serde_json::from_str(&part).expect("a part we wrote is JSON");
+        let parts_of = |m: &OrderedObject<'_>| -> Option<Vec<J>> {
+            serde_json::from_str(m.get("parts")?).ok()
+        };
+        let has_call = messages
+            .iter()
+            .filter_map(parts_of)
+            .any(|parts| parts.iter().any(|p| same_call(p, &wanted)));
+        let last_parts = messages.last().and_then(|m| {
+            serde_json::from_str::<Vec<&RawValue>>(m.get("parts")?)
+                .ok()
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .map(|p| p.get().to_string())
+                        .collect::<Vec<_>>()
+                })
+        });
+        match (has_call, made_here, last_parts) {
+            (true, _, _) => {
+                if self.options.dual_emit {
+                    return;
+                }
+                changes.push(Change {
+                    mapping: format!("{mapping} (already there)"),
+                    old,
+                    new: None,
+                });
+            }
+            (false, true, Some(mut parts)) => {
+                parts.push(part);
+                if let Some(last) = messages.last_mut() {
+                    last.set("parts", format!("[{}]", parts.join(",")));
+                }
+                changes.push(Change {
+                    mapping,
+                    old: if self.options.dual_emit { None } else { old },
+                    new: Some(format!("{}=…", c.to)),
+                });
+                w[j].value = Value::String(Cow::Owned(ordered_array(&messages)));
+                w[j].value_changed = true;
+            }
+            _ => {
+                changes.push(Change {
+                    mapping: format!("conflict, kept: {mapping}"),
+                    old: None,
+                    new: None,
+                });
+                return;
+            }
+        }
+        if !self.options.dual_emit {
+            w.remove(i);
+        }
     }
 
     /// `[[split-url]]`: a URL → `server.address` / `server.port`, when neither is there.
@@ -807,6 +907,29 @@ impl Migrator {
             let Some(to) = u.fields.get(field).filter(|to| self.target_available(to)) else {
                 all_homed = false;
                 continue;
+            };
+            let json = match (u.members.get(field), json) {
+                (Some(member), serde_json::Value::Object(inner)) => {
+                    all_homed &= inner.len() == 1;
+                    match inner.get(member) {
+                        Some(v) => v,
+                        None => {
+                            all_homed = false;
+                            continue;
+                        }
+                    }
+                }
+                _ => json,
+            };
+            let json = match u.value_maps.get(field) {
+                Some(map) => match json.as_str().and_then(|v| map.get(v)) {
+                    Some(new) => &serde_json::Value::String(new.clone()),
+                    None => {
+                        all_homed = false;
+                        continue;
+                    }
+                },
+                None => json,
             };
             let ty = self.rules.attribute(to).map(|d| d.ty);
             let Some(value) = json_value(json, ty).filter(|v| self.fits(to, v)) else {
@@ -1593,49 +1716,101 @@ const PART_CONTENT_FIELDS: [&str; 4] = ["content", "response", "arguments", "res
 /// `--content hash` of message JSON (semconv-genai.md §4.3), part by part: an array of
 /// messages (`{role, parts: [...]}`) or of parts (`gen_ai.system_instructions`) keeps its
 /// structure, and each part's content fields ([`PART_CONTENT_FIELDS`]) become the SHA-256 of
-/// their text (a string as is, anything else as compact JSON), so equal prompts stay joinable
-/// part by part. `None` when the text is not such an array (the caller hashes it whole).
-/// Objects come out with their keys in sorted order.
+/// their text (a string as is, anything else as compact JSON with sorted keys), so equal prompts
+/// stay joinable part by part. `None` when the text is not such an array (the caller hashes it
+/// whole). Objects keep their members in the written order; other values are copied as written.
 pub fn hash_message_parts(text: &str) -> Option<String> {
-    use serde_json::Value as J;
-    let mut items: Vec<J> = serde_json::from_str(text).ok()?;
-    fn hash_part(part: &mut serde_json::Map<String, J>) {
+    fn hash_part(part: &mut OrderedObject<'_>) -> Option<()> {
         for field in PART_CONTENT_FIELDS {
-            let Some(value) = part.get_mut(field) else {
+            let Some(raw) = part.get(field) else {
                 continue;
             };
-            let text = match &*value {
-                J::String(s) if is_sha256_hex(s) => continue,
-                J::String(s) => s.clone(),
-                other => other.to_string(),
+            let text = match serde_json::from_str::<String>(raw) {
+                Ok(s) if is_sha256_hex(&s) => continue,
+                Ok(s) => s,
+                Err(_) => serde_json::from_str::<serde_json::Value>(raw)
+                    .ok()?
+                    .to_string(),
             };
-            *value = J::String(hex_sha256(&text));
+            part.set(field, json_string(&hex_sha256(&text)));
         }
+        Some(())
     }
+    let mut items: Vec<OrderedObject<'_>> = serde_json::from_str(text).ok()?;
     if items.is_empty() {
         return None;
     }
     for item in &mut items {
-        let J::Object(object) = item else {
-            return None;
-        };
-        if let Some(parts) = object.get_mut("parts") {
-            let J::Array(parts) = parts else {
-                return None;
-            };
-            for part in parts {
-                let J::Object(part) = part else {
-                    return None;
-                };
-                hash_part(part);
+        if let Some(parts) = item.get("parts") {
+            let mut parts: Vec<OrderedObject<'_>> = serde_json::from_str(parts).ok()?;
+            for part in &mut parts {
+                hash_part(part)?;
             }
-        } else if object.contains_key("type") {
-            hash_part(object);
+            item.set("parts", ordered_array(&parts));
+        } else if item.get("type").is_some() {
+            hash_part(item)?;
         } else {
             return None;
         }
     }
-    serde_json::to_string(&items).ok()
+    Some(ordered_array(&items))
+}
+
+/// A JSON object's members in their written order, values as written (or replaced).
+struct OrderedObject<'a>(Vec<(String, Cow<'a, str>)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for OrderedObject<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Members<'a> {
+            type Value = OrderedObject<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut members = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    members.push((key, Cow::Borrowed(value.get())));
+                }
+                Ok(OrderedObject(members))
+            }
+        }
+        d.deserialize_map(Members(std::marker::PhantomData))
+    }
+}
+
+impl OrderedObject<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Replaces a member's value (JSON text), or appends the member.
+    fn set(&mut self, key: &str, json: String) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = Cow::Owned(json),
+            None => self.0.push((key.to_string(), Cow::Owned(json))),
+        }
+    }
+
+    fn to_json(&self) -> String {
+        let members: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", json_string(k)))
+            .collect();
+        format!("{{{}}}", members.join(","))
+    }
+}
+
+fn ordered_array(items: &[OrderedObject<'_>]) -> String {
+    let items: Vec<String> = items.iter().map(OrderedObject::to_json).collect();
+    format!("[{}]", items.join(","))
 }
 
 /// The text a content value is hashed from: a string as is, anything else as its OTLP/JSON.
@@ -1798,6 +1973,38 @@ fn legacy_messages(text: &str, default_role: &str) -> BTreeMap<usize, Message> {
         messages.push(message(default_role, text.to_string()));
     }
     messages.into_iter().enumerate().collect()
+}
+
+/// The `tool_call` part of a legacy function call `{"name", "arguments"}` (arguments kept as
+/// written when they are JSON); `None` when it is not one.
+fn function_call_part(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        name: String,
+        #[serde(borrow, default)]
+        arguments: Option<&'a RawValue>,
+    }
+    let call: Call<'_> = serde_json::from_str(text).ok()?;
+    let mut part = format!(
+        "{{\"type\":\"tool_call\",\"name\":{}",
+        json_string(&call.name)
+    );
+    if let Some(raw) = call.arguments {
+        let arguments = match serde_json::from_str::<String>(raw.get()) {
+            Ok(s) => json_or_string(&s),
+            Err(_) => raw.get().to_string(),
+        };
+        part.push_str(&format!(",\"arguments\":{arguments}"));
+    }
+    part.push('}');
+    Some(part)
+}
+
+/// Whether a message part is the same tool call (type, name and arguments) as `part`.
+fn same_call(p: &serde_json::Value, part: &serde_json::Value) -> bool {
+    ["type", "name", "arguments"]
+        .iter()
+        .all(|k| p.get(k) == part.get(k))
 }
 
 /// Fields of a message event's body that hold content (`--content` on kept events).
@@ -2010,7 +2217,7 @@ mod tests {
         assert_eq!(
             hashed,
             format!(
-                r#"[{{"parts":[{{"content":"{}","type":"text"}}],"role":"user"}},{{"finish_reason":"tool_call","parts":[{{"arguments":"{}","id":"c1","name":"f","type":"tool_call"}}],"role":"assistant"}}]"#,
+                r#"[{{"role":"user","parts":[{{"type":"text","content":"{}"}}]}},{{"role":"assistant","parts":[{{"type":"tool_call","id":"c1","name":"f","arguments":"{}"}}],"finish_reason":"tool_call"}}]"#,
                 h("hi"),
                 h(r#"{"a":1}"#)
             )
@@ -2019,7 +2226,7 @@ mod tests {
         // System instructions: an array of parts.
         assert_eq!(
             hash_message_parts(r#"[{"type":"text","content":"be brief"}]"#).unwrap(),
-            format!(r#"[{{"content":"{}","type":"text"}}]"#, h("be brief"))
+            format!(r#"[{{"type":"text","content":"{}"}}]"#, h("be brief"))
         );
         for not_messages in ["plain text", "[]", "[1]", r#"[{"role":"user"}]"#, "{}"] {
             assert_eq!(hash_message_parts(not_messages), None, "{not_messages}");

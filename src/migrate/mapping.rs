@@ -184,6 +184,12 @@ pub enum ConversionFormat {
     /// `system: `, `user: `, `assistant: `, `tool: ` or `developer: ` starts a message; other
     /// lines continue it), else one message of `default-role` holding the whole text.
     LegacyMessages,
+    /// `from = [key]`: a legacy OpenAI function call `{"name", "arguments"}` (OpenInference
+    /// `llm.function_call`) → a `tool_call` part of the output: a new assistant message when
+    /// the span has no output messages, else added to the last output message made by this
+    /// migration. Output messages the span already had are not changed: the source goes only
+    /// when they hold the same call.
+    FunctionCall,
 }
 
 /// Deprecated span events that carried messages (semconv-genai.md §2.3) → one message-array
@@ -268,6 +274,14 @@ pub struct UnpackJson {
     pub from: String,
     /// JSON field → attribute key.
     pub fields: BTreeMap<String, String>,
+    /// A field whose value is an object: the member to read (`response_format = "type"` reads
+    /// `{"type": "json_object"}`). A string value is read as is. The field counts as homed only
+    /// when the object has no other member (a `json_schema` keeps the source).
+    #[serde(default)]
+    pub members: BTreeMap<String, String>,
+    /// Per field, old value → new value; a value not listed has no home.
+    #[serde(default)]
+    pub value_maps: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Several keys whose values together make one value (OpenInference `llm.provider` +

@@ -1069,8 +1069,8 @@ impl Migrator {
             }
             if let Some(scale) = r.scale {
                 value = match value {
-                    Value::Int(n) => Value::Double(n as f64 * scale),
-                    Value::Double(d) => Value::Double(d * scale),
+                    Value::Int(n) => Value::Double(scaled(n as f64, scale)),
+                    Value::Double(d) => Value::Double(scaled(d, scale)),
                     _ => continue,
                 };
             }
@@ -1367,8 +1367,8 @@ impl Migrator {
                 };
                 let value = match (h.scale, &ew[i].value) {
                     (None, v) => v.clone(),
-                    (Some(scale), Value::Int(n)) => Value::Double(*n as f64 * scale),
-                    (Some(scale), Value::Double(d)) => Value::Double(d * scale),
+                    (Some(scale), Value::Int(n)) => Value::Double(scaled(*n as f64, scale)),
+                    (Some(scale), Value::Double(d)) => Value::Double(scaled(*d, scale)),
                     (Some(_), _) => continue,
                 };
                 if !self.fits(&h.to, &value) {
@@ -2163,6 +2163,18 @@ fn remove_consumed<T>(w: &mut Vec<T>, consumed: impl IntoIterator<Item = usize>)
     });
 }
 
+/// `value × scale`, dividing by the reciprocal when the scale is one over a whole number
+/// (`0.001`: ms → s), because `412.5 / 1000.0` is `0.4125` where `412.5 * 0.001` is
+/// `0.41250000000000003`.
+fn scaled(value: f64, scale: f64) -> f64 {
+    let reciprocal = (1.0 / scale).round();
+    if scale < 1.0 && reciprocal != 0.0 && (1.0 / reciprocal - scale).abs() < f64::EPSILON * scale {
+        value / reciprocal
+    } else {
+        value * scale
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2262,5 +2274,12 @@ mod tests {
             hex_sha256("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn milliseconds_become_seconds_without_binary_noise() {
+        assert_eq!(scaled(412.5, 0.001), 0.4125);
+        assert_eq!(scaled(1.0, 0.001), 0.001);
+        assert_eq!(scaled(3.0, 2.0), 6.0);
     }
 }

@@ -13,7 +13,8 @@
 //! redaction marker (`[content] redaction-markers`: `__REDACTED__`, `[Scrubbed due to …]`, …):
 //! a string value that is a marker, or messages (JSON or structured) whose content fields
 //! (`[content] redacted-fields`: `content`, `arguments`, `response`, …) all hold a marker. With
-//! policy `allow` nothing is checked.
+//! policy `allow` nothing is checked. Messages whose content fields are all absent or null
+//! (`[{"role":"user","parts":[]}]`, as left when capture was off) hold no content and pass.
 //!
 //! ## Why it matters
 //! Prompts and completions often hold personal data. The conventions make recording them
@@ -77,6 +78,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         .iter()
         .chain(event_attributes)
         .filter(|a| ctx.rules.is_content_attribute(&a.key))
+        .filter(|a| carries_content(ctx, &a.value))
         .filter(|a| !(redacted && is_redacted(ctx, &a.value)));
     // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
     let label = |key: &str| keys::indexed_pattern(key).unwrap_or_else(|| key.to_string());
@@ -122,6 +124,37 @@ fn is_redacted(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
             json_redacted(ctx, &json, false)
         }
         _ => false,
+    }
+}
+
+/// False for messages (an array of objects with `parts`, as `gen_ai.input.messages` holds)
+/// in which no content field (`[content] redacted-fields`) holds anything: the structure
+/// left when capture was off. Any other value is content.
+fn carries_content(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
+    match super::invalid_message_content::to_json(value) {
+        Some(serde_json::Value::Array(messages))
+            if !messages.is_empty() && messages.iter().all(|m| m.get("parts").is_some()) =>
+        {
+            let fields = &ctx.rules.file.content.redacted_fields;
+            messages
+                .iter()
+                .any(|m| json_carries_content(fields, m, false))
+        }
+        _ => true,
+    }
+}
+
+fn json_carries_content(fields: &[String], json: &serde_json::Value, in_field: bool) -> bool {
+    use serde_json::Value as Json;
+    match json {
+        Json::Null => false,
+        Json::Array(items) => items
+            .iter()
+            .any(|i| json_carries_content(fields, i, in_field)),
+        Json::Object(map) => map
+            .iter()
+            .any(|(k, v)| json_carries_content(fields, v, in_field || fields.contains(k))),
+        Json::String(_) | Json::Bool(_) | Json::Number(_) => in_field,
     }
 }
 

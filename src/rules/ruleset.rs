@@ -2,6 +2,7 @@
 //! everything the rules need to know about it (its span type, its requirements, who emitted it).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -516,7 +517,7 @@ pub struct SpanContext<'r, 'a> {
     pub scope_schema_url: &'r str,
     /// Whether this is the first GenAI span of its scope (scope-level rules report once).
     pub first_in_scope: bool,
-    identity: SpanIdentity,
+    identity: Arc<SpanIdentity>,
 }
 
 impl<'r, 'a> SpanContext<'r, 'a> {
@@ -558,13 +559,13 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             operation,
             scope_schema_url,
             first_in_scope,
-            identity: SpanIdentity {
+            identity: Arc::new(SpanIdentity {
                 trace_id: span.trace_id.clone(),
                 span_id: span.span_id.clone(),
                 name: span.name.to_string(),
                 service: crate::model::service_name(resource).map(str::to_string),
                 scope: scope.name.to_string(),
-            },
+            }),
         }
     }
 
@@ -593,7 +594,7 @@ impl<'r, 'a> SpanContext<'r, 'a> {
     }
 
     /// Which span this is, for findings.
-    pub fn identity(&self) -> &SpanIdentity {
+    pub fn identity(&self) -> &Arc<SpanIdentity> {
         &self.identity
     }
 

@@ -3,6 +3,7 @@
 #
 #   bench/run.sh              # 1000 MB dumps (takes a few minutes on 2 cores)
 #   SIZE_MB=100 bench/run.sh  # quicker
+#   SCALE=10 bench/run.sh     # also runs bench/scale.sh (issue 7 cases), sizes divided by 10
 #
 # Dumps are generated from fixtures/real/ by examples/gen_dump.rs into $BENCH_DIR (default: a
 # temporary directory, removed at the end). The floor is serde_json deserialising each line of
@@ -37,6 +38,13 @@ run() {
 }
 
 floor=$($bin/examples/json_floor "$dir/dump.jsonl" 2>/dev/null)
+# A tiny dump (one small real fixture, 2.2 KB) end to end, best of 20 runs.
+tiny=fixtures/real/openai-v2-error.jsonl
+tiny_ms=$(for _ in $(seq 20); do
+    start=$(date +%s%N)
+    "$spanlint" check --fail-on never --format json "$tiny" >/dev/null 2>&1 || true
+    echo $(($(date +%s%N) - start))
+done | sort -n | head -1 | awk '{ printf "%.1f", $1 / 1e6 }')
 
 echo
 echo "spanlint $($spanlint --version | cut -d' ' -f2), $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)"
@@ -46,5 +54,19 @@ echo "|----------------------------|------------------|--------|---------|------
 run "check (json report)" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$spanlint" check --fail-on never --format json "$dir/dump.jsonl"
 run "check (json report)" "$dir/dump.binpb" "$spans_binpb" "$bytes_binpb" "$spanlint" check --fail-on never --format json "$dir/dump.binpb"
 run "check (json report)" "$dir/dump.jsonl.zst" "$spans_zst" "$bytes_zst" "$spanlint" check --fail-on never --format json "$dir/dump.jsonl.zst"
+run "check (jsonl report)" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$spanlint" check --fail-on never --format jsonl "$dir/dump.jsonl"
+run "check (--quiet)" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$spanlint" check --fail-on never --quiet "$dir/dump.jsonl"
+run "check (--quiet)" "$dir/dump.binpb" "$spans_binpb" "$bytes_binpb" "$spanlint" check --fail-on never --quiet "$dir/dump.binpb"
+run "migrate json→json" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$spanlint" migrate -o "$dir/out.jsonl" "$dir/dump.jsonl"
+run "migrate proto→proto" "$dir/dump.binpb" "$spans_binpb" "$bytes_binpb" "$spanlint" migrate -o "$dir/out.binpb" "$dir/dump.binpb"
+run "coverage (json)" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$spanlint" coverage --format json "$dir/dump.jsonl"
+run "coverage (json)" "$dir/dump.binpb" "$spans_binpb" "$bytes_binpb" "$spanlint" coverage --format json "$dir/dump.binpb"
+rm -f "$dir/out.jsonl" "$dir/out.binpb"
 echo
 echo "floor (serde_json IgnoredAny per line, 1 core): ${floor} MB/s on dump.jsonl"
+echo "check/floor: compare the MB/s of the check rows with the floor (target ≥ 0.5)"
+echo "2 KB dump ($tiny) end to end: ${tiny_ms} ms (best of 20)"
+if [ -n "${SCALE:-}" ]; then
+    echo
+    SCALE=$SCALE BENCH_DIR="$dir" bench/scale.sh
+fi

@@ -5,7 +5,9 @@
 //! a line/column (JSON) or byte offset (protobuf) and a source snippet for the human report.
 
 use crate::finding::{Finding, Severity};
-use crate::input::{InputError, LoadedFile, Position};
+use rayon::prelude::*;
+
+use crate::input::{Chunk, Chunker, InputError, LoadedFile, Opened, Piece, Position};
 use crate::locate::Locator;
 use crate::rules::{self, Ruleset, SpanContext};
 use crate::snippet::{Snippet, Token};
@@ -75,15 +77,105 @@ impl Summary {
     }
 }
 
-/// Checks every span of one file.
+/// What to compute besides the findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Give JSON findings a source [`Snippet`] (only the human report shows them; making one
+    /// costs more than finding the problem).
+    pub snippets: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions { snippets: true }
+    }
+}
+
+impl FileReport {
+    /// Adds the outcome of the next piece of the same file.
+    fn append(&mut self, piece: FileReport) {
+        self.findings.extend(piece.findings);
+        self.errors.extend(piece.errors);
+        self.spans += piece.spans;
+        self.genai_spans += piece.genai_spans;
+        self.traces.merge(piece.traces, 0);
+    }
+}
+
+/// Checks every span of one file held in memory (findings with snippets).
 pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
+    check_file_with(file, rules, CheckOptions::default())
+}
+
+/// [`check_file`] with options.
+pub fn check_file_with(file: &LoadedFile, rules: &Ruleset, options: CheckOptions) -> FileReport {
     let mut report = FileReport {
         name: file.name.clone(),
         ..FileReport::default()
     };
+    check_piece(file.piece(), rules, options, &mut report);
+    report
+}
+
+/// Checks an opened source: whole, or chunk by chunk (see [`crate::input::stream`]).
+pub fn check_opened(opened: Opened, rules: &Ruleset, options: CheckOptions) -> FileReport {
+    match opened {
+        Opened::Whole(file) => check_file_with(&file, rules, options),
+        Opened::Stream(chunker) => check_stream(chunker, rules, options),
+    }
+}
+
+/// Checks a streamed file: chunks are checked in parallel, a few at a time (the next few are
+/// read meanwhile), and their outcomes are put together in file order. At most two groups of
+/// chunks are in memory at once.
+pub fn check_stream(mut chunker: Chunker, rules: &Ruleset, options: CheckOptions) -> FileReport {
+    let name = chunker.name.clone();
+    let limits = chunker.limits;
+    let mut report = FileReport {
+        name: name.clone(),
+        ..FileReport::default()
+    };
+    let group = rayon::current_num_threads().max(1) * 2;
+    let mut next = read_group(&mut chunker, group);
+    while !next.is_empty() {
+        let current = std::mem::take(&mut next);
+        let (parts, following) = rayon::join(
+            || {
+                current
+                    .into_par_iter()
+                    .map(|chunk| {
+                        let mut part = FileReport::default();
+                        match chunk {
+                            Ok(mut chunk) => {
+                                part.errors = std::mem::take(&mut chunk.errors);
+                                check_piece(chunk.piece(&name, &limits), rules, options, &mut part);
+                            }
+                            Err(err) => part.errors.push(err),
+                        }
+                        part
+                    })
+                    .collect::<Vec<_>>()
+            },
+            || read_group(&mut chunker, group),
+        );
+        for part in parts {
+            report.append(part);
+        }
+        next = following;
+    }
+    report
+}
+
+/// The next `n` chunks (fewer at the end of the stream).
+fn read_group(chunker: &mut Chunker, n: usize) -> Vec<Result<Chunk, InputError>> {
+    chunker.by_ref().take(n).collect()
+}
+
+/// Checks the spans of one piece of a file, adding to `report`.
+fn check_piece(piece: Piece<'_>, rules: &Ruleset, options: CheckOptions, report: &mut FileReport) {
     let mut findings = Vec::new();
-    let mut locator = file.text().map(Locator::new);
-    for batch in file.batches() {
+    let mut locator = piece.text().map(Locator::new);
+    for batch in piece.batches() {
         let batch = match batch {
             Ok(batch) => batch,
             Err(err) => {
@@ -113,11 +205,16 @@ pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
                     // Trace-level findings point at the span's name, located now: the file's
                     // text is gone when the trace rules run.
                     let offset = span.name_offset;
-                    let position = match locator.as_mut() {
-                        Some(locator) => locator.position(offset),
-                        None => Position::Byte(offset),
+                    let position = match locator.as_ref() {
+                        Some(locator) => piece.file_position(locator.position(offset)),
+                        None => Position::Byte(offset + piece.offset),
                     };
-                    let facts = trace::facts(&ctx, offset, position, ctx.identity().clone());
+                    let facts = trace::facts(
+                        &ctx,
+                        offset + piece.offset,
+                        position,
+                        ctx.identity().clone(),
+                    );
                     report.traces.add(span, Some(facts));
                 }
             }
@@ -125,11 +222,12 @@ pub fn check_file(file: &LoadedFile, rules: &Ruleset) -> FileReport {
         // In file order, as a reader scans the dump (stable: a span's findings at one place
         // keep the rules' order).
         findings.sort_by_key(|f| f.offset);
-        report
-            .findings
-            .extend(findings.drain(..).map(|f| locate(f, locator.as_mut())));
+        report.findings.extend(
+            findings
+                .drain(..)
+                .map(|f| locate(f, locator.as_mut(), &piece, options)),
+        );
     }
-    report
 }
 
 /// Runs the trace-level rules over all spans of all files of a run (a trace may be split over
@@ -158,11 +256,23 @@ pub fn check_traces(files: &mut [FileReport], rules: &Ruleset) {
     }
 }
 
-fn locate(finding: Finding, locator: Option<&mut Locator<'_>>) -> LocatedFinding {
+/// Gives a finding its place in the file; `finding.offset` becomes an offset into the file.
+fn locate(
+    mut finding: Finding,
+    locator: Option<&mut Locator<'_>>,
+    piece: &Piece<'_>,
+    options: CheckOptions,
+) -> LocatedFinding {
+    let in_piece = finding.offset;
+    finding.offset += piece.offset;
     match locator {
         Some(locator) => LocatedFinding {
-            position: locator.position(finding.offset),
-            snippet: Some(locator.snippet(finding.offset, Token::Show)),
+            position: piece.file_position(locator.position(in_piece)),
+            snippet: options.snippets.then(|| {
+                let mut snippet = locator.snippet(in_piece, Token::Show);
+                snippet.line += piece.line;
+                snippet
+            }),
             finding,
         },
         None => LocatedFinding {

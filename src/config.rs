@@ -610,12 +610,13 @@ reason = "waiting for the library"
             span: crate::finding::SpanIdentity {
                 name: "chat gpt-4o".to_string(),
                 ..Default::default()
-            },
+            }
+            .into(),
         };
         assert!(ignore.matches(&finding));
-        finding.span.name = "embeddings x".to_string();
+        std::sync::Arc::make_mut(&mut finding.span).name = "embeddings x".to_string();
         assert!(!ignore.matches(&finding), "span name must match");
-        finding.span.name = "chat gpt-4o".to_string();
+        std::sync::Arc::make_mut(&mut finding.span).name = "chat gpt-4o".to_string();
         finding.attribute = None;
         assert!(
             !ignore.matches(&finding),

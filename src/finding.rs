@@ -58,7 +58,8 @@ pub struct Finding {
     /// Where in the input: the attribute's key, or the span's name when the finding is about
     /// something missing.
     pub offset: Offset,
-    pub span: SpanIdentity,
+    /// Shared by every finding of the span (a span often has ten), so it is stored once.
+    pub span: std::sync::Arc<SpanIdentity>,
 }
 
 impl Finding {

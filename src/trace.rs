@@ -64,7 +64,7 @@ pub struct GenAiFacts {
     pub file: usize,
     pub offset: Offset,
     pub position: Position,
-    pub identity: SpanIdentity,
+    pub identity: std::sync::Arc<SpanIdentity>,
 }
 
 /// One span of a trace.
@@ -310,7 +310,7 @@ pub fn facts(
     ctx: &SpanContext<'_, '_>,
     offset: Offset,
     position: Position,
-    identity: SpanIdentity,
+    identity: std::sync::Arc<SpanIdentity>,
 ) -> GenAiFacts {
     let has = |key: &str| ctx.span.attribute(key).is_some();
     let missing_context = ctx

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::app::{ExitStatus, eprint_diagnostic, terminal_width, use_color, write_stdout};
 use crate::baseline::{self, Baseline};
-use crate::check::{self, FileReport, Summary};
+use crate::check::{self, CheckOptions, FileReport, Summary};
 use crate::cli::ColorChoice;
 use crate::config::Config;
 use crate::finding::Severity;
@@ -204,11 +204,15 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
     // Files are checked in parallel and reported in argument order.
     let limits = args.limits.limits();
     let progress = progress_bar(args, &sources);
+    let options = CheckOptions {
+        // Only the human report shows snippets.
+        snippets: args.format == Format::Human && !args.quiet && !args.statistics,
+    };
     let results: Vec<Result<FileReport, InputError>> = sources
         .par_iter()
         .map(|source| {
-            let result = input::load(source, format, &limits)
-                .map(|loaded| check::check_file(&loaded, &setup.rules));
+            let result = input::open(source, format, &limits)
+                .map(|opened| check::check_opened(opened, &setup.rules, options));
             progress.inc(1);
             result
         })

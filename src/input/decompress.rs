@@ -35,7 +35,7 @@ impl Codec {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Codec::Gzip => "gzip",
             Codec::Zstd => "zstd",
@@ -61,6 +61,48 @@ impl Codec {
             }
         }
         Ok(out)
+    }
+}
+
+impl Codec {
+    /// A decoder that decompresses `reader` as it is read (every gzip member, every zstd
+    /// frame).
+    pub fn stream(
+        self,
+        reader: impl Read + Send + 'static,
+    ) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+            Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(reader)?),
+        })
+    }
+
+    /// Whether `data` decompresses to at most `max` bytes (or is corrupt: then reading it
+    /// whole reports that).
+    pub fn output_at_most(self, data: &[u8], max: usize) -> bool {
+        let cap = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+        match self.stream(std::io::Cursor::new(data.to_vec())) {
+            Ok(decoder) => std::io::copy(&mut decoder.take(cap), &mut std::io::sink())
+                .map_or(true, |n| n < cap),
+            Err(_) => true,
+        }
+    }
+
+    /// A decompression error of `file`.
+    pub fn error(self, file: &str, message: String) -> InputError {
+        decompress_error(file, self, message)
+    }
+}
+
+/// Whether `head` (a file's first bytes) starts like the per-message layout: a length prefix,
+/// then a compression magic.
+pub fn looks_framed(head: &[u8]) -> bool {
+    head.get(4..).and_then(Codec::sniff).is_some()
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

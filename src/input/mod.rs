@@ -15,6 +15,7 @@ pub mod detect;
 pub mod discover;
 pub mod json;
 pub mod proto;
+pub mod stream;
 pub mod wire;
 
 use std::io::Read;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 
 pub use decompress::{Codec, Compression};
 pub use discover::discover;
+pub use stream::{Chunk, ChunkData, Chunker, Opened, open};
 
 use crate::model::{Batch, Offset};
 use crate::snippet::{Snippet, SnippetCode, Token};
@@ -127,6 +129,36 @@ pub fn load(
         file: name.clone(),
         source,
     })?;
+    load_raw(name, raw, format, limits)
+}
+
+/// [`load`] for a source whose first bytes (`head`) were already read from `rest`.
+pub(crate) fn load_bytes(
+    name: String,
+    mut head: Vec<u8>,
+    rest: impl Read,
+    format: Option<InputFormat>,
+    limits: &Limits,
+) -> Result<LoadedFile, InputError> {
+    let cap = u64::try_from(limits.max_input_size)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+        .saturating_sub(head.len() as u64);
+    rest.take(cap)
+        .read_to_end(&mut head)
+        .map_err(|source| InputError::Io {
+            file: name.clone(),
+            source,
+        })?;
+    load_raw(name, head, format, limits)
+}
+
+fn load_raw(
+    name: String,
+    raw: Vec<u8>,
+    format: Option<InputFormat>,
+    limits: &Limits,
+) -> Result<LoadedFile, InputError> {
     if raw.len() > limits.max_input_size {
         return Err(InputError::TooLarge {
             file: name,
@@ -229,37 +261,20 @@ impl LoadedFile {
 
     /// Parses the file's messages one at a time.
     pub fn batches(&self) -> Box<dyn Iterator<Item = Result<Batch<'_>, InputError>> + '_> {
-        match self.text() {
-            Some(text) => Box::new(
-                json::JsonBatches::new(text)
-                    .with_max_message_size(self.limits.max_message_size)
-                    .map(move |r| {
-                        r.map_err(|e| {
-                            let code = SnippetCode::new(
-                                &self.name,
-                                Snippet::around(text, e.offset, Token::Mask),
-                            );
-                            InputError::Json {
-                                file: self.name.clone(),
-                                position: self.position(e.offset),
-                                message: e.message,
-                                at: Some(code.highlight()),
-                                source_code: Some(std::sync::Arc::new(code)),
-                            }
-                        })
-                    }),
-            ),
-            None => Box::new(
-                proto::ProtoBatches::new(self.bytes())
-                    .with_max_message_size(self.limits.max_message_size)
-                    .map(move |r| {
-                        r.map_err(|e| InputError::Proto {
-                            file: self.name.clone(),
-                            offset: e.offset,
-                            message: e.message,
-                        })
-                    }),
-            ),
+        self.piece().batches()
+    }
+
+    /// The whole file as one [`Piece`].
+    pub fn piece(&self) -> Piece<'_> {
+        Piece {
+            name: &self.name,
+            content: match &self.content {
+                Decoded::Text(text) => PieceContent::Text(text),
+                Decoded::Binary(data) => PieceContent::Binary(data),
+            },
+            offset: 0,
+            line: 0,
+            max_message_size: self.limits.max_message_size,
         }
     }
 
@@ -269,6 +284,108 @@ impl LoadedFile {
         match self.text() {
             Some(text) => crate::locate::Locator::new(text).position(offset),
             None => Position::Byte(offset),
+        }
+    }
+}
+
+/// Whole messages to parse: a whole [`LoadedFile`], or one [`Chunk`] of a streamed file.
+///
+/// Batches parsed from a piece have offsets into the piece; errors have positions in the file.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece<'a> {
+    pub name: &'a str,
+    pub content: PieceContent<'a>,
+    /// Byte offset of the piece in the (decompressed) file.
+    pub offset: usize,
+    /// Lines before the piece (JSON).
+    pub line: usize,
+    pub max_message_size: usize,
+}
+
+/// The bytes of a [`Piece`].
+#[derive(Debug, Clone, Copy)]
+pub enum PieceContent<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+impl Chunk {
+    /// The chunk as a [`Piece`] of the file `name`.
+    pub fn piece<'a>(&'a self, name: &'a str, limits: &Limits) -> Piece<'a> {
+        Piece {
+            name,
+            content: match &self.data {
+                ChunkData::Text(text) => PieceContent::Text(text),
+                ChunkData::Binary(data) => PieceContent::Binary(data),
+            },
+            offset: self.offset,
+            line: self.line,
+            max_message_size: limits.max_message_size,
+        }
+    }
+}
+
+impl<'a> Piece<'a> {
+    /// The JSON text (for JSON input).
+    pub fn text(&self) -> Option<&'a str> {
+        match self.content {
+            PieceContent::Text(text) => Some(text),
+            PieceContent::Binary(_) => None,
+        }
+    }
+
+    /// A position of the piece's text (offset into the piece) as a position in the file.
+    pub fn file_position(&self, position: Position) -> Position {
+        match position {
+            Position::LineColumn { line, column } => Position::LineColumn {
+                line: line + self.line,
+                column,
+            },
+            Position::Byte(offset) => Position::Byte(offset + self.offset),
+        }
+    }
+
+    /// Parses the piece's messages one at a time.
+    pub fn batches(self) -> Box<dyn Iterator<Item = Result<Batch<'a>, InputError>> + 'a> {
+        match self.content {
+            PieceContent::Text(text) => Box::new(
+                json::JsonBatches::new(text)
+                    .with_max_message_size(self.max_message_size)
+                    .map(move |r| {
+                        r.map_err(|e| {
+                            let mut snippet = Snippet::around(text, e.offset, Token::Mask);
+                            snippet.line += self.line;
+                            let code = SnippetCode::new(self.name, snippet);
+                            let position = crate::locate::Locator::new(text).position(e.offset);
+                            InputError::Json {
+                                file: self.name.to_string(),
+                                position: self.file_position(position),
+                                message: e.message,
+                                at: Some(code.highlight()),
+                                source_code: Some(std::sync::Arc::new(code)),
+                            }
+                        })
+                    }),
+            ),
+            PieceContent::Binary(data) => {
+                let batches = if self.offset > 0 {
+                    // A chunk of a stream is always frames, whatever its first bytes.
+                    proto::ProtoBatches::stream(data)
+                } else {
+                    proto::ProtoBatches::new(data)
+                };
+                Box::new(
+                    batches
+                        .with_max_message_size(self.max_message_size)
+                        .map(move |r| {
+                            r.map_err(|e| InputError::Proto {
+                                file: self.name.to_string(),
+                                offset: e.offset + self.offset,
+                                message: e.message,
+                            })
+                        }),
+                )
+            }
         }
     }
 }

@@ -51,6 +51,14 @@ impl<'a> ProtoBatches<'a> {
         }
     }
 
+    /// A length-prefixed stream, whatever its first bytes (a chunk of a longer stream).
+    pub fn stream(data: &'a [u8]) -> Self {
+        ProtoBatches {
+            stream_pos: Some(0),
+            ..Self::new(data)
+        }
+    }
+
     /// Rejects messages larger than `max` bytes without decoding them; in a stream, reading
     /// goes on with the next frame.
     pub fn with_max_message_size(mut self, max: usize) -> Self {

@@ -2,6 +2,7 @@
 //! everything the rules need to know about it (its span type, its requirements, who emitted it).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -61,7 +62,8 @@ pub struct Ruleset {
     /// Prefixes (with trailing dot) of `template[string]` attributes.
     template_prefixes: Vec<String>,
     deprecated: HashMap<String, usize>,
-    deprecated_values: HashMap<(String, String), usize>,
+    /// attribute → value → index (nested, so a lookup borrows instead of allocating).
+    deprecated_values: HashMap<String, HashMap<String, usize>>,
     /// (span type index, provider) → refinement index.
     refinements: HashMap<(usize, String), usize>,
     content_attributes: HashSet<String>,
@@ -70,9 +72,13 @@ pub struct Ruleset {
     content_events: HashSet<String>,
     genai_name_globs: GlobSet,
     /// (attribute, foreign value) → conventions value.
-    value_aliases: HashMap<(String, String), String>,
+    /// attribute → library spelling → conventions' value.
+    value_aliases: HashMap<String, HashMap<String, String>>,
     /// Registry keys without separators, lowercased, for "did you mean" (`cache_read_input_tokens`).
-    squashed_keys: Vec<(String, String)>,
+    squashed_keys: HashMap<String, String>,
+    /// Answers of [`Ruleset::closest_attribute`] so far: the same unknown keys come back on
+    /// every span of a dump, and the edit-distance search is costly. Bounded.
+    closest_cache: std::sync::RwLock<HashMap<String, Option<usize>>>,
     redaction_markers: GlobSet,
     recommended_ignore: GlobSet,
     aggregate_ignore: GlobSet,
@@ -130,9 +136,16 @@ impl Ruleset {
                 .map(|a| format!("{}.", a.key))
                 .collect(),
             deprecated: index_by(&file.deprecated_attributes, |d| d.key.clone()),
-            deprecated_values: index_by(&file.deprecated_values, |d| {
-                (d.attribute.clone(), d.value.clone())
-            }),
+            deprecated_values: file.deprecated_values.iter().enumerate().fold(
+                HashMap::new(),
+                |mut map: HashMap<String, HashMap<String, usize>>, (i, d)| {
+                    // Later entries win, as in `index_by`.
+                    map.entry(d.attribute.clone())
+                        .or_default()
+                        .insert(d.value.clone(), i);
+                    map
+                },
+            ),
             refinements,
             content_attributes: file.content.attributes.iter().cloned().collect(),
             content_globs: glob_set("content.attribute-globs", &file.content.attribute_globs)?,
@@ -145,17 +158,23 @@ impl Ruleset {
             squashed_keys: file
                 .attributes
                 .iter()
-                .map(|a| (squash(&a.key), a.key.clone()))
-                .collect(),
-            value_aliases: file
-                .value_aliases
-                .iter()
-                .flat_map(|a| {
-                    a.aliases
-                        .iter()
-                        .map(|(from, to)| ((a.attribute.clone(), from.clone()), to.clone()))
-                })
-                .collect(),
+                .rev()
+                .fold(HashMap::new(), |mut map, a| {
+                    // The first key with the same words wins, as the linear search did.
+                    map.insert(squash(&a.key), a.key.clone());
+                    map
+                }),
+            closest_cache: Default::default(),
+            value_aliases: file.value_aliases.iter().fold(
+                HashMap::new(),
+                |mut map: HashMap<String, HashMap<String, String>>, a| {
+                    let entry = map.entry(a.attribute.clone()).or_default();
+                    for (from, to) in &a.aliases {
+                        entry.insert(from.clone(), to.clone());
+                    }
+                    map
+                },
+            ),
             redaction_markers: glob_set(
                 "content.redaction-markers",
                 &file.content.redaction_markers,
@@ -203,7 +222,8 @@ impl Ruleset {
     /// The conventions' value a library's spelling stands for (`openai.chat` → `openai`).
     pub fn value_alias(&self, attribute: &str, value: &str) -> Option<&str> {
         self.value_aliases
-            .get(&(attribute.to_string(), value.to_string()))
+            .get(attribute)?
+            .get(value)
             .map(String::as_str)
     }
 
@@ -219,21 +239,43 @@ impl Ruleset {
     /// A registry key the given unknown key was probably meant to be: the same words with other
     /// separators (`cache_read_input_tokens` for `cache_read.input_tokens`), or a typo.
     pub fn closest_attribute(&self, key: &str) -> Option<&str> {
-        let squashed = squash(key);
-        if let Some((_, same)) = self.squashed_keys.iter().find(|(s, _)| *s == squashed) {
+        if let Some(same) = self.squashed_keys.get(&squash(key)) {
             return Some(same);
         }
-        // Only keys of about the same length can be within two edits: skip the rest cheaply,
-        // this runs for every unknown key of every span.
+        const CACHE_LIMIT: usize = 10_000;
+        let cached = self
+            .closest_cache
+            .read()
+            .ok()
+            .and_then(|cache| cache.get(key).copied());
+        let index = match cached {
+            Some(index) => index,
+            None => {
+                let index = self.closest_by_edits(key);
+                if let Ok(mut cache) = self.closest_cache.write()
+                    && cache.len() < CACHE_LIMIT
+                {
+                    cache.insert(key.to_string(), index);
+                }
+                index
+            }
+        };
+        index.map(|i| self.file.attributes[i].key.as_str())
+    }
+
+    /// The registry key within two edits of `key` (the smallest distance, then the smallest key).
+    fn closest_by_edits(&self, key: &str) -> Option<usize> {
+        // Only keys of about the same length can be within two edits: skip the rest cheaply.
         self.file
             .attributes
             .iter()
-            .map(|a| a.key.as_str())
-            .filter(|k| k.len().abs_diff(key.len()) <= 2)
-            .map(|k| (strsim::levenshtein(k, key), k))
-            .filter(|&(distance, _)| distance <= 2)
+            .enumerate()
+            .map(|(i, a)| (i, a.key.as_str()))
+            .filter(|(_, k)| k.len().abs_diff(key.len()) <= 2)
+            .map(|(i, k)| (strsim::levenshtein(k, key), k, i))
+            .filter(|&(distance, _, _)| distance <= 2)
             .min()
-            .map(|(_, k)| k)
+            .map(|(_, _, i)| i)
     }
 
     pub fn deprecated_attribute(&self, key: &str) -> Option<&DeprecatedAttribute> {
@@ -244,7 +286,8 @@ impl Ruleset {
 
     pub fn deprecated_value(&self, key: &str, value: &str) -> Option<&DeprecatedValue> {
         self.deprecated_values
-            .get(&(key.to_string(), value.to_string()))
+            .get(key)?
+            .get(value)
             .map(|&i| &self.file.deprecated_values[i])
     }
 
@@ -516,7 +559,7 @@ pub struct SpanContext<'r, 'a> {
     pub scope_schema_url: &'r str,
     /// Whether this is the first GenAI span of its scope (scope-level rules report once).
     pub first_in_scope: bool,
-    identity: SpanIdentity,
+    identity: Arc<SpanIdentity>,
 }
 
 impl<'r, 'a> SpanContext<'r, 'a> {
@@ -558,13 +601,13 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             operation,
             scope_schema_url,
             first_in_scope,
-            identity: SpanIdentity {
+            identity: Arc::new(SpanIdentity {
                 trace_id: span.trace_id.clone(),
                 span_id: span.span_id.clone(),
                 name: span.name.to_string(),
                 service: crate::model::service_name(resource).map(str::to_string),
                 scope: scope.name.to_string(),
-            },
+            }),
         }
     }
 
@@ -593,7 +636,7 @@ impl<'r, 'a> SpanContext<'r, 'a> {
     }
 
     /// Which span this is, for findings.
-    pub fn identity(&self) -> &SpanIdentity {
+    pub fn identity(&self) -> &Arc<SpanIdentity> {
         &self.identity
     }
 

@@ -1,0 +1,386 @@
+//! Streaming input: a large dump read in chunks gives exactly what reading it whole gives
+//! (findings, positions, snippets, errors), chunks are cut only between messages, and the
+//! chunker holds a bounded number of bytes whatever the size of the stream.
+
+use std::io::{Cursor, Write};
+
+use spanlint::check::{self, CheckOptions, FileReport};
+use spanlint::input::{
+    self, Chunk, ChunkData, Chunker, InputFormat, Limits, LoadedFile, Opened, Source, wire,
+};
+use spanlint::rules::Ruleset;
+
+fn rules() -> Ruleset {
+    Ruleset::builtin()
+}
+
+/// Every real JSON-lines fixture, one line each, in a fixed order.
+fn real_lines() -> Vec<String> {
+    let mut paths: Vec<_> = std::fs::read_dir("fixtures/real")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn real_messages() -> Vec<Vec<u8>> {
+    let mut paths: Vec<_> = std::fs::read_dir("fixtures/real")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pb"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn chunks(data: &[u8], format: InputFormat, size: usize) -> Vec<Chunk> {
+    Chunker::new(
+        "dump",
+        Cursor::new(data.to_vec()),
+        format,
+        Limits::default(),
+    )
+    .with_chunk_size(size)
+    .map(|c| c.expect("no read error"))
+    .collect()
+}
+
+fn text(chunk: &Chunk) -> &str {
+    match &chunk.data {
+        ChunkData::Text(text) => text,
+        ChunkData::Binary(_) => panic!("a JSON chunk is text"),
+    }
+}
+
+/// What a report says, comparable between two reports of the same content.
+fn summary(report: &FileReport) -> (Vec<String>, Vec<String>, usize, usize) {
+    let findings = report
+        .findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {:?} {:?} {}",
+                f.finding.rule, f.finding.offset, f.position, f.snippet, f.finding.message
+            )
+        })
+        .collect();
+    let errors = report.errors.iter().map(|e| format!("{e:?}")).collect();
+    (findings, errors, report.spans, report.genai_spans)
+}
+
+fn whole(data: &[u8], format: InputFormat) -> FileReport {
+    let file = LoadedFile::from_bytes("dump", data.to_vec(), format).unwrap();
+    let mut files = vec![check::check_file(&file, &rules())];
+    check::check_traces(&mut files, &rules());
+    files.pop().unwrap()
+}
+
+fn streamed(data: &[u8], format: InputFormat, size: usize) -> FileReport {
+    let chunker = Chunker::new(
+        "dump",
+        Cursor::new(data.to_vec()),
+        format,
+        Limits::default(),
+    )
+    .with_chunk_size(size);
+    let mut files = vec![check::check_stream(
+        chunker,
+        &rules(),
+        CheckOptions::default(),
+    )];
+    check::check_traces(&mut files, &rules());
+    files.pop().unwrap()
+}
+
+#[test]
+fn json_lines_are_cut_between_lines_and_keep_their_file_positions() {
+    let lines = real_lines();
+    let dump = format!("{}\n", lines.join("\n"));
+    let chunks = chunks(dump.as_bytes(), InputFormat::Json, 1000);
+    assert!(
+        chunks.len() > 3,
+        "small chunks cut the dump: {}",
+        chunks.len()
+    );
+    let mut offset = 0;
+    let mut line = 0;
+    for chunk in &chunks {
+        assert_eq!(chunk.offset, offset);
+        assert_eq!(chunk.line, line);
+        assert!(text(chunk).ends_with("}\n"), "cut at the end of a line");
+        assert!(dump[offset..].starts_with(text(chunk)));
+        offset += chunk.len();
+        line += text(chunk).matches('\n').count();
+    }
+    assert_eq!(offset, dump.len(), "nothing lost");
+}
+
+#[test]
+fn streamed_json_lines_give_the_findings_and_errors_of_the_whole_file() {
+    let mut lines = real_lines();
+    // A broken line in the middle and one truncated at the end.
+    lines.insert(
+        5,
+        r#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 7}]}]}]}"#.into(),
+    );
+    let last = lines[0][..lines[0].len() / 2].to_string();
+    lines.push(last);
+    let dump = lines.join("\n");
+    let expected = summary(&whole(dump.as_bytes(), InputFormat::Json));
+    assert!(!expected.0.is_empty() && expected.1.len() == 2);
+    for size in [1, 500, 4096, 1 << 20] {
+        let got = summary(&streamed(dump.as_bytes(), InputFormat::Json, size));
+        assert_eq!(got, expected, "chunk size {size}");
+    }
+}
+
+#[test]
+fn crlf_lines_and_a_line_ending_exactly_at_the_chunk_size() {
+    let lines = real_lines();
+    let first = format!("{}\r\n", lines[0]);
+    let dump = format!("{first}{}\r\n{}", lines[1], lines[2]);
+    // The first chunk is exactly the first line, its CRLF included.
+    let chunks = chunks(dump.as_bytes(), InputFormat::Json, first.len());
+    assert_eq!(text(&chunks[0]), first);
+    assert_eq!(chunks[1].line, 1);
+    assert_eq!(
+        summary(&streamed(dump.as_bytes(), InputFormat::Json, first.len())),
+        summary(&whole(dump.as_bytes(), InputFormat::Json))
+    );
+}
+
+#[test]
+fn a_pretty_printed_document_is_never_cut() {
+    let line = &real_lines()[0];
+    let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+    let pretty = serde_json::to_string_pretty(&doc).unwrap();
+    let dump = format!("{pretty}\n{pretty}\n");
+    let chunks = chunks(dump.as_bytes(), InputFormat::Json, 10);
+    assert_eq!(chunks.len(), 2, "one chunk per document");
+    assert_eq!(text(&chunks[0]), format!("{pretty}\n"));
+    assert_eq!(
+        summary(&streamed(dump.as_bytes(), InputFormat::Json, 10)),
+        summary(&whole(dump.as_bytes(), InputFormat::Json))
+    );
+}
+
+#[test]
+fn invalid_utf8_in_a_middle_line_is_reported_and_the_rest_is_read() {
+    let lines = real_lines();
+    let mut dump = format!("{}\n{}\n", lines[0], lines[1]).into_bytes();
+    let bad_at = dump.len() + 20;
+    let mut bad = lines[2].clone().into_bytes();
+    bad[20] = 0xff;
+    dump.extend_from_slice(&bad);
+    dump.extend_from_slice(format!("\n{}\n", lines[3]).as_bytes());
+    let report = streamed(&dump, InputFormat::Json, 100);
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(
+        report.errors[0].to_string(),
+        format!("dump: byte {bad_at}: invalid UTF-8 in a JSON dump")
+    );
+    let without_bad = format!("{}\n{}\n\n{}\n", lines[0], lines[1], lines[3]);
+    assert_eq!(
+        report.spans,
+        whole(without_bad.as_bytes(), InputFormat::Json).spans
+    );
+}
+
+#[test]
+fn protobuf_streams_are_cut_between_frames_and_read_as_whole() {
+    let messages = real_messages();
+    let stream = wire::join_frames(&messages);
+    let chunks = chunks(&stream, InputFormat::Proto, 3000);
+    assert!(chunks.len() > 2);
+    let mut offset = 0;
+    for chunk in &chunks {
+        assert_eq!(chunk.offset, offset);
+        let ChunkData::Binary(data) = &chunk.data else {
+            panic!("binary")
+        };
+        assert!(wire::exact_frames(data).is_some(), "whole frames");
+        offset += data.len();
+    }
+    assert_eq!(offset, stream.len());
+    for size in [1, 3000, 1 << 20] {
+        assert_eq!(
+            summary(&streamed(&stream, InputFormat::Proto, size)),
+            summary(&whole(&stream, InputFormat::Proto)),
+            "chunk size {size}"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_last_frame_is_reported_at_its_byte() {
+    let messages = real_messages();
+    let stream = wire::join_frames(&messages);
+    let cut = &stream[..stream.len() - 10];
+    let report = streamed(cut, InputFormat::Proto, 2000);
+    assert_eq!(report.errors.len(), 1);
+    let last_frame = stream.len() - messages.last().unwrap().len() - 4;
+    assert_eq!(
+        report.errors[0].position(),
+        Some(input::Position::Byte(last_frame))
+    );
+    assert_eq!(report.spans, whole(cut, InputFormat::Proto).spans);
+}
+
+#[test]
+fn an_oversized_frame_is_skipped_without_being_held_and_reading_goes_on() {
+    let messages = real_messages();
+    let big = vec![0x0a; 50_000];
+    let stream = wire::join_frames(&[&messages[0][..], &big[..], &messages[1][..]]);
+    let limits = Limits {
+        max_message_size: 20_000,
+        ..Limits::default()
+    };
+    let mut chunker =
+        Chunker::new("dump", Cursor::new(stream), InputFormat::Proto, limits).with_chunk_size(100);
+    let mut results = Vec::new();
+    for item in chunker.by_ref() {
+        results.push(item.map(|c| c.offset));
+    }
+    assert_eq!(results.len(), 3, "{results:?}");
+    let at = messages[0].len() + 4;
+    assert_eq!(results[0].as_ref().unwrap(), &0);
+    assert_eq!(
+        results[1].as_ref().unwrap_err().position(),
+        Some(input::Position::Byte(at))
+    );
+    assert_eq!(results[2].as_ref().unwrap(), &(at + 4 + big.len()));
+}
+
+#[test]
+fn the_chunker_holds_a_bounded_number_of_bytes() {
+    let lines = real_lines();
+    let mut dump = String::new();
+    while dump.len() < 2_000_000 {
+        for line in &lines {
+            dump.push_str(line);
+            dump.push('\n');
+        }
+    }
+    let longest = lines.iter().map(String::len).max().unwrap();
+    let size = 10_000;
+    let mut chunker = Chunker::new(
+        "dump",
+        Cursor::new(dump.clone().into_bytes()),
+        InputFormat::Json,
+        Limits::default(),
+    )
+    .with_chunk_size(size);
+    let mut total = 0;
+    while let Some(chunk) = chunker.next() {
+        let chunk = chunk.unwrap();
+        total += chunk.len();
+        assert!(
+            chunk.len() <= 2 * size + longest,
+            "chunk of {}",
+            chunk.len()
+        );
+        assert!(chunker.buffered() <= 2 * size + longest);
+    }
+    assert_eq!(total, dump.len());
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 1).unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A JSON-lines dump larger than the streaming threshold by `extra` bytes.
+fn large_dump(extra: usize) -> String {
+    let lines = real_lines();
+    let mut dump = String::new();
+    while dump.len() <= input::stream::STREAM_THRESHOLD + extra {
+        for line in &lines {
+            dump.push_str(line);
+            dump.push('\n');
+        }
+    }
+    dump
+}
+
+#[test]
+fn large_files_compressed_or_not_are_streamed_with_the_findings_of_a_whole_read() {
+    let dump = large_dump(100_000);
+    let expected = summary(&whole(dump.as_bytes(), InputFormat::Json));
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("dump.jsonl", dump.as_bytes().to_vec()),
+        ("dump.jsonl.zst", zstd(dump.as_bytes())),
+        ("dump.jsonl.gz", gzip(dump.as_bytes())),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let opened = input::open(&Source::Path(path), None, &Limits::default()).unwrap();
+        let Opened::Stream(chunker) = opened else {
+            panic!("{name} is streamed")
+        };
+        let mut files = vec![check::check_stream(
+            chunker,
+            &rules(),
+            CheckOptions::default(),
+        )];
+        check::check_traces(&mut files, &rules());
+        let mut got = summary(&files[0]);
+        // The whole-read report is named "dump".
+        got.1.iter_mut().for_each(|e| *e = e.replace(name, "dump"));
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn a_corrupt_compressed_stream_keeps_what_was_read_and_reports_the_error() {
+    let dump = large_dump(input::stream::STREAM_THRESHOLD / 2);
+    let mut compressed = zstd(dump.as_bytes());
+    let len = compressed.len();
+    // The data repeats, so the last blocks are small: cut into the last one.
+    compressed.truncate(len - 20);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.jsonl.zst");
+    std::fs::write(&path, compressed).unwrap();
+    let Opened::Stream(chunker) =
+        input::open(&Source::Path(path), None, &Limits::default()).unwrap()
+    else {
+        panic!("streamed")
+    };
+    let report = check::check_stream(chunker, &rules(), CheckOptions::default());
+    assert!(report.spans > 0, "the part before the damage is checked");
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.to_string().contains("cannot decompress (zstd)")),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[test]
+fn small_files_are_still_loaded_whole() {
+    let opened = input::open(
+        &Source::Path("fixtures/real/openai-v2-chat.jsonl".into()),
+        None,
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(matches!(opened, Opened::Whole(_)));
+}

@@ -61,7 +61,9 @@ impl Recorder {
             Encoding::Proto => {
                 let request = ExportTraceServiceRequest::decode(body)
                     .map_err(|e| std::io::Error::other(format!("protobuf: {e}")))?;
-                serde_json::to_writer(&mut self.out, &request).map_err(std::io::Error::other)?;
+                let mut json = serde_json::to_value(&request).map_err(std::io::Error::other)?;
+                drop_nulls(&mut json);
+                serde_json::to_writer(&mut self.out, &json).map_err(std::io::Error::other)?;
                 self.out.write_all(b"\n")?;
             }
         }
@@ -73,6 +75,19 @@ impl Recorder {
     pub fn finish(mut self) -> std::io::Result<()> {
         self.out.flush()?;
         self.out.get_ref().sync_all()
+    }
+}
+
+/// Removes `null` members: the serializer writes absent messages (`"scope": null`) as null,
+/// which OTLP/JSON writers leave out and strict readers (ours) reject.
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(members) => {
+            members.retain(|_, v| !v.is_null());
+            members.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -93,5 +108,43 @@ mod tests {
             text,
             "{   \"resourceSpans\": [] }\n{\"resourceSpans\":[]}\n"
         );
+    }
+
+    #[test]
+    fn absent_messages_are_left_out_not_null() {
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        name: "chat".to_string(),
+                        ..Span::default()
+                    }],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let mut recorder = Recorder::open(&path).unwrap();
+        recorder
+            .write(&request.encode_to_vec(), Encoding::Proto)
+            .unwrap();
+        recorder.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("null"), "{text}");
+        let loaded = crate::input::LoadedFile::from_bytes(
+            "run.jsonl",
+            text.into_bytes(),
+            crate::input::InputFormat::Json,
+        )
+        .unwrap();
+        let batches: Vec<_> = loaded.batches().collect::<Result<_, _>>().unwrap();
+        let span = &batches[0].resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.name, "chat");
+        assert_eq!(span.trace_id, "01".repeat(16));
     }
 }

@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Man(args) => commands::man::run(&args),
         Command::Migrate(args) => commands::migrate::run(&args),
         Command::Coverage(args) => commands::coverage::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
     }
 }
 

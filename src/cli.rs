@@ -52,6 +52,10 @@ pub enum Command {
     /// Measure how far the dumps meet the GenAI conventions: shares, usage, latency, a score.
     #[command(after_help = crate::commands::coverage::EXAMPLES)]
     Coverage(crate::commands::coverage::CoverageArgs),
+    /// Receive OTLP traces from running apps and check them live (optionally record, migrate
+    /// and forward them).
+    #[command(after_help = crate::commands::serve::EXAMPLES)]
+    Serve(crate::commands::serve::ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod model;
 pub mod report;
 pub mod rules;
+pub mod serve;
 pub mod sink;
 pub mod snippet;
 pub mod trace;

@@ -428,7 +428,7 @@ fn write_baseline(
     Ok(())
 }
 
-fn fails(worst: Option<Severity>, fail_on: FailOn) -> bool {
+pub fn fails(worst: Option<Severity>, fail_on: FailOn) -> bool {
     let threshold = match fail_on {
         FailOn::Error => Severity::Error,
         FailOn::Warning => Severity::Warning,

@@ -8,6 +8,7 @@ pub mod man;
 pub mod migrate;
 pub mod rules;
 pub mod rules_file;
+pub mod serve;
 
 /// The configuration flags every command that reads dumps shares.
 #[derive(Debug, clap::Args)]

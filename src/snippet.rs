@@ -213,17 +213,34 @@ pub struct SnippetCode {
 }
 
 impl SnippetCode {
+    /// The name and the excerpt are [sanitized](crate::report::sanitize): miette prints both
+    /// to the terminal, and a dump line or a file name may hold escape sequences.
     pub fn new(name: impl Into<String>, snippet: Snippet) -> Self {
         SnippetCode {
-            name: name.into(),
+            name: crate::report::sanitize(&name.into()).into_owned(),
             column: snippet.token_column,
-            snippet,
+            snippet: sanitized(snippet),
         }
     }
 
     /// The highlighted token, as a span for a miette label.
     pub fn highlight(&self) -> SourceSpan {
         SourceSpan::from(self.snippet.highlight.clone())
+    }
+}
+
+/// The snippet with the unsafe characters replaced by U+FFFD, its highlight moved to match
+/// (U+FFFD is 3 bytes, the characters it replaces 1 to 3).
+fn sanitized(snippet: Snippet) -> Snippet {
+    use crate::report::{is_unsafe_char, sanitize};
+    if !snippet.text.chars().any(is_unsafe_char) {
+        return snippet;
+    }
+    let map = |end: usize| sanitize(&snippet.text[..end]).len();
+    Snippet {
+        highlight: map(snippet.highlight.start)..map(snippet.highlight.end),
+        text: sanitize(&snippet.text).into_owned(),
+        ..snippet
     }
 }
 

@@ -82,8 +82,10 @@ pub fn terminal_width() -> usize {
 }
 
 /// Prints an error to stderr the way miette renders it, without colour when stderr is not a
-/// terminal.
+/// terminal. Every piece of its text is sanitized first (file names can hold escape sequences;
+/// see [`SafeDiagnostic`](crate::report::safe_diagnostic::SafeDiagnostic)).
 pub fn eprint_diagnostic(diagnostic: &dyn miette::Diagnostic) {
+    let diagnostic = crate::report::safe_diagnostic::SafeDiagnostic::new(diagnostic);
     let theme = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         miette::GraphicalTheme::unicode()
     } else {
@@ -91,7 +93,7 @@ pub fn eprint_diagnostic(diagnostic: &dyn miette::Diagnostic) {
     };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(terminal_width());
     let mut text = String::new();
-    if handler.render_report(&mut text, diagnostic).is_err() {
+    if handler.render_report(&mut text, &diagnostic).is_err() {
         text = format!("{diagnostic}\n");
     }
     let _ = std::io::stderr().lock().write_all(text.as_bytes());

@@ -213,17 +213,44 @@ pub struct SnippetCode {
 }
 
 impl SnippetCode {
+    /// The name and the excerpt are [sanitized](crate::report::sanitize): miette prints both
+    /// to the terminal, and a dump line or a file name may hold escape sequences.
     pub fn new(name: impl Into<String>, snippet: Snippet) -> Self {
         SnippetCode {
-            name: name.into(),
+            name: crate::report::sanitize(&name.into()).into_owned(),
             column: snippet.token_column,
-            snippet,
+            snippet: sanitized(snippet),
         }
     }
 
     /// The highlighted token, as a span for a miette label.
     pub fn highlight(&self) -> SourceSpan {
         SourceSpan::from(self.snippet.highlight.clone())
+    }
+}
+
+/// The snippet with the unsafe characters replaced by U+FFFD, its highlight moved to match
+/// (U+FFFD is 3 bytes, the characters it replaces 1 to 3).
+fn sanitized(snippet: Snippet) -> Snippet {
+    use crate::report::{is_unsafe_char, sanitize};
+    if !snippet.text.chars().any(is_unsafe_char) {
+        return snippet;
+    }
+    // A highlight may point past the excerpt or into a character (an error at the end of a
+    // truncated line): map what lies inside, keep the rest as it was.
+    let text = &snippet.text;
+    let map = |at: usize| {
+        let mut cut = at.min(text.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        sanitize(&text[..cut]).len() + (at - cut)
+    };
+    let highlight = map(snippet.highlight.start)..map(snippet.highlight.end);
+    Snippet {
+        highlight,
+        text: sanitize(&snippet.text).into_owned(),
+        ..snippet
     }
 }
 
@@ -288,6 +315,22 @@ fn forward_chars(text: &str, from: usize, n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sanitizing_keeps_a_highlight_past_the_end_or_inside_a_character() {
+        let snippet = |text: &str, highlight| Snippet {
+            line: 1,
+            token_column: 1,
+            text: text.to_string(),
+            highlight,
+        };
+        // Found by the fuzzer: an error at the end of a truncated line holding a tab.
+        let code = SnippetCode::new("f", snippet("\t{", 3..9));
+        assert_eq!(code.snippet.text, "\u{FFFD}{");
+        assert_eq!(code.snippet.highlight, 5..11);
+        let code = SnippetCode::new("f", snippet("\t…", 2..3));
+        assert_eq!(code.snippet.highlight, 4..5);
+    }
 
     #[test]
     fn string_values_are_masked_and_keys_kept() {

@@ -616,21 +616,215 @@ fn output_into_a_device_or_fifo_writes_into_it_and_never_replaces_it() {
     assert_eq!(listing(dir.path()), vec![fifo]);
 }
 
+/// `-o LINK`: the link is followed, its target replaced atomically (a temporary file next to
+/// the target, renamed over it), and the link stays a link to the same place, as editors and
+/// `sed -i --follow-symlinks` do. Relative targets and chains of links resolve from each
+/// link's directory.
+#[test]
+fn output_through_a_symlink_replaces_the_target_and_keeps_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    let links = dir.path().join("links");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&links).unwrap();
+    let target = real.join("out.jsonl");
+    std::fs::write(&target, b"old output\n").unwrap();
+    // links/out.jsonl -> hop.jsonl -> ../real/out.jsonl
+    std::os::unix::fs::symlink("../real/out.jsonl", links.join("hop.jsonl")).unwrap();
+    std::os::unix::fs::symlink("hop.jsonl", links.join("out.jsonl")).unwrap();
+    let link = links.join("out.jsonl").display().to_string();
+    let output = spanlint(&["migrate", LEGACY, "-o", &link]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let expected = spanlint(&["migrate", LEGACY]).stdout;
+    assert_eq!(std::fs::read(&target).unwrap(), expected);
+    assert_eq!(std::fs::read(&link).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("hop.jsonl"),
+        "the link is untouched"
+    );
+    assert_eq!(
+        listing(&real),
+        vec![target.clone()],
+        "no temporary file left"
+    );
+    assert_eq!(
+        listing(&links),
+        vec![links.join("hop.jsonl"), links.join("out.jsonl")]
+    );
+
+    // A dangling link gets its target created.
+    std::os::unix::fs::symlink("../real/new.jsonl", links.join("new.jsonl")).unwrap();
+    let dangling = links.join("new.jsonl").display().to_string();
+    let output = spanlint(&["migrate", LEGACY, "-o", &dangling]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read(real.join("new.jsonl")).unwrap(), expected);
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+
+    // A loop of links cannot be written: a clear error, and nothing changes.
+    std::os::unix::fs::symlink("loop-b", links.join("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", links.join("loop-b")).unwrap();
+    let looping = links.join("loop-a").display().to_string();
+    let output = spanlint(&["migrate", LEGACY, "-o", &looping]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("loop-a: cannot write: too many levels of symbolic links"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_link(&looping).unwrap(), Path::new("loop-b"));
+}
+
+/// `--in-place` on a symlinked input rewrites the file the link points to and keeps the link;
+/// the file's permissions are kept too.
+#[test]
+fn in_place_through_a_symlink_rewrites_the_target_and_keeps_the_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read(LEGACY).unwrap();
+    let target = PathBuf::from(write(dir.path(), "dump.jsonl", &original));
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let link = link.display().to_string();
+    let output = spanlint(&["migrate", "--in-place", &link]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        spanlint(&["migrate", LEGACY]).stdout
+    );
+    assert_ne!(std::fs::read(&target).unwrap(), original);
+    assert_eq!(std::fs::read_link(&link).unwrap(), target);
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+    assert_eq!(listing(dir.path()), vec![target, PathBuf::from(&link)]);
+}
+
+/// A link to a file on a full disk: the write fails, the target stays byte-identical, the link
+/// stays, and no temporary file is left next to either.
+#[test]
+fn a_full_disk_behind_a_symlink_keeps_the_target_byte_identical() {
+    let Some(disk) = SmallDisk::mount("256k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root and mount)");
+        return;
+    };
+    let original = legacy_dump(60);
+    let target = PathBuf::from(write(disk.path(), "legacy.jsonl", &original));
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let output = spanlint(&["migrate", "--in-place", &link.display().to_string()]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), original);
+    assert_eq!(listing(disk.path()), vec![target.clone()]);
+    assert_eq!(listing(dir.path()), vec![link.clone()]);
+    assert_eq!(std::fs::read_link(&link).unwrap(), target);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Terminal output
 
 /// A dump whose span name, attribute key and enum-like value carry escape sequences and other
-/// control characters.
+/// control characters: ESC sequences, BEL, CR, backspace, the one-byte C1 CSI U+009B, NEL
+/// U+0085, DEL, and the bidi override U+202E and isolate U+2066 ("Trojan Source").
 fn escapes_dump(dir: &Path) -> String {
-    let text = doc(
-        r#""\u001b[31mred\u001b[0m \u001b]0;title\u0007 \r\b\u009b""#,
-        r#"[{"key":"gen_ai.operation.name","value":{"stringValue":"chat\u001b[2J"}},
-            {"key":"gen_ai.\u001b[31mevil\u001b[0m","value":{"stringValue":"x"}},
-            {"key":"gen_ai.request.model\u0007","value":{"intValue":"1"}}]"#
+    write(dir, "escapes.jsonl", escapes_text().as_bytes())
+}
+
+fn escapes_text() -> String {
+    doc(
+        r#""\u001b[31mred\u001b[0m \u001b]0;title\u0007 \r\b\u009b2J \u0085 \u007f \u202egnp.exe\u2066x\u2069""#,
+        r#"[{"key":"gen_ai.operation.name","value":{"stringValue":"chat\u001b[2J\u009b1m\u202e"}},
+            {"key":"gen_ai.\u001b[31mevil\u001b[0m\u202e","value":{"stringValue":"x"}},
+            {"key":"gen_ai.request.model\u0007\u009b","value":{"intValue":"1"}}]"#
             .replace('\n', " ")
             .as_str(),
+    )
+}
+
+/// A file name no terminal should see raw: ESC and BEL (an OSC title sequence), the C1 CSI,
+/// NEL, DEL, a bidi override and isolate, a tab, a newline, and the characters the formats
+/// escape themselves (`"`, `\`, `%`, `:`, `,`, `<`, `&`).
+const HOSTILE_NAME: &str =
+    "evil\u{1b}]0;pwned\u{7}\u{9b}2J\u{85}\u{7f}\u{202e}lmth\u{2066}x\u{2069}\t\n\"\\%:,<&";
+
+/// The characters that must never reach stdout or stderr raw: C0 controls but the newline,
+/// DEL, C1 controls, the bidi marks, embeddings, overrides and isolates, U+2028/U+2029.
+fn unsafe_chars(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(
+                    c,
+                    '\u{061C}'
+                        | '\u{200E}'
+                        | '\u{200F}'
+                        | '\u{202A}'..='\u{202E}'
+                        | '\u{2066}'..='\u{2069}'
+                        | '\u{2028}'
+                        | '\u{2029}'
+                )
+        })
+        .collect()
+}
+
+fn assert_clean(what: &str, output: &Output) {
+    assert!(
+        !stderr(output).contains("panicked"),
+        "{what}: {}",
+        stderr(output)
     );
-    write(dir, "escapes.jsonl", text.as_bytes())
+    for (stream, text) in [("stdout", stdout(output)), ("stderr", stderr(output))] {
+        let bad = unsafe_chars(&without_colours(&text));
+        assert!(bad.is_empty(), "{what}: {stream} has raw {bad:?}:\n{text}");
+    }
+}
+
+/// `text` without spanlint's own colours (SGR sequences: ESC `[` digits and `;` then `m`), so
+/// that what is left of ESC can only come from a dump or a file name. The hostile inputs carry
+/// other sequences too (OSC titles, the C1 CSI) that this never removes.
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let params = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
+        if after[params..].starts_with('m') {
+            rest = &after[params + 1..];
+        } else {
+            out.push('\u{1b}');
+            rest = &rest[start + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// In `dir`, under [`HOSTILE_NAME`] names: the escapes dump (`<name>.jsonl`), a truncated one
+/// whose error shows a snippet (`<name>-broken.jsonl`), and a directory holding a copy
+/// (`<name>-dir/`). Returns the three paths.
+fn hostile_files(dir: &Path) -> [String; 3] {
+    let text = escapes_text();
+    let dump = write(dir, &format!("{HOSTILE_NAME}.jsonl"), text.as_bytes());
+    let broken = write(
+        dir,
+        &format!("{HOSTILE_NAME}-broken.jsonl"),
+        &text.as_bytes()[..text.len() / 2],
+    );
+    let sub = dir.join(format!("{HOSTILE_NAME}-dir"));
+    std::fs::create_dir(&sub).unwrap();
+    write(&sub, &format!("{HOSTILE_NAME}.jsonl"), text.as_bytes());
+    [dump, broken, sub.display().to_string()]
 }
 
 #[test]
@@ -647,14 +841,107 @@ fn control_characters_never_reach_the_terminal() {
         let mut args = vec!["check", "--color", "never"];
         args.extend_from_slice(extra);
         args.push(&path);
-        let output = spanlint(&args);
-        for (stream, text) in [("stdout", stdout(&output)), ("stderr", stderr(&output))] {
-            let bad: Vec<char> = text
-                .chars()
-                .filter(|c| c.is_control() && *c != '\n')
-                .collect();
-            assert!(bad.is_empty(), "{extra:?} {stream} has {bad:?}:\n{text}");
+        assert_clean(&format!("{extra:?}"), &spanlint(&args));
+    }
+}
+
+/// Every `check` format, a hostile dump under hostile file names, an unreadable one among
+/// them, colour on and off: nothing unsafe reaches stdout or stderr, every machine format
+/// parses, and the JSON formats still carry the exact file names (escaped, not replaced).
+#[test]
+fn hostile_file_names_in_every_check_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let [dump, broken, sub] = hostile_files(dir.path());
+    let formats = [
+        "human", "concise", "json", "jsonl", "sarif", "github", "gitlab", "junit",
+    ];
+    for format in formats {
+        for color in ["never", "always"] {
+            let output = spanlint(&[
+                "check", "--format", format, "--color", color, &dump, &broken, &sub,
+            ]);
+            let what = format!("{format} --color {color}");
+            assert_eq!(output.status.code(), Some(2), "{what}: {}", stderr(&output));
+            assert_clean(&what, &output);
+            let err = stderr(&output);
+            // The input error names the file (sanitized) and the position.
+            assert!(
+                err.contains("evil\u{FFFD}]0;pwned\u{FFFD}\u{FFFD}2J") && err.contains("1:"),
+                "{what}: {err}"
+            );
+            assert_machine_format_parses(format, &stdout(&output), &dump, Some(&broken));
         }
+    }
+}
+
+/// `text` parses in `format`'s syntax and names `dump` (and `broken`, unreadable) exactly, or
+/// as exactly as the syntax allows.
+fn assert_machine_format_parses(format: &str, text: &str, dump: &str, broken: Option<&str>) {
+    let files = |value: &serde_json::Value, key: &str| -> Vec<String> {
+        value[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["file"].as_str().unwrap().to_string())
+            .collect()
+    };
+    match format {
+        "json" => {
+            let report: serde_json::Value = serde_json::from_str(text).expect("JSON parses");
+            assert!(files(&report, "findings").iter().any(|f| f == dump));
+            assert_eq!(files(&report, "errors"), Vec::from_iter(broken));
+        }
+        "jsonl" => {
+            let lines: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("each line parses"))
+                .collect();
+            assert!(lines.iter().any(|l| l["file"] == dump));
+            if let Some(broken) = broken {
+                assert!(
+                    lines
+                        .iter()
+                        .any(|l| l["type"] == "error" && l["file"] == broken)
+                );
+            }
+        }
+        "sarif" | "gitlab" => {
+            serde_json::from_str::<serde_json::Value>(text).expect("JSON parses");
+        }
+        "junit" => {
+            let xml = roxmltree::Document::parse(text).expect("JUnit is well-formed XML");
+            // XML 1.0 cannot hold C0 controls even escaped: those are replaced; the rest
+            // (C1, DEL, bidi) reads back as it was.
+            let readable = |name: &str| -> String {
+                name.chars()
+                    .map(|c| {
+                        if c < ' ' && c != '\t' && c != '\n' {
+                            '\u{FFFD}'
+                        } else {
+                            c
+                        }
+                    })
+                    .collect()
+            };
+            let suites: Vec<&str> = xml
+                .descendants()
+                .filter(|n| n.has_tag_name("testsuite"))
+                .filter_map(|n| n.attribute("name"))
+                .collect();
+            assert!(suites.contains(&readable(dump).as_str()), "{suites:?}");
+            if let Some(broken) = broken {
+                assert!(suites.contains(&readable(broken).as_str()), "{suites:?}");
+            }
+        }
+        "github" => {
+            for line in text.lines() {
+                assert!(
+                    line.starts_with("::"),
+                    "one workflow command per line: {line}"
+                );
+            }
+        }
+        _ => {}
     }
 }
 
@@ -662,20 +949,58 @@ fn control_characters_never_reach_the_terminal() {
 fn migrate_diff_and_errors_never_print_control_characters() {
     let dir = tempfile::tempdir().unwrap();
     let path = escapes_dump(dir.path());
-    let output = spanlint(&["migrate", "--diff", &path]);
-    for text in [stdout(&output), stderr(&output)] {
-        assert!(
-            !text.chars().any(|c| c.is_control() && c != '\n'),
-            "{text:?}"
+    assert_clean("migrate --diff", &spanlint(&["migrate", "--diff", &path]));
+}
+
+/// `migrate` on hostile file names: the diff, the summary, parse errors, `--in-place`,
+/// `-o DIR`, and a write that fails.
+#[test]
+fn migrate_never_prints_hostile_file_names_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let [dump, broken, sub] = hostile_files(dir.path());
+    let out = dir.path().join(format!("{HOSTILE_NAME}-out"));
+    let out = out.display().to_string();
+    let unwritable = format!("{}/{HOSTILE_NAME}-missing/x.jsonl", dir.path().display());
+    for args in [
+        vec!["migrate", "--diff", &dump],
+        vec!["migrate", "--check", &dump, &broken],
+        vec!["migrate", "-o", &out, &dump, &broken, &sub],
+        vec!["migrate", "--in-place", &broken],
+        vec!["migrate", "-o", &unwritable, &dump],
+        vec!["migrate", "--in-place", &dump, &sub],
+    ] {
+        let output = spanlint(&args);
+        assert_clean(&format!("{args:?}"), &output);
+    }
+    // The rewritten dump still holds its names exactly (the escaping is for the terminal).
+    let again = std::fs::read_to_string(&dump).unwrap();
+    assert!(again.contains(r"\u202egnp.exe"), "{again}");
+}
+
+/// `coverage` in every format on the same files.
+#[test]
+fn coverage_never_prints_hostile_names_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let [dump, broken, sub] = hostile_files(dir.path());
+    for format in ["table", "markdown", "json", "html"] {
+        let output = spanlint(&["coverage", "--format", format, &dump, &broken, &sub]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{format}: {}",
+            stderr(&output)
         );
+        assert_clean(&format!("coverage {format}"), &output);
+        if format == "json" {
+            serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON parses");
+        }
     }
 }
 
 /// Machine formats carry the same hostile names escaped, never raw: each output parses in its
-/// own syntax and holds no C0 control character or DEL but newlines (and, in GitHub workflow
-/// commands, none that could start a new command). C1 controls (U+0080–U+009F) are valid
-/// unescaped JSON and XML text and are passed through; these formats are for tools, not
-/// terminals.
+/// own syntax and holds no unsafe character (JSON escapes C1 controls and bidi overrides as
+/// `\uXXXX`, XML as character references), and the GitHub workflow commands stay one per
+/// line.
 #[test]
 fn machine_formats_escape_hostile_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -688,32 +1013,27 @@ fn machine_formats_escape_hostile_names() {
             "{format}: {}",
             stderr(&output)
         );
+        assert_clean(format, &output);
         let text = stdout(&output);
-        let bad: Vec<char> = text
-            .chars()
-            .filter(|&c| (c < ' ' && c != '\n') || c == '\u{7f}')
-            .collect();
-        assert!(bad.is_empty(), "{format} has raw {bad:?}");
-        match format {
-            "json" | "sarif" | "gitlab" => {
-                serde_json::from_str::<serde_json::Value>(&text).expect(format);
-            }
-            "jsonl" => {
-                for line in text.lines() {
-                    serde_json::from_str::<serde_json::Value>(line).expect(format);
-                }
-            }
-            "junit" => {
-                roxmltree::Document::parse(&text).expect("JUnit is well-formed XML");
-            }
-            _ => {
-                for line in text.lines() {
-                    assert!(
-                        line.starts_with("::"),
-                        "one workflow command per line: {line}"
-                    );
-                }
-            }
+        assert_machine_format_parses(format, &text, &path, None);
+        if format == "json" {
+            // The span name reads back exactly: escaped, not replaced.
+            let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert!(
+                report["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["span_name"]
+                        .as_str()
+                        .unwrap()
+                        .contains("\u{9b}2J \u{85} \u{7f} \u{202e}gnp.exe\u{2066}x\u{2069}")),
+                "{text}"
+            );
+            assert!(
+                text.contains(r"\u009b") && text.contains(r"\u202e"),
+                "{text}"
+            );
         }
     }
 }

@@ -281,7 +281,7 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
         }
         Some(path) => {
             if let Err(err) = std::fs::write(path, &text) {
-                eprintln!("spanlint: cannot write {}: {err}", path.display());
+                eprintln!("spanlint: cannot write {}: {err}", report::shown_path(path));
                 return ExitStatus::Error;
             }
             eprintln!("{}", report::summary_line(&summary));
@@ -420,7 +420,7 @@ fn write_baseline(
         "spanlint: wrote {} baseline entr{} covering {findings} finding(s) to {}",
         entries.len(),
         if entries.len() == 1 { "y" } else { "ies" },
-        path.display()
+        report::shown_path(path)
     );
     for file in files {
         file.findings.clear();

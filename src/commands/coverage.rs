@@ -12,6 +12,7 @@ use crate::cli::ColorChoice;
 use crate::commands::check::{InputFormatArg, LimitArgs};
 use crate::coverage::{self, Pricing, Report, SpanRecord, html, render};
 use crate::input::{self, InputError, InputFormat};
+use crate::report::{sanitize, shown_path};
 use crate::trace::TraceIndex;
 
 pub const EXAMPLES: &str = "\
@@ -103,14 +104,14 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     let pricing = match args.pricing.as_deref().map(load_pricing).transpose() {
         Ok(p) => p,
         Err(message) => {
-            eprintln!("spanlint: {message}");
+            eprintln!("spanlint: {}", sanitize(&message));
             return ExitStatus::Error;
         }
     };
     let old = match args.compare.as_deref().map(load_compare).transpose() {
         Ok(o) => o,
         Err(message) => {
-            eprintln!("spanlint: {message}");
+            eprintln!("spanlint: {}", sanitize(&message));
             return ExitStatus::Error;
         }
     };
@@ -172,7 +173,7 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
         }
         Some(path) => {
             if let Err(err) = std::fs::write(path, &text) {
-                eprintln!("spanlint: cannot write {}: {err}", path.display());
+                eprintln!("spanlint: cannot write {}: {err}", shown_path(path));
                 return ExitStatus::Error;
             }
         }

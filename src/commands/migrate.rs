@@ -16,6 +16,7 @@ use crate::config::invalid_squatter_namespace;
 use crate::input::{self, Codec, Compression, InputFormat, Source};
 use crate::migrate::mapping::MappingFile;
 use crate::migrate::{self, ContentAction, Migrator, Options, OwnedPlan};
+use crate::report::{sanitize, shown_path};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -201,7 +202,10 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
             Err(e) => {
                 eprint_diagnostic(&e);
                 if args.in_place {
-                    eprintln!("spanlint: {}: not rewritten (parse errors)", loaded.name);
+                    eprintln!(
+                        "spanlint: {}: not rewritten (parse errors)",
+                        sanitize(&loaded.name)
+                    );
                 }
                 failed = true;
                 continue;
@@ -215,7 +219,11 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
         let content = match convert(migrated.content, loaded.format, out_format) {
             Ok(c) => c,
             Err(message) => {
-                eprintln!("spanlint: {}: cannot convert: {message}", loaded.name);
+                eprintln!(
+                    "spanlint: {}: cannot convert: {}",
+                    sanitize(&loaded.name),
+                    sanitize(&message)
+                );
                 failed = true;
                 continue;
             }
@@ -223,7 +231,7 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
         let bytes = match compress(content, loaded.compression) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("spanlint: {}: cannot compress: {e}", loaded.name);
+                eprintln!("spanlint: {}: cannot compress: {e}", sanitize(&loaded.name));
                 failed = true;
                 continue;
             }
@@ -258,7 +266,7 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
                 eprintln!(
                     "spanlint: two inputs would be written to {}; name files, not several \
                      directories holding the same names",
-                    t.display()
+                    shown_path(t)
                 );
                 return ExitStatus::Error;
             }
@@ -280,7 +288,7 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
                 None => std::io::stdout().lock().write_all(&d.bytes),
             };
             if let Err(e) = result {
-                let name = target.map_or("<stdout>".to_string(), |p| p.display().to_string());
+                let name = target.map_or("<stdout>".to_string(), |p| shown_path(&p));
                 eprintln!("spanlint: {name}: cannot write: {e}");
                 failed = true;
             }
@@ -324,9 +332,15 @@ fn relative(path: &Path, args: &[String]) -> PathBuf {
 /// Writes to a temporary file in the target's directory, then renames it into place, so a
 /// failed write (a full disk) leaves the old file as it was and no partial output behind.
 ///
+/// A symbolic link (`-o link` or `--in-place` on a linked input) is followed and the file it
+/// points to is replaced, as editors and `sed -i --follow-symlinks` do: the link stays a link,
+/// and the write is as atomic as for a plain file (the temporary file is made next to the
+/// target). A dangling link gets its target created.
+///
 /// An existing target that is not a regular file (`/dev/null`, a FIFO, a terminal) is written
 /// into directly: renaming over it would replace the device or pipe with a file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let path = &follow_symlinks(path)?;
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
         && !meta.is_dir()
@@ -347,6 +361,29 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// The path a chain of symbolic links ends at (`path` itself when it is no link or does not
+/// exist). Relative link targets are relative to the link's directory. A loop is an error, as
+/// it is for `open(2)`.
+fn follow_symlinks(path: &Path) -> std::io::Result<PathBuf> {
+    /// Linux's limit on links followed in one lookup.
+    const MAX_LINKS: usize = 40;
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current)?;
+                // An absolute target replaces the whole path when joined.
+                current = match current.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// The same compression as the input. A file compressed message by message is written as one
@@ -437,7 +474,8 @@ fn fill_empty_values(value: &mut serde_json::Value) {
 pub fn diff_text(file: &str, plans: &[OwnedPlan], out: &mut String) {
     for plan in plans {
         out.push_str(&format!(
-            "{file}: span {} {:?} (trace {})\n",
+            "{}: span {} {:?} (trace {})\n",
+            sanitize(file),
             plan.span_id,
             crate::report::truncate(&plan.name, 80),
             plan.trace_id
@@ -448,10 +486,16 @@ pub fn diff_text(file: &str, plans: &[OwnedPlan], out: &mut String) {
                 (old, new) => {
                     out.push_str(&format!("  # {}\n", change.mapping));
                     if let Some(old) = old {
-                        out.push_str(&format!("  - {}\n", crate::report::truncate(old, 160)));
+                        out.push_str(&format!(
+                            "  - {}\n",
+                            sanitize(&crate::report::truncate(old, 160))
+                        ));
                     }
                     if let Some(new) = new {
-                        out.push_str(&format!("  + {}\n", crate::report::truncate(new, 160)));
+                        out.push_str(&format!(
+                            "  + {}\n",
+                            sanitize(&crate::report::truncate(new, 160))
+                        ));
                     }
                 }
             }

@@ -18,7 +18,7 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{FFFD}'),
+            c if crate::report::is_unsafe_char(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }

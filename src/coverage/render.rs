@@ -598,7 +598,7 @@ fn md_escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            c if c.is_control() => out.push(' '),
+            c if crate::report::is_unsafe_char(c) => out.push(' '),
             c => out.push(c),
         }
     }
@@ -645,7 +645,7 @@ pub fn markdown(report: &Report, old: Option<&Report>) -> String {
 
 /// The JSON document (pretty-printed, newline-terminated).
 pub fn json(report: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(report).expect("a report serializes");
+    let mut s = crate::report::safe_json::to_string_pretty(report).expect("a report serializes");
     s.push('\n');
     s
 }

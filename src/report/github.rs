@@ -74,24 +74,29 @@ fn push_command(
     title: &str,
     message: &str,
 ) {
-    let _ = write!(out, "::{command} file={}", escape_property(file));
+    let _ = write!(
+        out,
+        "::{command} file={}",
+        escape_property(&without_controls(file))
+    );
     if let Position::LineColumn { line, column } = position {
         let _ = write!(out, ",line={line},col={column}");
     }
     let _ = writeln!(
         out,
         ",title={}::{}",
-        escape_property(title),
+        escape_property(&without_controls(title)),
         escape_data(&without_controls(message))
     );
 }
 
-/// Control characters other than CR and LF become U+FFFD (CR and LF are escaped).
+/// [Unsafe characters](super::is_unsafe_char) other than CR and LF become U+FFFD (CR and LF
+/// are escaped).
 fn without_controls(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\r' | '\n' => c,
-            c if c.is_control() => '\u{FFFD}',
+            c if super::is_unsafe_char(c) => '\u{FFFD}',
             c => c,
         })
         .collect()
@@ -124,5 +129,6 @@ mod tests {
     #[test]
     fn messages_keep_line_breaks_but_lose_other_controls() {
         assert_eq!(without_controls("a\r\nb\u{1b}c"), "a\r\nb\u{FFFD}c");
+        assert_eq!(without_controls("\u{9b}\u{202e}"), "\u{FFFD}\u{FFFD}");
     }
 }

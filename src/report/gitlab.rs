@@ -76,7 +76,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             }
         })
         .collect();
-    let mut out = serde_json::to_string_pretty(&issues).unwrap_or_default();
+    let mut out = super::safe_json::to_string_pretty(&issues).unwrap_or_default();
     out.push('\n');
     out
 }

@@ -7,12 +7,12 @@
 
 use std::fmt::Write as _;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic};
 
 use super::{CheckOutcome, sanitize, summary_line};
 use crate::check::LocatedFinding;
 use crate::finding::Severity;
-use crate::snippet::{Snippet, SnippetCode};
+use crate::snippet::SnippetCode;
 
 /// Rendering options.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +59,8 @@ fn render_finding(
     out: &mut String,
 ) {
     let finding = &located.finding;
+    // File names come from the file system: a name may hold ESC or a bidi override too.
+    let file = &*sanitize(file);
     // Messages quote keys and enum-like values from the dump: no control character of theirs
     // may reach the terminal.
     let mut diagnostic = MietteDiagnostic::new(sanitize(&finding.message).into_owned())
@@ -72,11 +74,13 @@ fn render_finding(
         diagnostic = diagnostic.with_help(sanitize(help).into_owned());
     }
     let source = located.snippet.as_ref().map(|snippet| {
+        // The code sanitizes its excerpt, which can move the highlight: take it from there.
+        let code = SnippetCode::new(file, snippet.clone());
         diagnostic.labels = Some(vec![LabeledSpan::new_primary_with_span(
             Some(label(located)),
-            SourceSpan::from(snippet.highlight.clone()),
+            code.highlight(),
         )]);
-        SnippetCode::new(file, sanitized(snippet))
+        code
     });
     let report = match source {
         Some(source) => miette::Report::new(diagnostic).with_source_code(source),
@@ -132,19 +136,4 @@ fn logical_path(finding: &crate::finding::Finding) -> String {
 
 fn or_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
-}
-
-/// The snippet with control characters replaced one-for-one (keeping the highlight's place:
-/// each replaced char is swapped for one of the same UTF-8 length class, `\u{FFFD}` is 3 bytes,
-/// so recompute the range).
-fn sanitized(snippet: &Snippet) -> Snippet {
-    if !snippet.text.chars().any(char::is_control) {
-        return snippet.clone();
-    }
-    let map = |end: usize| sanitize(&snippet.text[..end]).len();
-    Snippet {
-        text: sanitize(&snippet.text).into_owned(),
-        highlight: map(snippet.highlight.start)..map(snippet.highlight.end),
-        ..snippet.clone()
-    }
 }

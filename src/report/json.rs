@@ -73,7 +73,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
         errors: outcome.errors.iter().map(error).collect(),
         summary: summary(outcome),
     };
-    let mut out = serde_json::to_string_pretty(&document).unwrap_or_default();
+    let mut out = super::safe_json::to_string_pretty(&document).unwrap_or_default();
     out.push('\n');
     out
 }

@@ -39,20 +39,20 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
         out.push('\n');
     };
     for finding in outcome.findings() {
-        push(serde_json::to_string(&Line {
+        push(super::safe_json::to_string(&Line {
             kind: "finding",
             version: None,
             body: json::finding(finding),
         }));
     }
     for err in outcome.errors {
-        push(serde_json::to_string(&Line {
+        push(super::safe_json::to_string(&Line {
             kind: "error",
             version: None,
             body: json::error(err),
         }));
     }
-    push(serde_json::to_string(&Line {
+    push(super::safe_json::to_string(&Line {
         kind: "summary",
         version: Some(VERSION),
         body: json::summary(outcome),

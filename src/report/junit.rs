@@ -234,8 +234,11 @@ impl Suite<'_> {
     }
 }
 
-/// Escapes text for XML content and attribute values, replacing the characters XML 1.0 does
-/// not allow (control characters other than tab and line breaks, U+FFFE, U+FFFF).
+/// Escapes text for XML content and attribute values. The characters XML 1.0 does not allow
+/// (C0 controls other than tab and line breaks, U+FFFE, U+FFFF) become U+FFFD; the other
+/// [unsafe characters](super::is_unsafe_char) (DEL, C1 controls such as the one-byte CSI
+/// U+009B, bidi overrides) become character references, so they read back unchanged but never
+/// reach a terminal raw (`cat report.xml`).
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -249,7 +252,10 @@ fn escape(text: &str) -> String {
             '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
             '\t' => out.push_str("&#9;"),
-            c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c if super::is_unsafe_char(c) => {
+                let _ = write!(out, "&#x{:X};", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -265,5 +271,9 @@ mod tests {
         assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
         assert_eq!(escape("x\u{1b}y\u{FFFF}"), "x\u{FFFD}y\u{FFFD}");
         assert_eq!(escape("a\nb"), "a&#10;b");
+        assert_eq!(
+            escape("c\u{9b}d\u{7f}e\u{202e}f"),
+            "c&#x9B;d&#x7F;e&#x202E;f"
+        );
     }
 }

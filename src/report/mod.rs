@@ -23,6 +23,8 @@ pub mod human;
 pub mod json;
 pub mod jsonl;
 pub mod junit;
+pub mod safe_diagnostic;
+pub mod safe_json;
 pub mod sarif;
 pub mod statistics;
 
@@ -181,16 +183,41 @@ pub fn truncate(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Replaces control characters (ANSI escapes, newlines) so a dump cannot rewrite the terminal
+/// Whether a character must not reach a terminal or a viewer raw: the C0 and C1 controls
+/// (ESC starts ANSI sequences, U+009B is a one-character CSI, U+0085 a line break) and DEL, the
+/// bidirectional marks, embeddings, overrides and isolates that reorder what is shown
+/// ("Trojan Source": U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), and the Unicode
+/// line and paragraph separators U+2028/U+2029.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// Replaces the [unsafe characters](is_unsafe_char) (ANSI escapes, newlines, bidi overrides)
+/// with U+FFFD, so a dump or a file name cannot rewrite the terminal, reorder what it shows,
 /// or break a line-based format.
 pub fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(is_unsafe_char) {
         return text.into();
     }
     text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .map(|c| if is_unsafe_char(c) { '\u{FFFD}' } else { c })
         .collect::<String>()
         .into()
+}
+
+/// A path as shown in a message, [`sanitize`]d.
+pub fn shown_path(path: &std::path::Path) -> String {
+    sanitize(&path.display().to_string()).into_owned()
 }
 
 /// A stable 64-bit FNV-1a hash of some fields, as 16 hex digits. Stable across Rust versions
@@ -258,6 +285,12 @@ mod tests {
     fn sanitize_replaces_control_characters() {
         assert_eq!(sanitize("a\u{1b}[31mb\nc"), "a\u{FFFD}[31mb\u{FFFD}c");
         assert!(matches!(sanitize("plain"), std::borrow::Cow::Borrowed(_)));
+        // C1 CSI, NEL, DEL, bidi override and isolate, line separator.
+        assert_eq!(
+            sanitize("a\u{9b}b\u{85}c\u{7f}d\u{202e}e\u{2067}f\u{2028}g"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}d\u{FFFD}e\u{FFFD}f\u{FFFD}g"
+        );
+        assert_eq!(sanitize("é 😀 \u{200d}"), "é 😀 \u{200d}");
     }
 
     #[test]

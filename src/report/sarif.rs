@@ -317,7 +317,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             results,
         }],
     };
-    let mut out = serde_json::to_string_pretty(&log).unwrap_or_default();
+    let mut out = super::safe_json::to_string_pretty(&log).unwrap_or_default();
     out.push('\n');
     out
 }

@@ -1,0 +1,150 @@
+//! JSON that is safe to print: every string escapes the characters a terminal or a viewer would
+//! act on (C0 and C1 controls such as ESC and the one-byte CSI U+009B, DEL, the bidirectional
+//! overrides and isolates of "Trojan Source", U+2028/U+2029) as `\uXXXX`. serde_json escapes
+//! only what JSON requires (C0 controls, `"` and `\`), so a span name holding U+009B or U+202E
+//! would otherwise reach `cat report.json` raw. The text still parses to the same strings: the
+//! escaping is lossless.
+//!
+//! Every JSON report (`json`, `jsonl`, `sarif`, `gitlab`, coverage's `json`) is written through
+//! [`to_string`] or [`to_string_pretty`].
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
+
+use super::is_unsafe_char;
+
+/// `serde_json::to_string_pretty` with the unsafe characters escaped.
+pub fn to_string_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    to_string_with(value, PrettyFormatter::new())
+}
+
+/// `serde_json::to_string` with the unsafe characters escaped.
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    to_string_with(value, CompactFormatter)
+}
+
+fn to_string_with<T: Serialize + ?Sized, F: Formatter>(
+    value: &T,
+    formatter: F,
+) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(128);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, SafeFormatter(formatter));
+    value.serialize(&mut serializer)?;
+    // serde_json writes valid UTF-8 and the escapes are ASCII.
+    Ok(String::from_utf8(out).unwrap_or_default())
+}
+
+/// Wraps a formatter (compact or pretty), escaping the unsafe characters inside strings.
+/// It forwards every method that [`PrettyFormatter`] overrides; the others keep the trait's
+/// defaults, which are the same for both formatters.
+pub struct SafeFormatter<F>(pub F);
+
+impl<F: Formatter> Formatter for SafeFormatter<F> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_unsafe_char(c) {
+                self.0.write_string_fragment(writer, &fragment[start..i])?;
+                // Every unsafe character is in the Basic Multilingual Plane: one escape.
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        self.0.write_string_fragment(writer, &fragment[start..])
+    }
+
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_array(writer)
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array(writer)
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array_value(writer)
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object(writer)
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object(writer)
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(writer, first)
+    }
+
+    fn end_object_key<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_key(writer)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(writer)
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_value(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "a\u{1b}[2Jb\u{9b}31mc\u{202e}d\u{2066}e\u{7f}f\u{85}g\u{2028}é😀\"\\";
+
+    #[test]
+    fn unsafe_characters_are_escaped_and_read_back() {
+        for text in [
+            to_string(&[HOSTILE]).unwrap(),
+            to_string_pretty(&[HOSTILE]).unwrap(),
+        ] {
+            assert!(
+                !text.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+                "{text:?}"
+            );
+            assert!(
+                text.contains("\\u009b") && text.contains("\\u202e"),
+                "{text}"
+            );
+            let back: Vec<String> = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, [HOSTILE]);
+        }
+    }
+
+    #[test]
+    fn keys_are_escaped_and_layout_matches_serde_json() {
+        let value = serde_json::json!({"k\u{9b}": [1, {"x": null}], "plain": "é"});
+        let safe = to_string_pretty(&value).unwrap();
+        assert!(safe.contains("\"k\\u009b\""), "{safe}");
+        assert_eq!(
+            safe.replace("\\u009b", "\u{9b}"),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+        assert_eq!(
+            to_string(&value).unwrap().replace("\\u009b", "\u{9b}"),
+            serde_json::to_string(&value).unwrap()
+        );
+    }
+}

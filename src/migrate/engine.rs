@@ -456,10 +456,25 @@ impl Migrator {
         if c.format == ConversionFormat::FunctionCall {
             return self.convert_function_call(c, w, changes);
         }
+        // A source key repeated on one span is handled copy by copy, as a second run would
+        // (an equal copy goes as "already there"), so migrating the output changes nothing.
+        let mut copies_left = w.len();
+        while self.convert_first_copy(c, w, changes) && !self.options.dual_emit && copies_left > 0 {
+            copies_left -= 1;
+        }
+    }
+
+    /// Converts the first occurrence of the conversion's source keys; whether they went.
+    fn convert_first_copy<'a>(
+        &self,
+        c: &Conversion,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) -> bool {
         let find = |key: &str| w.iter().position(|x| x.key == key);
         let sources: Vec<Option<usize>> = c.from.iter().map(|k| find(k)).collect();
         if sources.iter().all(Option::is_none) {
-            return;
+            return false;
         }
         let text =
             |n: usize| -> Option<&str> { w[sources.get(n).copied().flatten()?].value.as_str() };
@@ -514,7 +529,7 @@ impl Migrator {
             },
         };
         let Some(json) = json else {
-            return;
+            return false;
         };
         let consumed: Vec<usize> = sources.iter().flatten().copied().collect();
         let names: Vec<&str> = consumed.iter().map(|&i| w[i].key.as_ref()).collect();
@@ -525,7 +540,7 @@ impl Migrator {
             c.to,
             c.vocabulary
         );
-        self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
+        self.put_folded(w, changes, &c.to, json, consumed, mapping, old)
     }
 
     /// Indexed tool keys (`llm.tools.N.tool.json_schema`, `llm.request.functions.N.*`) →

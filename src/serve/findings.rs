@@ -132,7 +132,8 @@ mod tests {
                 name: name.to_string(),
                 service: Some("svc".to_string()),
                 ..SpanIdentity::default()
-            },
+            }
+            .into(),
         }
     }
 

@@ -143,19 +143,23 @@ pub fn check_stream(chunker: Chunker, rules: &Ruleset, options: CheckOptions) ->
         name: chunker.name.clone(),
         ..FileReport::default()
     };
-    check_stream_parts(chunker, rules, options, &mut |part| report.append(part));
+    check_stream_parts(chunker, rules, options, &mut |part| {
+        report.append(part);
+        true
+    });
     report
 }
 
 /// [`check_stream`] handing each chunk's outcome (findings in file order, spans, errors and
 /// trace index of that chunk; no name) to `part` as soon as its group is checked, in file
 /// order, instead of putting them together: a caller that renders and drops the findings
-/// keeps memory flat however many findings the file has.
+/// keeps memory flat however many findings the file has. `part` returns `false` to stop
+/// reading (the report's reader went away).
 pub fn check_stream_parts(
     mut chunker: Chunker,
     rules: &Ruleset,
     options: CheckOptions,
-    part: &mut dyn FnMut(FileReport),
+    part: &mut dyn FnMut(FileReport) -> bool,
 ) {
     let name = chunker.name.clone();
     let limits = chunker.limits;
@@ -183,7 +187,9 @@ pub fn check_stream_parts(
             || read_group(&mut chunker, group),
         );
         for checked in parts {
-            part(checked);
+            if !part(checked) {
+                return;
+            }
         }
         next = following;
     }

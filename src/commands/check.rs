@@ -373,11 +373,9 @@ fn run_streamed(
                     let mut stopped = None;
                     check::check_stream_parts(chunker, &setup.rules, options, &mut |mut part| {
                         traces.merge(std::mem::take(&mut part.traces), file);
-                        if stopped.is_none() {
-                            stopped =
-                                emit(&mut part, &name, &mut errors, &mut summary, &mut output)
-                                    .err();
-                        }
+                        stopped =
+                            emit(&mut part, &name, &mut errors, &mut summary, &mut output).err();
+                        stopped.is_none()
                     });
                     if let Some(stop) = stopped {
                         return stop;

@@ -52,9 +52,19 @@ pub struct Summary {
 impl Summary {
     pub fn add(&mut self, file: &FileReport) {
         self.files += 1;
+        self.add_spans(file);
+        self.add_findings(&file.findings);
+    }
+
+    /// Counts a file's (or a piece's) spans, not the file itself.
+    pub fn add_spans(&mut self, file: &FileReport) {
         self.spans += file.spans;
         self.genai_spans += file.genai_spans;
-        for f in &file.findings {
+    }
+
+    /// Counts findings by severity.
+    pub fn add_findings(&mut self, findings: &[LocatedFinding]) {
+        for f in findings {
             match f.finding.severity {
                 Severity::Error => self.errors += 1,
                 Severity::Warning => self.warnings += 1,
@@ -128,13 +138,31 @@ pub fn check_opened(opened: Opened, rules: &Ruleset, options: CheckOptions) -> F
 /// Checks a streamed file: chunks are checked in parallel, a few at a time (the next few are
 /// read meanwhile), and their outcomes are put together in file order. At most two groups of
 /// chunks are in memory at once.
-pub fn check_stream(mut chunker: Chunker, rules: &Ruleset, options: CheckOptions) -> FileReport {
-    let name = chunker.name.clone();
-    let limits = chunker.limits;
+pub fn check_stream(chunker: Chunker, rules: &Ruleset, options: CheckOptions) -> FileReport {
     let mut report = FileReport {
-        name: name.clone(),
+        name: chunker.name.clone(),
         ..FileReport::default()
     };
+    check_stream_parts(chunker, rules, options, &mut |part| {
+        report.append(part);
+        true
+    });
+    report
+}
+
+/// [`check_stream`] handing each chunk's outcome (findings in file order, spans, errors and
+/// trace index of that chunk; no name) to `part` as soon as its group is checked, in file
+/// order, instead of putting them together: a caller that renders and drops the findings
+/// keeps memory flat however many findings the file has. `part` returns `false` to stop
+/// reading (the report's reader went away).
+pub fn check_stream_parts(
+    mut chunker: Chunker,
+    rules: &Ruleset,
+    options: CheckOptions,
+    part: &mut dyn FnMut(FileReport) -> bool,
+) {
+    let name = chunker.name.clone();
+    let limits = chunker.limits;
     let group = rayon::current_num_threads().max(1) * 2;
     let mut next = read_group(&mut chunker, group);
     while !next.is_empty() {
@@ -158,12 +186,13 @@ pub fn check_stream(mut chunker: Chunker, rules: &Ruleset, options: CheckOptions
             },
             || read_group(&mut chunker, group),
         );
-        for part in parts {
-            report.append(part);
+        for checked in parts {
+            if !part(checked) {
+                return;
+            }
         }
         next = following;
     }
-    report
 }
 
 /// The next `n` chunks (fewer at the end of the stream).
@@ -241,7 +270,7 @@ pub fn check_traces(files: &mut [FileReport], rules: &Ruleset) {
         index.merge(std::mem::take(&mut file.traces), i);
     }
     let mut touched = Vec::new();
-    for found in index.evaluate(rules) {
+    for found in trace_findings(index, rules) {
         touched.push(found.file);
         files[found.file].findings.push(LocatedFinding {
             finding: found.finding,
@@ -254,6 +283,12 @@ pub fn check_traces(files: &mut [FileReport], rules: &Ruleset) {
         // File order, as the span rules' findings (stable: same place keeps its order).
         files[i].findings.sort_by_key(|f| f.finding.offset);
     }
+}
+
+/// Runs the trace-level rules over an index merged from every file of a run (see
+/// [`TraceIndex::merge`]); the findings are ordered by file index, then offset.
+pub fn trace_findings(index: TraceIndex, rules: &Ruleset) -> Vec<trace::TraceFinding> {
+    index.evaluate(rules)
 }
 
 /// Gives a finding its place in the file; `finding.offset` becomes an offset into the file.

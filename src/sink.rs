@@ -13,7 +13,7 @@
 //! stale, and the command warns about them.
 
 use crate::baseline::{Absorber, Baseline, StaleEntry};
-use crate::check::FileReport;
+use crate::check::{FileReport, LocatedFinding};
 use crate::config::{Config, Ignore};
 use crate::finding::Finding;
 
@@ -44,9 +44,13 @@ impl<'a> Sink<'a> {
     /// Applies severities, ignores and the baseline to every file's findings, in report order.
     pub fn apply(&mut self, files: &mut [FileReport]) {
         for file in files {
-            file.findings
-                .retain_mut(|located| self.keep(&mut located.finding));
+            self.apply_findings(&mut file.findings);
         }
+    }
+
+    /// [`Sink::apply`] for some findings, for a report that streams: call it in report order.
+    pub fn apply_findings(&mut self, findings: &mut Vec<LocatedFinding>) {
+        findings.retain_mut(|located| self.keep(&mut located.finding));
     }
 
     fn keep(&mut self, finding: &mut Finding) -> bool {

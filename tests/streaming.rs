@@ -2,6 +2,8 @@
 //! (findings, positions, snippets, errors), chunks are cut only between messages, and the
 //! chunker holds a bounded number of bytes whatever the size of the stream.
 
+mod common;
+
 use std::io::{Cursor, Write};
 
 use spanlint::check::{self, CheckOptions, FileReport};
@@ -383,4 +385,80 @@ fn small_files_are_still_loaded_whole() {
     )
     .unwrap();
     assert!(matches!(opened, Opened::Whole(_)));
+}
+
+/// The streamed report (`jsonl`, written while the files are checked) against the report
+/// written whole (`json`), end to end on a streamed file next to a small one: the same
+/// findings (span-level ones first, in argument and file order, then the trace-level ones)
+/// and the same summary; and a baseline applies to the streamed findings as they pass.
+#[test]
+fn streamed_report_has_the_findings_of_the_whole_report_and_honours_a_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let large = dir.path().join("large.jsonl");
+    std::fs::write(&large, large_dump(10_000)).unwrap();
+    let small = dir.path().join("small.jsonl");
+    std::fs::write(&small, real_lines().join("\n")).unwrap();
+    let paths = [large.to_str().unwrap(), small.to_str().unwrap()];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["check", "--fail-on", "never"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&paths);
+        common::stdout(&common::spanlint(&args))
+    };
+
+    let whole: serde_json::Value = serde_json::from_str(&run(&["--format", "json"])).unwrap();
+    let is_trace_rule = |f: &serde_json::Value| {
+        spanlint::rules::TRACE_RULES
+            .iter()
+            .any(|rule| f["rule"] == rule.info.id)
+    };
+    let (trace, span): (Vec<_>, Vec<_>) = whole["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .partition(is_trace_rule);
+    assert!(!trace.is_empty() && span.len() > 1000, "{}", span.len());
+    let expected: Vec<_> = span.into_iter().chain(trace).collect();
+
+    let lines: Vec<serde_json::Value> = run(&["--format", "jsonl"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let (summary, findings) = lines.split_last().unwrap();
+    let findings: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            f.as_object_mut().unwrap().remove("type");
+            f
+        })
+        .collect();
+    assert_eq!(findings, expected);
+    let mut summary = summary.clone();
+    let object = summary.as_object_mut().unwrap();
+    object.remove("type");
+    object.remove("version");
+    let mut whole_summary = whole["summary"].clone();
+    whole_summary.as_object_mut().unwrap().remove("version");
+    assert_eq!(summary, whole_summary);
+    assert_eq!(summary["input_errors"], 0, "both files read: {summary}");
+
+    let baseline = dir.path().join("baseline.toml");
+    run(&["--write-baseline", baseline.to_str().unwrap()]);
+    let lines = run(&[
+        "--format",
+        "jsonl",
+        "--baseline",
+        baseline.to_str().unwrap(),
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(lines.trim_end()).unwrap();
+    assert_eq!(
+        summary["type"], "summary",
+        "only the summary is left: {lines}"
+    );
+    assert_eq!(
+        (&summary["errors"], &summary["warnings"], &summary["infos"]),
+        (&0.into(), &0.into(), &0.into())
+    );
 }

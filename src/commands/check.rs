@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::app::{ExitStatus, eprint_diagnostic, terminal_width, use_color, write_stdout};
 use crate::baseline::{self, Baseline};
-use crate::check::{self, CheckOptions, FileReport, Summary};
+use crate::check::{self, CheckOptions, FileReport, LocatedFinding, Summary};
 use crate::cli::ColorChoice;
 use crate::config::Config;
 use crate::finding::Severity;
@@ -17,6 +17,7 @@ use crate::input::{self, InputError, InputFormat, Source};
 use crate::report::{self, CheckOutcome, Format, RenderOptions, View};
 use crate::rules::Ruleset;
 use crate::sink::Sink;
+use crate::trace;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -198,21 +199,283 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
             return ExitStatus::Error;
         }
     };
-    let (sources, mut errors) = input::discover(&args.paths);
+    let (sources, errors) = input::discover(&args.paths);
+    let render_options = RenderOptions {
+        color: !args.format.is_machine() && color(args),
+        width: terminal_width(),
+        view: if args.quiet {
+            View::Quiet
+        } else if args.statistics {
+            View::Statistics
+        } else {
+            View::Findings
+        },
+    };
+    // `--write-baseline` needs every finding before it reports (none of them).
+    match report::Stream::new(args.format, render_options) {
+        Some(stream) if args.write_baseline.is_none() => {
+            run_streamed(args, &setup, &sources, errors, stream)
+        }
+        _ => run_whole(args, &setup, &sources, errors, render_options),
+    }
+}
+
+fn check_options(args: &CheckArgs) -> CheckOptions {
+    CheckOptions {
+        // Only the human report shows snippets.
+        snippets: args.format == Format::Human && !args.quiet && !args.statistics,
+    }
+}
+
+/// Where the report goes: standard output or `--output`, buffered.
+enum Output {
+    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    File(std::io::BufWriter<std::fs::File>, PathBuf),
+}
+
+impl Output {
+    fn open(args: &CheckArgs) -> Result<Output, ExitStatus> {
+        match &args.output {
+            None => Ok(Output::Stdout(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout().lock(),
+            ))),
+            Some(path) => match std::fs::File::create(path) {
+                Ok(file) => Ok(Output::File(
+                    std::io::BufWriter::with_capacity(1 << 16, file),
+                    path.clone(),
+                )),
+                Err(err) => {
+                    eprintln!("spanlint: cannot write {}: {err}", path.display());
+                    Err(ExitStatus::Error)
+                }
+            },
+        }
+    }
+
+    /// Writes and empties `text`.
+    fn write(&mut self, text: &mut String) -> Result<(), ExitStatus> {
+        use std::io::Write as _;
+        let result = match self {
+            Output::Stdout(out) => out.write_all(text.as_bytes()),
+            Output::File(out, _) => out.write_all(text.as_bytes()),
+        };
+        text.clear();
+        self.check(result)
+    }
+
+    fn flush(&mut self) -> Result<(), ExitStatus> {
+        use std::io::Write as _;
+        let result = match self {
+            Output::Stdout(out) => out.flush(),
+            Output::File(out, _) => out.flush(),
+        };
+        self.check(result)
+    }
+
+    fn check(&self, result: std::io::Result<()>) -> Result<(), ExitStatus> {
+        match (result, self) {
+            (Ok(()), _) => Ok(()),
+            (Err(err), Output::Stdout(_)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+                Err(ExitStatus::Clean)
+            }
+            (Err(err), Output::Stdout(_)) => {
+                eprintln!("spanlint: cannot write to standard output: {err}");
+                Err(ExitStatus::Error)
+            }
+            (Err(err), Output::File(_, path)) => {
+                eprintln!("spanlint: cannot write {}: {err}", path.display());
+                Err(ExitStatus::Error)
+            }
+        }
+    }
+}
+
+/// How many files are opened and checked at once by a streamed run (each holds at most the
+/// 8 MiB `input::open` reads, or is checked chunk by chunk).
+fn files_at_once() -> usize {
+    rayon::current_num_threads().max(1) * 2
+}
+
+/// A run whose report is written as the files are checked (see [`report::Stream`]): each
+/// file's span-level findings go through the sink and are rendered as soon as they are final
+/// (a streamed file's chunk by chunk), then dropped; only the counts, the input errors and
+/// the files' trace indexes are kept. The trace-level findings, known only after the last
+/// file, are rendered after every file's span-level findings.
+fn run_streamed(
+    args: &CheckArgs,
+    setup: &Setup,
+    sources: &[Source],
+    mut errors: Vec<InputError>,
+    mut stream: report::Stream,
+) -> ExitStatus {
+    let mut output = match Output::open(args) {
+        Ok(output) => output,
+        Err(stop) => return stop,
+    };
+    let format = args.input_format.map(InputFormat::from);
+    let limits = args.limits.limits();
+    let options = check_options(args);
+    let progress = progress_bar(args, sources);
+    let mut sink = Sink::new(&setup.config, setup.baseline.as_ref());
+    let mut summary = Summary::default();
+    let mut unreadable = 0;
+    // Names and trace indexes of the files read, by file index.
+    let mut names: Vec<String> = Vec::new();
+    let mut traces = trace::TraceIndex::default();
+    let mut text = String::new();
+
+    // Renders one piece of the current file (its findings are final once the sink saw them).
+    let mut emit = |part: &mut FileReport,
+                    name: &str,
+                    errors: &mut Vec<InputError>,
+                    summary: &mut Summary,
+                    output: &mut Output|
+     -> Result<(), ExitStatus> {
+        errors.append(&mut part.errors);
+        summary.add_spans(part);
+        sink.apply_findings(&mut part.findings);
+        summary.add_findings(&part.findings);
+        stream.findings(name, &part.findings, &mut text);
+        part.findings = Vec::new();
+        output.write(&mut text)
+    };
+
+    for window in sources.chunks(files_at_once()) {
+        // Whole files are checked here, in parallel; streamed ones are checked in order
+        // below, chunk groups in parallel.
+        let opened: Vec<Result<Result<FileReport, input::Chunker>, InputError>> = window
+            .par_iter()
+            .map(|source| {
+                input::open(source, format, &limits).map(|opened| match opened {
+                    input::Opened::Whole(file) => {
+                        Ok(check::check_file_with(&file, &setup.rules, options))
+                    }
+                    input::Opened::Stream(chunker) => Err(chunker),
+                })
+            })
+            .collect();
+        for result in opened {
+            let file = names.len();
+            match result {
+                Ok(Ok(mut report)) => {
+                    let name = std::mem::take(&mut report.name);
+                    traces.merge(std::mem::take(&mut report.traces), file);
+                    if let Err(stop) =
+                        emit(&mut report, &name, &mut errors, &mut summary, &mut output)
+                    {
+                        return stop;
+                    }
+                    names.push(name);
+                }
+                Ok(Err(chunker)) => {
+                    let name = chunker.name.clone();
+                    let mut stopped = None;
+                    check::check_stream_parts(chunker, &setup.rules, options, &mut |mut part| {
+                        traces.merge(std::mem::take(&mut part.traces), file);
+                        stopped =
+                            emit(&mut part, &name, &mut errors, &mut summary, &mut output).err();
+                        stopped.is_none()
+                    });
+                    if let Some(stop) = stopped {
+                        return stop;
+                    }
+                    names.push(name);
+                }
+                Err(err) => {
+                    unreadable += 1;
+                    errors.push(err);
+                }
+            }
+            progress.inc(1);
+        }
+    }
+    progress.finish_and_clear();
+    summary.files = names.len() + unreadable;
+
+    // Trace-level rules see all files' spans (a trace may be split over files); the sink
+    // applies to their findings too.
+    let mut found = check::trace_findings(traces, &setup.rules)
+        .into_iter()
+        .peekable();
+    while let Some(first) = found.next() {
+        let file = first.file;
+        let mut findings = vec![located(first)];
+        while let Some(next) = found.next_if(|f| f.file == file) {
+            findings.push(located(next));
+        }
+        let mut part = FileReport {
+            findings,
+            ..FileReport::default()
+        };
+        let name = names.get(file).map_or("", String::as_str);
+        if let Err(stop) = emit(&mut part, name, &mut errors, &mut summary, &mut output) {
+            return stop;
+        }
+    }
+
+    for err in &errors {
+        eprint_diagnostic(err);
+    }
+    warn_about_configuration(setup, &sink);
+    summary.input_errors = errors.len();
+    let no_input = sources.is_empty() && errors.is_empty();
+    if no_input {
+        eprintln!("spanlint: no input files");
+    }
+    stream.finish(&errors, summary, &mut text);
+    if let Err(stop) = output.write(&mut text).and_then(|()| output.flush()) {
+        return stop;
+    }
+    if args.output.is_some() {
+        eprintln!("{}", report::summary_line(&summary));
+    }
+    exit_status(args, &errors, no_input, summary)
+}
+
+fn located(found: trace::TraceFinding) -> LocatedFinding {
+    LocatedFinding {
+        finding: found.finding,
+        position: found.position,
+        snippet: None,
+    }
+}
+
+fn exit_status(
+    args: &CheckArgs,
+    errors: &[InputError],
+    no_input: bool,
+    summary: Summary,
+) -> ExitStatus {
+    if !errors.is_empty() || no_input {
+        ExitStatus::Error
+    } else if !args.exit_zero && fails(summary.worst(), args.fail_on) {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    }
+}
+
+/// A run whose report is rendered after every file was checked (`json`, `sarif`, `gitlab`,
+/// `junit`, and `--write-baseline`): all findings are held until then.
+fn run_whole(
+    args: &CheckArgs,
+    setup: &Setup,
+    sources: &[Source],
+    mut errors: Vec<InputError>,
+    options: RenderOptions,
+) -> ExitStatus {
     let format = args.input_format.map(InputFormat::from);
 
     // Files are checked in parallel and reported in argument order.
     let limits = args.limits.limits();
-    let progress = progress_bar(args, &sources);
-    let options = CheckOptions {
-        // Only the human report shows snippets.
-        snippets: args.format == Format::Human && !args.quiet && !args.statistics,
-    };
+    let progress = progress_bar(args, sources);
+    let check_options = check_options(args);
     let results: Vec<Result<FileReport, InputError>> = sources
         .par_iter()
         .map(|source| {
             let result = input::open(source, format, &limits)
-                .map(|opened| check::check_opened(opened, &setup.rules, options));
+                .map(|opened| check::check_opened(opened, &setup.rules, check_options));
             progress.inc(1);
             result
         })
@@ -239,7 +502,7 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
         eprint_diagnostic(err);
     }
 
-    if let Err(stop) = apply_configuration(args, &setup, &mut files) {
+    if let Err(stop) = apply_configuration(args, setup, &mut files) {
         return stop;
     }
 
@@ -261,17 +524,6 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
         errors: &errors,
         summary,
     };
-    let options = RenderOptions {
-        color: !args.format.is_machine() && color(args),
-        width: terminal_width(),
-        view: if args.quiet {
-            View::Quiet
-        } else if args.statistics {
-            View::Statistics
-        } else {
-            View::Findings
-        },
-    };
     let text = report::render(args.format, &outcome, options);
     match &args.output {
         None => {
@@ -288,13 +540,7 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
         }
     }
 
-    if !errors.is_empty() || no_input {
-        ExitStatus::Error
-    } else if !args.exit_zero && fails(summary.worst(), args.fail_on) {
-        ExitStatus::Findings
-    } else {
-        ExitStatus::Clean
-    }
+    exit_status(args, &errors, no_input, summary)
 }
 
 /// Colour for the report: `auto` looks at standard output, so a report written to a file with
@@ -384,6 +630,28 @@ fn apply_configuration(
 ) -> Result<(), ExitStatus> {
     let mut sink = Sink::new(&setup.config, setup.baseline.as_ref());
     sink.apply(files);
+    if let Some(path) = &args.write_baseline {
+        warn_about_ignores_and_stale_entries(setup, &sink);
+        write_baseline(path, setup.previous.as_ref(), files)?;
+    } else {
+        warn_about_configuration(setup, &sink);
+    }
+    Ok(())
+}
+
+/// Warns about unmatched ignores and stale baseline entries, and says how many findings the
+/// baseline accepted.
+fn warn_about_configuration(setup: &Setup, sink: &Sink<'_>) {
+    warn_about_ignores_and_stale_entries(setup, sink);
+    if sink.baselined > 0 {
+        eprintln!(
+            "spanlint: {} finding(s) accepted by the baseline",
+            sink.baselined
+        );
+    }
+}
+
+fn warn_about_ignores_and_stale_entries(setup: &Setup, sink: &Sink<'_>) {
     for ignore in sink.unmatched_ignores() {
         if let Some(warning) = setup.config.unmatched_ignore(ignore) {
             eprint_diagnostic(&warning);
@@ -392,15 +660,6 @@ fn apply_configuration(
     for stale in sink.stale_baseline_entries() {
         eprint_diagnostic(&stale);
     }
-    if let Some(path) = &args.write_baseline {
-        write_baseline(path, setup.previous.as_ref(), files)?;
-    } else if sink.baselined > 0 {
-        eprintln!(
-            "spanlint: {} finding(s) accepted by the baseline",
-            sink.baselined
-        );
-    }
-    Ok(())
 }
 
 /// `--write-baseline`: records the findings that survived the configuration, then leaves none

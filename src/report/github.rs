@@ -18,6 +18,7 @@
 use std::fmt::Write as _;
 
 use super::CheckOutcome;
+use crate::check::LocatedFinding;
 use crate::finding::Severity;
 use crate::input::Position;
 
@@ -25,6 +26,15 @@ use crate::input::Position;
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
     let mut out = String::new();
     for (file, located) in outcome.findings() {
+        write_finding(&mut out, file, located);
+    }
+    write_errors(&mut out, outcome.errors);
+    out
+}
+
+/// One finding's command (the streamed report writes them as files are checked).
+pub(super) fn write_finding(out: &mut String, file: &str, located: &LocatedFinding) {
+    {
         let f = &located.finding;
         let command = match f.severity {
             Severity::Error => "error",
@@ -44,7 +54,7 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             let _ = write!(message, "\nhelp: {help}");
         }
         push_command(
-            &mut out,
+            out,
             command,
             file,
             located.position,
@@ -52,10 +62,14 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             &message,
         );
     }
-    for err in outcome.errors {
+}
+
+/// One `error` command per input that could not be read.
+pub(super) fn write_errors(out: &mut String, errors: &[crate::input::InputError]) {
+    for err in errors {
         let position = err.position().unwrap_or(Position::Byte(0));
         push_command(
-            &mut out,
+            out,
             "error",
             err.file(),
             position,
@@ -63,7 +77,6 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             &err.to_string(),
         );
     }
-    out
 }
 
 fn push_command(

@@ -33,14 +33,7 @@ impl Default for HumanOptions {
 
 /// Renders every finding, file by file, then the summary line.
 pub fn render(outcome: &CheckOutcome<'_>, options: HumanOptions) -> String {
-    let theme = if options.color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(options.width)
-        .with_links(false);
+    let handler = handler(options);
     let mut out = String::new();
     for file in outcome.files {
         for located in &file.findings {
@@ -52,7 +45,20 @@ pub fn render(outcome: &CheckOutcome<'_>, options: HumanOptions) -> String {
     out
 }
 
-fn render_finding(
+/// The miette handler that renders each finding.
+pub(super) fn handler(options: HumanOptions) -> GraphicalReportHandler {
+    let theme = if options.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    GraphicalReportHandler::new_themed(theme)
+        .with_width(options.width)
+        .with_links(false)
+}
+
+/// One finding's diagnostic (the streamed report writes them as files are checked).
+pub(super) fn render_finding(
     handler: &GraphicalReportHandler,
     file: &str,
     located: &LocatedFinding,

@@ -10,7 +10,9 @@
 //! {"type": "summary", "version": 1, "files", "spans", "genai_spans", "errors", "warnings",
 //!  "infos", "input_errors"}
 //! ```
-//! Findings come first (files in argument order, findings in file order), then the inputs
+//! Findings come first: the span-level ones (files in argument order, findings in file order,
+//! written while the files are checked), then the trace-level ones, known only after the last
+//! file (same order); then the inputs
 //! that could not be read, then exactly one summary line, always last. The fields are those of
 //! `--format json` (see [`super::json`]): same names, same meaning, `null` when absent; the
 //! summary carries the format `version`. Fields are only ever added.
@@ -19,6 +21,7 @@ use serde::Serialize;
 
 use super::CheckOutcome;
 use super::json::{self, VERSION};
+use crate::check::LocatedFinding;
 
 /// One line: a `type` tag, then the object's own fields.
 #[derive(Serialize)]
@@ -34,17 +37,33 @@ struct Line<T> {
 /// Renders one finding per line, then the input errors, then the summary line.
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
     let mut out = String::new();
-    let mut push = |line: serde_json::Result<String>| {
-        out.push_str(&line.unwrap_or_default());
-        out.push('\n');
-    };
-    for finding in outcome.findings() {
-        push(super::safe_json::to_string(&Line {
+    for (file, located) in outcome.findings() {
+        write_finding(&mut out, file, located);
+    }
+    write_tail(&mut out, outcome);
+    out
+}
+
+fn push(out: &mut String, line: serde_json::Result<String>) {
+    out.push_str(&line.unwrap_or_default());
+    out.push('\n');
+}
+
+/// One finding's line (the streamed report writes them as files are checked).
+pub(super) fn write_finding(out: &mut String, file: &str, located: &LocatedFinding) {
+    push(
+        out,
+        super::safe_json::to_string(&Line {
             kind: "finding",
             version: None,
-            body: json::finding(finding),
-        }));
-    }
+            body: json::finding((file, located)),
+        }),
+    );
+}
+
+/// The input errors' lines, then the summary line.
+pub(super) fn write_tail(out: &mut String, outcome: &CheckOutcome<'_>) {
+    let mut push = |line: serde_json::Result<String>| push(out, line);
     for err in outcome.errors {
         push(super::safe_json::to_string(&Line {
             kind: "error",
@@ -57,5 +76,4 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
         version: Some(VERSION),
         body: json::summary(outcome),
     }));
-    out
 }

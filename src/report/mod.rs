@@ -115,6 +115,14 @@ impl Default for RenderOptions {
 
 /// Renders a whole run in one format.
 pub fn render(format: Format, outcome: &CheckOutcome<'_>, options: RenderOptions) -> String {
+    if let Some(mut stream) = Stream::new(format, options) {
+        let mut out = String::new();
+        for file in outcome.files {
+            stream.findings(&file.name, &file.findings, &mut out);
+        }
+        stream.finish(outcome.errors, outcome.summary, &mut out);
+        return out;
+    }
     if !format.is_machine() {
         match options.view {
             View::Findings => {}
@@ -143,6 +151,81 @@ pub fn render(format: Format, outcome: &CheckOutcome<'_>, options: RenderOptions
         Format::Github => github::render(outcome),
         Format::Gitlab => gitlab::render(outcome),
         Format::Junit => junit::render(outcome),
+    }
+}
+
+/// A report written piece by piece while the files are checked, for the formats whose
+/// findings need nothing from later ones (`human`, `concise`, `jsonl`, `github`, and
+/// `--quiet` / `--statistics`): `findings` renders findings as soon as they are final,
+/// `finish` the input errors and the summary. What it keeps does not grow with the findings
+/// (`--statistics` keeps one count per rule and severity).
+pub struct Stream {
+    kind: StreamKind,
+}
+
+enum StreamKind {
+    Human(Box<miette::GraphicalReportHandler>),
+    Concise,
+    Jsonl,
+    Github,
+    Quiet,
+    Statistics(statistics::Counts),
+}
+
+impl Stream {
+    /// A streamed report, or `None` for the formats written whole (`json`, `sarif`, `gitlab`,
+    /// `junit`).
+    pub fn new(format: Format, options: RenderOptions) -> Option<Stream> {
+        let human = !format.is_machine();
+        let kind = match (format, options.view) {
+            (_, View::Quiet) if human => StreamKind::Quiet,
+            (_, View::Statistics) if human => StreamKind::Statistics(statistics::Counts::new()),
+            (Format::Human, _) => {
+                StreamKind::Human(Box::new(human::handler(human::HumanOptions {
+                    color: options.color,
+                    width: options.width,
+                })))
+            }
+            (Format::Concise, _) => StreamKind::Concise,
+            (Format::Jsonl, _) => StreamKind::Jsonl,
+            (Format::Github, _) => StreamKind::Github,
+            (Format::Json | Format::Sarif | Format::Gitlab | Format::Junit, _) => return None,
+        };
+        Some(Stream { kind })
+    }
+
+    /// Renders findings of `file` (final: after severities, ignores and the baseline).
+    pub fn findings(&mut self, file: &str, findings: &[LocatedFinding], out: &mut String) {
+        for located in findings {
+            match &mut self.kind {
+                StreamKind::Human(handler) => human::render_finding(handler, file, located, out),
+                StreamKind::Concise => concise::write_finding(out, file, located),
+                StreamKind::Jsonl => jsonl::write_finding(out, file, located),
+                StreamKind::Github => github::write_finding(out, file, located),
+                StreamKind::Quiet => {}
+                StreamKind::Statistics(counts) => statistics::count(counts, located),
+            }
+        }
+    }
+
+    /// Renders what follows the findings: input errors (`jsonl`, `github`), the statistics
+    /// table, the summary line.
+    pub fn finish(self, errors: &[crate::input::InputError], summary: Summary, out: &mut String) {
+        match self.kind {
+            StreamKind::Human(_) | StreamKind::Concise | StreamKind::Quiet => {}
+            StreamKind::Statistics(counts) => out.push_str(&statistics::render_counts(counts)),
+            StreamKind::Jsonl => {
+                let outcome = CheckOutcome {
+                    files: &[],
+                    errors,
+                    summary,
+                };
+                return jsonl::write_tail(out, &outcome);
+            }
+            StreamKind::Github => return github::write_errors(out, errors),
+        }
+        out.push_str(&summary_line(&summary));
+        out.push('\n');
     }
 }
 

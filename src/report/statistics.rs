@@ -12,16 +12,29 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::CheckOutcome;
+use crate::check::LocatedFinding;
 use crate::finding::Severity;
 use crate::rules::rule as rule_info;
 
 /// Renders the table, one row per (rule, severity); empty when there are no findings.
 pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let mut counts: BTreeMap<(&str, Severity), usize> = BTreeMap::new();
+    let mut counts = Counts::new();
     for (_, located) in outcome.findings() {
-        let f = &located.finding;
-        *counts.entry((f.rule, f.severity)).or_default() += 1;
+        count(&mut counts, located);
     }
+    render_counts(counts)
+}
+
+/// Findings per (rule, severity): all `--statistics` keeps of a streamed run.
+pub(super) type Counts = BTreeMap<(&'static str, Severity), usize>;
+
+pub(super) fn count(counts: &mut Counts, located: &LocatedFinding) {
+    let f = &located.finding;
+    *counts.entry((f.rule, f.severity)).or_default() += 1;
+}
+
+/// The table of [`render`] from counts.
+pub(super) fn render_counts(counts: Counts) -> String {
     let mut rows: Vec<_> = counts.into_iter().collect();
     // Most findings first; ties by severity (worst first), then rule id.
     rows.sort_by(|((rule_a, sev_a), n_a), ((rule_b, sev_b), n_b)| {

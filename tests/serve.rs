@@ -113,6 +113,28 @@ impl Serve {
         assert!(status.success());
     }
 
+    /// Sends SIGINT (Ctrl-C).
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits until standard error contains `text`.
+    fn wait_for_stderr(&self, text: &str) {
+        let started = Instant::now();
+        while !self.stderr().contains(text) {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no {text:?} on stderr: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits for the run to end; returns its exit status and standard output.
     fn wait(mut self) -> (ExitStatus, String) {
         let started = Instant::now();
@@ -576,6 +598,91 @@ fn a_forward_target_that_is_down_is_retried_then_reported() {
     );
     assert!(stdout.contains("last forward error: "), "{stdout}");
     assert!(stdout.contains("gave up after 2 retries"), "{stdout}");
+}
+
+#[test]
+fn a_hung_forward_target_is_given_up_at_the_drain_timeout_not_the_forward_timeout() {
+    // Listens (the kernel completes connections) but never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    let path = &fixtures("jsonl")[0];
+    let spans = span_count(path);
+    // A forward timeout far beyond the test's deadline: only the drain timeout can end it.
+    let front = Serve::start(&[
+        "--no-grpc",
+        "--forward",
+        &format!("http://127.0.0.1:{port}"),
+        "--forward-timeout",
+        "1h",
+        "--drain-timeout",
+        "300ms",
+        "--max-spans",
+        &spans.to_string(),
+    ]);
+    let (status, _, _) = post(
+        &front.traces_url(),
+        "application/json",
+        false,
+        std::fs::read(path).unwrap(),
+    );
+    assert_eq!(status, 200);
+    let stderr = front.stderr.clone();
+    let (status, stdout) = front.wait();
+    assert_eq!(status.code(), Some(2), "spans were not forwarded: {stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "forwarded: 0 spans to http://127.0.0.1:{port}/v1/traces; 0 failed, {spans} dropped"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("no answer before the drain timeout"),
+        "{stdout}"
+    );
+    assert!(
+        stderr
+            .lock()
+            .unwrap()
+            .contains("draining requests in flight and queued forwards for up to 300ms"),
+        "{stderr:?}"
+    );
+    drop(hung);
+}
+
+#[test]
+fn a_second_ctrl_c_stops_the_drain_at_once() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    let path = &fixtures("jsonl")[0];
+    let spans = span_count(path);
+    // Neither timeout can end the run within the test's deadline: only the second Ctrl-C.
+    let front = Serve::start(&[
+        "--no-grpc",
+        "--forward",
+        &format!("http://127.0.0.1:{port}"),
+        "--forward-timeout",
+        "1h",
+        "--drain-timeout",
+        "1h",
+    ]);
+    let (status, _, _) = post(
+        &front.traces_url(),
+        "application/json",
+        false,
+        std::fs::read(path).unwrap(),
+    );
+    assert_eq!(status, 200);
+    front.interrupt();
+    front.wait_for_stderr("Ctrl-C again to stop now");
+    front.interrupt();
+    front.wait_for_stderr("interrupted again: stopping now");
+    let (status, stdout) = front.wait();
+    assert_eq!(status.code(), Some(2), "spans were not forwarded: {stdout}");
+    assert!(
+        stdout.contains(&format!("0 failed, {spans} dropped")),
+        "{stdout}"
+    );
+    drop(hung);
 }
 
 /// A request of `count` chat spans with unique ids (`batch` makes them unique across

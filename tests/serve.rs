@@ -432,7 +432,10 @@ fn answers_as_the_otlp_specification_says() {
     let (status, stdout) = serve.wait();
     // Malformed requests were received: the run cannot vouch for them.
     assert_eq!(status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("2 rejected as malformed"), "{stdout}");
+    assert!(
+        stdout.contains("9 rejected: 3 malformed, 2 too large, 1 wrong path, 1 wrong method, 2 unsupported media type"),
+        "{stdout}"
+    );
     assert!(stdout.contains("no findings"), "{stdout}");
 }
 
@@ -492,6 +495,51 @@ fn grpc_exports_with_gzip_are_checked() {
     assert!(stdout.contains("stopped: --max-spans reached"), "{stdout}");
     assert_eq!(received_spans(&stdout), sent);
     assert!(stdout.contains("error[foreign-namespace]"), "{stdout}");
+}
+
+/// Posts `message` as one gRPC Export call (HTTP/2, no compression) and returns the
+/// `grpc-status` answered.
+fn grpc_export_raw(endpoint: &str, message: &[u8]) -> String {
+    let client = reqwest::blocking::Client::builder()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut body = vec![0];
+    body.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(message);
+    let response = client
+        .post(format!(
+            "{endpoint}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+        .send()
+        .unwrap();
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    status.expect("an error answer carries grpc-status in its headers")
+}
+
+#[test]
+fn grpc_answers_bad_requests_as_otlp_says_and_counts_them() {
+    let serve = Serve::start(&["--no-http", "--max-message-size", "2KiB"]);
+    let endpoint = serve.grpc.clone().unwrap();
+    // Not protobuf: INVALID_ARGUMENT (3), not tonic's INTERNAL (13).
+    assert_eq!(grpc_export_raw(&endpoint, &[0x0a, 0xff, 0xff, 0x01]), "3");
+    // Over --max-message-size: RESOURCE_EXHAUSTED (8) without RetryInfo, which OTLP clients
+    // do not retry, not tonic's OUT_OF_RANGE (11), which they would.
+    assert_eq!(grpc_export_raw(&endpoint, &vec![0; 4096]), "8");
+    serve.terminate();
+    let (status, stdout) = serve.wait();
+    assert_eq!(status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("2 rejected: 1 malformed, 1 too large"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use crate::coverage::render;
 use crate::finding::Severity;
 use crate::migrate::mapping::MappingFile;
 use crate::migrate::{ContentAction, Migrator, Options as MigrateOptions};
+use crate::serve::pipeline::Rejection;
 use crate::serve::record::Recorder;
 use crate::serve::{self, Bound, ForwardOptions, Outcome, Pipeline};
 
@@ -61,7 +62,8 @@ pub struct ServeArgs {
     pub configuration: crate::commands::ConfigArgs,
 
     /// Largest request, compressed or decompressed (bytes, or with a KiB/MiB/GiB suffix);
-    /// larger ones are answered 413 (gRPC: RESOURCE_EXHAUSTED).
+    /// larger ones are answered 413 (gRPC: RESOURCE_EXHAUSTED without RetryInfo, which OTLP
+    /// clients do not retry).
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
     pub max_message_size: usize,
 
@@ -299,8 +301,14 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
         counts.spans,
         counts.genai_spans
     );
-    if counts.rejected > 0 {
-        let _ = write!(out, "; {} rejected as malformed", counts.rejected);
+    let rejected = rejections(outcome);
+    let rejected_total: u64 = rejected.iter().map(|(_, n)| n).sum();
+    if rejected_total > 0 {
+        let parts: Vec<String> = rejected
+            .iter()
+            .map(|(why, n)| format!("{n} {}", why.describe()))
+            .collect();
+        let _ = write!(out, "; {rejected_total} rejected: {}", parts.join(", "));
     }
     if outcome.busy > 0 {
         let _ = write!(out, "; {} answered busy (retried by clients)", outcome.busy);
@@ -367,14 +375,32 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
     out
 }
 
+/// Rejected requests by reason, the ones with a count only: the malformed ones the pipeline
+/// found plus the ones the receivers rejected themselves.
+fn rejections(outcome: &Outcome) -> Vec<(Rejection, u64)> {
+    outcome
+        .rejections
+        .iter()
+        .map(|&(why, n)| {
+            let parsed = if why == Rejection::Malformed {
+                outcome.finished.counts.rejected
+            } else {
+                0
+            };
+            (why, n + parsed)
+        })
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
 /// 2 when something was lost or rejected, else `check`'s 0/1 by the worst finding.
 fn status(args: &ServeArgs, outcome: &Outcome) -> ExitStatus {
-    let counts = &outcome.finished.counts;
     let lost_forwards = outcome
         .forward
         .as_ref()
         .is_some_and(|s| s.failed_spans + s.dropped_spans > 0);
-    if counts.rejected > 0 || outcome.finished.record_error.is_some() || lost_forwards {
+    let rejected = !rejections(outcome).is_empty();
+    if rejected || outcome.finished.record_error.is_some() || lost_forwards {
         return ExitStatus::Error;
     }
     let (errors, warnings, infos) = outcome.finished.findings.counts();

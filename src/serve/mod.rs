@@ -107,6 +107,8 @@ pub struct Outcome {
     pub forward: Option<ForwardStats>,
     /// Requests answered "busy" (back-pressure).
     pub busy: u64,
+    /// Requests the receivers rejected before the pipeline, by reason.
+    pub rejections: Vec<(pipeline::Rejection, u64)>,
 }
 
 /// Serves until a reason to stop, then drains and returns the counts. `announce` is called once
@@ -240,6 +242,7 @@ async fn serve(
         }
     }
     let busy = intake.busy();
+    let rejections = intake.rejections();
     drop(intake);
     let finished = done_rx
         .await
@@ -255,6 +258,7 @@ async fn serve(
         finished,
         forward,
         busy,
+        rejections,
     })
 }
 

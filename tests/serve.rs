@@ -449,10 +449,10 @@ struct RpcStatus {
 }
 
 #[test]
-fn a_clean_run_exits_0() {
+fn a_run_that_received_no_span_exits_2_and_says_what_to_check() {
     let serve = Serve::start(&["--no-grpc", "--idle-timeout", "300ms"]);
     let (status, stdout) = serve.wait();
-    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert_eq!(status.code(), Some(2), "nothing was checked: {stdout}");
     assert!(
         stdout.contains("stopped: no request for --idle-timeout"),
         "{stdout}"
@@ -461,6 +461,39 @@ fn a_clean_run_exits_0() {
         stdout.contains("received:  0 requests, 0 spans"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "no spans received, nothing was checked: is the exporter pointed at http://127.0.0.1:"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_run_with_only_wrong_requests_exits_2_and_counts_them() {
+    let serve = Serve::start(&["--no-grpc"]);
+    let base = serve.http.clone().unwrap();
+    for path in ["/v1/metrics", "/v1/logs"] {
+        let answer = post(
+            &format!("{base}{path}"),
+            "application/json",
+            false,
+            b"{}".to_vec(),
+        );
+        assert_eq!(answer.0, 404);
+    }
+    assert_eq!(
+        post(&serve.traces_url(), "text/plain", false, b"{}".to_vec()).0,
+        415
+    );
+    serve.terminate();
+    let (status, stdout) = serve.wait();
+    assert_eq!(status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("3 rejected: 2 wrong path, 1 unsupported media type"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no spans received"), "{stdout}");
 }
 
 #[test]

@@ -186,8 +186,10 @@ pub fn run(args: &ServeArgs) -> ExitStatus {
         }),
         drain: args.drain_timeout,
     };
+    let mut bound_at = None;
     let outcome = match serve::run(options, pipeline, |bound| {
-        announce(bound, forward_url.as_deref())
+        bound_at = Some(*bound);
+        announce(bound, forward_url.as_deref());
     }) {
         Ok(outcome) => outcome,
         Err(message) => {
@@ -195,7 +197,10 @@ pub fn run(args: &ServeArgs) -> ExitStatus {
             return ExitStatus::Error;
         }
     };
-    let text = report(args, &outcome, forward_url.as_deref());
+    let mut text = report(args, &outcome, forward_url.as_deref());
+    if outcome.finished.counts.spans == 0 {
+        text.push_str(&no_spans_hint(bound_at.as_ref()));
+    }
     if let Err(stop) = write_stdout(&text) {
         return stop;
     }
@@ -375,6 +380,27 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
     out
 }
 
+/// Why a run without a single span fails, and what to check.
+fn no_spans_hint(bound: Option<&Bound>) -> String {
+    let mut places = Vec::new();
+    if let Some(addr) = bound.and_then(|b| b.http) {
+        places.push(format!(
+            "http://{addr} (OTLP/HTTP: OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or http/json)"
+        ));
+    }
+    if let Some(addr) = bound.and_then(|b| b.grpc) {
+        places.push(format!(
+            "http://{addr} (OTLP/gRPC: OTEL_EXPORTER_OTLP_PROTOCOL=grpc)"
+        ));
+    }
+    format!(
+        "\nno spans received, nothing was checked: is the exporter pointed at {}? \
+         Is its protocol the one of that port, and is the traces exporter on \
+         (OTEL_TRACES_EXPORTER=otlp)?\n",
+        places.join(" or ")
+    )
+}
+
 /// Rejected requests by reason, the ones with a count only: the malformed ones the pipeline
 /// found plus the ones the receivers rejected themselves.
 fn rejections(outcome: &Outcome) -> Vec<(Rejection, u64)> {
@@ -393,14 +419,16 @@ fn rejections(outcome: &Outcome) -> Vec<(Rejection, u64)> {
         .collect()
 }
 
-/// 2 when something was lost or rejected, else `check`'s 0/1 by the worst finding.
+/// 2 when something was lost or rejected or no span came, else `check`'s 0/1 by the worst finding.
 fn status(args: &ServeArgs, outcome: &Outcome) -> ExitStatus {
     let lost_forwards = outcome
         .forward
         .as_ref()
         .is_some_and(|s| s.failed_spans + s.dropped_spans > 0);
     let rejected = !rejections(outcome).is_empty();
-    if rejected || outcome.finished.record_error.is_some() || lost_forwards {
+    // A run that checked nothing cannot pass: the exporter is most likely misconfigured.
+    let nothing_checked = outcome.finished.counts.spans == 0;
+    if rejected || nothing_checked || outcome.finished.record_error.is_some() || lost_forwards {
         return ExitStatus::Error;
     }
     let (errors, warnings, infos) = outcome.finished.findings.counts();

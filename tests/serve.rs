@@ -266,9 +266,9 @@ fn spans_of(path: &Path) -> Vec<String> {
     spans
 }
 
-/// The number in `received:  R requests, N spans` of the summary.
+/// The number in `received:  R requests, N spans` (or `1 span`) of the summary.
 fn received_spans(stdout: &str) -> u64 {
-    summary_number(stdout, "  received:  ", " spans")
+    summary_number(stdout, "  received:  ", " span")
 }
 
 fn summary_number(stdout: &str, line_prefix: &str, before: &str) -> u64 {
@@ -454,7 +454,7 @@ fn a_run_that_received_no_span_exits_2_and_says_what_to_check() {
     let (status, stdout) = serve.wait();
     assert_eq!(status.code(), Some(2), "nothing was checked: {stdout}");
     assert!(
-        stdout.contains("stopped: no request for --idle-timeout"),
+        stdout.contains("stopped: no request for 300ms (--idle-timeout)"),
         "{stdout}"
     );
     assert!(
@@ -473,15 +473,26 @@ fn a_run_that_received_no_span_exits_2_and_says_what_to_check() {
 fn a_run_with_only_wrong_requests_exits_2_and_counts_them() {
     let serve = Serve::start(&["--no-grpc"]);
     let base = serve.http.clone().unwrap();
-    for path in ["/v1/metrics", "/v1/logs"] {
-        let answer = post(
-            &format!("{base}{path}"),
-            "application/json",
-            false,
-            b"{}".to_vec(),
-        );
-        assert_eq!(answer.0, 404);
-    }
+    let answer = post(
+        &format!("{base}/v1/metrics"),
+        "application/json",
+        false,
+        b"{}".to_vec(),
+    );
+    assert_eq!((answer.0, answer.1.as_str()), (404, "application/json"));
+    // A protobuf exporter gets its 404 status in protobuf, which it can decode.
+    let (status, content_type, body) = post(
+        &format!("{base}/v1/logs"),
+        "application/x-protobuf",
+        false,
+        Vec::new(),
+    );
+    assert_eq!(
+        (status, content_type.as_str()),
+        (404, "application/x-protobuf")
+    );
+    let answer = RpcStatus::decode(body.as_slice()).expect("a google.rpc.Status");
+    assert!(answer.message.contains("/v1/traces"), "{}", answer.message);
     assert_eq!(
         post(&serve.traces_url(), "text/plain", false, b"{}".to_vec()).0,
         415
@@ -494,6 +505,24 @@ fn a_run_with_only_wrong_requests_exits_2_and_counts_them() {
         "{stdout}"
     );
     assert!(stdout.contains("no spans received"), "{stdout}");
+}
+
+#[test]
+fn one_request_of_one_span_is_said_in_the_singular() {
+    let serve = Serve::start(&["--no-grpc", "--max-spans", "1"]);
+    let (status, _, _) = post(
+        &serve.traces_url(),
+        "application/x-protobuf",
+        false,
+        generated_request(0, 1).encode_to_vec(),
+    );
+    assert_eq!(status, 200);
+    let (_, stdout) = serve.wait();
+    assert!(
+        stdout.contains("received:  1 request, 1 span (1 GenAI)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n1 span (1 GenAI): "), "{stdout}");
 }
 
 #[test]
@@ -886,6 +915,16 @@ fn load_on_loopback_loses_no_span_between_receive_check_record_and_forward() {
         "{front_out}"
     );
     assert!(front_out.contains("; 0 failed, 0 dropped;"), "{front_out}");
+    // Busy answers are counted as such, without claiming the clients retried them.
+    let busy_answers = *busy.lock().unwrap();
+    if busy_answers > 0 {
+        assert!(
+            front_out.contains(&format!(
+                "{busy_answers} answered busy (503/UNAVAILABLE; clients must retry)"
+            )),
+            "{front_out}"
+        );
+    }
     // Checked: one de-duplicated key, counted for every span.
     assert!(
         front_out.contains(&format!(

@@ -19,7 +19,7 @@ use crate::migrate::mapping::MappingFile;
 use crate::migrate::{ContentAction, Migrator, Options as MigrateOptions};
 use crate::serve::pipeline::Rejection;
 use crate::serve::record::Recorder;
-use crate::serve::{self, Bound, ForwardOptions, Outcome, Pipeline};
+use crate::serve::{self, Bound, ForwardOptions, Outcome, Pipeline, StopReason};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -34,7 +34,7 @@ Examples:
 Ends on Ctrl-C, SIGTERM, --duration, --max-spans or --idle-timeout, then prints the findings
 with their counts and the coverage table.
 Exit status: 0 no finding at or above --fail-on, 1 findings at or above it, 2 setup errors,
-malformed requests received, spans not recorded, or spans not forwarded.";
+rejected requests, no span received, spans not recorded, or spans not forwarded.";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -293,17 +293,23 @@ fn announce(bound: &Bound, forward: Option<&str>) {
 fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String {
     let counts = &outcome.finished.counts;
     let mut out = String::new();
+    let reason = match (outcome.reason, args.idle_timeout) {
+        (StopReason::Idle, Some(idle)) => format!(
+            "no request for {} (--idle-timeout)",
+            humantime::format_duration(idle)
+        ),
+        (reason, _) => reason.describe().to_string(),
+    };
     let _ = writeln!(
         out,
-        "\nspanlint serve stopped: {} after {:.1}s",
-        outcome.reason.describe(),
+        "\nspanlint serve stopped: {reason} after {:.1}s",
         outcome.elapsed.as_secs_f64()
     );
     let _ = write!(
         out,
-        "  received:  {} requests, {} spans ({} GenAI)",
-        counts.requests - counts.rejected,
-        counts.spans,
+        "  received:  {}, {} ({} GenAI)",
+        counted(counts.requests - counts.rejected, "request", "requests"),
+        counted(counts.spans, "span", "spans"),
         counts.genai_spans
     );
     let rejected = rejections(outcome);
@@ -316,14 +322,18 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
         let _ = write!(out, "; {rejected_total} rejected: {}", parts.join(", "));
     }
     if outcome.busy > 0 {
-        let _ = write!(out, "; {} answered busy (retried by clients)", outcome.busy);
+        let _ = write!(
+            out,
+            "; {} answered busy (503/UNAVAILABLE; clients must retry)",
+            outcome.busy
+        );
     }
     out.push('\n');
     if let Some(path) = &outcome.finished.recorded_to {
         let _ = writeln!(
             out,
-            "  recorded:  {} spans to {}",
-            counts.recorded_spans,
+            "  recorded:  {} to {}",
+            counted(counts.recorded_spans, "span", "spans"),
             path.display()
         );
     }
@@ -333,8 +343,11 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
     if let (Some(stats), Some(url)) = (&outcome.forward, forward) {
         let _ = writeln!(
             out,
-            "  forwarded: {} spans to {url}; {} failed, {} dropped; {} retries",
-            stats.forwarded_spans, stats.failed_spans, stats.dropped_spans, stats.retries
+            "  forwarded: {} to {url}; {} failed, {} dropped; {}",
+            counted(stats.forwarded_spans, "span", "spans"),
+            stats.failed_spans,
+            stats.dropped_spans,
+            counted(stats.retries, "retry", "retries")
         );
         if counts.unmigrated > 0 {
             let _ = writeln!(
@@ -366,8 +379,12 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
     }
     let _ = writeln!(
         out,
-        "{} spans ({} GenAI): {errors} errors, {warnings} warnings, {infos} infos",
-        counts.spans, counts.genai_spans
+        "{} ({} GenAI): {}, {}, {}",
+        counted(counts.spans, "span", "spans"),
+        counts.genai_spans,
+        counted(errors as u64, "error", "errors"),
+        counted(warnings as u64, "warning", "warnings"),
+        counted(infos as u64, "info", "infos")
     );
     if !args.no_coverage && counts.genai_spans > 0 {
         out.push('\n');
@@ -378,6 +395,11 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
         ));
     }
     out
+}
+
+/// `1 span`, `2 spans`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Why a run without a single span fails, and what to check.

@@ -67,11 +67,13 @@ async fn wrong_method(State(receiver): State<Receiver>) -> Response {
     response
 }
 
-async fn not_found(State(receiver): State<Receiver>) -> Response {
+/// Answered in the request's encoding when it has a known one (a protobuf exporter pointed at
+/// the wrong path should still be able to decode the status), JSON otherwise.
+async fn not_found(State(receiver): State<Receiver>, headers: HeaderMap) -> Response {
     receiver.intake.reject(Rejection::WrongPath);
     error(
         StatusCode::NOT_FOUND,
-        Encoding::Json,
+        media_type(&headers).unwrap_or(Encoding::Json),
         UNIMPLEMENTED,
         "spanlint serve receives traces only, at POST /v1/traces".to_string(),
     )

@@ -50,7 +50,7 @@ run() {
     read -r sent seconds busy < <("$load" "$url/v1/traces" "$spans" "$clients")
     wait "${pids[-1]}" || true
     local received
-    received=$(grep -o 'received: *[0-9]* requests, [0-9]* spans' "$dir/front.out" | grep -o '[0-9]* spans' | cut -d' ' -f1)
+    received=$(grep -o 'received: *[0-9]* requests\?, [0-9]* spans\?' "$dir/front.out" | grep -o '[0-9]* spans\?' | cut -d' ' -f1)
     awk -v l="$label" -v n="$sent" -v s="$seconds" -v b="$busy" -v r="$received" \
         'BEGIN { printf "| %-40s | %8d | %8d | %6.2f | %8.0f | %6d |\n", l, n, r, s, n / s, b }'
 }

@@ -113,6 +113,28 @@ impl Serve {
         assert!(status.success());
     }
 
+    /// Sends SIGINT (Ctrl-C).
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits until standard error contains `text`.
+    fn wait_for_stderr(&self, text: &str) {
+        let started = Instant::now();
+        while !self.stderr().contains(text) {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no {text:?} on stderr: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits for the run to end; returns its exit status and standard output.
     fn wait(mut self) -> (ExitStatus, String) {
         let started = Instant::now();
@@ -244,9 +266,9 @@ fn spans_of(path: &Path) -> Vec<String> {
     spans
 }
 
-/// The number in `received:  R requests, N spans` of the summary.
+/// The number in `received:  R requests, N spans` (or `1 span`) of the summary.
 fn received_spans(stdout: &str) -> u64 {
-    summary_number(stdout, "  received:  ", " spans")
+    summary_number(stdout, "  received:  ", " span")
 }
 
 fn summary_number(stdout: &str, line_prefix: &str, before: &str) -> u64 {
@@ -410,7 +432,10 @@ fn answers_as_the_otlp_specification_says() {
     let (status, stdout) = serve.wait();
     // Malformed requests were received: the run cannot vouch for them.
     assert_eq!(status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("2 rejected as malformed"), "{stdout}");
+    assert!(
+        stdout.contains("9 rejected: 3 malformed, 2 too large, 1 wrong path, 1 wrong method, 2 unsupported media type"),
+        "{stdout}"
+    );
     assert!(stdout.contains("no findings"), "{stdout}");
 }
 
@@ -424,18 +449,80 @@ struct RpcStatus {
 }
 
 #[test]
-fn a_clean_run_exits_0() {
+fn a_run_that_received_no_span_exits_2_and_says_what_to_check() {
     let serve = Serve::start(&["--no-grpc", "--idle-timeout", "300ms"]);
     let (status, stdout) = serve.wait();
-    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert_eq!(status.code(), Some(2), "nothing was checked: {stdout}");
     assert!(
-        stdout.contains("stopped: no request for --idle-timeout"),
+        stdout.contains("stopped: no request for 300ms (--idle-timeout)"),
         "{stdout}"
     );
     assert!(
         stdout.contains("received:  0 requests, 0 spans"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "no spans received, nothing was checked: is the exporter pointed at http://127.0.0.1:"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_run_with_only_wrong_requests_exits_2_and_counts_them() {
+    let serve = Serve::start(&["--no-grpc"]);
+    let base = serve.http.clone().unwrap();
+    let answer = post(
+        &format!("{base}/v1/metrics"),
+        "application/json",
+        false,
+        b"{}".to_vec(),
+    );
+    assert_eq!((answer.0, answer.1.as_str()), (404, "application/json"));
+    // A protobuf exporter gets its 404 status in protobuf, which it can decode.
+    let (status, content_type, body) = post(
+        &format!("{base}/v1/logs"),
+        "application/x-protobuf",
+        false,
+        Vec::new(),
+    );
+    assert_eq!(
+        (status, content_type.as_str()),
+        (404, "application/x-protobuf")
+    );
+    let answer = RpcStatus::decode(body.as_slice()).expect("a google.rpc.Status");
+    assert!(answer.message.contains("/v1/traces"), "{}", answer.message);
+    assert_eq!(
+        post(&serve.traces_url(), "text/plain", false, b"{}".to_vec()).0,
+        415
+    );
+    serve.terminate();
+    let (status, stdout) = serve.wait();
+    assert_eq!(status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("3 rejected: 2 wrong path, 1 unsupported media type"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no spans received"), "{stdout}");
+}
+
+#[test]
+fn one_request_of_one_span_is_said_in_the_singular() {
+    let serve = Serve::start(&["--no-grpc", "--max-spans", "1"]);
+    let (status, _, _) = post(
+        &serve.traces_url(),
+        "application/x-protobuf",
+        false,
+        generated_request(0, 1).encode_to_vec(),
+    );
+    assert_eq!(status, 200);
+    let (_, stdout) = serve.wait();
+    assert!(
+        stdout.contains("received:  1 request, 1 span (1 GenAI)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n1 span (1 GenAI): "), "{stdout}");
 }
 
 #[test]
@@ -470,6 +557,51 @@ fn grpc_exports_with_gzip_are_checked() {
     assert!(stdout.contains("stopped: --max-spans reached"), "{stdout}");
     assert_eq!(received_spans(&stdout), sent);
     assert!(stdout.contains("error[foreign-namespace]"), "{stdout}");
+}
+
+/// Posts `message` as one gRPC Export call (HTTP/2, no compression) and returns the
+/// `grpc-status` answered.
+fn grpc_export_raw(endpoint: &str, message: &[u8]) -> String {
+    let client = reqwest::blocking::Client::builder()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut body = vec![0];
+    body.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(message);
+    let response = client
+        .post(format!(
+            "{endpoint}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+        .send()
+        .unwrap();
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    status.expect("an error answer carries grpc-status in its headers")
+}
+
+#[test]
+fn grpc_answers_bad_requests_as_otlp_says_and_counts_them() {
+    let serve = Serve::start(&["--no-http", "--max-message-size", "2KiB"]);
+    let endpoint = serve.grpc.clone().unwrap();
+    // Not protobuf: INVALID_ARGUMENT (3), not tonic's INTERNAL (13).
+    assert_eq!(grpc_export_raw(&endpoint, &[0x0a, 0xff, 0xff, 0x01]), "3");
+    // Over --max-message-size: RESOURCE_EXHAUSTED (8) without RetryInfo, which OTLP clients
+    // do not retry, not tonic's OUT_OF_RANGE (11), which they would.
+    assert_eq!(grpc_export_raw(&endpoint, &vec![0; 4096]), "8");
+    serve.terminate();
+    let (status, stdout) = serve.wait();
+    assert_eq!(status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("2 rejected: 1 malformed, 1 too large"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -576,6 +708,91 @@ fn a_forward_target_that_is_down_is_retried_then_reported() {
     );
     assert!(stdout.contains("last forward error: "), "{stdout}");
     assert!(stdout.contains("gave up after 2 retries"), "{stdout}");
+}
+
+#[test]
+fn a_hung_forward_target_is_given_up_at_the_drain_timeout_not_the_forward_timeout() {
+    // Listens (the kernel completes connections) but never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    let path = &fixtures("jsonl")[0];
+    let spans = span_count(path);
+    // A forward timeout far beyond the test's deadline: only the drain timeout can end it.
+    let front = Serve::start(&[
+        "--no-grpc",
+        "--forward",
+        &format!("http://127.0.0.1:{port}"),
+        "--forward-timeout",
+        "1h",
+        "--drain-timeout",
+        "300ms",
+        "--max-spans",
+        &spans.to_string(),
+    ]);
+    let (status, _, _) = post(
+        &front.traces_url(),
+        "application/json",
+        false,
+        std::fs::read(path).unwrap(),
+    );
+    assert_eq!(status, 200);
+    let stderr = front.stderr.clone();
+    let (status, stdout) = front.wait();
+    assert_eq!(status.code(), Some(2), "spans were not forwarded: {stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "forwarded: 0 spans to http://127.0.0.1:{port}/v1/traces; 0 failed, {spans} dropped"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("no answer before the drain timeout"),
+        "{stdout}"
+    );
+    assert!(
+        stderr
+            .lock()
+            .unwrap()
+            .contains("draining requests in flight and queued forwards for up to 300ms"),
+        "{stderr:?}"
+    );
+    drop(hung);
+}
+
+#[test]
+fn a_second_ctrl_c_stops_the_drain_at_once() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    let path = &fixtures("jsonl")[0];
+    let spans = span_count(path);
+    // Neither timeout can end the run within the test's deadline: only the second Ctrl-C.
+    let front = Serve::start(&[
+        "--no-grpc",
+        "--forward",
+        &format!("http://127.0.0.1:{port}"),
+        "--forward-timeout",
+        "1h",
+        "--drain-timeout",
+        "1h",
+    ]);
+    let (status, _, _) = post(
+        &front.traces_url(),
+        "application/json",
+        false,
+        std::fs::read(path).unwrap(),
+    );
+    assert_eq!(status, 200);
+    front.interrupt();
+    front.wait_for_stderr("Ctrl-C again to stop now");
+    front.interrupt();
+    front.wait_for_stderr("interrupted again: stopping now");
+    let (status, stdout) = front.wait();
+    assert_eq!(status.code(), Some(2), "spans were not forwarded: {stdout}");
+    assert!(
+        stdout.contains(&format!("0 failed, {spans} dropped")),
+        "{stdout}"
+    );
+    drop(hung);
 }
 
 /// A request of `count` chat spans with unique ids (`batch` makes them unique across
@@ -698,6 +915,16 @@ fn load_on_loopback_loses_no_span_between_receive_check_record_and_forward() {
         "{front_out}"
     );
     assert!(front_out.contains("; 0 failed, 0 dropped;"), "{front_out}");
+    // Busy answers are counted as such, without claiming the clients retried them.
+    let busy_answers = *busy.lock().unwrap();
+    if busy_answers > 0 {
+        assert!(
+            front_out.contains(&format!(
+                "{busy_answers} answered busy (503/UNAVAILABLE; clients must retry)"
+            )),
+            "{front_out}"
+        );
+    }
     // Checked: one de-duplicated key, counted for every span.
     assert!(
         front_out.contains(&format!(

@@ -17,8 +17,9 @@ use crate::coverage::render;
 use crate::finding::Severity;
 use crate::migrate::mapping::MappingFile;
 use crate::migrate::{ContentAction, Migrator, Options as MigrateOptions};
+use crate::serve::pipeline::Rejection;
 use crate::serve::record::Recorder;
-use crate::serve::{self, Bound, ForwardOptions, Outcome, Pipeline};
+use crate::serve::{self, Bound, ForwardOptions, Outcome, Pipeline, StopReason};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -33,7 +34,7 @@ Examples:
 Ends on Ctrl-C, SIGTERM, --duration, --max-spans or --idle-timeout, then prints the findings
 with their counts and the coverage table.
 Exit status: 0 no finding at or above --fail-on, 1 findings at or above it, 2 setup errors,
-malformed requests received, spans not recorded, or spans not forwarded.";
+rejected requests, no span received, spans not recorded, or spans not forwarded.";
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -61,7 +62,8 @@ pub struct ServeArgs {
     pub configuration: crate::commands::ConfigArgs,
 
     /// Largest request, compressed or decompressed (bytes, or with a KiB/MiB/GiB suffix);
-    /// larger ones are answered 413 (gRPC: RESOURCE_EXHAUSTED).
+    /// larger ones are answered 413 (gRPC: RESOURCE_EXHAUSTED without RetryInfo, which OTLP
+    /// clients do not retry).
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
     pub max_message_size: usize,
 
@@ -184,8 +186,10 @@ pub fn run(args: &ServeArgs) -> ExitStatus {
         }),
         drain: args.drain_timeout,
     };
+    let mut bound_at = None;
     let outcome = match serve::run(options, pipeline, |bound| {
-        announce(bound, forward_url.as_deref())
+        bound_at = Some(*bound);
+        announce(bound, forward_url.as_deref());
     }) {
         Ok(outcome) => outcome,
         Err(message) => {
@@ -193,7 +197,10 @@ pub fn run(args: &ServeArgs) -> ExitStatus {
             return ExitStatus::Error;
         }
     };
-    let text = report(args, &outcome, forward_url.as_deref());
+    let mut text = report(args, &outcome, forward_url.as_deref());
+    if outcome.finished.counts.spans == 0 {
+        text.push_str(&no_spans_hint(bound_at.as_ref()));
+    }
     if let Err(stop) = write_stdout(&text) {
         return stop;
     }
@@ -286,31 +293,47 @@ fn announce(bound: &Bound, forward: Option<&str>) {
 fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String {
     let counts = &outcome.finished.counts;
     let mut out = String::new();
+    let reason = match (outcome.reason, args.idle_timeout) {
+        (StopReason::Idle, Some(idle)) => format!(
+            "no request for {} (--idle-timeout)",
+            humantime::format_duration(idle)
+        ),
+        (reason, _) => reason.describe().to_string(),
+    };
     let _ = writeln!(
         out,
-        "\nspanlint serve stopped: {} after {:.1}s",
-        outcome.reason.describe(),
+        "\nspanlint serve stopped: {reason} after {:.1}s",
         outcome.elapsed.as_secs_f64()
     );
     let _ = write!(
         out,
-        "  received:  {} requests, {} spans ({} GenAI)",
-        counts.requests - counts.rejected,
-        counts.spans,
+        "  received:  {}, {} ({} GenAI)",
+        counted(counts.requests - counts.rejected, "request", "requests"),
+        counted(counts.spans, "span", "spans"),
         counts.genai_spans
     );
-    if counts.rejected > 0 {
-        let _ = write!(out, "; {} rejected as malformed", counts.rejected);
+    let rejected = rejections(outcome);
+    let rejected_total: u64 = rejected.iter().map(|(_, n)| n).sum();
+    if rejected_total > 0 {
+        let parts: Vec<String> = rejected
+            .iter()
+            .map(|(why, n)| format!("{n} {}", why.describe()))
+            .collect();
+        let _ = write!(out, "; {rejected_total} rejected: {}", parts.join(", "));
     }
     if outcome.busy > 0 {
-        let _ = write!(out, "; {} answered busy (retried by clients)", outcome.busy);
+        let _ = write!(
+            out,
+            "; {} answered busy (503/UNAVAILABLE; clients must retry)",
+            outcome.busy
+        );
     }
     out.push('\n');
     if let Some(path) = &outcome.finished.recorded_to {
         let _ = writeln!(
             out,
-            "  recorded:  {} spans to {}",
-            counts.recorded_spans,
+            "  recorded:  {} to {}",
+            counted(counts.recorded_spans, "span", "spans"),
             path.display()
         );
     }
@@ -320,8 +343,11 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
     if let (Some(stats), Some(url)) = (&outcome.forward, forward) {
         let _ = writeln!(
             out,
-            "  forwarded: {} spans to {url}; {} failed, {} dropped; {} retries",
-            stats.forwarded_spans, stats.failed_spans, stats.dropped_spans, stats.retries
+            "  forwarded: {} to {url}; {} failed, {} dropped; {}",
+            counted(stats.forwarded_spans, "span", "spans"),
+            stats.failed_spans,
+            stats.dropped_spans,
+            counted(stats.retries, "retry", "retries")
         );
         if counts.unmigrated > 0 {
             let _ = writeln!(
@@ -353,8 +379,12 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
     }
     let _ = writeln!(
         out,
-        "{} spans ({} GenAI): {errors} errors, {warnings} warnings, {infos} infos",
-        counts.spans, counts.genai_spans
+        "{} ({} GenAI): {}, {}, {}",
+        counted(counts.spans, "span", "spans"),
+        counts.genai_spans,
+        counted(errors as u64, "error", "errors"),
+        counted(warnings as u64, "warning", "warnings"),
+        counted(infos as u64, "info", "infos")
     );
     if !args.no_coverage && counts.genai_spans > 0 {
         out.push('\n');
@@ -367,14 +397,60 @@ fn report(args: &ServeArgs, outcome: &Outcome, forward: Option<&str>) -> String 
     out
 }
 
-/// 2 when something was lost or rejected, else `check`'s 0/1 by the worst finding.
+/// `1 span`, `2 spans`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Why a run without a single span fails, and what to check.
+fn no_spans_hint(bound: Option<&Bound>) -> String {
+    let mut places = Vec::new();
+    if let Some(addr) = bound.and_then(|b| b.http) {
+        places.push(format!(
+            "http://{addr} (OTLP/HTTP: OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf or http/json)"
+        ));
+    }
+    if let Some(addr) = bound.and_then(|b| b.grpc) {
+        places.push(format!(
+            "http://{addr} (OTLP/gRPC: OTEL_EXPORTER_OTLP_PROTOCOL=grpc)"
+        ));
+    }
+    format!(
+        "\nno spans received, nothing was checked: is the exporter pointed at {}? \
+         Is its protocol the one of that port, and is the traces exporter on \
+         (OTEL_TRACES_EXPORTER=otlp)?\n",
+        places.join(" or ")
+    )
+}
+
+/// Rejected requests by reason, the ones with a count only: the malformed ones the pipeline
+/// found plus the ones the receivers rejected themselves.
+fn rejections(outcome: &Outcome) -> Vec<(Rejection, u64)> {
+    outcome
+        .rejections
+        .iter()
+        .map(|&(why, n)| {
+            let parsed = if why == Rejection::Malformed {
+                outcome.finished.counts.rejected
+            } else {
+                0
+            };
+            (why, n + parsed)
+        })
+        .filter(|&(_, n)| n > 0)
+        .collect()
+}
+
+/// 2 when something was lost or rejected or no span came, else `check`'s 0/1 by the worst finding.
 fn status(args: &ServeArgs, outcome: &Outcome) -> ExitStatus {
-    let counts = &outcome.finished.counts;
     let lost_forwards = outcome
         .forward
         .as_ref()
         .is_some_and(|s| s.failed_spans + s.dropped_spans > 0);
-    if counts.rejected > 0 || outcome.finished.record_error.is_some() || lost_forwards {
+    let rejected = !rejections(outcome).is_empty();
+    // A run that checked nothing cannot pass: the exporter is most likely misconfigured.
+    let nothing_checked = outcome.finished.counts.spans == 0;
+    if rejected || nothing_checked || outcome.finished.record_error.is_some() || lost_forwards {
         return ExitStatus::Error;
     }
     let (errors, warnings, infos) = outcome.finished.findings.counts();

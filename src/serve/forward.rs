@@ -5,8 +5,9 @@
 //! back-pressure instead of unbounded memory. A few exports run at once. Each is retried with
 //! exponential backoff on connection errors, timeouts and the OTLP "retryable" answers (429,
 //! 502, 503, 504), honouring `Retry-After`; other answers fail the batch at once. Every span
-//! ends up counted as forwarded, failed or dropped (still queued or retrying when the drain
-//! time after the end of the run ran out): nothing is lost silently.
+//! ends up counted as forwarded, failed or dropped (still queued, retrying or waiting for an
+//! answer when the drain time after the end of the run ran out, or at a second Ctrl-C):
+//! nothing is lost silently.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -147,6 +148,34 @@ fn past(deadline: &watch::Receiver<Option<Instant>>, at: Instant) -> bool {
     deadline.borrow().is_some_and(|d| at >= d)
 }
 
+/// Resolves when the drain deadline is set and reached. The deadline may be set during an
+/// export (the run ends) or moved earlier (a second Ctrl-C), so both are watched: an export
+/// to a hung upstream must not outlive the drain time by up to `--forward-timeout`.
+pub(crate) async fn deadline_reached(mut deadline: watch::Receiver<Option<Instant>>) {
+    loop {
+        let current = *deadline.borrow_and_update();
+        let sleep = async {
+            match current {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => return,
+            changed = deadline.changed() => {
+                if changed.is_err() {
+                    // The run is gone without a deadline: nothing more to wait for.
+                    match current {
+                        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                        None => std::future::pending::<()>().await,
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Sends one batch, retrying as the OTLP specification says. Returns the outcome and the
 /// number of retries.
 async fn export(
@@ -162,12 +191,18 @@ async fn export(
         if past(deadline, Instant::now()) {
             return (Outcome::Dropped(last_error), retries);
         }
-        let sent = client
+        let send = client
             .post(&options.url)
             .header(reqwest::header::CONTENT_TYPE, batch.content_type)
             .body(batch.body.clone())
-            .send()
-            .await;
+            .send();
+        let sent = tokio::select! {
+            sent = send => sent,
+            () = deadline_reached(deadline.clone()) => {
+                let error = format!("{}: no answer before the drain timeout", options.url);
+                return (Outcome::Dropped(Some(error)), retries);
+            }
+        };
         let (error, retry_after) = match sent {
             Ok(response) if response.status().is_success() => {
                 return (Outcome::Forwarded, retries);
@@ -193,7 +228,12 @@ async fn export(
             return (Outcome::Dropped(Some(error)), retries);
         }
         last_error = Some(error);
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = deadline_reached(deadline.clone()) => {
+                return (Outcome::Dropped(last_error), retries);
+            }
+        }
         retries += 1;
         backoff = (backoff * 2).min(options.max_backoff);
     }

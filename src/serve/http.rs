@@ -18,7 +18,7 @@ use axum::routing::post;
 use prost::Message as _;
 
 use super::Encoding;
-use super::pipeline::{Intake, Refused};
+use super::pipeline::{Intake, Refused, Rejection};
 
 /// `google.rpc.Status`, the body of OTLP error answers.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -48,15 +48,32 @@ struct Receiver {
 /// The router: `/v1/traces`, and 404 elsewhere.
 pub fn router(intake: Intake, max_size: usize) -> Router {
     Router::new()
-        .route("/v1/traces", post(export))
+        .route("/v1/traces", post(export).fallback(wrong_method))
         .fallback(not_found)
         .with_state(Receiver { intake, max_size })
 }
 
-async fn not_found() -> Response {
+async fn wrong_method(State(receiver): State<Receiver>) -> Response {
+    receiver.intake.reject(Rejection::WrongMethod);
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Encoding::Json,
+        UNIMPLEMENTED,
+        "spanlint serve receives traces only, at POST /v1/traces".to_string(),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+/// Answered in the request's encoding when it has a known one (a protobuf exporter pointed at
+/// the wrong path should still be able to decode the status), JSON otherwise.
+async fn not_found(State(receiver): State<Receiver>, headers: HeaderMap) -> Response {
+    receiver.intake.reject(Rejection::WrongPath);
     error(
         StatusCode::NOT_FOUND,
-        Encoding::Json,
+        media_type(&headers).unwrap_or(Encoding::Json),
         UNIMPLEMENTED,
         "spanlint serve receives traces only, at POST /v1/traces".to_string(),
     )
@@ -64,6 +81,7 @@ async fn not_found() -> Response {
 
 async fn export(State(receiver): State<Receiver>, headers: HeaderMap, body: Body) -> Response {
     let Some(encoding) = media_type(&headers) else {
+        receiver.intake.reject(Rejection::UnsupportedMediaType);
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Encoding::Json,
@@ -74,6 +92,7 @@ async fn export(State(receiver): State<Receiver>, headers: HeaderMap, body: Body
     let gzip = match content_encoding(&headers) {
         Some(gzip) => gzip,
         None => {
+            receiver.intake.reject(Rejection::UnsupportedMediaType);
             return error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 encoding,
@@ -83,6 +102,7 @@ async fn export(State(receiver): State<Receiver>, headers: HeaderMap, body: Body
         }
     };
     let too_large = || {
+        receiver.intake.reject(Rejection::TooLarge);
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
             encoding,
@@ -101,6 +121,7 @@ async fn export(State(receiver): State<Receiver>, headers: HeaderMap, body: Body
             if over {
                 return too_large();
             }
+            receiver.intake.reject(Rejection::Malformed);
             return error(
                 StatusCode::BAD_REQUEST,
                 encoding,
@@ -114,6 +135,7 @@ async fn export(State(receiver): State<Receiver>, headers: HeaderMap, body: Body
             Ok(Some(body)) => body,
             Ok(None) => return too_large(),
             Err(err) => {
+                receiver.intake.reject(Rejection::Malformed);
                 return error(
                     StatusCode::BAD_REQUEST,
                     encoding,

@@ -107,6 +107,8 @@ pub struct Outcome {
     pub forward: Option<ForwardStats>,
     /// Requests answered "busy" (back-pressure).
     pub busy: u64,
+    /// Requests the receivers rejected before the pipeline, by reason.
+    pub rejections: Vec<(pipeline::Rejection, u64)>,
 }
 
 /// Serves until a reason to stop, then drains and returns the counts. `announce` is called once
@@ -204,17 +206,43 @@ async fn serve(
     intake.stop();
     let drain_end = Instant::now() + options.drain;
     deadline_tx.send_replace(Some(drain_end));
-    // Requests in flight get their answer; a server still busy at the end of the drain time
-    // is stopped (its requests already queued are still checked).
+    // Listen for the second Ctrl-C before saying it can be pressed, so none is missed.
+    let second_interrupt = interrupt_listener();
+    eprintln!(
+        "spanlint: stopping: draining requests in flight and queued forwards for up to {} \
+         (Ctrl-C again to stop now; unsent spans are counted as dropped)",
+        humantime::format_duration(options.drain)
+    );
+    let deadline_tx = Arc::new(deadline_tx);
+    let second_interrupt = tokio::spawn({
+        let deadline_tx = deadline_tx.clone();
+        async move {
+            if second_interrupt.await {
+                deadline_tx.send_replace(Some(Instant::now()));
+                eprintln!("spanlint: interrupted again: stopping now");
+            }
+        }
+    });
+    // Requests in flight get their answer; a server still busy a second after the drain
+    // deadline (which a second Ctrl-C moves to now) is stopped (its requests already queued
+    // are still checked).
     for mut server in servers {
-        let left = drain_end.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left + Duration::from_secs(1), &mut server).await {
-            Ok(Ok(Err(err))) => eprintln!("spanlint: receiver error: {err}"),
-            Ok(_) => {}
-            Err(_) => server.abort(),
+        let deadline = deadline_tx.subscribe();
+        let give_up = async move {
+            forward::deadline_reached(deadline).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        tokio::select! {
+            joined = &mut server => {
+                if let Ok(Err(err)) = joined {
+                    eprintln!("spanlint: receiver error: {err}");
+                }
+            }
+            () = give_up => server.abort(),
         }
     }
     let busy = intake.busy();
+    let rejections = intake.rejections();
     drop(intake);
     let finished = done_rx
         .await
@@ -223,13 +251,32 @@ async fn serve(
         Some(task) => Some(task.await.unwrap_or_default()),
         None => None,
     };
+    second_interrupt.abort();
     Ok(Outcome {
         reason,
         elapsed: started.elapsed(),
         finished,
         forward,
         busy,
+        rejections,
     })
+}
+
+/// A future that resolves `true` on the next Ctrl-C. On Unix the listener is registered now,
+/// not at the first poll, so an interrupt right after this call is not missed.
+fn interrupt_listener() -> impl std::future::Future<Output = bool> {
+    #[cfg(unix)]
+    let mut interrupts =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        return match interrupts.as_mut() {
+            Some(signal) => signal.recv().await.is_some(),
+            None => std::future::pending().await,
+        };
+        #[cfg(not(unix))]
+        return tokio::signal::ctrl_c().await.is_ok();
+    }
 }
 
 fn set_reason(stop: &watch::Sender<Option<StopReason>>, reason: StopReason) {

@@ -66,6 +66,46 @@ struct Shared {
     stopping: AtomicBool,
     /// Requests answered "busy".
     busy: AtomicU64,
+    /// Requests the receivers rejected before the pipeline saw them, by [`Rejection`].
+    rejected: [AtomicU64; Rejection::ALL.len()],
+}
+
+/// Why a receiver rejected a request itself (the pipeline counts the malformed batches it
+/// parses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not decodable before parsing: a corrupt gzip body, an unreadable body, a gRPC message
+    /// tonic cannot decode.
+    Malformed,
+    /// Over `--max-message-size`.
+    TooLarge,
+    /// Another path than `/v1/traces` (HTTP 404).
+    WrongPath,
+    /// Another method than POST (HTTP 405).
+    WrongMethod,
+    /// Another media type or content encoding (HTTP 415).
+    UnsupportedMediaType,
+}
+
+impl Rejection {
+    pub const ALL: [Rejection; 5] = [
+        Rejection::Malformed,
+        Rejection::TooLarge,
+        Rejection::WrongPath,
+        Rejection::WrongMethod,
+        Rejection::UnsupportedMediaType,
+    ];
+
+    /// As the summary says it ("2 wrong path").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rejection::Malformed => "malformed",
+            Rejection::TooLarge => "too large",
+            Rejection::WrongPath => "wrong path",
+            Rejection::WrongMethod => "wrong method",
+            Rejection::UnsupportedMediaType => "unsupported media type",
+        }
+    }
 }
 
 impl Intake {
@@ -77,17 +117,14 @@ impl Intake {
             last_request: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             busy: AtomicU64::new(0),
+            rejected: Default::default(),
         });
         (Intake { jobs, shared }, receiver)
     }
 
     /// Hands a request to the pipeline and waits for its verdict.
     pub async fn submit(&self, body: Vec<u8>, encoding: Encoding) -> Result<u64, Refused> {
-        let since_start = self.shared.started.elapsed().as_millis();
-        self.shared.last_request.store(
-            u64::try_from(since_start).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.touch();
         if self.shared.stopping.load(Ordering::Relaxed) {
             return Err(Refused::Stopping);
         }
@@ -129,6 +166,34 @@ impl Intake {
     /// Requests answered "busy" so far.
     pub fn busy(&self) -> u64 {
         self.shared.busy.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request a receiver rejected itself. It also counts as activity for
+    /// `--idle-timeout`: a misconfigured exporter is still an exporter.
+    pub fn reject(&self, why: Rejection) {
+        self.touch();
+        self.shared.rejected[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests the receivers rejected themselves, by reason (in [`Rejection::ALL`] order).
+    pub fn rejections(&self) -> Vec<(Rejection, u64)> {
+        Rejection::ALL
+            .iter()
+            .map(|&why| {
+                (
+                    why,
+                    self.shared.rejected[why as usize].load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    fn touch(&self) {
+        let since_start = self.shared.started.elapsed().as_millis();
+        self.shared.last_request.store(
+            u64::try_from(since_start).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 }
 

@@ -391,7 +391,7 @@ impl Migrator {
     }
 
     /// Adds a folded/wrapped JSON attribute and removes its sources, unless the target is
-    /// already there with other content; whether the sources may go.
+    /// already there with other content; whether the sources went.
     #[allow(clippy::too_many_arguments)]
     fn put_folded<'a>(
         &self,
@@ -403,9 +403,39 @@ impl Migrator {
         mapping: String,
         old: Option<String>,
     ) -> bool {
-        let existing = w.iter().find(|x| x.key == to).map(|x| x.value.clone());
-        match existing {
-            Some(Value::String(s)) if s == json => {
+        // Messages are content: the change shows the key, never the JSON.
+        let shown = format!("{to}=…");
+        let placed = self.place(
+            w,
+            changes,
+            to,
+            Value::String(Cow::Owned(json)),
+            shown,
+            mapping,
+            old,
+        );
+        if placed {
+            remove_consumed(w, consumed);
+        }
+        placed
+    }
+
+    /// Puts `value` at `to` unless `to` is already there: with the same value the sources are
+    /// redundant ("already there"), with another value it is a conflict and the sources stay.
+    /// Whether the sources should go (never with `--dual-emit`).
+    #[allow(clippy::too_many_arguments)]
+    fn place<'a>(
+        &self,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+        to: &str,
+        value: Value<'a>,
+        shown: String,
+        mapping: String,
+        old: Option<String>,
+    ) -> bool {
+        match w.iter().find(|x| x.key == to) {
+            Some(x) if x.value == value => {
                 if self.options.dual_emit {
                     return false;
                 }
@@ -427,20 +457,17 @@ impl Migrator {
                 changes.push(Change {
                     mapping,
                     old: if self.options.dual_emit { None } else { old },
-                    new: Some(format!("{to}=…")),
+                    new: Some(shown),
                 });
                 w.push(Work {
                     key: Cow::Owned(to.to_string()),
-                    value: Value::String(Cow::Owned(json)),
+                    value,
                     src: None,
                     value_changed: false,
                 });
             }
         }
-        if !self.options.dual_emit {
-            remove_consumed(w, consumed);
-        }
-        true
+        !self.options.dual_emit
     }
 
     fn convert<'a>(&self, c: &Conversion, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
@@ -864,40 +891,8 @@ impl Migrator {
             c.to,
             c.vocabulary
         );
-        match w.iter().find(|x| x.key == c.to) {
-            Some(x) if x.value == value => {
-                if self.options.dual_emit {
-                    return;
-                }
-                changes.push(Change {
-                    mapping: format!("{mapping} (already there)"),
-                    old: Some(old),
-                    new: None,
-                });
-            }
-            Some(_) => {
-                changes.push(Change {
-                    mapping: format!("conflict, kept: {mapping}"),
-                    old: None,
-                    new: None,
-                });
-                return;
-            }
-            None => {
-                changes.push(Change {
-                    mapping,
-                    old: (!self.options.dual_emit).then_some(old),
-                    new: Some(self.show(&c.to, &value)),
-                });
-                w.push(Work {
-                    key: Cow::Owned(c.to.clone()),
-                    value,
-                    src: None,
-                    value_changed: false,
-                });
-            }
-        }
-        if !self.options.dual_emit {
+        let shown = self.show(&c.to, &value);
+        if self.place(w, changes, &c.to, value, shown, mapping, Some(old)) {
             remove_consumed(w, consumed);
         }
     }
@@ -1391,40 +1386,8 @@ impl Migrator {
                 }
                 let mapping = format!("event {} {} → {} ({})", h.event, h.from, h.to, h.vocabulary);
                 let old = format!("event {:?} {}", h.event, self.show(&h.from, &ew[i].value));
-                match w.iter().find(|x| x.key == h.to) {
-                    Some(x) if x.value == value => {
-                        if self.options.dual_emit {
-                            continue;
-                        }
-                        changes.push(Change {
-                            mapping: format!("{mapping} (already there)"),
-                            old: Some(old),
-                            new: None,
-                        });
-                    }
-                    Some(_) => {
-                        changes.push(Change {
-                            mapping: format!("conflict, kept: {mapping}"),
-                            old: None,
-                            new: None,
-                        });
-                        continue;
-                    }
-                    None => {
-                        changes.push(Change {
-                            mapping,
-                            old: (!self.options.dual_emit).then_some(old),
-                            new: Some(self.show(&h.to, &value)),
-                        });
-                        w.push(Work {
-                            key: Cow::Owned(h.to.clone()),
-                            value,
-                            src: None,
-                            value_changed: false,
-                        });
-                    }
-                }
-                if !self.options.dual_emit {
+                let shown = self.show(&h.to, &value);
+                if self.place(w, changes, &h.to, value, shown, mapping, Some(old)) {
                     ew.remove(i);
                 }
             }
@@ -1511,9 +1474,7 @@ impl Migrator {
             &self.mapping.messages.roles,
             &self.mapping.messages.finish_reasons,
         );
-        if self.put_folded(w, changes, &entry.to, json, Vec::new(), mapping, old)
-            && !self.options.dual_emit
-        {
+        if self.put_folded(w, changes, &entry.to, json, Vec::new(), mapping, old) {
             removed.extend(consumed);
         }
     }

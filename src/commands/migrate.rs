@@ -106,6 +106,17 @@ pub enum ContentArg {
     Redact,
 }
 
+impl From<ContentArg> for ContentAction {
+    fn from(arg: ContentArg) -> Self {
+        match arg {
+            ContentArg::Keep => ContentAction::Keep,
+            ContentArg::Drop => ContentAction::Drop,
+            ContentArg::Hash => ContentAction::Hash,
+            ContentArg::Redact => ContentAction::Redact,
+        }
+    }
+}
+
 /// One input after migration, ready to be written.
 struct Done {
     source: Source,
@@ -140,12 +151,7 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
     let options = Options {
         dual_emit: args.dual_emit,
         keep_span_names: args.keep_span_names,
-        content: match args.content {
-            ContentArg::Keep => ContentAction::Keep,
-            ContentArg::Drop => ContentAction::Drop,
-            ContentArg::Hash => ContentAction::Hash,
-            ContentArg::Redact => ContentAction::Redact,
-        },
+        content: args.content.into(),
         target: Some(args.target.clone()),
         squatter_namespace,
     };

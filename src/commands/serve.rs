@@ -16,7 +16,7 @@ use crate::commands::migrate::ContentArg;
 use crate::coverage::render;
 use crate::finding::Severity;
 use crate::migrate::mapping::MappingFile;
-use crate::migrate::{ContentAction, Migrator, Options as MigrateOptions};
+use crate::migrate::{Migrator, Options as MigrateOptions};
 use crate::serve::pipeline::Rejection;
 use crate::serve::record::Recorder;
 use crate::serve::{self, Bound, ForwardOptions, Outcome, Pipeline, StopReason};
@@ -215,12 +215,7 @@ fn setup(args: &ServeArgs) -> Result<Pipeline, miette::Report> {
         let options = MigrateOptions {
             dual_emit: args.dual_emit,
             keep_span_names: args.keep_span_names,
-            content: match args.content {
-                ContentArg::Keep => ContentAction::Keep,
-                ContentArg::Drop => ContentAction::Drop,
-                ContentArg::Hash => ContentAction::Hash,
-                ContentArg::Redact => ContentAction::Redact,
-            },
+            content: args.content.into(),
             target: None,
             squatter_namespace: config.migrate.squatter_namespace.clone(),
         };

@@ -275,29 +275,55 @@ impl<'b> Absorber<'b> {
     }
 }
 
+/// Counts a run's findings by baseline key as they pass (`--write-baseline`), so the findings
+/// themselves need not be kept.
+#[derive(Default)]
+pub struct Recorder {
+    counts: BTreeMap<Key, usize>,
+    findings: usize,
+}
+
+impl Recorder {
+    pub fn add(&mut self, finding: &Finding) {
+        *self.counts.entry(Key::of(finding)).or_default() += 1;
+        self.findings += 1;
+    }
+
+    /// How many findings were recorded.
+    pub fn findings(&self) -> usize {
+        self.findings
+    }
+
+    /// The baseline entries, sorted by key; reasons of `previous` entries with the same key are
+    /// kept.
+    pub fn entries(self, previous: Option<&Baseline>) -> Vec<Entry> {
+        let reasons: BTreeMap<Key, String> = previous
+            .into_iter()
+            .flat_map(Baseline::entries)
+            .filter_map(|e| Some((e.key(), e.reason.clone()?)))
+            .collect();
+        self.counts
+            .into_iter()
+            .map(|(key, count)| Entry {
+                reason: reasons.get(&key).cloned(),
+                rule: key.rule,
+                service: key.service,
+                span_name: key.span_name,
+                attribute: key.attribute,
+                count,
+            })
+            .collect()
+    }
+}
+
 /// The baseline entries for a run's findings, sorted by key; reasons of `previous` entries
 /// with the same key are kept.
 pub fn record(files: &[FileReport], previous: Option<&Baseline>) -> Vec<Entry> {
-    let mut counts: BTreeMap<Key, usize> = BTreeMap::new();
+    let mut recorder = Recorder::default();
     for located in files.iter().flat_map(|f| &f.findings) {
-        *counts.entry(Key::of(&located.finding)).or_default() += 1;
+        recorder.add(&located.finding);
     }
-    let reasons: BTreeMap<Key, String> = previous
-        .into_iter()
-        .flat_map(Baseline::entries)
-        .filter_map(|e| Some((e.key(), e.reason.clone()?)))
-        .collect();
-    counts
-        .into_iter()
-        .map(|(key, count)| Entry {
-            reason: reasons.get(&key).cloned(),
-            rule: key.rule,
-            service: key.service,
-            span_name: key.span_name,
-            attribute: key.attribute,
-            count,
-        })
-        .collect()
+    recorder.entries(previous)
 }
 
 /// The text of a baseline file.

@@ -479,15 +479,32 @@ fn a_baseline_accepts_todays_findings_and_reports_new_and_stale_ones() {
     sorted.sort();
     assert_eq!(keys, sorted, "entries are sorted");
 
-    // Writing again gives the same bytes.
-    spanlint_in(
-        dir.path(),
-        &["check", "--write-baseline", "baseline.toml", &legacy_dump()],
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("baseline.toml")).unwrap(),
-        text
-    );
+    // Writing again gives the same bytes, whether the report is written while the files are
+    // checked (the default) or whole at the end (junit).
+    for format in ["human", "junit"] {
+        let output = spanlint_in(
+            dir.path(),
+            &[
+                "check",
+                "--format",
+                format,
+                "--write-baseline",
+                "baseline.toml",
+                &legacy_dump(),
+            ],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{format}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("baseline.toml")).unwrap(),
+            text,
+            "{format}"
+        );
+    }
 
     // Reading: nothing new, exit 0, no stale entry.
     let output = spanlint_in(

@@ -45,27 +45,28 @@ fn all_real() -> Vec<&'static str> {
     vec!["fixtures/real"]
 }
 
-/// The JSON report's findings: the reference the other formats are compared with.
+/// The JSON report's findings: the reference the other formats are compared with. Every
+/// format is written while the files are checked, so all show every span-level finding first,
+/// then the trace-level ones (known only after the last file), each in files' then file order.
 fn reference(paths: &[&str]) -> Vec<Value> {
     let report: Value = serde_json::from_str(&check("json", paths)).unwrap();
     let findings = report["findings"].as_array().unwrap().clone();
     assert!(findings.len() > 20, "the real fixtures have findings");
-    findings
-}
-
-/// [`reference`] in the order of the formats written while the files are checked (`concise`,
-/// `jsonl`, `github`, `human`): every span-level finding first, then the trace-level ones (known
-/// only after the last file), each in files' then file order.
-fn streamed_reference(paths: &[&str]) -> Vec<Value> {
     let is_trace_rule = |f: &Value| {
         spanlint::rules::TRACE_RULES
             .iter()
             .any(|rule| f["rule"] == rule.info.id)
     };
-    let (trace, span): (Vec<Value>, Vec<Value>) =
-        reference(paths).into_iter().partition(is_trace_rule);
-    assert!(!trace.is_empty(), "the real fixtures have trace findings");
-    span.into_iter().chain(trace).collect()
+    let first_trace = findings.iter().position(is_trace_rule);
+    assert!(
+        first_trace.is_some(),
+        "the real fixtures have trace findings"
+    );
+    assert!(
+        findings[first_trace.unwrap()..].iter().all(is_trace_rule),
+        "trace-level findings come last"
+    );
+    findings
 }
 
 fn snapshot(format: &str) {
@@ -119,7 +120,7 @@ fn place(finding: &Value) -> String {
 
 #[test]
 fn concise_has_one_line_per_finding_then_the_summary() {
-    let findings = streamed_reference(&all_real());
+    let findings = reference(&all_real());
     let text = check("concise", &all_real());
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), findings.len() + 1, "{text}");
@@ -142,7 +143,7 @@ fn concise_has_one_line_per_finding_then_the_summary() {
 
 #[test]
 fn jsonl_lines_are_the_json_findings_then_one_summary() {
-    let findings = streamed_reference(&all_real());
+    let findings = reference(&all_real());
     let text = check("jsonl", &all_real());
     let lines: Vec<Value> = text
         .lines()
@@ -367,7 +368,7 @@ fn parse_workflow_commands(text: &str) -> Vec<WorkflowCommand> {
 
 #[test]
 fn github_commands_parse_back_to_the_findings() {
-    let findings = streamed_reference(&all_real());
+    let findings = reference(&all_real());
     let commands = parse_workflow_commands(&check("github", &all_real()));
     assert_eq!(commands.len(), findings.len());
     for (command, f) in commands.iter().zip(&findings) {

@@ -387,10 +387,10 @@ fn small_files_are_still_loaded_whole() {
     assert!(matches!(opened, Opened::Whole(_)));
 }
 
-/// The streamed report (`jsonl`, written while the files are checked) against the report
-/// written whole (`json`), end to end on a streamed file next to a small one: the same
-/// findings (span-level ones first, in argument and file order, then the trace-level ones)
-/// and the same summary; and a baseline applies to the streamed findings as they pass.
+/// The `jsonl` report against the `json` one (both written while the files are checked, one
+/// line or one array element at a time), end to end on a streamed file next to a small one:
+/// the same findings (span-level ones first, in argument and file order, then the trace-level
+/// ones) and the same summary; and a baseline applies to the streamed findings as they pass.
 #[test]
 fn streamed_report_has_the_findings_of_the_whole_report_and_honours_a_baseline() {
     let dir = tempfile::tempdir().unwrap();

@@ -211,12 +211,9 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
             View::Findings
         },
     };
-    // `--write-baseline` needs every finding before it reports (none of them).
     match report::Stream::new(args.format, render_options) {
-        Some(stream) if args.write_baseline.is_none() => {
-            run_streamed(args, &setup, &sources, errors, stream)
-        }
-        _ => run_whole(args, &setup, &sources, errors, render_options),
+        Some(stream) => run_streamed(args, &setup, &sources, errors, stream),
+        None => run_whole(args, &setup, &sources, errors, render_options),
     }
 }
 
@@ -324,6 +321,11 @@ fn run_streamed(
     let mut names: Vec<String> = Vec::new();
     let mut traces = trace::TraceIndex::default();
     let mut text = String::new();
+    // `--write-baseline` counts the findings into the baseline instead of reporting them.
+    let mut recorder = args
+        .write_baseline
+        .as_ref()
+        .map(|_| baseline::Recorder::default());
 
     // Renders one piece of the current file (its findings are final once the sink saw them).
     let mut emit = |part: &mut FileReport,
@@ -335,6 +337,11 @@ fn run_streamed(
         errors.append(&mut part.errors);
         summary.add_spans(part);
         sink.apply_findings(&mut part.findings);
+        if let Some(recorder) = recorder.as_mut() {
+            for located in part.findings.drain(..) {
+                recorder.add(&located.finding);
+            }
+        }
         summary.add_findings(&part.findings);
         stream.findings(name, &part.findings, &mut text);
         part.findings = Vec::new();
@@ -417,7 +424,17 @@ fn run_streamed(
     for err in &errors {
         eprint_diagnostic(err);
     }
-    warn_about_configuration(setup, &sink);
+    match (&args.write_baseline, recorder) {
+        (Some(path), Some(recorder)) => {
+            warn_about_ignores_and_stale_entries(setup, &sink);
+            let findings = recorder.findings();
+            let entries = recorder.entries(setup.previous.as_ref());
+            if let Err(stop) = write_baseline(path, &entries, findings) {
+                return stop;
+            }
+        }
+        _ => warn_about_configuration(setup, &sink),
+    }
     summary.input_errors = errors.len();
     let no_input = sources.is_empty() && errors.is_empty();
     if no_input {
@@ -456,8 +473,8 @@ fn exit_status(
     }
 }
 
-/// A run whose report is rendered after every file was checked (`json`, `sarif`, `gitlab`,
-/// `junit`, and `--write-baseline`): all findings are held until then.
+/// A run whose report is rendered after every file was checked (`junit`, and
+/// `--write-baseline`): all findings are held until then.
 fn run_whole(
     args: &CheckArgs,
     setup: &Setup,
@@ -632,7 +649,12 @@ fn apply_configuration(
     sink.apply(files);
     if let Some(path) = &args.write_baseline {
         warn_about_ignores_and_stale_entries(setup, &sink);
-        write_baseline(path, setup.previous.as_ref(), files)?;
+        let entries = baseline::record(files, setup.previous.as_ref());
+        let findings = files.iter().map(|f| f.findings.len()).sum();
+        write_baseline(path, &entries, findings)?;
+        for file in files {
+            file.findings.clear();
+        }
     } else {
         warn_about_configuration(setup, &sink);
     }
@@ -662,28 +684,23 @@ fn warn_about_ignores_and_stale_entries(setup: &Setup, sink: &Sink<'_>) {
     }
 }
 
-/// `--write-baseline`: records the findings that survived the configuration, then leaves none
-/// to report (they are all accepted now).
+/// `--write-baseline`: writes the entries recording the findings that survived the
+/// configuration (which are then all accepted, so none is reported).
 fn write_baseline(
     path: &std::path::Path,
-    previous: Option<&Baseline>,
-    files: &mut [FileReport],
+    entries: &[baseline::Entry],
+    findings: usize,
 ) -> Result<(), ExitStatus> {
-    let entries = baseline::record(files, previous);
-    if let Err(err) = baseline::write(path, &entries) {
+    if let Err(err) = baseline::write(path, entries) {
         eprint_diagnostic(&err);
         return Err(ExitStatus::Error);
     }
-    let findings: usize = files.iter().map(|f| f.findings.len()).sum();
     eprintln!(
         "spanlint: wrote {} baseline entr{} covering {findings} finding(s) to {}",
         entries.len(),
         if entries.len() == 1 { "y" } else { "ies" },
         report::shown_path(path)
     );
-    for file in files {
-        file.findings.clear();
-    }
     Ok(())
 }
 

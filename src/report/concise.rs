@@ -11,20 +11,9 @@
 
 use std::fmt::Write as _;
 
-use super::{CheckOutcome, sanitize, summary_line, truncate};
+use super::{sanitize, truncate};
 use crate::check::LocatedFinding;
 use crate::input::Position;
-
-/// Renders one line per finding, then the summary line.
-pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let mut out = String::new();
-    for (file, located) in outcome.findings() {
-        write_finding(&mut out, file, located);
-    }
-    out.push_str(&summary_line(&outcome.summary));
-    out.push('\n');
-    out
-}
 
 /// One finding's line (the streamed report writes them as files are checked).
 pub(super) fn write_finding(out: &mut String, file: &str, located: &LocatedFinding) {

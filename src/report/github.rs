@@ -17,20 +17,9 @@
 
 use std::fmt::Write as _;
 
-use super::CheckOutcome;
 use crate::check::LocatedFinding;
 use crate::finding::Severity;
 use crate::input::Position;
-
-/// Renders one workflow command per finding and per input error.
-pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let mut out = String::new();
-    for (file, located) in outcome.findings() {
-        write_finding(&mut out, file, located);
-    }
-    write_errors(&mut out, outcome.errors);
-    out
-}
 
 /// One finding's command (the streamed report writes them as files are checked).
 pub(super) fn write_finding(out: &mut String, file: &str, located: &LocatedFinding) {

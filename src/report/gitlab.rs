@@ -17,7 +17,9 @@
 
 use serde::Serialize;
 
-use super::{CheckOutcome, Occurrences, identity_fields, stable_hash};
+use super::safe_json::PrettyArray;
+use super::{Occurrences, identity_fields, stable_hash};
+use crate::check::LocatedFinding;
 use crate::finding::Severity;
 use crate::input::Position;
 
@@ -41,44 +43,64 @@ struct Lines {
     begin: usize,
 }
 
-/// Renders the issue array, pretty-printed, with a trailing newline.
-pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let project_dir = std::env::var("CI_PROJECT_DIR").ok();
-    let mut occurrences = Occurrences::default();
-    let issues: Vec<Issue<'_>> = outcome
-        .findings()
-        .map(|(file, located)| {
-            let f = &located.finding;
-            let [rule, service, span, attribute] = identity_fields(f);
-            let key = stable_hash(&[file, &rule, &service, &span, &attribute]);
-            let n = occurrences.next(&key);
-            let (line, place) = match located.position {
-                Position::LineColumn { line, .. } => (line, String::new()),
-                Position::Byte(offset) => (1, format!(", byte {offset}")),
-            };
-            Issue {
-                description: format!(
-                    "{} (span `{}`{place})",
-                    f.message,
-                    super::truncate(&f.span.name, 80)
-                ),
-                check_name: f.rule,
-                fingerprint: format!("{key}{}", stable_hash(&[&key, &n.to_string()])),
-                severity: match f.severity {
-                    Severity::Error => "major",
-                    Severity::Warning => "minor",
-                    Severity::Info => "info",
-                },
-                location: Location {
-                    path: repository_path(file, project_dir.as_deref()),
-                    lines: Lines { begin: line },
-                },
-            }
-        })
-        .collect();
-    let mut out = super::safe_json::to_string_pretty(&issues).unwrap_or_default();
-    out.push('\n');
-    out
+/// The issue array written issue by issue (see [`super::Stream`]); the bytes are those of
+/// pretty-printing the whole array, with a trailing newline.
+pub(super) struct GitlabStream {
+    project_dir: Option<String>,
+    occurrences: Occurrences,
+    issues: Option<PrettyArray>,
+}
+
+impl GitlabStream {
+    pub fn new() -> GitlabStream {
+        GitlabStream {
+            project_dir: std::env::var("CI_PROJECT_DIR").ok(),
+            occurrences: Occurrences::default(),
+            issues: None,
+        }
+    }
+
+    pub fn write_finding(&mut self, out: &mut String, file: &str, located: &LocatedFinding) {
+        let issue = self.issue(file, located);
+        let issues = self.issues.get_or_insert_with(|| PrettyArray::open(0, out));
+        issues.push(&issue, out);
+    }
+
+    pub fn finish(self, out: &mut String) {
+        self.issues
+            .unwrap_or_else(|| PrettyArray::open(0, out))
+            .close(out);
+        out.push('\n');
+    }
+
+    fn issue<'a>(&mut self, file: &'a str, located: &LocatedFinding) -> Issue<'a> {
+        let f = &located.finding;
+        let [rule, service, span, attribute] = identity_fields(f);
+        let key = stable_hash(&[file, &rule, &service, &span, &attribute]);
+        let n = self.occurrences.next(&key);
+        let (line, place) = match located.position {
+            Position::LineColumn { line, .. } => (line, String::new()),
+            Position::Byte(offset) => (1, format!(", byte {offset}")),
+        };
+        Issue {
+            description: format!(
+                "{} (span `{}`{place})",
+                f.message,
+                super::truncate(&f.span.name, 80)
+            ),
+            check_name: f.rule,
+            fingerprint: format!("{key}{}", stable_hash(&[&key, &n.to_string()])),
+            severity: match f.severity {
+                Severity::Error => "major",
+                Severity::Warning => "minor",
+                Severity::Info => "info",
+            },
+            location: Location {
+                path: repository_path(file, self.project_dir.as_deref()),
+                lines: Lines { begin: line },
+            },
+        }
+    }
 }
 
 /// `file` relative to the project directory when it lies under it (GitLab shows issues only

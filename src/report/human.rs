@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic};
 
-use super::{CheckOutcome, sanitize, summary_line};
+use super::sanitize;
 use crate::check::LocatedFinding;
 use crate::finding::Severity;
 use crate::snippet::SnippetCode;
@@ -29,20 +29,6 @@ impl Default for HumanOptions {
             width: 100,
         }
     }
-}
-
-/// Renders every finding, file by file, then the summary line.
-pub fn render(outcome: &CheckOutcome<'_>, options: HumanOptions) -> String {
-    let handler = handler(options);
-    let mut out = String::new();
-    for file in outcome.files {
-        for located in &file.findings {
-            render_finding(&handler, &file.name, located, &mut out);
-        }
-    }
-    out.push_str(&summary_line(&outcome.summary));
-    out.push('\n');
-    out
 }
 
 /// The miette handler that renders each finding.

@@ -14,17 +14,9 @@
 
 use serde::Serialize;
 
-use super::CheckOutcome;
-use crate::check::LocatedFinding;
+use super::safe_json::{self, PrettyArray};
+use crate::check::{LocatedFinding, Summary};
 use crate::input::{InputError, Position};
-
-#[derive(Serialize)]
-struct Document<'a> {
-    version: u32,
-    findings: Vec<JsonFinding<'a>>,
-    errors: Vec<JsonError<'a>>,
-    summary: JsonSummary,
-}
 
 /// An input that could not be read or parsed.
 #[derive(Serialize)]
@@ -65,20 +57,37 @@ pub(super) struct JsonSummary {
     input_errors: usize,
 }
 
-/// Renders the report as pretty-printed JSON with a trailing newline.
-pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let document = Document {
-        version: VERSION,
-        findings: outcome.findings().map(finding).collect(),
-        errors: outcome.errors.iter().map(error).collect(),
-        summary: summary(outcome),
-    };
-    let mut out = super::safe_json::to_string_pretty(&document).unwrap_or_default();
-    out.push('\n');
-    out
+/// The report written piece by piece (see [`super::Stream`]): the findings array element by
+/// element, then the errors and the summary. The bytes are those of pretty-printing the whole
+/// document, with a trailing newline.
+#[derive(Default)]
+pub(super) struct JsonStream {
+    findings: Option<PrettyArray>,
 }
 
-/// The version of the JSON and JSON Lines wire formats; raised only on incompatible changes.
+impl JsonStream {
+    pub fn write_finding(&mut self, out: &mut String, file: &str, located: &LocatedFinding) {
+        let findings = self.findings.get_or_insert_with(|| open(out));
+        findings.push(&finding((file, located)), out);
+    }
+
+    pub fn finish(self, out: &mut String, errors: &[InputError], totals: Summary) {
+        self.findings.unwrap_or_else(|| open(out)).close(out);
+        out.push_str(",\n  \"errors\": ");
+        let errors: Vec<JsonError<'_>> = errors.iter().map(error).collect();
+        safe_json::write_nested(&errors, 1, out);
+        out.push_str(",\n  \"summary\": ");
+        safe_json::write_nested(&summary(totals), 1, out);
+        out.push_str("\n}\n");
+    }
+}
+
+/// Writes the document's start, up to the findings array, and opens it.
+fn open(out: &mut String) -> PrettyArray {
+    out.push_str(&format!("{{\n  \"version\": {VERSION},\n  \"findings\": "));
+    PrettyArray::open(1, out)
+}
+
 pub(super) const VERSION: u32 = 1;
 
 /// One finding as the JSON formats show it.
@@ -123,8 +132,7 @@ pub(super) fn error(err: &InputError) -> JsonError<'_> {
 }
 
 /// The run's counts as the JSON formats show them.
-pub(super) fn summary(outcome: &CheckOutcome<'_>) -> JsonSummary {
-    let s = outcome.summary;
+pub(super) fn summary(s: Summary) -> JsonSummary {
     JsonSummary {
         files: s.files,
         spans: s.spans,

@@ -19,9 +19,9 @@
 
 use serde::Serialize;
 
-use super::CheckOutcome;
 use super::json::{self, VERSION};
-use crate::check::LocatedFinding;
+use crate::check::{LocatedFinding, Summary};
+use crate::input::InputError;
 
 /// One line: a `type` tag, then the object's own fields.
 #[derive(Serialize)]
@@ -32,16 +32,6 @@ struct Line<T> {
     version: Option<u32>,
     #[serde(flatten)]
     body: T,
-}
-
-/// Renders one finding per line, then the input errors, then the summary line.
-pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let mut out = String::new();
-    for (file, located) in outcome.findings() {
-        write_finding(&mut out, file, located);
-    }
-    write_tail(&mut out, outcome);
-    out
 }
 
 fn push(out: &mut String, line: serde_json::Result<String>) {
@@ -62,9 +52,9 @@ pub(super) fn write_finding(out: &mut String, file: &str, located: &LocatedFindi
 }
 
 /// The input errors' lines, then the summary line.
-pub(super) fn write_tail(out: &mut String, outcome: &CheckOutcome<'_>) {
+pub(super) fn write_tail(out: &mut String, errors: &[InputError], totals: Summary) {
     let mut push = |line: serde_json::Result<String>| push(out, line);
-    for err in outcome.errors {
+    for err in errors {
         push(super::safe_json::to_string(&Line {
             kind: "error",
             version: None,
@@ -74,6 +64,6 @@ pub(super) fn write_tail(out: &mut String, outcome: &CheckOutcome<'_>) {
     push(super::safe_json::to_string(&Line {
         kind: "summary",
         version: Some(VERSION),
-        body: json::summary(outcome),
+        body: json::summary(totals),
     }));
 }

@@ -1,5 +1,7 @@
-//! Reports: findings → text. One module per output format; each renders a whole
-//! [`CheckOutcome`] into a `String` so tests can snapshot it, and [`render`] picks one.
+//! Reports: findings → text. One module per output format. Every format but JUnit is written
+//! piece by piece through a [`Stream`] (findings as they become final, then what follows them),
+//! so a run's memory does not grow with its findings; [`render`] renders a whole
+//! [`CheckOutcome`] into a `String` the same way, for tests.
 //!
 //! | format | for | module |
 //! | --- | --- | --- |
@@ -99,7 +101,7 @@ pub struct RenderOptions {
     pub color: bool,
     /// Terminal width used to wrap the human format.
     pub width: usize,
-    /// Ignored by machine formats, which are always written whole.
+    /// Ignored by machine formats, which always show every finding.
     pub view: View,
 }
 
@@ -115,50 +117,23 @@ impl Default for RenderOptions {
 
 /// Renders a whole run in one format.
 pub fn render(format: Format, outcome: &CheckOutcome<'_>, options: RenderOptions) -> String {
-    if let Some(mut stream) = Stream::new(format, options) {
-        let mut out = String::new();
-        for file in outcome.files {
-            stream.findings(&file.name, &file.findings, &mut out);
-        }
-        stream.finish(outcome.errors, outcome.summary, &mut out);
-        return out;
+    let Some(mut stream) = Stream::new(format, options) else {
+        // A JUnit suite's counts come before its test cases: it is written whole.
+        return junit::render(outcome);
+    };
+    let mut out = String::new();
+    for file in outcome.files {
+        stream.findings(&file.name, &file.findings, &mut out);
     }
-    if !format.is_machine() {
-        match options.view {
-            View::Findings => {}
-            View::Quiet => return format!("{}\n", summary_line(&outcome.summary)),
-            View::Statistics => {
-                return format!(
-                    "{}{}\n",
-                    statistics::render(outcome),
-                    summary_line(&outcome.summary)
-                );
-            }
-        }
-    }
-    match format {
-        Format::Human => human::render(
-            outcome,
-            human::HumanOptions {
-                color: options.color,
-                width: options.width,
-            },
-        ),
-        Format::Concise => concise::render(outcome),
-        Format::Json => json::render(outcome),
-        Format::Jsonl => jsonl::render(outcome),
-        Format::Sarif => sarif::render(outcome),
-        Format::Github => github::render(outcome),
-        Format::Gitlab => gitlab::render(outcome),
-        Format::Junit => junit::render(outcome),
-    }
+    stream.finish(outcome.errors, outcome.summary, &mut out);
+    out
 }
 
-/// A report written piece by piece while the files are checked, for the formats whose
-/// findings need nothing from later ones (`human`, `concise`, `jsonl`, `github`, and
-/// `--quiet` / `--statistics`): `findings` renders findings as soon as they are final,
-/// `finish` the input errors and the summary. What it keeps does not grow with the findings
-/// (`--statistics` keeps one count per rule and severity).
+/// A report written piece by piece while the files are checked, for every format whose
+/// findings need nothing from later ones (all but `junit`): `findings` renders findings as soon
+/// as they are final, `finish` what follows them (input errors, the summary, the end of a JSON
+/// document). What it keeps does not grow with the findings (`--statistics` keeps one count per
+/// rule and severity; `sarif` and `gitlab` one occurrence count per fingerprint).
 pub struct Stream {
     kind: StreamKind,
 }
@@ -166,15 +141,17 @@ pub struct Stream {
 enum StreamKind {
     Human(Box<miette::GraphicalReportHandler>),
     Concise,
+    Json(json::JsonStream),
     Jsonl,
+    Sarif(sarif::SarifStream),
     Github,
+    Gitlab(gitlab::GitlabStream),
     Quiet,
     Statistics(statistics::Counts),
 }
 
 impl Stream {
-    /// A streamed report, or `None` for the formats written whole (`json`, `sarif`, `gitlab`,
-    /// `junit`).
+    /// A streamed report, or `None` for `junit`, written whole.
     pub fn new(format: Format, options: RenderOptions) -> Option<Stream> {
         let human = !format.is_machine();
         let kind = match (format, options.view) {
@@ -187,9 +164,12 @@ impl Stream {
                 })))
             }
             (Format::Concise, _) => StreamKind::Concise,
+            (Format::Json, _) => StreamKind::Json(json::JsonStream::default()),
             (Format::Jsonl, _) => StreamKind::Jsonl,
+            (Format::Sarif, _) => StreamKind::Sarif(sarif::SarifStream::default()),
             (Format::Github, _) => StreamKind::Github,
-            (Format::Json | Format::Sarif | Format::Gitlab | Format::Junit, _) => return None,
+            (Format::Gitlab, _) => StreamKind::Gitlab(gitlab::GitlabStream::new()),
+            (Format::Junit, _) => return None,
         };
         Some(Stream { kind })
     }
@@ -200,29 +180,28 @@ impl Stream {
             match &mut self.kind {
                 StreamKind::Human(handler) => human::render_finding(handler, file, located, out),
                 StreamKind::Concise => concise::write_finding(out, file, located),
+                StreamKind::Json(json) => json.write_finding(out, file, located),
                 StreamKind::Jsonl => jsonl::write_finding(out, file, located),
+                StreamKind::Sarif(sarif) => sarif.write_finding(out, file, located),
                 StreamKind::Github => github::write_finding(out, file, located),
+                StreamKind::Gitlab(gitlab) => gitlab.write_finding(out, file, located),
                 StreamKind::Quiet => {}
                 StreamKind::Statistics(counts) => statistics::count(counts, located),
             }
         }
     }
 
-    /// Renders what follows the findings: input errors (`jsonl`, `github`), the statistics
-    /// table, the summary line.
+    /// Renders what follows the findings: input errors, the statistics table, the summary (line
+    /// or object), the end of the JSON document.
     pub fn finish(self, errors: &[crate::input::InputError], summary: Summary, out: &mut String) {
         match self.kind {
             StreamKind::Human(_) | StreamKind::Concise | StreamKind::Quiet => {}
             StreamKind::Statistics(counts) => out.push_str(&statistics::render_counts(counts)),
-            StreamKind::Jsonl => {
-                let outcome = CheckOutcome {
-                    files: &[],
-                    errors,
-                    summary,
-                };
-                return jsonl::write_tail(out, &outcome);
-            }
+            StreamKind::Json(json) => return json.finish(out, errors, summary),
+            StreamKind::Jsonl => return jsonl::write_tail(out, errors, summary),
+            StreamKind::Sarif(sarif) => return sarif.finish(out, errors),
             StreamKind::Github => return github::write_errors(out, errors),
+            StreamKind::Gitlab(gitlab) => return gitlab.finish(out),
         }
         out.push_str(&summary_line(&summary));
         out.push('\n');

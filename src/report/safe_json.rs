@@ -148,3 +148,99 @@ mod tests {
         );
     }
 }
+
+/// A pretty-printed JSON array written element by element, so a report's findings array never
+/// has to be held whole. The bytes are those [`to_string_pretty`] gives for the whole document
+/// the array sits in (two-space indent).
+pub struct PrettyArray {
+    depth: usize,
+    empty: bool,
+}
+
+impl PrettyArray {
+    /// Writes `[` for an array nested `depth` levels deep (0: the document itself).
+    pub fn open(depth: usize, out: &mut String) -> PrettyArray {
+        out.push('[');
+        PrettyArray { depth, empty: true }
+    }
+
+    pub fn push<T: Serialize + ?Sized>(&mut self, element: &T, out: &mut String) {
+        out.push_str(if self.empty { "\n" } else { ",\n" });
+        self.empty = false;
+        indent(self.depth + 1, out);
+        write_nested(element, self.depth + 1, out);
+    }
+
+    pub fn close(self, out: &mut String) {
+        if !self.empty {
+            out.push('\n');
+            indent(self.depth, out);
+        }
+        out.push(']');
+    }
+}
+
+/// Writes `value` pretty-printed as if nested `depth` levels deep (its first line is not
+/// indented: it follows a key or an indent already written). Every newline serde_json writes is
+/// structural (newlines in strings are escaped), so indenting after each one is exact.
+pub fn write_nested<T: Serialize + ?Sized>(value: &T, depth: usize, out: &mut String) {
+    let text = to_string_pretty(value).unwrap_or_default();
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            indent(depth, out);
+        }
+        out.push_str(line);
+    }
+}
+
+fn indent(depth: usize, out: &mut String) {
+    for _ in 0..depth {
+        out.push_str("  ");
+    }
+}
+
+#[cfg(test)]
+mod pretty_array_tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Document {
+        version: u32,
+        items: Vec<serde_json::Value>,
+        tail: serde_json::Value,
+    }
+
+    /// The streamed bytes equal serde_json's pretty printing of the whole document.
+    fn streamed(document: &Document) -> String {
+        let mut out = String::from("{\n  \"version\": ");
+        out.push_str(&document.version.to_string());
+        out.push_str(",\n  \"items\": ");
+        let mut array = PrettyArray::open(1, &mut out);
+        for item in &document.items {
+            array.push(item, &mut out);
+        }
+        array.close(&mut out);
+        out.push_str(",\n  \"tail\": ");
+        write_nested(&document.tail, 1, &mut out);
+        out.push_str("\n}");
+        out
+    }
+
+    #[test]
+    fn streamed_arrays_match_whole_documents() {
+        let items = vec![
+            serde_json::json!({"a": [1, {"b": []}], "c": {}, "d": "x\ny\u{1b}"}),
+            serde_json::json!([]),
+            serde_json::json!("plain"),
+        ];
+        for n in 0..=items.len() {
+            let document = Document {
+                version: 1,
+                items: items[..n].to_vec(),
+                tail: serde_json::json!({"k": [null, true], "e": []}),
+            };
+            assert_eq!(streamed(&document), to_string_pretty(&document).unwrap());
+        }
+    }
+}

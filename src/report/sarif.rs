@@ -24,28 +24,14 @@
 
 use serde::Serialize;
 
-use super::{CheckOutcome, Occurrences, identity_fields, stable_hash};
+use super::safe_json::{self, PrettyArray};
+use super::{Occurrences, identity_fields, stable_hash};
+use crate::check::LocatedFinding;
 use crate::finding::Severity;
-use crate::input::Position;
+use crate::input::{InputError, Position};
 use crate::rules::{all_rules, documentation};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
-
-#[derive(Serialize)]
-struct Log<'a> {
-    #[serde(rename = "$schema")]
-    schema: &'static str,
-    version: &'static str,
-    runs: Vec<Run<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Run<'a> {
-    tool: Tool,
-    invocations: Vec<Invocation>,
-    results: Vec<SarifResult<'a>>,
-}
 
 #[derive(Serialize)]
 struct Tool {
@@ -201,8 +187,93 @@ impl Region {
     }
 }
 
-/// Renders the SARIF log, pretty-printed, with a trailing newline.
-pub fn render(outcome: &CheckOutcome<'_>) -> String {
+/// The SARIF log written result by result (see [`super::Stream`]): the run's `tool`, then its
+/// `results` array element by element, then its `invocations` (which need the input errors,
+/// known only at the end). The bytes are those of pretty-printing the whole log, with a
+/// trailing newline.
+#[derive(Default)]
+pub(super) struct SarifStream {
+    occurrences: Occurrences,
+    results: Option<PrettyArray>,
+}
+
+impl SarifStream {
+    pub fn write_finding(&mut self, out: &mut String, file: &str, located: &LocatedFinding) {
+        let result = self.result(file, located);
+        let results = self.results.get_or_insert_with(|| open(out));
+        results.push(&result, out);
+    }
+
+    pub fn finish(self, out: &mut String, errors: &[InputError]) {
+        self.results.unwrap_or_else(|| open(out)).close(out);
+        out.push_str(",\n      \"invocations\": ");
+        safe_json::write_nested(&[invocation(errors)], 3, out);
+        out.push_str("\n    }\n  ]\n}\n");
+    }
+
+    fn result<'a>(&mut self, file: &str, located: &'a LocatedFinding) -> SarifResult<'a> {
+        let f = &located.finding;
+        let fields = identity_fields(f);
+        let hash = stable_hash(&fields.each_ref().map(String::as_str));
+        let n = self.occurrences.next(&format!("{file}\u{0}{hash}"));
+        let region = Region::at(located.position);
+        let mut text = f.message.clone();
+        if let Some(help) = &f.help {
+            text.push_str("\nhelp: ");
+            text.push_str(help);
+        }
+        let name = f.attribute.as_deref().unwrap_or(&f.span.name);
+        let service = f.span.service.as_deref().unwrap_or("-");
+        let mut qualified = format!("{service}/{}", f.span.name);
+        if let Some(attribute) = &f.attribute {
+            qualified.push('/');
+            qualified.push_str(attribute);
+        }
+        SarifResult {
+            rule_id: f.rule,
+            rule_index: all_rules().position(|r| r.id == f.rule),
+            level: level(f.severity),
+            message: Message { text },
+            locations: vec![Location {
+                physical_location: PhysicalLocation {
+                    artifact_location: ArtifactLocation { uri: uri(file) },
+                    region: Some(region),
+                },
+                logical_locations: vec![LogicalLocation {
+                    name: name.to_string(),
+                    fully_qualified_name: qualified,
+                    kind: if f.attribute.is_some() {
+                        "member"
+                    } else {
+                        "object"
+                    },
+                }],
+            }],
+            partial_fingerprints: Fingerprints {
+                v1: format!("{hash}:{n}"),
+            },
+            properties: Properties {
+                trace_id: &f.span.trace_id,
+                span_id: &f.span.span_id,
+                span_name: &f.span.name,
+                service: f.span.service.as_deref(),
+                attribute: f.attribute.as_deref(),
+            },
+        }
+    }
+}
+
+/// Writes the log's start, up to the run's `results` array, and opens it.
+fn open(out: &mut String) -> PrettyArray {
+    out.push_str("{\n  \"$schema\": ");
+    safe_json::write_nested(SCHEMA, 1, out);
+    out.push_str(",\n  \"version\": \"2.1.0\",\n  \"runs\": [\n    {\n      \"tool\": ");
+    safe_json::write_nested(&tool(), 3, out);
+    out.push_str(",\n      \"results\": ");
+    PrettyArray::open(3, out)
+}
+
+fn tool() -> Tool {
     let rules = all_rules()
         .map(|info| {
             let doc = documentation(info.id);
@@ -224,64 +295,18 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
             }
         })
         .collect();
+    Tool {
+        driver: Driver {
+            name: "spanlint",
+            semantic_version: env!("CARGO_PKG_VERSION"),
+            rules,
+        },
+    }
+}
 
-    let mut occurrences = Occurrences::default();
-    let results = outcome
-        .findings()
-        .map(|(file, located)| {
-            let f = &located.finding;
-            let fields = identity_fields(f);
-            let hash = stable_hash(&fields.each_ref().map(String::as_str));
-            let n = occurrences.next(&format!("{file}\u{0}{hash}"));
-            let region = Region::at(located.position);
-            let mut text = f.message.clone();
-            if let Some(help) = &f.help {
-                text.push_str("\nhelp: ");
-                text.push_str(help);
-            }
-            let name = f.attribute.as_deref().unwrap_or(&f.span.name);
-            let service = f.span.service.as_deref().unwrap_or("-");
-            let mut qualified = format!("{service}/{}", f.span.name);
-            if let Some(attribute) = &f.attribute {
-                qualified.push('/');
-                qualified.push_str(attribute);
-            }
-            SarifResult {
-                rule_id: f.rule,
-                rule_index: all_rules().position(|r| r.id == f.rule),
-                level: level(f.severity),
-                message: Message { text },
-                locations: vec![Location {
-                    physical_location: PhysicalLocation {
-                        artifact_location: ArtifactLocation { uri: uri(file) },
-                        region: Some(region),
-                    },
-                    logical_locations: vec![LogicalLocation {
-                        name: name.to_string(),
-                        fully_qualified_name: qualified,
-                        kind: if f.attribute.is_some() {
-                            "member"
-                        } else {
-                            "object"
-                        },
-                    }],
-                }],
-                partial_fingerprints: Fingerprints {
-                    v1: format!("{hash}:{n}"),
-                },
-                properties: Properties {
-                    trace_id: &f.span.trace_id,
-                    span_id: &f.span.span_id,
-                    span_name: &f.span.name,
-                    service: f.span.service.as_deref(),
-                    attribute: f.attribute.as_deref(),
-                },
-            }
-        })
-        .collect();
-
-    let notifications = outcome
-        .errors
+/// The run's one invocation: inputs that could not be read are its notifications.
+fn invocation(errors: &[InputError]) -> Invocation {
+    let notifications: Vec<Notification> = errors
         .iter()
         .map(|err| Notification {
             level: "error",
@@ -297,29 +322,11 @@ pub fn render(outcome: &CheckOutcome<'_>) -> String {
                 },
             }],
         })
-        .collect::<Vec<_>>();
-
-    let log = Log {
-        schema: SCHEMA,
-        version: "2.1.0",
-        runs: vec![Run {
-            tool: Tool {
-                driver: Driver {
-                    name: "spanlint",
-                    semantic_version: env!("CARGO_PKG_VERSION"),
-                    rules,
-                },
-            },
-            invocations: vec![Invocation {
-                execution_successful: notifications.is_empty(),
-                tool_execution_notifications: notifications,
-            }],
-            results,
-        }],
-    };
-    let mut out = super::safe_json::to_string_pretty(&log).unwrap_or_default();
-    out.push('\n');
-    out
+        .collect();
+    Invocation {
+        execution_successful: notifications.is_empty(),
+        tool_execution_notifications: notifications,
+    }
 }
 
 fn level(severity: Severity) -> &'static str {

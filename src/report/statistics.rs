@@ -11,19 +11,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::CheckOutcome;
 use crate::check::LocatedFinding;
 use crate::finding::Severity;
 use crate::rules::rule as rule_info;
-
-/// Renders the table, one row per (rule, severity); empty when there are no findings.
-pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let mut counts = Counts::new();
-    for (_, located) in outcome.findings() {
-        count(&mut counts, located);
-    }
-    render_counts(counts)
-}
 
 /// Findings per (rule, severity): all `--statistics` keeps of a streamed run.
 pub(super) type Counts = BTreeMap<(&'static str, Severity), usize>;

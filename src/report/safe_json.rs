@@ -229,7 +229,7 @@ mod pretty_array_tests {
 
     #[test]
     fn streamed_arrays_match_whole_documents() {
-        let items = vec![
+        let items = [
             serde_json::json!({"a": [1, {"b": []}], "c": {}, "d": "x\ny\u{1b}"}),
             serde_json::json!([]),
             serde_json::json!("plain"),

@@ -602,3 +602,112 @@ fn requested_tool_calls(ctx: &SpanContext<'_, '_>) -> Vec<String> {
     }
     ids
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Span;
+    use std::sync::Arc;
+
+    fn span(trace: &str, id: &str, parent: &str) -> Span<'static> {
+        Span {
+            trace_id: trace.into(),
+            span_id: id.into(),
+            parent_span_id: parent.into(),
+            ..Span::default()
+        }
+    }
+
+    fn tool_facts(span: &Span<'_>, name: &str, call: &str, offset: usize) -> GenAiFacts {
+        GenAiFacts {
+            class: OpClass::Tool,
+            usage: true,
+            server: false,
+            missing_context: 0b10,
+            tool_call_id: Some(call.to_string()),
+            requested_tool_calls: vec![call.to_string(), "call_x".to_string()],
+            file: 0,
+            offset,
+            position: Position::LineColumn {
+                line: 3,
+                column: offset,
+            },
+            identity: Arc::new(SpanIdentity {
+                trace_id: span.trace_id.clone(),
+                span_id: span.span_id.clone(),
+                name: name.to_string(),
+                service: Some("svc".to_string()),
+                scope: String::new(),
+            }),
+        }
+    }
+
+    /// Each GenAI span's facts as the trace rules see them, in input order.
+    fn all_facts(index: &TraceIndex) -> Vec<(u64, Option<u64>, GenAiFacts)> {
+        let ids: HashMap<u32, u128> = index
+            .trace_numbers
+            .iter()
+            .map(|(&id, &n)| (n, id))
+            .collect();
+        index
+            .spans
+            .iter()
+            .filter_map(|&link| {
+                let node = index.node(ids[&link.trace], link);
+                Some((node.span_id, node.parent_id, *node.genai?))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merged_indexes_keep_a_split_trace_whole_and_the_facts_exact() {
+        let root = span("00000000000000000000000000000001", "00000000000000aa", "");
+        // The same trace written with a short id, and a span id in upper case: the identity
+        // keeps the text as read.
+        let child = span("1", "00000000000000BB", "00000000000000aa");
+        let other = span("00000000000000000000000000000002", "0000000000000001", "");
+        let mut first = TraceIndex::default();
+        first.add(&root, Some(tool_facts(&root, "root", "call_a", 10)));
+        first.add(&other, None);
+        let mut second = TraceIndex::default();
+        second.add(&other, None);
+        second.add(&child, Some(tool_facts(&child, "child", "call_b", 20)));
+        let mut index = TraceIndex::default();
+        index.merge(first, 0);
+        index.merge(second, 1);
+
+        assert_eq!(index.trace_numbers.len(), 2);
+        assert_eq!(index.spans.len(), 4);
+        assert_eq!(index.spans[0].trace, index.spans[3].trace);
+        let facts = all_facts(&index);
+        assert_eq!(facts.len(), 2);
+        let (id, parent, root_facts) = &facts[0];
+        assert_eq!((*id, *parent), (0xaa, None));
+        assert_eq!(root_facts.file, 0);
+        assert_eq!(root_facts.identity.trace_id, root.trace_id);
+        assert_eq!(root_facts.identity.span_id, "00000000000000aa");
+        assert_eq!(root_facts.tool_call_id.as_deref(), Some("call_a"));
+        let (id, parent, child_facts) = &facts[1];
+        assert_eq!((*id, *parent), (0xbb, Some(0xaa)));
+        assert_eq!(child_facts.file, 1);
+        assert_eq!(child_facts.offset, 20);
+        assert_eq!(
+            child_facts.position,
+            Position::LineColumn {
+                line: 3,
+                column: 20
+            }
+        );
+        assert_eq!(child_facts.identity.trace_id, "1");
+        assert_eq!(child_facts.identity.span_id, "00000000000000BB");
+        assert_eq!(child_facts.identity.name, "child");
+        assert_eq!(child_facts.identity.service.as_deref(), Some("svc"));
+        assert_eq!(child_facts.tool_call_id.as_deref(), Some("call_b"));
+        assert_eq!(child_facts.requested_tool_calls, ["call_b", "call_x"]);
+        assert_eq!(
+            (child_facts.class, child_facts.usage, child_facts.server),
+            (OpClass::Tool, true, false)
+        );
+        assert_eq!(child_facts.missing_context, 0b10);
+    }
+}

@@ -173,20 +173,27 @@ pub fn check_stream_parts(
                     .into_par_iter()
                     .map(|chunk| {
                         let mut part = FileReport::default();
-                        match chunk {
+                        let data = match chunk {
                             Ok(mut chunk) => {
                                 part.errors = std::mem::take(&mut chunk.errors);
                                 check_piece(chunk.piece(&name, &limits), rules, options, &mut part);
+                                Some(chunk.data)
                             }
-                            Err(err) => part.errors.push(err),
-                        }
-                        part
+                            Err(err) => {
+                                part.errors.push(err);
+                                None
+                            }
+                        };
+                        (part, data)
                     })
                     .collect::<Vec<_>>()
             },
             || read_group(&mut chunker, group),
         );
-        for checked in parts {
+        for (checked, data) in parts {
+            if let Some(data) = data {
+                chunker.recycle(data);
+            }
             if !part(checked) {
                 return;
             }

@@ -5,7 +5,7 @@
 //! line it scanned, so locating each finding costs time proportional to the distance from the
 //! previous one, not to its offset in the file.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::input::Position;
 use crate::model::Offset;
@@ -18,6 +18,9 @@ pub struct Locator<'t> {
     line_starts: Vec<usize>,
     /// Character counts along the last long line asked about.
     checkpoints: RefCell<Option<Checkpoints>>,
+    /// The last offset located: (line index, byte offset, characters from the line start).
+    /// Offsets are mostly asked for in increasing order, so counting resumes from there.
+    last: Cell<(usize, usize, usize)>,
     /// The string literals of the last line a snippet was made for: (line index, literals).
     literals: Option<(usize, Vec<Literal>)>,
 }
@@ -30,6 +33,7 @@ impl<'t> Locator<'t> {
             text,
             line_starts,
             checkpoints: RefCell::new(None),
+            last: Cell::new((0, 0, 0)),
             literals: None,
         }
     }
@@ -87,20 +91,35 @@ impl<'t> Locator<'t> {
     /// Characters between the start of `line` and `offset`. Long lines get checkpoints once,
     /// so findings in any order on a multi-megabyte line are cheap to place.
     fn characters_before(&self, line: usize, offset: usize) -> usize {
+        let (from, chars) = self.counted_before(line, offset);
+        let chars = chars + self.text[from..offset].chars().count();
+        self.last.set((line, offset, chars));
+        chars
+    }
+
+    /// The nearest place at or before `offset` on `line` whose character count is known: the
+    /// last offset located, a checkpoint, or the line's start.
+    fn counted_before(&self, line: usize, offset: usize) -> (usize, usize) {
         let line_start = self.line_starts[line];
-        if offset - line_start < CHECKPOINT {
-            return self.text[line_start..offset].chars().count();
+        let (last_line, last_offset, last_chars) = self.last.get();
+        let near = if last_line == line && (line_start..=offset).contains(&last_offset) {
+            (last_offset, last_chars)
+        } else {
+            (line_start, 0)
+        };
+        if offset - near.0 < CHECKPOINT {
+            return near;
         }
         let mut cache = self.checkpoints.borrow_mut();
         if cache.as_ref().is_none_or(|(cached, _)| *cached != line) {
             *cache = Some((line, self.checkpoints_of(line)));
         }
         let points = cache.as_ref().map_or(&[][..], |(_, p)| p.as_slice());
-        let (from, chars) = points[..points.partition_point(|&(at, _)| at <= offset)]
+        let point = points[..points.partition_point(|&(at, _)| at <= offset)]
             .last()
             .copied()
             .unwrap_or((line_start, 0));
-        chars + self.text[from..offset].chars().count()
+        if point.0 > near.0 { point } else { near }
     }
 
     fn checkpoints_of(&self, line: usize) -> Vec<(usize, usize)> {
@@ -163,6 +182,31 @@ mod tests {
         assert_eq!(at(10), (4, 3));
         assert_eq!(at(4), (2, 1), "inside ç: the character's start");
         assert_eq!(at(100), (4, 4), "past the end: the end");
+    }
+
+    #[test]
+    fn positions_asked_forwards_backwards_and_across_lines() {
+        let line = "abé".repeat(3_000);
+        let text = format!("{line}\n{line}\n{line}");
+        let locator = Locator::new(&text);
+        let expected = |offset: usize| {
+            let before = &text[..offset];
+            let start = before.rfind('\n').map_or(0, |nl| nl + 1);
+            Position::LineColumn {
+                line: before.matches('\n').count() + 1,
+                column: before[start..].chars().count() + 1,
+            }
+        };
+        let offsets = [
+            0, 8, 800, 9_000, 11_996, 12_001, 12_401, 100, 20_001, 24_010, 12_001, 5,
+        ];
+        for offset in offsets {
+            assert_eq!(
+                locator.position(offset),
+                expected(offset),
+                "offset {offset}"
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! trace-level rules run once per run, after every file was read
 //! ([`check::check_traces`](crate::check::check_traces)).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+// foldhash, not SipHash: every span's trace id is looked up here.
+use foldhash::HashMap;
 
 use crate::finding::{Finding, SpanIdentity};
 use crate::input::Position;
@@ -245,10 +248,93 @@ pub struct TraceFinding {
     pub finding: Finding,
 }
 
-/// Spans by trace id.
+/// Every span of the input, kept compact: memory grows by a few dozen bytes per span (ids as
+/// numbers, strings interned, no allocation per span), whatever the spans' size.
+///
+/// A trace may be split over files and chunks, so no trace can be finished early; the spans
+/// are grouped by trace only in [`evaluate`](TraceIndex::evaluate), one [`Trace`] at a time.
 #[derive(Debug, Default)]
 pub struct TraceIndex {
-    traces: HashMap<u128, Trace>,
+    /// Trace ids, numbered in order of first appearance.
+    trace_numbers: HashMap<u128, u32>,
+    /// Every span, in the order it was added.
+    spans: Vec<SpanLink>,
+    /// The facts of the GenAI spans, in the order they were added.
+    facts: Vec<StoredFacts>,
+    /// The ids of the tool calls requested by the GenAI spans (ranges of it in `facts`).
+    requested: Vec<u32>,
+    strings: Strings,
+}
+
+/// One span of the index: its trace's number, its ids and its facts' index.
+#[derive(Debug, Clone, Copy)]
+struct SpanLink {
+    trace: u32,
+    /// Index into `facts`, or [`NONE`] for a span that is not a GenAI span.
+    facts: u32,
+    span_id: u64,
+    /// 0 for a root span.
+    parent_id: u64,
+}
+
+/// "No such entry" for the `u32` references of the index.
+const NONE: u32 = u32::MAX;
+
+/// [`GenAiFacts`] with its strings interned.
+#[derive(Debug, Clone)]
+struct StoredFacts {
+    position: Position,
+    offset: Offset,
+    missing_context: u64,
+    file: usize,
+    /// The identity's strings. `trace_id`/`span_id` are [`NONE`] when they are the ids'
+    /// lowercase hex, as they almost always are.
+    trace_id: u32,
+    span_id: u32,
+    name: u32,
+    service: u32,
+    scope: u32,
+    tool_call_id: u32,
+    /// `requested[requested_start..][..requested_len]`.
+    requested_start: u32,
+    requested_len: u32,
+    class: OpClass,
+    usage: bool,
+    server: bool,
+}
+
+/// Distinct strings, each stored once and referred to by number.
+#[derive(Debug, Default)]
+struct Strings {
+    numbers: HashMap<std::sync::Arc<str>, u32>,
+    list: Vec<std::sync::Arc<str>>,
+}
+
+impl Strings {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(s) {
+            return n;
+        }
+        self.add(s.into())
+    }
+
+    fn intern_arc(&mut self, s: &std::sync::Arc<str>) -> u32 {
+        if let Some(&n) = self.numbers.get(s) {
+            return n;
+        }
+        self.add(s.clone())
+    }
+
+    fn add(&mut self, s: std::sync::Arc<str>) -> u32 {
+        let n = u32::try_from(self.list.len()).unwrap_or(NONE);
+        self.numbers.insert(s.clone(), n);
+        self.list.push(s);
+        n
+    }
+
+    fn get(&self, n: u32) -> &str {
+        self.list.get(n as usize).map_or("", |s| s)
+    }
 }
 
 impl TraceIndex {
@@ -264,45 +350,198 @@ impl TraceIndex {
         if trace_id == 0 || span_id == 0 {
             return;
         }
-        let parent_id = u64::from_str_radix(&span.parent_span_id, 16)
-            .ok()
-            .filter(|&p| p != 0);
-        self.traces.entry(trace_id).or_default().nodes.push(Node {
+        let parent_id = u64::from_str_radix(&span.parent_span_id, 16).unwrap_or(0);
+        let facts = match genai {
+            Some(g) => self.store(g, trace_id, span_id),
+            None => NONE,
+        };
+        let next = u32::try_from(self.trace_numbers.len()).unwrap_or(NONE);
+        let trace = *self.trace_numbers.entry(trace_id).or_insert(next);
+        self.spans.push(SpanLink {
+            trace,
+            facts,
             span_id,
             parent_id,
-            genai: genai.map(Box::new),
         });
     }
 
-    /// Adds another file's spans, marking their GenAI facts with that file's index.
-    pub fn merge(&mut self, other: TraceIndex, file: usize) {
-        for (id, trace) in other.traces {
-            let nodes = trace.nodes.into_iter().map(|mut n| {
-                if let Some(g) = n.genai.as_mut() {
-                    g.file = file;
-                }
-                n
-            });
-            self.traces.entry(id).or_default().nodes.extend(nodes);
+    fn store(&mut self, g: GenAiFacts, trace_id: u128, span_id: u64) -> u32 {
+        let strings = &mut self.strings;
+        let identity = &g.identity;
+        let own_id = |text: &str, canonical: &[u8], strings: &mut Strings| {
+            if text.as_bytes() == canonical {
+                NONE
+            } else {
+                strings.intern(text)
+            }
+        };
+        let requested_start = u32::try_from(self.requested.len()).unwrap_or(NONE);
+        for id in &g.requested_tool_calls {
+            self.requested.push(strings.intern(id));
         }
+        let stored = StoredFacts {
+            position: g.position,
+            offset: g.offset,
+            missing_context: g.missing_context,
+            file: g.file,
+            trace_id: own_id(&identity.trace_id, &hex(trace_id, 32), strings),
+            span_id: own_id(&identity.span_id, &hex(span_id.into(), 16)[..16], strings),
+            name: strings.intern(&identity.name),
+            service: identity
+                .service
+                .as_deref()
+                .map_or(NONE, |s| strings.intern(s)),
+            scope: strings.intern(&identity.scope),
+            tool_call_id: g
+                .tool_call_id
+                .as_deref()
+                .map_or(NONE, |s| strings.intern(s)),
+            requested_start,
+            requested_len: u32::try_from(g.requested_tool_calls.len()).unwrap_or(NONE),
+            class: g.class,
+            usage: g.usage,
+            server: g.server,
+        };
+        let n = u32::try_from(self.facts.len()).unwrap_or(NONE);
+        self.facts.push(stored);
+        n
+    }
+
+    /// Adds another file's spans, marking their GenAI facts with that file's index.
+    pub fn merge(&mut self, mut other: TraceIndex, file: usize) {
+        for facts in &mut other.facts {
+            facts.file = file;
+        }
+        if self.spans.is_empty() {
+            *self = other;
+            return;
+        }
+        let mut traces = vec![NONE; other.trace_numbers.len()];
+        for (id, n) in other.trace_numbers {
+            let next = u32::try_from(self.trace_numbers.len()).unwrap_or(NONE);
+            traces[n as usize] = *self.trace_numbers.entry(id).or_insert(next);
+        }
+        let strings: Vec<u32> = other
+            .strings
+            .list
+            .iter()
+            .map(|s| self.strings.intern_arc(s))
+            .collect();
+        let string = |n: u32| if n == NONE { NONE } else { strings[n as usize] };
+        let facts_base = u32::try_from(self.facts.len()).unwrap_or(NONE);
+        let requested_base = u32::try_from(self.requested.len()).unwrap_or(NONE);
+        self.requested
+            .extend(other.requested.iter().map(|&n| string(n)));
+        self.facts
+            .extend(other.facts.into_iter().map(|f| StoredFacts {
+                trace_id: string(f.trace_id),
+                span_id: string(f.span_id),
+                name: string(f.name),
+                service: string(f.service),
+                scope: string(f.scope),
+                tool_call_id: string(f.tool_call_id),
+                requested_start: f.requested_start + requested_base,
+                ..f
+            }));
+        self.spans.extend(other.spans.into_iter().map(|s| SpanLink {
+            trace: traces[s.trace as usize],
+            facts: if s.facts == NONE {
+                NONE
+            } else {
+                s.facts + facts_base
+            },
+            ..s
+        }));
     }
 
     pub fn is_empty(&self) -> bool {
-        self.traces.is_empty()
+        self.spans.is_empty()
     }
 
     /// Runs every trace-level rule over every trace, in a stable order (by file, then offset).
-    pub fn evaluate(mut self, rules: &crate::rules::Ruleset) -> Vec<TraceFinding> {
+    pub fn evaluate(self, rules: &crate::rules::Ruleset) -> Vec<TraceFinding> {
+        // The spans of each trace, in the order they were added (a counting sort by trace).
+        let mut starts = vec![0u32; self.trace_numbers.len() + 1];
+        for span in &self.spans {
+            starts[span.trace as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; self.spans.len()];
+        for (i, span) in self.spans.iter().enumerate() {
+            let slot = &mut next[span.trace as usize];
+            order[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        let mut trace_ids = vec![0u128; self.trace_numbers.len()];
+        for (&id, &n) in &self.trace_numbers {
+            trace_ids[n as usize] = id;
+        }
         let mut out = Vec::new();
-        for trace in self.traces.values_mut() {
+        for (bounds, &trace_id) in starts.windows(2).zip(&trace_ids) {
+            let members = &order[bounds[0] as usize..bounds[1] as usize];
+            let mut trace = Trace {
+                nodes: members
+                    .iter()
+                    .map(|&i| self.node(trace_id, self.spans[i as usize]))
+                    .collect(),
+                ..Trace::default()
+            };
             trace.finish();
             for rule in crate::rules::TRACE_RULES {
-                (rule.check)(trace, rules, &mut out);
+                (rule.check)(&trace, rules, &mut out);
             }
         }
         out.sort_by_key(|f| (f.file, f.finding.offset, f.finding.rule));
         out
     }
+
+    /// A span as the trace rules see it.
+    fn node(&self, trace_id: u128, span: SpanLink) -> Node {
+        Node {
+            span_id: span.span_id,
+            parent_id: (span.parent_id != 0).then_some(span.parent_id),
+            genai: self
+                .facts
+                .get(span.facts as usize)
+                .map(|f| Box::new(self.genai_facts(f, trace_id, span.span_id))),
+        }
+    }
+
+    fn genai_facts(&self, f: &StoredFacts, trace_id: u128, span_id: u64) -> GenAiFacts {
+        let text = |n: u32| self.strings.get(n).to_string();
+        let id_text = |n: u32, canonical: String| if n == NONE { canonical } else { text(n) };
+        let requested = &self.requested[f.requested_start as usize..][..f.requested_len as usize];
+        GenAiFacts {
+            class: f.class,
+            usage: f.usage,
+            server: f.server,
+            missing_context: f.missing_context,
+            tool_call_id: (f.tool_call_id != NONE).then(|| text(f.tool_call_id)),
+            requested_tool_calls: requested.iter().map(|&n| text(n)).collect(),
+            file: f.file,
+            offset: f.offset,
+            position: f.position,
+            identity: std::sync::Arc::new(SpanIdentity {
+                trace_id: id_text(f.trace_id, format!("{trace_id:032x}")),
+                span_id: id_text(f.span_id, format!("{span_id:016x}")),
+                name: text(f.name),
+                service: (f.service != NONE).then(|| text(f.service)),
+                scope: text(f.scope),
+            }),
+        }
+    }
+}
+
+/// `value`'s last `digits` lowercase hex digits, as `format!("{value:0digits$x}")` writes them.
+fn hex(value: u128, digits: usize) -> [u8; 32] {
+    let mut out = [b'0'; 32];
+    for (i, byte) in out[..digits].iter_mut().rev().enumerate() {
+        *byte = b"0123456789abcdef"[((value >> (4 * i)) & 0xf) as usize];
+    }
+    out
 }
 
 /// The facts of one GenAI span.
@@ -362,4 +601,113 @@ fn requested_tool_calls(ctx: &SpanContext<'_, '_>) -> Vec<String> {
         }
     }
     ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Span;
+    use std::sync::Arc;
+
+    fn span(trace: &str, id: &str, parent: &str) -> Span<'static> {
+        Span {
+            trace_id: trace.into(),
+            span_id: id.into(),
+            parent_span_id: parent.into(),
+            ..Span::default()
+        }
+    }
+
+    fn tool_facts(span: &Span<'_>, name: &str, call: &str, offset: usize) -> GenAiFacts {
+        GenAiFacts {
+            class: OpClass::Tool,
+            usage: true,
+            server: false,
+            missing_context: 0b10,
+            tool_call_id: Some(call.to_string()),
+            requested_tool_calls: vec![call.to_string(), "call_x".to_string()],
+            file: 0,
+            offset,
+            position: Position::LineColumn {
+                line: 3,
+                column: offset,
+            },
+            identity: Arc::new(SpanIdentity {
+                trace_id: span.trace_id.clone(),
+                span_id: span.span_id.clone(),
+                name: name.to_string(),
+                service: Some("svc".to_string()),
+                scope: String::new(),
+            }),
+        }
+    }
+
+    /// Each GenAI span's facts as the trace rules see them, in input order.
+    fn all_facts(index: &TraceIndex) -> Vec<(u64, Option<u64>, GenAiFacts)> {
+        let ids: HashMap<u32, u128> = index
+            .trace_numbers
+            .iter()
+            .map(|(&id, &n)| (n, id))
+            .collect();
+        index
+            .spans
+            .iter()
+            .filter_map(|&link| {
+                let node = index.node(ids[&link.trace], link);
+                Some((node.span_id, node.parent_id, *node.genai?))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merged_indexes_keep_a_split_trace_whole_and_the_facts_exact() {
+        let root = span("00000000000000000000000000000001", "00000000000000aa", "");
+        // The same trace written with a short id, and a span id in upper case: the identity
+        // keeps the text as read.
+        let child = span("1", "00000000000000BB", "00000000000000aa");
+        let other = span("00000000000000000000000000000002", "0000000000000001", "");
+        let mut first = TraceIndex::default();
+        first.add(&root, Some(tool_facts(&root, "root", "call_a", 10)));
+        first.add(&other, None);
+        let mut second = TraceIndex::default();
+        second.add(&other, None);
+        second.add(&child, Some(tool_facts(&child, "child", "call_b", 20)));
+        let mut index = TraceIndex::default();
+        index.merge(first, 0);
+        index.merge(second, 1);
+
+        assert_eq!(index.trace_numbers.len(), 2);
+        assert_eq!(index.spans.len(), 4);
+        assert_eq!(index.spans[0].trace, index.spans[3].trace);
+        let facts = all_facts(&index);
+        assert_eq!(facts.len(), 2);
+        let (id, parent, root_facts) = &facts[0];
+        assert_eq!((*id, *parent), (0xaa, None));
+        assert_eq!(root_facts.file, 0);
+        assert_eq!(root_facts.identity.trace_id, root.trace_id);
+        assert_eq!(root_facts.identity.span_id, "00000000000000aa");
+        assert_eq!(root_facts.tool_call_id.as_deref(), Some("call_a"));
+        let (id, parent, child_facts) = &facts[1];
+        assert_eq!((*id, *parent), (0xbb, Some(0xaa)));
+        assert_eq!(child_facts.file, 1);
+        assert_eq!(child_facts.offset, 20);
+        assert_eq!(
+            child_facts.position,
+            Position::LineColumn {
+                line: 3,
+                column: 20
+            }
+        );
+        assert_eq!(child_facts.identity.trace_id, "1");
+        assert_eq!(child_facts.identity.span_id, "00000000000000BB");
+        assert_eq!(child_facts.identity.name, "child");
+        assert_eq!(child_facts.identity.service.as_deref(), Some("svc"));
+        assert_eq!(child_facts.tool_call_id.as_deref(), Some("call_b"));
+        assert_eq!(child_facts.requested_tool_calls, ["call_b", "call_x"]);
+        assert_eq!(
+            (child_facts.class, child_facts.usage, child_facts.server),
+            (OpClass::Tool, true, false)
+        );
+        assert_eq!(child_facts.missing_context, 0b10);
+    }
 }

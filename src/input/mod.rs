@@ -26,7 +26,7 @@ pub use discover::discover;
 pub use stream::{Chunk, ChunkData, Chunker, Opened, open};
 
 use crate::model::{Batch, Offset};
-use crate::snippet::{Snippet, SnippetCode, Token};
+use crate::snippet::{SnippetCode, Token};
 
 /// The wire format of a dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,25 +348,32 @@ impl<'a> Piece<'a> {
     /// Parses the piece's messages one at a time.
     pub fn batches(self) -> Box<dyn Iterator<Item = Result<Batch<'a>, InputError>> + 'a> {
         match self.content {
-            PieceContent::Text(text) => Box::new(
-                json::JsonBatches::new(text)
-                    .with_max_message_size(self.max_message_size)
-                    .map(move |r| {
-                        r.map_err(|e| {
-                            let mut snippet = Snippet::around(text, e.offset, Token::Mask);
-                            snippet.line += self.line;
-                            let code = SnippetCode::new(self.name, snippet);
-                            let position = crate::locate::Locator::new(text).position(e.offset);
-                            InputError::Json {
-                                file: self.name.to_string(),
-                                position: self.file_position(position),
-                                message: e.message,
-                                at: Some(code.highlight()),
-                                source_code: Some(std::sync::Arc::new(code)),
-                            }
-                        })
-                    }),
-            ),
+            PieceContent::Text(text) => {
+                // One line index for all of the piece's errors (a file of many bad lines must
+                // not be rescanned for each).
+                let mut locator = None;
+                Box::new(
+                    json::JsonBatches::new(text)
+                        .with_max_message_size(self.max_message_size)
+                        .map(move |r| {
+                            r.map_err(|e| {
+                                let locator = locator
+                                    .get_or_insert_with(|| crate::locate::Locator::new(text));
+                                let mut snippet = locator.snippet(e.offset, Token::Mask);
+                                snippet.line += self.line;
+                                let code = SnippetCode::new(self.name, snippet);
+                                let position = locator.position(e.offset);
+                                InputError::Json {
+                                    file: self.name.to_string(),
+                                    position: self.file_position(position),
+                                    message: e.message,
+                                    at: Some(code.highlight()),
+                                    source_code: Some(std::sync::Arc::new(code)),
+                                }
+                            })
+                        }),
+                )
+            }
             PieceContent::Binary(data) => {
                 let batches = if self.offset > 0 {
                     // A chunk of a stream is always frames, whatever its first bytes.

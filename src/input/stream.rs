@@ -28,6 +28,10 @@ use super::{InputError, InputFormat, Limits, LoadedFile, Position, Source, detec
 /// larger when one message is).
 pub const CHUNK_SIZE: usize = 2 << 20;
 
+/// How many checked chunks' buffers a [`Chunker`] keeps for reuse (about two groups of
+/// chunks are checked and read at once).
+const MAX_SPARE: usize = 16;
+
 /// Files up to this size (as read, before decompression) are loaded whole.
 pub const STREAM_THRESHOLD: usize = 8 << 20;
 
@@ -209,11 +213,16 @@ pub struct Chunker {
     offset: usize,
     /// Newlines before `offset`.
     line: usize,
-    /// Bytes read from the stream so far.
-    read: usize,
     eof: bool,
     done: bool,
+    /// Buffers of chunks already checked, given back with [`Chunker::recycle`]: reused for the
+    /// next chunks, so reading allocates (and faults in) fresh memory only at the start.
+    spare: Box<SpareBuffers>,
 }
+
+/// Boxed in [`Chunker`], which is passed around by value and should stay small.
+#[derive(Default)]
+struct SpareBuffers(Vec<Vec<u8>>);
 
 impl Chunker {
     /// A chunker over decompressed bytes (`format` already known).
@@ -233,9 +242,22 @@ impl Chunker {
             buf: Vec::new(),
             offset: 0,
             line: 0,
-            read: 0,
             eof: false,
             done: false,
+            spare: Box::default(),
+        }
+    }
+
+    /// Gives back the bytes of a chunk that was checked, for the next chunks to be read into.
+    pub fn recycle(&mut self, data: ChunkData) {
+        let mut bytes = match data {
+            ChunkData::Text(text) => text.into_bytes(),
+            ChunkData::Binary(bytes) => bytes,
+        };
+        // A buffer that grew for one huge message is not worth keeping.
+        if self.spare.0.len() < MAX_SPARE && bytes.capacity() <= 4 * self.chunk_size {
+            bytes.clear();
+            self.spare.0.push(bytes);
         }
     }
 
@@ -250,6 +272,11 @@ impl Chunker {
         self.buf.len()
     }
 
+    /// Bytes read from the stream so far: those handed out or skipped, and those held.
+    fn read(&self) -> usize {
+        self.offset + self.buf.len()
+    }
+
     /// Reads until `buf` holds at least `want` bytes or the stream ends.
     fn fill(&mut self, want: usize) -> Result<(), InputError> {
         while self.buf.len() < want && !self.eof {
@@ -259,13 +286,19 @@ impl Chunker {
                 .limits
                 .max_input_size
                 .saturating_add(1)
-                .saturating_sub(self.read);
+                .saturating_sub(self.read());
+            // Room for the whole block at once (`read_to_end` would grow the buffer from a small
+            // size by doubling, copying it each time), and no more while the buffer holds less
+            // than a block; a message larger than that grows it by doubling.
+            let need = block.min(room);
+            if self.buf.capacity() - self.buf.len() < need {
+                self.buf.reserve_exact(need.max(self.buf.len()));
+            }
             let n = (&mut self.reader)
                 .take(block.min(room) as u64)
                 .read_to_end(&mut self.buf)
                 .map_err(|e| read_error(&self.name, self.codec, e))?;
-            self.read += n;
-            if self.read > self.limits.max_input_size {
+            if self.read() > self.limits.max_input_size {
                 // The same error as reading the file whole gives.
                 let (position, what) = match self.codec {
                     Some(codec) => (0, format!("the {codec} content (decompressed)")),
@@ -286,9 +319,11 @@ impl Chunker {
         Ok(())
     }
 
-    /// Hands out `buf[..end]` as a chunk.
+    /// Hands out `buf[..end]` as a chunk; the rest moves to a spare buffer.
     fn cut(&mut self, end: usize) -> Vec<u8> {
-        let rest = self.buf.split_off(end);
+        let mut rest = self.spare.0.pop().unwrap_or_default();
+        rest.extend_from_slice(&self.buf[end..]);
+        self.buf.truncate(end);
         std::mem::replace(&mut self.buf, rest)
     }
 
@@ -327,7 +362,18 @@ impl Chunker {
         {
             bom.fill(b' ');
         }
-        let errors = invalid_utf8_offsets(&bytes)
+        let len = bytes.len();
+        let lines = memchr::memchr_iter(b'\n', &bytes).count();
+        // Validated once: only a chunk that is not all UTF-8 is looked at again.
+        let (text, bad) = match String::from_utf8(bytes) {
+            Ok(text) => (text, Vec::new()),
+            Err(err) => {
+                let bytes = err.into_bytes();
+                let bad = invalid_utf8_offsets(&bytes);
+                (into_text(bytes), bad)
+            }
+        };
+        let errors = bad
             .into_iter()
             .map(|at| InputError::InvalidUtf8 {
                 file: self.name.clone(),
@@ -337,15 +383,12 @@ impl Chunker {
         let chunk = Chunk {
             offset: self.offset,
             line: self.line,
-            data: ChunkData::Text(String::new()),
+            data: ChunkData::Text(text),
             errors,
         };
-        self.offset += bytes.len();
-        self.line += memchr::memchr_iter(b'\n', &bytes).count();
-        Chunk {
-            data: ChunkData::Text(into_text(bytes)),
-            ..chunk
-        }
+        self.offset += len;
+        self.line += lines;
+        chunk
     }
 
     fn next_proto(&mut self) -> Result<Option<Chunk>, InputError> {

@@ -407,8 +407,11 @@ fn run_streamed(
         .peekable();
     while let Some(first) = found.next() {
         let file = first.file;
+        // In batches, so the rendered text stays small however many findings a file has.
         let mut findings = vec![located(first)];
-        while let Some(next) = found.next_if(|f| f.file == file) {
+        while findings.len() < TRACE_FINDINGS_AT_ONCE
+            && let Some(next) = found.next_if(|f| f.file == file)
+        {
             findings.push(located(next));
         }
         let mut part = FileReport {
@@ -449,6 +452,8 @@ fn run_streamed(
     }
     exit_status(args, &errors, no_input, summary)
 }
+
+const TRACE_FINDINGS_AT_ONCE: usize = 4096;
 
 fn located(found: trace::TraceFinding) -> LocatedFinding {
     LocatedFinding {

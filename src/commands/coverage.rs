@@ -1,6 +1,7 @@
-//! `spanlint coverage`: load the inputs (in parallel), collect each span's coverage facts
-//! (`crate::coverage::records`), run the trace rules over all files, aggregate, render, and
-//! exit 1 below `--min-score`.
+//! `spanlint coverage`: load the inputs (in parallel; a large file chunk by chunk, see
+//! [`crate::input::stream`]), collect each span's coverage facts
+//! (`crate::coverage::piece_records`), run the trace rules over all files, aggregate, render,
+//! and exit 1 below `--min-score`.
 
 use std::path::PathBuf;
 
@@ -11,8 +12,9 @@ use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
 use crate::cli::ColorChoice;
 use crate::commands::check::{InputFormatArg, LimitArgs};
 use crate::coverage::{self, Pricing, Report, SpanRecord, html, render};
-use crate::input::{self, InputError, InputFormat};
+use crate::input::{self, Chunk, Chunker, InputError, InputFormat, Opened};
 use crate::report::{sanitize, shown_path};
+use crate::rules::Ruleset;
 use crate::trace::TraceIndex;
 
 pub const EXAMPLES: &str = "\
@@ -86,7 +88,8 @@ pub struct CoverageArgs {
     pub color: ColorChoice,
 }
 
-type FileRecords = (Vec<SpanRecord>, TraceIndex, Vec<InputError>);
+/// One file's span records, its spans for the trace index, and its messages that could not be read.
+pub type FileRecords = (Vec<SpanRecord>, TraceIndex, Vec<InputError>);
 
 /// Runs `spanlint coverage`.
 pub fn run(args: &CoverageArgs) -> ExitStatus {
@@ -122,17 +125,10 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     let results: Vec<Result<FileRecords, InputError>> = sources
         .par_iter()
         .map(|source| {
-            let loaded = input::load(source, format, &limits)?;
-            let mut records = Vec::new();
-            let mut index = TraceIndex::default();
-            let mut errors = Vec::new();
-            for batch in loaded.batches() {
-                match batch {
-                    Ok(batch) => records.extend(coverage::records(&batch, &rules, &mut index)),
-                    Err(err) => errors.push(err),
-                }
-            }
-            Ok((records, index, errors))
+            Ok(match input::open(source, format, &limits)? {
+                Opened::Whole(loaded) => coverage::piece_records(loaded.piece(), &rules),
+                Opened::Stream(chunker) => stream_records(chunker, &rules),
+            })
         })
         .collect();
     let mut records = Vec::new();
@@ -195,6 +191,50 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
         }
         _ => ExitStatus::Clean,
     }
+}
+
+/// The records of a streamed file: chunks are read in groups of two per thread, each group's
+/// chunks are turned into records in parallel while the next group is read, and the records
+/// are put together in file order, as reading the file whole gives them.
+pub fn stream_records(mut chunker: Chunker, rules: &Ruleset) -> FileRecords {
+    let name = chunker.name.clone();
+    let limits = chunker.limits;
+    let group = rayon::current_num_threads().max(1) * 2;
+    let (mut records, mut index, mut errors) = (Vec::new(), TraceIndex::default(), Vec::new());
+    let mut next = read_group(&mut chunker, group);
+    while !next.is_empty() {
+        let current = std::mem::take(&mut next);
+        let (parts, following) = rayon::join(
+            || {
+                current
+                    .into_par_iter()
+                    .map(|chunk| match chunk {
+                        Ok(mut chunk) => {
+                            let unreadable = std::mem::take(&mut chunk.errors);
+                            let (records, index, mut errors) =
+                                coverage::piece_records(chunk.piece(&name, &limits), rules);
+                            errors.splice(0..0, unreadable);
+                            (records, index, errors)
+                        }
+                        Err(err) => (Vec::new(), TraceIndex::default(), vec![err]),
+                    })
+                    .collect::<Vec<_>>()
+            },
+            || read_group(&mut chunker, group),
+        );
+        for (mut r, idx, mut errs) in parts {
+            records.append(&mut r);
+            index.merge(idx, 0);
+            errors.append(&mut errs);
+        }
+        next = following;
+    }
+    (records, index, errors)
+}
+
+/// The next `n` chunks (fewer at the end of the stream).
+fn read_group(chunker: &mut Chunker, n: usize) -> Vec<Result<Chunk, InputError>> {
+    chunker.by_ref().take(n).collect()
 }
 
 fn load_pricing(path: &std::path::Path) -> Result<Pricing, String> {

@@ -1,11 +1,15 @@
 //! `spanlint migrate`: rewrite dumps to the current GenAI conventions.
 //!
-//! Every input is read, planned and rewritten in memory first; only then are outputs written,
-//! each to a temporary file in the target directory that is renamed into place, so a failure
-//! never leaves a partial file. A file with any parse error is not rewritten at all.
+//! A file is read whole (up to 8 MiB) or, when larger, chunk by chunk
+//! ([`crate::input::stream`]); either way its output is written to a temporary file in the
+//! target directory that is renamed into place only when the whole file was migrated, so a
+//! failure never leaves a partial file. A file with any parse error is not rewritten at all.
+//! Standard output and targets that are not regular files (a FIFO, `/dev/null`) get a
+//! streamed file's output only after its last chunk (it waits in an anonymous temporary file).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -13,9 +17,14 @@ use clap::{Args, ValueEnum};
 use crate::app::{ExitStatus, eprint_diagnostic, write_stdout};
 use crate::commands::check::{InputFormatArg, LimitArgs};
 use crate::config::invalid_squatter_namespace;
-use crate::input::{self, Codec, Compression, InputFormat, Source};
+use rayon::prelude::*;
+
+use crate::input::{
+    self, Chunk, Chunker, Codec, Compression, InputError, InputFormat, Limits, LoadedFile, Opened,
+    Source,
+};
 use crate::migrate::mapping::MappingFile;
-use crate::migrate::{self, ContentAction, Migrator, Options, OwnedPlan};
+use crate::migrate::{self, ContentAction, MigrateError, Migrator, Options, OwnedPlan};
 use crate::report::{sanitize, shown_path};
 
 pub const EXAMPLES: &str = "\
@@ -117,12 +126,41 @@ impl From<ContentArg> for ContentAction {
     }
 }
 
-/// One input after migration, ready to be written.
+/// One input after migration (and its output written): what the diff and the summary need.
 struct Done {
-    source: Source,
-    bytes: Vec<u8>,
     changed: bool,
-    plans: Vec<OwnedPlan>,
+    /// Spans that change.
+    spans: usize,
+    /// Changes per mapping.
+    mappings: BTreeMap<String, usize>,
+    /// The `--diff` text (kept only with `--diff`).
+    diff: String,
+    name: String,
+}
+
+impl Done {
+    fn new(name: &str, changed: bool) -> Self {
+        Done {
+            changed,
+            spans: 0,
+            mappings: BTreeMap::new(),
+            diff: String::new(),
+            name: name.to_string(),
+        }
+    }
+
+    /// Counts the plans of the file (or of its next chunk).
+    fn add(&mut self, plans: &[OwnedPlan], diff: bool) {
+        let changed = plans.iter().filter(|p| p.changed).count();
+        self.spans += changed;
+        self.changed |= changed > 0;
+        for change in plans.iter().flat_map(|p| &p.changes) {
+            *self.mappings.entry(change.mapping.clone()).or_default() += 1;
+        }
+        if diff {
+            diff_text(&self.name, plans, &mut self.diff);
+        }
+    }
 }
 
 pub fn run(args: &MigrateArgs) -> ExitStatus {
@@ -192,71 +230,13 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
         return ExitStatus::Error;
     }
 
-    // Read and rewrite everything in memory first.
-    let mut done = Vec::new();
-    for source in sources {
-        let loaded = match input::load(&source, format, &args.limits.limits()) {
-            Ok(l) => l,
-            Err(e) => {
-                eprint_diagnostic(&e);
-                failed = true;
-                continue;
-            }
-        };
-        let migrated = match migrate::migrate_file(&loaded, &migrator) {
-            Ok(m) => m,
-            Err(e) => {
-                eprint_diagnostic(&e);
-                if args.in_place {
-                    eprintln!(
-                        "spanlint: {}: not rewritten (parse errors)",
-                        sanitize(&loaded.name)
-                    );
-                }
-                failed = true;
-                continue;
-            }
-        };
-        let changed = migrated.plans.iter().any(|p| p.changed);
-        let out_format = args
-            .output_format
-            .map(InputFormat::from)
-            .unwrap_or(loaded.format);
-        let content = match convert(migrated.content, loaded.format, out_format) {
-            Ok(c) => c,
-            Err(message) => {
-                eprintln!(
-                    "spanlint: {}: cannot convert: {}",
-                    sanitize(&loaded.name),
-                    sanitize(&message)
-                );
-                failed = true;
-                continue;
-            }
-        };
-        let bytes = match compress(content, loaded.compression) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!("spanlint: {}: cannot compress: {e}", sanitize(&loaded.name));
-                failed = true;
-                continue;
-            }
-        };
-        done.push(Done {
-            source,
-            bytes,
-            changed: changed || out_format != loaded.format,
-            plans: migrated.plans,
-        });
-    }
-
+    // Where each output goes; `None` is standard output. Decided first, so two inputs mapped
+    // to one output are an error before anything is read or written.
+    let mut targets: Vec<Option<PathBuf>> = Vec::new();
     if !dry {
-        // Where each output goes; `None` is standard output. Computed first, so two inputs
-        // mapped to one output are an error before anything is written.
-        let mut targets: Vec<Option<PathBuf>> = Vec::new();
-        for d in &done {
-            let target = match (&args.output, &d.source) {
-                _ if args.in_place => match &d.source {
+        for source in &sources {
+            let target = match (&args.output, source) {
+                _ if args.in_place => match source {
                     Source::Path(p) => Some(p.clone()),
                     Source::Stdin => None,
                 },
@@ -278,35 +258,35 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
             }
             targets.push(target);
         }
-        for (d, target) in done.iter().zip(targets) {
-            if args.in_place && !d.changed {
-                continue;
-            }
-            let result = match &target {
-                Some(path) => {
-                    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-                    match parent {
-                        Some(dir) if to_dir => std::fs::create_dir_all(dir),
-                        _ => Ok(()),
-                    }
-                    .and_then(|()| write_atomic(path, &d.bytes))
-                }
-                None => std::io::stdout().lock().write_all(&d.bytes),
-            };
-            if let Err(e) = result {
-                let name = target.map_or("<stdout>".to_string(), |p| shown_path(&p));
-                eprintln!("spanlint: {name}: cannot write: {e}");
+    }
+
+    let job = Job {
+        migrator: &migrator,
+        output_format: args.output_format.map(InputFormat::from),
+        in_place: args.in_place,
+        diff: args.diff,
+        to_dir,
+    };
+    let limits = args.limits.limits();
+    let mut done = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        // `None`: write nothing (`--check`, `--diff`); `Some(None)`: standard output.
+        let target = targets.get(i).map(Option::as_deref);
+        let migrated = match input::open(source, format, &limits) {
+            Ok(Opened::Whole(loaded)) => migrate_whole(&loaded, &job, target, &mut failed),
+            Ok(Opened::Stream(chunker)) => migrate_streamed(chunker, &job, target, &mut failed),
+            Err(e) => {
+                eprint_diagnostic(&e);
                 failed = true;
+                None
             }
-        }
+        };
+        done.extend(migrated);
     }
 
     // Reports come after the writes, so a closed pipe cannot stop a write.
     if args.diff {
-        let mut text = String::new();
-        for d in &done {
-            diff_text(&d.source.display_name(), &d.plans, &mut text);
-        }
+        let text: String = done.iter().map(|d| d.diff.as_str()).collect();
         // A closed pipe (`| head`) is fine; another write error fails the run.
         if write_stdout(&text) == Err(ExitStatus::Error) {
             failed = true;
@@ -320,6 +300,484 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
         ExitStatus::Findings
     } else {
         ExitStatus::Clean
+    }
+}
+
+/// What every input of a run is migrated with.
+struct Job<'a> {
+    migrator: &'a Migrator,
+    /// `--output-format` (default: each input's).
+    output_format: Option<InputFormat>,
+    in_place: bool,
+    /// Keep the `--diff` text.
+    diff: bool,
+    /// `-o` names a directory (created as needed).
+    to_dir: bool,
+}
+
+/// Migrates a file loaded whole, in memory, and writes it to `target` (see [`run`]).
+fn migrate_whole(
+    loaded: &LoadedFile,
+    job: &Job<'_>,
+    target: Option<Option<&Path>>,
+    failed: &mut bool,
+) -> Option<Done> {
+    let migrated = match migrate::migrate_file(loaded, job.migrator) {
+        Ok(m) => m,
+        Err(e) => {
+            not_rewritten(&e, &loaded.name, job);
+            *failed = true;
+            return None;
+        }
+    };
+    let out_format = job.output_format.unwrap_or(loaded.format);
+    let mut done = Done::new(&loaded.name, out_format != loaded.format);
+    done.add(&migrated.plans, job.diff);
+    let content = match convert(migrated.content, loaded.format, out_format) {
+        Ok(c) => c,
+        Err(message) => {
+            cannot_convert(&loaded.name, &message);
+            *failed = true;
+            return None;
+        }
+    };
+    let bytes = match compress(content, loaded.compression) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("spanlint: {}: cannot compress: {e}", sanitize(&loaded.name));
+            *failed = true;
+            return None;
+        }
+    };
+    let Some(target) = target else {
+        return Some(done);
+    };
+    if job.in_place && !done.changed {
+        return Some(done);
+    }
+    let result = match target {
+        Some(path) => create_parent(path, job.to_dir).and_then(|()| write_atomic(path, &bytes)),
+        None => std::io::stdout().lock().write_all(&bytes),
+    };
+    if let Err(e) = result {
+        cannot_write(target, &e);
+        *failed = true;
+    }
+    Some(done)
+}
+
+/// Migrates a large file chunk by chunk (see [`crate::input::stream`]): a group of chunks is
+/// migrated in parallel while the next group is read, and the results are written in file
+/// order to a [`Spool`], which reaches `target` only once every chunk succeeded. Memory
+/// depends on the chunk size, not on the file's size (the `--diff` text aside).
+fn migrate_streamed(
+    mut chunker: Chunker,
+    job: &Job<'_>,
+    target: Option<Option<&Path>>,
+    failed: &mut bool,
+) -> Option<Done> {
+    let name = chunker.name.clone();
+    let in_format = chunker.format;
+    let out_format = job.output_format.unwrap_or(in_format);
+    let spool = match Spool::open(target, job.to_dir) {
+        Ok(spool) => spool,
+        Err(e) => {
+            cannot_write(target.flatten(), &e);
+            *failed = true;
+            return None;
+        }
+    };
+    let mut done = Done::new(&name, out_format != in_format);
+    match write_stream(&mut chunker, job, &mut spool.writer(), &mut done) {
+        Ok(()) => {}
+        Err(Failure::Migrate(e)) => {
+            not_rewritten(&e, &name, job);
+            *failed = true;
+            return None;
+        }
+        Err(Failure::Convert(message)) => {
+            cannot_convert(&name, &message);
+            *failed = true;
+            return None;
+        }
+        Err(Failure::Write(e)) => {
+            cannot_write(target.flatten(), &e);
+            *failed = true;
+            return None;
+        }
+    }
+    if job.in_place && !done.changed {
+        return Some(done);
+    }
+    if let Err(e) = spool.commit() {
+        cannot_write(target.flatten(), &e);
+        *failed = true;
+    }
+    Some(done)
+}
+
+/// Migrates a streamed file into `out`, compressed as the input is, as `spanlint migrate`
+/// writes it (tests compare it with the same file migrated whole). Returns whether anything
+/// changed, or the first error.
+pub fn migrate_stream(
+    mut chunker: Chunker,
+    migrator: &Migrator,
+    output_format: Option<InputFormat>,
+    out: &mut dyn Write,
+) -> Result<bool, String> {
+    let job = Job {
+        migrator,
+        output_format,
+        in_place: false,
+        diff: false,
+        to_dir: false,
+    };
+    let mut done = Done::new(&chunker.name, false);
+    done.changed = output_format.is_some_and(|f| f != chunker.format);
+    match write_stream(&mut chunker, &job, out, &mut done) {
+        Ok(()) => Ok(done.changed),
+        Err(Failure::Migrate(e)) => Err(e.to_string()),
+        Err(Failure::Convert(message)) => Err(message),
+        Err(Failure::Write(e)) => Err(e.to_string()),
+    }
+}
+
+/// The migrated chunks of a stream, compressed as the input is, written to `out`.
+fn write_stream(
+    chunker: &mut Chunker,
+    job: &Job<'_>,
+    out: &mut dyn Write,
+    done: &mut Done,
+) -> Result<(), Failure> {
+    let out_format = job.output_format.unwrap_or(chunker.format);
+    let mut out = Encoder::new(out, chunker.codec()).map_err(Failure::Write)?;
+    migrate_chunks(chunker, job, out_format, &mut out, done)?;
+    out.finish().map_err(Failure::Write)
+}
+
+/// Why a streamed file could not be migrated.
+enum Failure {
+    Migrate(MigrateError),
+    Convert(String),
+    Write(std::io::Error),
+}
+
+/// Migrates the chunks of a stream and writes them to `out`, in file order; stops at the
+/// first error.
+fn migrate_chunks(
+    chunker: &mut Chunker,
+    job: &Job<'_>,
+    out_format: InputFormat,
+    out: &mut dyn Write,
+    done: &mut Done,
+) -> Result<(), Failure> {
+    let name = chunker.name.clone();
+    let limits = chunker.limits;
+    let in_format = chunker.format;
+    let group = rayon::current_num_threads().max(1) * 2;
+    let mut framing = Framing::default();
+    let mut next = read_group(chunker, group);
+    while !next.is_empty() {
+        let (chunks, error) = good_prefix(std::mem::take(&mut next));
+        let (outputs, following) = rayon::join(
+            || {
+                chunks
+                    .par_iter()
+                    .map(|chunk| {
+                        migrate_chunk(chunk, &name, &limits, job.migrator, in_format, out_format)
+                    })
+                    .collect::<Vec<_>>()
+            },
+            || match error {
+                None => read_group(chunker, group),
+                Some(_) => Vec::new(),
+            },
+        );
+        for output in outputs {
+            let output = output?;
+            done.add(&output.plans, job.diff);
+            match output.content {
+                ChunkOutput::Bytes(bytes) => out.write_all(&bytes).map_err(Failure::Write)?,
+                ChunkOutput::Messages(messages) => {
+                    for message in messages {
+                        framing.push(message, out).map_err(Failure::Write)?;
+                    }
+                }
+            }
+        }
+        if let Some(error) = error {
+            return Err(Failure::Migrate(error.into()));
+        }
+        next = following;
+    }
+    framing.finish(out).map_err(Failure::Write)
+}
+
+/// The next `n` chunks (fewer at the end of the stream).
+fn read_group(chunker: &mut Chunker, n: usize) -> Vec<Result<Chunk, InputError>> {
+    chunker.by_ref().take(n).collect()
+}
+
+/// The chunks of a group before its first read error (a chunk holding lines that are not
+/// UTF-8 counts as one), and that error.
+fn good_prefix(group: Vec<Result<Chunk, InputError>>) -> (Vec<Chunk>, Option<InputError>) {
+    let mut chunks = Vec::with_capacity(group.len());
+    for chunk in group {
+        match chunk {
+            Ok(chunk) if chunk.errors.is_empty() => chunks.push(chunk),
+            Ok(mut chunk) => return (chunks, Some(chunk.errors.swap_remove(0))),
+            Err(error) => return (chunks, Some(error)),
+        }
+    }
+    (chunks, None)
+}
+
+/// One chunk after migration (and conversion).
+struct MigratedChunk<'c> {
+    content: ChunkOutput<'c>,
+    plans: Vec<OwnedPlan>,
+}
+
+enum ChunkOutput<'c> {
+    /// Bytes to write as they are (the chunk's own when nothing changed).
+    Bytes(Cow<'c, [u8]>),
+    /// Protobuf messages converted from JSON, framed by [`Framing`].
+    Messages(Vec<Vec<u8>>),
+}
+
+fn migrate_chunk<'c>(
+    chunk: &'c Chunk,
+    name: &'c str,
+    limits: &Limits,
+    migrator: &Migrator,
+    from: InputFormat,
+    to: InputFormat,
+) -> Result<MigratedChunk<'c>, Failure> {
+    let migrated =
+        migrate::migrate_piece(chunk.piece(name, limits), migrator).map_err(Failure::Migrate)?;
+    let content = match (from, to) {
+        (InputFormat::Json, InputFormat::Proto) => {
+            ChunkOutput::Messages(json_to_messages(&migrated.content).map_err(Failure::Convert)?)
+        }
+        (InputFormat::Proto, InputFormat::Json) => ChunkOutput::Bytes(Cow::Owned(
+            // A chunk of a stream is always frames.
+            proto_to_json(&migrated.content, true).map_err(Failure::Convert)?,
+        )),
+        _ => ChunkOutput::Bytes(migrated.content),
+    };
+    Ok(MigratedChunk {
+        content,
+        plans: migrated.plans,
+    })
+}
+
+/// Frames the protobuf messages converted from a streamed JSON file as [`convert`] frames
+/// those of a whole one: a single message as it is, several as a length-prefixed stream. The
+/// first message is held until a second one says which.
+#[derive(Default)]
+struct Framing {
+    first: Option<Vec<u8>>,
+    framed: bool,
+}
+
+impl Framing {
+    fn push(&mut self, message: Vec<u8>, out: &mut dyn Write) -> std::io::Result<()> {
+        if !self.framed && self.first.is_none() {
+            self.first = Some(message);
+            return Ok(());
+        }
+        self.framed = true;
+        if let Some(first) = self.first.take() {
+            out.write_all(&input::wire::join_frames(&[first]))?;
+        }
+        out.write_all(&input::wire::join_frames(&[message]))
+    }
+
+    fn finish(self, out: &mut dyn Write) -> std::io::Result<()> {
+        match self.first {
+            Some(single) => out.write_all(&single),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a streamed output is written while it is made, so that nothing reaches the target
+/// before the whole input was read without error.
+enum Spool {
+    /// `--check` or `--diff`: nothing is written.
+    Discard,
+    /// A temporary file beside the target (symbolic links followed), renamed over it at the
+    /// end, as [`write_atomic`] does.
+    Replace {
+        tmp: tempfile::NamedTempFile,
+        path: PathBuf,
+    },
+    /// An anonymous temporary file copied at the end to standard output (`None`) or into a
+    /// target that is not a regular file (`/dev/null`, a FIFO), which is written into, not
+    /// replaced.
+    Copy {
+        tmp: std::fs::File,
+        to: Option<PathBuf>,
+    },
+}
+
+impl Spool {
+    fn open(target: Option<Option<&Path>>, to_dir: bool) -> std::io::Result<Spool> {
+        let path = match target {
+            None => return Ok(Spool::Discard),
+            Some(None) => {
+                return Ok(Spool::Copy {
+                    tmp: tempfile::tempfile()?,
+                    to: None,
+                });
+            }
+            Some(Some(path)) => path,
+        };
+        create_parent(path, to_dir)?;
+        let path = follow_symlinks(path)?;
+        if let Ok(meta) = std::fs::metadata(&path)
+            && !meta.is_file()
+            && !meta.is_dir()
+        {
+            return Ok(Spool::Copy {
+                tmp: tempfile::tempfile()?,
+                to: Some(path),
+            });
+        }
+        let tmp = tempfile::NamedTempFile::new_in(parent_dir(&path))?;
+        Ok(Spool::Replace { tmp, path })
+    }
+
+    fn writer(&self) -> Box<dyn Write + '_> {
+        match self {
+            Spool::Discard => Box::new(std::io::sink()),
+            Spool::Replace { tmp, .. } => Box::new(tmp.as_file()),
+            Spool::Copy { tmp, .. } => Box::new(tmp),
+        }
+    }
+
+    /// Puts the output in place.
+    fn commit(self) -> std::io::Result<()> {
+        match self {
+            Spool::Discard => Ok(()),
+            Spool::Replace { tmp, path } => {
+                tmp.as_file().sync_all()?;
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
+                }
+                tmp.persist(&path).map_err(|e| e.error)?;
+                Ok(())
+            }
+            Spool::Copy { mut tmp, to } => {
+                use std::io::Seek as _;
+                tmp.rewind()?;
+                match to {
+                    None => {
+                        let mut out = std::io::stdout().lock();
+                        std::io::copy(&mut tmp, &mut out)?;
+                        out.flush()
+                    }
+                    Some(path) => {
+                        let mut out = std::fs::OpenOptions::new().write(true).open(path)?;
+                        std::io::copy(&mut tmp, &mut out)?;
+                        out.flush()
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output's compression (the input's, as [`compress`] does for a file read whole), fed
+/// piece by piece.
+enum Encoder<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Encoder<W> {
+    fn new(out: W, codec: Option<Codec>) -> std::io::Result<Self> {
+        Ok(match codec {
+            None => Encoder::Plain(out),
+            Some(Codec::Gzip) => Encoder::Gzip(flate2::write::GzEncoder::new(
+                out,
+                flate2::Compression::default(),
+            )),
+            Some(Codec::Zstd) => Encoder::Zstd(zstd::stream::write::Encoder::new(out, 0)?),
+        })
+    }
+
+    /// Ends the compressed stream and flushes.
+    fn finish(self) -> std::io::Result<()> {
+        let mut out = match self {
+            Encoder::Plain(out) => out,
+            Encoder::Gzip(enc) => enc.finish()?,
+            Encoder::Zstd(enc) => enc.finish()?,
+        };
+        out.flush()
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::Plain(out) => out.write(buf),
+            Encoder::Gzip(enc) => enc.write(buf),
+            Encoder::Zstd(enc) => enc.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Encoder::Plain(out) => out.write_all(buf),
+            Encoder::Gzip(enc) => enc.write_all(buf),
+            Encoder::Zstd(enc) => enc.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::Plain(out) => out.flush(),
+            Encoder::Gzip(enc) => enc.flush(),
+            Encoder::Zstd(enc) => enc.flush(),
+        }
+    }
+}
+
+fn not_rewritten(error: &MigrateError, name: &str, job: &Job<'_>) {
+    eprint_diagnostic(error);
+    if job.in_place {
+        eprintln!("spanlint: {}: not rewritten (parse errors)", sanitize(name));
+    }
+}
+
+fn cannot_convert(name: &str, message: &str) {
+    eprintln!(
+        "spanlint: {}: cannot convert: {}",
+        sanitize(name),
+        sanitize(message)
+    );
+}
+
+fn cannot_write(target: Option<&Path>, error: &std::io::Error) {
+    let name = target.map_or("<stdout>".to_string(), shown_path);
+    eprintln!("spanlint: {name}: cannot write: {error}");
+}
+
+/// With `-o DIR`, creates the directories an output goes in.
+fn create_parent(path: &Path, to_dir: bool) -> std::io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if to_dir => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
+}
+
+/// The directory a file is in (`.` for a bare name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
 }
 
@@ -355,11 +813,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         out.write_all(bytes)?;
         return out.flush();
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent_dir(path))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     if let Ok(meta) = std::fs::metadata(path) {
@@ -412,47 +866,56 @@ fn compress(content: Vec<u8>, compression: Compression) -> std::io::Result<Vec<u
 /// Converts between OTLP/JSON (JSON lines, one request per line) and protobuf (length-prefixed
 /// stream when there are several requests).
 fn convert(content: Vec<u8>, from: InputFormat, to: InputFormat) -> Result<Vec<u8>, String> {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use prost::Message as _;
     match (from, to) {
         (a, b) if a == b => Ok(content),
         (InputFormat::Json, InputFormat::Proto) => {
-            let text = String::from_utf8(content).map_err(|e| e.to_string())?;
-            let mut messages = Vec::new();
-            for doc in serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>() {
-                let mut doc = doc.map_err(|e| e.to_string())?;
-                fill_empty_values(&mut doc);
-                let request: ExportTraceServiceRequest =
-                    serde_json::from_value(doc).map_err(|e| e.to_string())?;
-                messages.push(request.encode_to_vec());
-            }
+            let mut messages = json_to_messages(&content)?;
             Ok(match messages.len() {
                 1 => messages.pop().unwrap_or_default(),
                 _ => input::wire::join_frames(&messages),
             })
         }
-        _ => {
-            let mut out = String::new();
-            let mut emit = |msg: &[u8]| -> Result<(), String> {
-                let request = ExportTraceServiceRequest::decode(msg).map_err(|e| e.to_string())?;
-                out.push_str(&serde_json::to_string(&request).map_err(|e| e.to_string())?);
-                out.push('\n');
-                Ok(())
-            };
-            if input::proto::is_length_prefixed(&content) {
-                let mut pos = 0;
-                while let Some(frame) =
-                    input::wire::frame_at(&content, pos).map_err(|e| e.message)?
-                {
-                    pos = frame.offset + frame.data.len();
-                    emit(frame.data)?;
-                }
-            } else {
-                emit(&content)?;
-            }
-            Ok(out.into_bytes())
-        }
+        _ => proto_to_json(&content, input::proto::is_length_prefixed(&content)),
     }
+}
+
+/// Each OTLP/JSON document of `content` as an encoded protobuf request.
+fn json_to_messages(content: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message as _;
+    let text = std::str::from_utf8(content).map_err(|e| e.to_string())?;
+    let mut messages = Vec::new();
+    for doc in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
+        let mut doc = doc.map_err(|e| e.to_string())?;
+        fill_empty_values(&mut doc);
+        let request: ExportTraceServiceRequest =
+            serde_json::from_value(doc).map_err(|e| e.to_string())?;
+        messages.push(request.encode_to_vec());
+    }
+    Ok(messages)
+}
+
+/// Protobuf requests (one message, or length-prefixed frames) as JSON lines.
+fn proto_to_json(content: &[u8], framed: bool) -> Result<Vec<u8>, String> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message as _;
+    let mut out = String::new();
+    let mut emit = |msg: &[u8]| -> Result<(), String> {
+        let request = ExportTraceServiceRequest::decode(msg).map_err(|e| e.to_string())?;
+        out.push_str(&serde_json::to_string(&request).map_err(|e| e.to_string())?);
+        out.push('\n');
+        Ok(())
+    };
+    if framed {
+        let mut pos = 0;
+        while let Some(frame) = input::wire::frame_at(content, pos).map_err(|e| e.message)? {
+            pos = frame.offset + frame.data.len();
+            emit(frame.data)?;
+        }
+    } else {
+        emit(content)?;
+    }
+    Ok(out.into_bytes())
 }
 
 /// `"arrayValue":{}` and `"kvlistValue":{}` (empty lists, as protobuf JSON writers emit them)
@@ -512,15 +975,12 @@ pub fn diff_text(file: &str, plans: &[OwnedPlan], out: &mut String) {
 /// Counts per mapping on stderr.
 fn summary(done: &[Done]) {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut spans = 0;
     for d in done {
-        spans += d.plans.iter().filter(|p| p.changed).count();
-        for plan in &d.plans {
-            for change in &plan.changes {
-                *counts.entry(&change.mapping).or_default() += 1;
-            }
+        for (mapping, n) in &d.mappings {
+            *counts.entry(mapping).or_default() += n;
         }
     }
+    let spans: usize = done.iter().map(|d| d.spans).sum();
     let files = done.iter().filter(|d| d.changed).count();
     // Written with `writeln!`, not `eprintln!`: a closed stderr must not panic.
     let mut err = std::io::stderr().lock();

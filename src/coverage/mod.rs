@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::input::Position;
+use crate::input::{InputError, Piece, Position};
 use crate::model::{Batch, Span, StatusCode, Value};
 use crate::rules::rulesfile::Level;
 use crate::rules::{self, Ruleset, SpanContext};
@@ -141,8 +141,37 @@ pub struct SpanRecord {
     pub genai: Option<GenAiRecord>,
 }
 
+/// The records of every message of a piece of a file (a whole file, or one chunk of a
+/// streamed one), the piece's spans for the trace index (at their offsets in the file), and
+/// the messages that could not be read.
+pub fn piece_records(
+    piece: Piece<'_>,
+    rules: &Ruleset,
+) -> (Vec<SpanRecord>, TraceIndex, Vec<InputError>) {
+    let mut records = Vec::new();
+    let mut index = TraceIndex::default();
+    let mut errors = Vec::new();
+    for batch in piece.batches() {
+        match batch {
+            Ok(batch) => records.extend(records_at(&batch, rules, &mut index, piece.offset)),
+            Err(err) => errors.push(err),
+        }
+    }
+    (records, index, errors)
+}
+
 /// The records of one batch, and its spans for the trace index.
 pub fn records(batch: &Batch<'_>, rules: &Ruleset, index: &mut TraceIndex) -> Vec<SpanRecord> {
+    records_at(batch, rules, index, 0)
+}
+
+/// [`records`] of a batch parsed from a piece that starts at `base` in its file.
+fn records_at(
+    batch: &Batch<'_>,
+    rules: &Ruleset,
+    index: &mut TraceIndex,
+    base: usize,
+) -> Vec<SpanRecord> {
     let mut out = Vec::new();
     let mut findings = Vec::new();
     for resource in &batch.resource_spans {
@@ -172,7 +201,7 @@ pub fn records(batch: &Batch<'_>, rules: &Ruleset, index: &mut TraceIndex) -> Ve
                 );
                 findings.clear();
                 rules::check_span(&ctx, &mut findings);
-                let offset = span.name_offset;
+                let offset = span.name_offset + base;
                 index.add(
                     span,
                     Some(trace::facts(

@@ -267,6 +267,12 @@ impl Chunker {
         self
     }
 
+    /// The whole-file compression the stream is read through, if any (`migrate` writes its
+    /// output with the same).
+    pub fn codec(&self) -> Option<Codec> {
+        self.codec
+    }
+
     /// The bytes held right now (for tests of the memory bound).
     pub fn buffered(&self) -> usize {
         self.buf.len()

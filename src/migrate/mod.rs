@@ -12,7 +12,10 @@ pub mod write;
 
 pub use engine::{Change, ContentAction, Item, Migrator, Options, SpanPlan};
 
-use crate::input::{InputError, InputFormat, LoadedFile};
+use std::borrow::Cow;
+
+use crate::input::{InputError, LoadedFile, Piece, PieceContent};
+use crate::model::Batch;
 
 /// One file after migration: its new decompressed content and what changed.
 #[derive(Debug)]
@@ -46,20 +49,45 @@ pub enum MigrateError {
 /// Migrates one loaded file. Any parse error in the file fails the whole file: nothing is
 /// rewritten from a partly read dump.
 pub fn migrate_file(file: &LoadedFile, migrator: &Migrator) -> Result<Migrated, MigrateError> {
-    let batches = file.batches().collect::<Result<Vec<_>, _>>()?;
+    let piece = migrate_piece(file.piece(), migrator)?;
+    Ok(Migrated {
+        content: piece.content.into_owned(),
+        plans: piece.plans,
+    })
+}
+
+/// One piece of a file after migration (see [`migrate_piece`]).
+#[derive(Debug)]
+pub struct MigratedPiece<'a> {
+    /// The new content; the piece's own bytes when nothing changes.
+    pub content: Cow<'a, [u8]>,
+    pub plans: Vec<OwnedPlan>,
+}
+
+/// Migrates one piece of a file: a whole loaded file, or a chunk of whole messages of a
+/// streamed one (plans and layouts then count from the chunk's first span; errors have
+/// positions in the file). Any parse error fails the piece.
+pub fn migrate_piece<'a>(
+    piece: Piece<'a>,
+    migrator: &Migrator,
+) -> Result<MigratedPiece<'a>, MigrateError> {
+    let batches = piece.batches().collect::<Result<Vec<_>, _>>()?;
     let plans = migrator.plan(&batches);
     let rewrite = |message: String| MigrateError::Rewrite {
-        file: file.name.clone(),
+        file: piece.name.to_string(),
         message,
     };
-    let content = match file.format {
-        InputFormat::Json => {
-            let text = file.text().expect("JSON input is text");
-            write::rewrite_json(text, &plans)
-                .map_err(rewrite)?
-                .into_bytes()
+    let content = match piece.content {
+        PieceContent::Text(text) => match write::rewrite_json(text, &plans).map_err(rewrite)? {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        },
+        PieceContent::Binary(data) => {
+            // A chunk of a stream is always frames; a whole file may be one message.
+            let framed = piece.offset > 0 || crate::input::proto::is_length_prefixed(data);
+            let spans: Vec<usize> = batches.iter().map(span_count).collect();
+            write::rewrite_proto(data, framed, &spans, &plans).map_err(rewrite)?
         }
-        InputFormat::Proto => write::rewrite_proto(file.bytes(), &plans).map_err(rewrite)?,
     };
     let plans = plans
         .into_iter()
@@ -71,5 +99,15 @@ pub fn migrate_file(file: &LoadedFile, migrator: &Migrator) -> Result<Migrated, 
             changes: p.changes,
         })
         .collect();
-    Ok(Migrated { content, plans })
+    Ok(MigratedPiece { content, plans })
+}
+
+/// How many spans a message holds.
+fn span_count(batch: &Batch<'_>) -> usize {
+    batch
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum()
 }

@@ -9,9 +9,10 @@
 //!
 //! **Protobuf** messages that contain a planned span are decoded with prost, edited and
 //! re-encoded; prost drops fields it does not know (none in OTLP 1.x data, but a newer producer's
-//! additions would be lost). Messages without changes are copied byte for byte. The framing of
-//! the input is kept (one message, or 4-byte length-prefixed frames).
+//! additions would be lost). Messages without changes are copied byte for byte, without being
+//! decoded. The framing of the input is kept (one message, or 4-byte length-prefixed frames).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -23,13 +24,15 @@ use prost::Message as _;
 
 use super::engine::{Item, SpanPlan};
 use crate::input::json::{EventLayout, KeyValueLayout, SpanLayout, span_layouts};
-use crate::input::{proto, wire};
+use crate::input::wire;
 use crate::model::Value;
 
-/// Applies plans to an OTLP/JSON text.
-pub fn rewrite_json(text: &str, plans: &[SpanPlan<'_>]) -> Result<String, String> {
+/// Applies plans to an OTLP/JSON text: a whole file, or a chunk of whole documents (plan
+/// indexes and layouts then count from the chunk's first span). A text without changes is
+/// handed back as it is.
+pub fn rewrite_json<'t>(text: &'t str, plans: &[SpanPlan<'_>]) -> Result<Cow<'t, str>, String> {
     if !plans.iter().any(SpanPlan::rewrites) {
-        return Ok(text.to_string());
+        return Ok(Cow::Borrowed(text));
     }
     let layouts = span_layouts(text).map_err(|e| e.message)?;
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
@@ -51,7 +54,7 @@ pub fn rewrite_json(text: &str, plans: &[SpanPlan<'_>]) -> Result<String, String
         pos = range.end;
     }
     out.push_str(&text[pos..]);
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 fn json_span_edits(
@@ -254,72 +257,95 @@ pub fn any_value_json(value: &Value<'_>) -> String {
     }
 }
 
-/// Applies plans to a protobuf dump (one message or a length-prefixed stream).
-pub fn rewrite_proto(data: &[u8], plans: &[SpanPlan<'_>]) -> Result<Vec<u8>, String> {
-    let by_index: HashMap<usize, &SpanPlan<'_>> = plans
-        .iter()
-        .filter(|p| p.rewrites())
-        .map(|p| (p.index, p))
-        .collect();
-    if by_index.is_empty() {
-        return Ok(data.to_vec());
+/// Applies plans to protobuf messages: one message, or 4-byte length-prefixed frames
+/// (`framed`). `spans` is how many spans each message holds, in order (from the parsed
+/// batches), so a message without a planned change is copied as it is, never decoded: only
+/// messages holding a changed span go through prost (decode, edit, encode). Data without
+/// changes is handed back as it is.
+pub fn rewrite_proto<'d>(
+    data: &'d [u8],
+    framed: bool,
+    spans: &[usize],
+    plans: &[SpanPlan<'_>],
+) -> Result<Cow<'d, [u8]>, String> {
+    let mut changing = plans.iter().filter(|p| p.rewrites()).peekable();
+    if changing.peek().is_none() {
+        return Ok(Cow::Borrowed(data));
     }
-    let mut next_index = 0;
-    if !proto::is_length_prefixed(data) {
-        return rewrite_message(data, &by_index, &mut next_index);
+    let mut counts = spans.iter().copied();
+    let mut first = 0;
+    // The plans of the spans `first..first + count` of the next message.
+    let mut message_plans = |count: usize| {
+        let mut mine: HashMap<usize, &SpanPlan<'_>> = HashMap::new();
+        while let Some(plan) = changing.next_if(|p| p.index < first + count) {
+            mine.insert(plan.index - first, plan);
+        }
+        first += count;
+        mine
+    };
+    if !framed {
+        let plans = message_plans(counts.next().unwrap_or(0));
+        return rewrite_message(data, &plans).map(Cow::Owned);
     }
-    let mut messages: Vec<Vec<u8>> = Vec::new();
+    let mut out = Vec::with_capacity(data.len() + 1024);
     let mut pos = 0;
     while let Some(frame) = wire::frame_at(data, pos).map_err(|e| e.message)? {
+        let header = frame.offset - 4;
         pos = frame.offset + frame.data.len();
-        messages.push(rewrite_message(frame.data, &by_index, &mut next_index)?);
-    }
-    Ok(wire::join_frames(&messages))
-}
-
-fn rewrite_message(
-    msg: &[u8],
-    plans: &HashMap<usize, &SpanPlan<'_>>,
-    next_index: &mut usize,
-) -> Result<Vec<u8>, String> {
-    let mut request = ExportTraceServiceRequest::decode(msg).map_err(|e| e.to_string())?;
-    let mut changed = false;
-    for rs in &mut request.resource_spans {
-        for ss in &mut rs.scope_spans {
-            for span in &mut ss.spans {
-                let index = *next_index;
-                *next_index += 1;
-                let Some(plan) = plans.get(&index) else {
-                    continue;
-                };
-                changed = true;
-                if let Some(name) = &plan.name {
-                    span.name = name.clone();
-                }
-                if let Some(items) = &plan.attributes {
-                    span.attributes = rebuild(std::mem::take(&mut span.attributes), items);
-                }
-                for (e, items) in &plan.events {
-                    if let Some(event) = span.events.get_mut(*e) {
-                        event.attributes = rebuild(std::mem::take(&mut event.attributes), items);
-                    }
-                }
-                if !plan.removed_events.is_empty() {
-                    let mut e = 0;
-                    span.events.retain(|_| {
-                        let keep = !plan.removed_events.contains(&e);
-                        e += 1;
-                        keep
-                    });
-                }
-            }
+        let count = counts
+            .next()
+            .ok_or("more protobuf messages than were parsed")?;
+        let plans = message_plans(count);
+        if plans.is_empty() {
+            out.extend_from_slice(&data[header..pos]);
+        } else {
+            let message = rewrite_message(frame.data, &plans)?;
+            let len = u32::try_from(message.len())
+                .map_err(|_| "a rewritten protobuf message is over 4 GiB".to_string())?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&message);
         }
     }
-    Ok(if changed {
-        request.encode_to_vec()
-    } else {
-        msg.to_vec()
-    })
+    Ok(Cow::Owned(out))
+}
+
+/// Decodes one message, applies the plans of its spans (by index in the message) and encodes
+/// it again.
+fn rewrite_message(msg: &[u8], plans: &HashMap<usize, &SpanPlan<'_>>) -> Result<Vec<u8>, String> {
+    if plans.is_empty() {
+        return Ok(msg.to_vec());
+    }
+    let mut request = ExportTraceServiceRequest::decode(msg).map_err(|e| e.to_string())?;
+    let spans = request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|rs| &mut rs.scope_spans)
+        .flat_map(|ss| &mut ss.spans);
+    for (index, span) in spans.enumerate() {
+        let Some(plan) = plans.get(&index) else {
+            continue;
+        };
+        if let Some(name) = &plan.name {
+            span.name = name.clone();
+        }
+        if let Some(items) = &plan.attributes {
+            span.attributes = rebuild(std::mem::take(&mut span.attributes), items);
+        }
+        for (e, items) in &plan.events {
+            if let Some(event) = span.events.get_mut(*e) {
+                event.attributes = rebuild(std::mem::take(&mut event.attributes), items);
+            }
+        }
+        if !plan.removed_events.is_empty() {
+            let mut e = 0;
+            span.events.retain(|_| {
+                let keep = !plan.removed_events.contains(&e);
+                e += 1;
+                keep
+            });
+        }
+    }
+    Ok(request.encode_to_vec())
 }
 
 fn rebuild(old: Vec<KeyValue>, items: &[Item<'_>]) -> Vec<KeyValue> {

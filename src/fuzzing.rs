@@ -56,10 +56,43 @@ pub fn json(data: &[u8]) {
     }
 }
 
-/// The protobuf reader (one message, or a stream when the bytes start with a 0).
+/// The protobuf reader (one message, or a stream when the bytes start with a 0), and the
+/// one-pass decoder against the reference decoder on each message.
 pub fn proto(data: &[u8]) {
+    for message in proto_messages(data) {
+        decoders_agree(message);
+    }
     if let Some(file) = loaded(data, InputFormat::Proto) {
         read_and_check(&file);
+    }
+}
+
+/// The messages the protobuf reader decodes in `data`.
+fn proto_messages(data: &[u8]) -> Vec<&[u8]> {
+    if !input::proto::is_length_prefixed(data) {
+        return vec![data];
+    }
+    let mut messages = Vec::new();
+    let mut pos = 0;
+    while let Ok(Some(frame)) = input::wire::frame_at(data, pos) {
+        pos = frame.offset + frame.data.len();
+        messages.push(frame.data);
+    }
+    messages
+}
+
+/// The one-pass decoder accepts exactly the messages the reference decoder accepts, with the
+/// same model (compared as debug text, so NaN doubles compare equal).
+fn decoders_agree(message: &[u8]) {
+    let one_pass = input::proto::decode::decode_request(message, 0);
+    let reference = input::proto::reference::decode_message(message, 0);
+    match (&one_pass, &reference) {
+        (Ok(a), Ok(b)) => assert!(
+            format!("{a:?}") == format!("{b:?}"),
+            "the decoders disagree on the model:\n{a:?}\n{b:?}"
+        ),
+        (Err(_), Err(_)) => {}
+        _ => panic!("the decoders disagree: one pass {one_pass:?}, reference {reference:?}"),
     }
 }
 

@@ -633,3 +633,160 @@ fn owned_span(s: model::Span<'_>) -> model::Span<'static> {
         name_offset: 0,
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The one-pass protobuf decoder against the reference (prost + wire walk) decoder
+
+/// The two decoders' results on one message, as debug text (offsets included) or `Err`.
+fn both_decoders(msg: &[u8]) -> (Result<String, String>, Result<String, String>) {
+    let one_pass = spanlint::input::proto::decode::decode_request(msg, 7)
+        .map(|b| format!("{b:?}"))
+        .map_err(|e| format!("{e:?}"));
+    let reference = spanlint::input::proto::reference::decode_message(msg, 7)
+        .map(|b| format!("{b:?}"))
+        .map_err(|e| e.to_string());
+    (one_pass, reference)
+}
+
+/// Edits of an encoded message: overwrite, insert or delete a byte, or cut the tail.
+fn byte_edits() -> impl Strategy<Value = Vec<(prop::sample::Index, u8, u8)>> {
+    prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..4)
+}
+
+fn apply_edits(bytes: &mut Vec<u8>, edits: &[(prop::sample::Index, u8, u8)]) {
+    for (at, byte, kind) in edits {
+        if bytes.is_empty() {
+            bytes.push(*byte);
+            continue;
+        }
+        let i = at.index(bytes.len());
+        match kind {
+            0 => bytes[i] = *byte,
+            1 => bytes.insert(i, *byte),
+            2 => {
+                bytes.remove(i);
+            }
+            _ => bytes.truncate(i),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Random OTLP data encoded by prost decodes to the same model, offsets included, through
+    /// the one-pass decoder and through the reference decoder.
+    #[test]
+    fn one_pass_decoder_matches_the_reference(req in request()) {
+        let msg = req.encode_to_vec();
+        let (one_pass, reference) = both_decoders(&msg);
+        let reference = reference.expect("prost's own encoding decodes");
+        let one_pass = one_pass.unwrap_or_else(|e| panic!("{e}"));
+        prop_assert!(one_pass == reference, "{}", difference(&one_pass, &reference));
+    }
+
+    /// On damaged encodings (unknown fields, wrong wire types, bad UTF-8, truncation: whatever
+    /// a few byte edits make), both decoders accept the same messages, with the same model.
+    #[test]
+    fn one_pass_decoder_accepts_what_the_reference_accepts(
+        req in request(),
+        edits in byte_edits(),
+    ) {
+        let mut msg = req.encode_to_vec();
+        apply_edits(&mut msg, &edits);
+        match both_decoders(&msg) {
+            (Ok(one_pass), Ok(reference)) => {
+                prop_assert!(one_pass == reference, "{}", difference(&one_pass, &reference));
+            }
+            (Err(_), Err(_)) => {}
+            (one_pass, reference) => {
+                prop_assert!(false, "one pass: {one_pass:?}\nreference: {reference:?}");
+            }
+        }
+    }
+}
+
+/// Every dump under fixtures/ decodes identically through both decoders: the protobuf ones as
+/// they are, the JSON ones once converted to protobuf (opentelemetry-proto's serde mapping).
+#[test]
+fn every_fixture_decodes_identically_through_both_protobuf_decoders() {
+    use spanlint::input::{Limits, Source, load};
+    let mut messages = 0;
+    let mut files = 0;
+    let dumps = walk("fixtures").into_iter().filter(|p| {
+        let name = p.to_string_lossy();
+        [".json", ".jsonl", ".pb", ".binpb", ".gz", ".zst"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+    });
+    for entry in dumps {
+        let Ok(file) = load(&Source::Path(entry.clone()), None, &Limits::default()) else {
+            continue;
+        };
+        let encoded: Vec<Vec<u8>> = match file.format {
+            InputFormat::Proto => {
+                let bytes = file.bytes();
+                if spanlint::input::proto::is_length_prefixed(bytes) {
+                    spanlint::input::wire::exact_frames(bytes)
+                        .expect("fixtures are whole frames")
+                        .iter()
+                        .map(|f| f.data.to_vec())
+                        .collect()
+                } else {
+                    vec![bytes.to_vec()]
+                }
+            }
+            InputFormat::Json => {
+                let text = std::str::from_utf8(file.bytes()).unwrap();
+                json_documents(text)
+                    .filter_map(|doc| serde_json::from_str::<ExportTraceServiceRequest>(doc).ok())
+                    .map(|req| req.encode_to_vec())
+                    .collect()
+            }
+        };
+        files += usize::from(!encoded.is_empty());
+        for msg in encoded {
+            let (one_pass, reference) = both_decoders(&msg);
+            let reference = reference.unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+            let one_pass = one_pass.unwrap_or_else(|e| panic!("{}: {e}", entry.display()));
+            assert!(
+                one_pass == reference,
+                "{}: {}",
+                entry.display(),
+                difference(&one_pass, &reference)
+            );
+            messages += 1;
+        }
+    }
+    eprintln!("{messages} messages from {files} fixtures");
+    assert!(
+        files > 90 && messages > 100,
+        "{files} files, {messages} messages"
+    );
+}
+
+/// Every file under `dir`, recursively, sorted.
+fn walk(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(dir)];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The JSON documents of a JSON-lines text, or the one document of a JSON file.
+fn json_documents(text: &str) -> impl Iterator<Item = &str> {
+    let whole = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+    let docs: Vec<&str> = if whole {
+        vec![text]
+    } else {
+        text.lines().filter(|l| !l.trim().is_empty()).collect()
+    };
+    docs.into_iter()
+}

@@ -6,7 +6,8 @@
 //! point back at the exact place in the file.
 //!
 //! Strings are `Cow<'a, str>`: the JSON reader borrows them straight from the input buffer when
-//! they contain no escapes, the protobuf reader moves its decoded `String`s in.
+//! they contain no escapes; the protobuf reader borrows them from the message bytes once they
+//! are checked to be UTF-8.
 
 use std::borrow::Cow;
 

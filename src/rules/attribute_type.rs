@@ -33,8 +33,8 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    for attribute in &ctx.span.attributes {
-        let Some(def) = ctx.rules.attribute(&attribute.key) else {
+    for (attribute, facts) in ctx.attributes_with_facts() {
+        let Some(def) = ctx.rules.attribute_of(facts) else {
             continue;
         };
         if MESSAGE_KEYS.contains(&attribute.key.as_ref()) {

@@ -30,6 +30,8 @@
 //! `content-policy = "allow"` (or `"redacted"`, when a redactor replaces it) in `spanlint.toml`.
 //! spanlint never prints the content itself.
 
+use std::borrow::Cow;
+
 use super::rulesfile::ContentMode;
 use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
@@ -66,26 +68,18 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     };
     // Span attributes, and attributes of span events (`gen_ai.client.inference.operation.details`
     // carries `gen_ai.input.messages` too).
-    let event_attributes = ctx
-        .span
-        .events
-        .iter()
-        .filter(|e| !ctx.rules.is_content_event(&e.name))
-        .flat_map(|e| &e.attributes);
     let content = ctx
-        .span
-        .attributes
-        .iter()
-        .chain(event_attributes)
-        .filter(|a| ctx.rules.is_content_attribute(&a.key))
+        .all_attributes_with_facts(|e| !ctx.rules.is_content_event(&e.name))
+        .filter(|(_, facts)| facts.content)
+        .map(|(a, _)| a)
         .filter(|a| carries_content(ctx, &a.value))
         .filter(|a| !(redacted && is_redacted(ctx, &a.value)));
     // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
-    let label = |key: &str| keys::indexed_pattern(key).unwrap_or_else(|| key.to_string());
+    let label = |key| keys::indexed_pattern(key).map_or(Cow::Borrowed(key), Cow::Owned);
     for group in keys::group(content, label) {
         out.push(ctx.finding(
             &INFO,
-            format!("content recorded in {} ({why})", group.describe()),
+            format!("content recorded in {group} ({why})"),
             Some(help.to_string()),
             Some(&group.first.key),
             group.first.offset,
@@ -131,11 +125,17 @@ fn is_redacted(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
 /// in which no content field (`[content] redacted-fields`) holds anything: the structure
 /// left when capture was off. Any other value is content.
 fn carries_content(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
+    // Only a JSON array can be empty messages: a string that does not start like one (plain
+    // text, as nearly all recorded content is) carries content without being parsed.
+    let fields = &ctx.rules.file.content.redacted_fields;
+    if let Value::String(s) = value {
+        return !s.trim_start_matches(JSON_WHITESPACE).starts_with('[')
+            || messages_text::carries_content(fields, s);
+    }
     match super::invalid_message_content::to_json(value) {
         Some(serde_json::Value::Array(messages))
             if !messages.is_empty() && messages.iter().all(|m| m.get("parts").is_some()) =>
         {
-            let fields = &ctx.rules.file.content.redacted_fields;
             messages
                 .iter()
                 .any(|m| json_carries_content(fields, m, false))
@@ -143,6 +143,9 @@ fn carries_content(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
         _ => true,
     }
 }
+
+/// What JSON skips before a value (RFC 8259).
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 fn json_carries_content(fields: &[String], json: &serde_json::Value, in_field: bool) -> bool {
     use serde_json::Value as Json;
@@ -171,5 +174,244 @@ fn json_redacted(ctx: &SpanContext<'_, '_>, json: &serde_json::Value, in_field: 
         // Numbers and booleans outside content fields are structure (`index`, `score`).
         Json::Bool(_) | Json::Number(_) => !in_field,
         _ => false,
+    }
+}
+
+/// [`carries_content`] for messages recorded as JSON text, answered while parsing instead of
+/// building a `serde_json::Value` (a tree of allocations per message), with the same answer:
+/// duplicate keys count once, the last value winning, as in a parsed object.
+mod messages_text {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use foldhash::HashSet;
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    /// False only for valid JSON that is a non-empty array of objects with `parts` in which no
+    /// content field holds a string, number or boolean.
+    pub fn carries_content(fields: &[String], text: &str) -> bool {
+        let mut json = serde_json::Deserializer::from_str(text);
+        // Any error (not JSON, not messages) means the value is content, as when parsed.
+        Messages { fields }
+            .deserialize(&mut json)
+            .and_then(|carries| json.end().map(|()| carries))
+            .unwrap_or(true)
+    }
+
+    /// The top-level array of messages.
+    struct Messages<'f> {
+        fields: &'f [String],
+    }
+
+    impl<'de> DeserializeSeed<'de> for Messages<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, json: D) -> Result<bool, D::Error> {
+            json.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Messages<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of messages")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut messages: A) -> Result<bool, A::Error> {
+            let (mut count, mut carries) = (0usize, false);
+            let message = Object {
+                fields: self.fields,
+                in_field: false,
+                needs_parts: true,
+            };
+            while let Some(c) = messages.next_element_seed(message)? {
+                count += 1;
+                carries |= c;
+            }
+            Ok(count == 0 || carries)
+        }
+    }
+
+    /// Any value: whether it holds a scalar inside a content field.
+    #[derive(Clone, Copy)]
+    struct Content<'f> {
+        fields: &'f [String],
+        in_field: bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Content<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, json: D) -> Result<bool, D::Error> {
+            json.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Content<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(self.in_field)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(self.in_field)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(self.in_field)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(self.in_field)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(self.in_field)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<bool, A::Error> {
+            let mut carries = false;
+            while let Some(c) = items.next_element_seed(self)? {
+                carries |= c;
+            }
+            Ok(carries)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, entries: A) -> Result<bool, A::Error> {
+            Object {
+                fields: self.fields,
+                in_field: self.in_field,
+                needs_parts: false,
+            }
+            .visit_map(entries)
+        }
+    }
+
+    /// An object (a message when `needs_parts`: then one without `parts` is an error).
+    #[derive(Clone, Copy)]
+    struct Object<'f> {
+        fields: &'f [String],
+        in_field: bool,
+        needs_parts: bool,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Object<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, json: D) -> Result<bool, D::Error> {
+            json.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Object<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<bool, A::Error> {
+            let mut has_parts = false;
+            // Keys whose (last) value carries content; a set, so a repeated key is replaced.
+            let mut carrying: Option<HashSet<Cow<'de, str>>> = None;
+            while let Some(Key(key)) = entries.next_key()? {
+                has_parts |= key == "parts";
+                let value = Content {
+                    fields: self.fields,
+                    in_field: self.in_field || self.fields.iter().any(|f| *f == key),
+                };
+                if entries.next_value_seed(value)? {
+                    carrying.get_or_insert_default().insert(key);
+                } else if let Some(carrying) = &mut carrying {
+                    carrying.remove(&key);
+                }
+            }
+            if self.needs_parts && !has_parts {
+                return Err(de::Error::custom("not a message"));
+            }
+            Ok(carrying.is_some_and(|c| !c.is_empty()))
+        }
+    }
+
+    /// An object key, borrowed from the text unless it has escapes.
+    struct Key<'de>(Cow<'de, str>);
+
+    impl<'de> de::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: Deserializer<'de>>(json: D) -> Result<Self, D::Error> {
+            json.deserialize_str(KeyVisitor)
+        }
+    }
+
+    struct KeyVisitor;
+
+    impl<'de> Visitor<'de> for KeyVisitor {
+        type Value = Key<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+            Ok(Key(Cow::Borrowed(key)))
+        }
+        fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+            Ok(Key(Cow::Owned(key.to_string())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer by parsing into a `serde_json::Value`, as [`carries_content`] does for
+    /// structured values.
+    fn parsed(fields: &[String], text: &str) -> bool {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Array(messages))
+                if !messages.is_empty() && messages.iter().all(|m| m.get("parts").is_some()) =>
+            {
+                messages
+                    .iter()
+                    .any(|m| json_carries_content(fields, m, false))
+            }
+            _ => true,
+        }
+    }
+
+    #[test]
+    fn text_scan_answers_as_parsing() {
+        let fields: Vec<String> = ["content", "arguments", "response"]
+            .map(String::from)
+            .to_vec();
+        let cases = [
+            r#"[]"#,
+            r#"[{"role":"user","parts":[]}]"#,
+            r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#,
+            r#"[{"role":"user","parts":[{"type":"text","content":null}]}]"#,
+            r#"[{"role":"user","parts":[{"type":"text","content":{"x":[null,{}]}}]}]"#,
+            r#"[{"role":"user","parts":[{"type":"text","content":{"x":[null,1]}}]}]"#,
+            r#"[{"role":"user","parts":[{"type":"text","content":true}]}]"#,
+            r#"[{"role":"user","parts":[{"type":"tool_call","arguments":{"a":1.5}}]}]"#,
+            r#"[{"role":"user"}]"#,
+            r#"[{"role":"user","parts":null}, 3]"#,
+            r#"[{"role":"user","parts":null}]"#,
+            r#"[{"role":"user","parts":[],"content":"old"}]"#,
+            // Duplicate keys: the last value wins, as in a parsed object.
+            r#"[{"parts":[],"content":"x","content":null}]"#,
+            r#"[{"parts":[],"content":null,"content":"x"}]"#,
+            r#"[{"parts":[],"c\u006fntent":"x"}]"#,
+            r#"[{"parts":[{"content":"x"}]}] trailing"#,
+            r#"[{"parts":[{"content":1e400}]}]"#,
+            r#"  [ {"parts" : [ ] } ]  "#,
+            r#"[{"parts":[]},{"parts":[{"response":"ok"}]}]"#,
+            r#"[{"parts":[]}"#,
+            r#"["x"]"#,
+            r#"[[]]"#,
+        ];
+        for text in cases {
+            assert_eq!(
+                messages_text::carries_content(&fields, text),
+                parsed(&fields, text),
+                "{text}"
+            );
+        }
+        let deep = format!("[{{\"parts\":{}{}}}]", "[".repeat(200), "]".repeat(200));
+        assert_eq!(
+            messages_text::carries_content(&fields, &deep),
+            parsed(&fields, &deep)
+        );
     }
 }

@@ -31,9 +31,8 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    let event_attributes = ctx.span.events.iter().flat_map(|e| &e.attributes);
-    for attribute in ctx.span.attributes.iter().chain(event_attributes) {
-        let Some(deprecated) = ctx.rules.deprecated_attribute(&attribute.key) else {
+    for (attribute, facts) in ctx.all_attributes_with_facts(|_| true) {
+        let Some(deprecated) = ctx.rules.deprecated_of(facts) else {
             continue;
         };
         out.push(finding(ctx, attribute, deprecated));

@@ -25,8 +25,8 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    for attribute in &ctx.span.attributes {
-        if ctx.rules.deprecated_attribute(&attribute.key).is_some() {
+    for (attribute, facts) in ctx.attributes_with_facts() {
+        if facts.deprecated.is_some() {
             continue;
         }
         let Some(value) = attribute.value.as_str() else {

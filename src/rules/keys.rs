@@ -1,81 +1,111 @@
 //! Helpers over attribute keys shared by rule kinds: indexed (flattened) keys such as
 //! `gen_ai.prompt.0.content`, which some libraries write one per message field.
 
+use std::borrow::Cow;
+
+use foldhash::HashMap;
+
 use crate::model::Attribute;
 
 /// `gen_ai.prompt.0.content` → `gen_ai.prompt.*.content`; `None` when no segment is a number.
 pub fn indexed_pattern(key: &str) -> Option<String> {
-    let mut indexed = false;
-    let pattern: Vec<&str> = key
-        .split('.')
-        .map(|segment| {
-            if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
-                indexed = true;
-                "*"
-            } else {
-                segment
-            }
-        })
-        .collect();
-    indexed.then(|| pattern.join("."))
+    // Most keys are not indexed: answer those without allocating.
+    if !key.split('.').any(is_index) {
+        return None;
+    }
+    let mut pattern = String::with_capacity(key.len());
+    for (i, segment) in key.split('.').enumerate() {
+        if i > 0 {
+            pattern.push('.');
+        }
+        pattern.push_str(if is_index(segment) { "*" } else { segment });
+    }
+    Some(pattern)
+}
+
+/// A segment of a flattened key that is a list index (`0`, `12`).
+fn is_index(segment: &str) -> bool {
+    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `gen_ai.prompt.0.content` → `gen_ai.prompt.*`: the key up to its first numeric segment.
 pub fn indexed_prefix(key: &str) -> Option<String> {
-    let pattern = indexed_pattern(key)?;
+    let mut pattern = indexed_pattern(key)?;
     let star = pattern.find(".*")?;
-    Some(format!("{}.*", &pattern[..star]))
+    pattern.truncate(star + 2);
+    Some(pattern)
 }
 
 /// A group of attributes that one finding reports: every key of one indexed pattern, or one
 /// plain key.
 pub struct KeyGroup<'s, 'a> {
-    /// The pattern (`gen_ai.prompt.*.content`), or the key itself.
-    pub label: String,
+    /// The pattern (`gen_ai.prompt.*.content`), or the key itself (borrowed: most keys are
+    /// not indexed).
+    pub label: Cow<'s, str>,
     /// The first attribute of the group, where the finding points.
     pub first: &'s Attribute<'a>,
     pub count: usize,
 }
 
-impl KeyGroup<'_, '_> {
-    /// "`gen_ai.prompt.*.content` (3 keys, e.g. `gen_ai.prompt.0.content`)", or the one key.
-    pub fn describe(&self) -> String {
+/// "`gen_ai.prompt.*.content` (3 keys, e.g. `gen_ai.prompt.0.content`)", or the one key
+/// (written straight into the finding's message).
+impl std::fmt::Display for KeyGroup<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.count > 1 {
-            format!(
+            write!(
+                f,
                 "`{}` ({} keys, e.g. `{}`)",
                 self.label, self.count, self.first.key
             )
         } else {
-            format!("`{}`", crate::report::truncate(&self.first.key, 100))
+            write!(f, "`{}`", crate::report::truncate(&self.first.key, 100))
         }
     }
 }
+
+/// Up to this many groups a linear search finds a label faster than hashing it (a span's
+/// findings of one rule are nearly always a handful).
+const LINEAR_GROUPS: usize = 16;
 
 /// Groups attributes by `label` (first-seen order), so `gen_ai.prompt.0.role`,
 /// `gen_ai.prompt.1.role`, … make one finding instead of one each.
 pub fn group<'s, 'a>(
     attributes: impl Iterator<Item = &'s Attribute<'a>>,
-    label: impl Fn(&str) -> String,
+    label: impl Fn(&'s str) -> Cow<'s, str>,
 ) -> Vec<KeyGroup<'s, 'a>>
 where
     'a: 's,
 {
     // Linear in the number of attributes: a span with 100,000 distinct keys must not take
-    // 10^10 comparisons.
+    // 10^10 comparisons, so past a few groups the labels are indexed in a map.
     let mut groups: Vec<KeyGroup<'s, 'a>> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut index: Option<HashMap<String, usize>> = None;
     for attribute in attributes {
         let name = label(&attribute.key);
-        match index.get(&name) {
-            Some(&i) => groups[i].count += 1,
-            None => {
-                index.insert(name.clone(), groups.len());
-                groups.push(KeyGroup {
-                    label: name,
-                    first: attribute,
-                    count: 1,
-                });
-            }
+        let found = match &index {
+            Some(index) => index.get(name.as_ref()).copied(),
+            None => groups.iter().position(|g| g.label == name),
+        };
+        if let Some(i) = found {
+            groups[i].count += 1;
+            continue;
+        }
+        if let Some(index) = &mut index {
+            index.insert(name.to_string(), groups.len());
+        }
+        groups.push(KeyGroup {
+            label: name,
+            first: attribute,
+            count: 1,
+        });
+        if index.is_none() && groups.len() > LINEAR_GROUPS {
+            index = Some(
+                groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (g.label.to_string(), i))
+                    .collect(),
+            );
         }
     }
     groups
@@ -100,5 +130,52 @@ mod tests {
             indexed_prefix("gen_ai.completion.3.role").as_deref(),
             Some("gen_ai.completion.*")
         );
+        assert_eq!(indexed_pattern("0"), Some("*".to_string()));
+        assert_eq!(
+            indexed_pattern("gen_ai..0."),
+            Some("gen_ai..*.".to_string())
+        );
+    }
+
+    fn attribute(key: String) -> Attribute<'static> {
+        Attribute {
+            key: key.into(),
+            value: crate::model::Value::Empty,
+            offset: 0,
+        }
+    }
+
+    fn labelled(key: &str) -> Cow<'_, str> {
+        indexed_pattern(key).map_or(Cow::Borrowed(key), Cow::Owned)
+    }
+
+    #[test]
+    fn groups_keep_first_seen_order_past_the_linear_search() {
+        // 40 distinct labels (more than the linear search handles), each seen three times,
+        // interleaved: every group must count 3 and point at its first key.
+        let attributes: Vec<Attribute<'static>> = (0..3)
+            .flat_map(|round| {
+                (0..40).map(move |i| attribute(format!("lib.key{i}.{round}.content")))
+            })
+            .collect();
+        let groups = group(attributes.iter(), labelled);
+        assert_eq!(groups.len(), 40);
+        for (i, g) in groups.iter().enumerate() {
+            assert_eq!(g.label, format!("lib.key{i}.*.content"));
+            assert_eq!(g.count, 3);
+            assert_eq!(g.first.key, format!("lib.key{i}.0.content"));
+        }
+    }
+
+    #[test]
+    fn plain_keys_group_by_themselves() {
+        let attributes: Vec<Attribute<'static>> = ["a.b", "a.c", "a.b"]
+            .iter()
+            .map(|k| attribute(k.to_string()))
+            .collect();
+        let groups = group(attributes.iter(), labelled);
+        let counts: Vec<(&str, usize)> =
+            groups.iter().map(|g| (g.label.as_ref(), g.count)).collect();
+        assert_eq!(counts, [("a.b", 2), ("a.c", 1)]);
     }
 }

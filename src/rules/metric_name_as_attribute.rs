@@ -28,25 +28,9 @@ pub const INFO: RuleInfo = RuleInfo {
     default_severity: Severity::Error,
 };
 
-/// The metric a key names or lies under, if any.
-pub fn metric_of<'r>(ctx: &SpanContext<'r, '_>, key: &str) -> Option<&'r str> {
-    ctx.rules
-        .file
-        .metrics
-        .names
-        .iter()
-        .map(String::as_str)
-        .find(|m| {
-            key == *m
-                || key
-                    .strip_prefix(m)
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
-}
-
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    for attribute in &ctx.span.attributes {
-        let Some(metric) = metric_of(ctx, &attribute.key) else {
+    for (attribute, facts) in ctx.attributes_with_facts() {
+        let Some(metric) = ctx.rules.metric_named(facts) else {
             continue;
         };
         let what = if attribute.key == metric {

@@ -154,10 +154,7 @@ where
     'r: 's,
 {
     ctx.rules
-        .file
-        .deprecated_attributes
-        .iter()
-        .filter(|d| d.replacement.as_deref() == Some(key))
+        .replaced_by(key)
         .find_map(|d| ctx.span.attribute(&d.key).map(|a| (a, d)))
 }
 

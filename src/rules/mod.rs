@@ -17,6 +17,7 @@ pub mod error_status_mismatch;
 pub mod extend;
 pub mod foreign_namespace;
 pub mod invalid_message_content;
+pub mod key_facts;
 pub mod keys;
 pub mod metric_name_as_attribute;
 pub mod missing_context;

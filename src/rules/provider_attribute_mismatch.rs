@@ -18,6 +18,8 @@
 //! Set `gen_ai.provider.name` to the provider actually called, and record only that provider's
 //! attributes.
 
+use std::borrow::Cow;
+
 use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
 
@@ -41,7 +43,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             .iter()
             .filter(|a| a.key.starts_with(namespace.prefix.as_str()));
         let prefix = namespace.prefix.trim_end_matches('.');
-        if let Some(group) = keys::group(foreign, |_| prefix.to_string())
+        if let Some(group) = keys::group(foreign, |_| Cow::Borrowed(prefix))
             .into_iter()
             .next()
         {

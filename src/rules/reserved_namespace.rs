@@ -23,6 +23,8 @@
 //! `allow-keys = ["gen_ai.myapp.*"]` in `spanlint.toml` (or in the rules file's
 //! `[[reserved-namespace]] allow` list).
 
+use std::borrow::Cow;
+
 use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
 
@@ -33,19 +35,16 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    let event_attributes = ctx.span.events.iter().flat_map(|e| &e.attributes);
     let squatters = ctx
-        .span
-        .attributes
-        .iter()
-        .chain(event_attributes)
-        .filter(|a| ctx.rules.is_squatter(&a.key))
+        .all_attributes_with_facts(|_| true)
+        .filter(|(_, facts)| facts.squatter)
         // A metric name as a key is `metric-name-as-attribute`'s (more specific) finding.
-        .filter(|a| super::metric_name_as_attribute::metric_of(ctx, &a.key).is_none())
+        .filter(|(_, facts)| facts.metric.is_none())
         // Recorded content is `content-recorded`'s finding; one error per key is enough.
-        .filter(|a| ctx.rules.content_allowed() || !ctx.rules.is_content_attribute(&a.key));
+        .filter(|(_, facts)| ctx.rules.content_allowed() || !facts.content)
+        .map(|(a, _)| a);
     // Indexed keys (`gen_ai.prompt.0.role`, `gen_ai.prompt.1.role`, …) make one finding.
-    let label = |key: &str| keys::indexed_prefix(key).unwrap_or_else(|| key.to_string());
+    let label = |key| keys::indexed_prefix(key).map_or(Cow::Borrowed(key), Cow::Owned);
     for group in keys::group(squatters, label) {
         let Some(namespace) = ctx.rules.reserved_namespace(&group.first.key) else {
             continue;
@@ -54,7 +53,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             &INFO,
             format!(
                 "{} {} not {} the conventions but {} the reserved `{}` namespace",
-                group.describe(),
+                group,
                 if group.count > 1 { "are" } else { "is" },
                 if group.count > 1 {
                     "attributes of"

@@ -27,8 +27,8 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    for attribute in &ctx.span.attributes {
-        if !ctx.rules.is_resource_attribute(&attribute.key) {
+    for (attribute, facts) in ctx.attributes_with_facts() {
+        if !facts.resource {
             continue;
         }
         out.push(ctx.finding(

@@ -4,17 +4,19 @@
 // foldhash, not SipHash: every attribute of every span is looked up here (SipHash was ~7% of
 // `check` in profiles). Only the rules file inserts keys (and the bounded `closest` cache).
 use foldhash::{HashMap, HashMapExt, HashSet};
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::Settings;
+use super::key_facts::{self, KeyFacts};
 use super::rulesfile::{
     AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedEvent,
     DeprecatedValue, ForeignNamespace, Level, Requirement, ReservedNamespace, RulesFile, SpanType,
 };
 use crate::finding::{Finding, SpanIdentity};
-use crate::model::{Offset, ResourceSpans, Scope, Span, SpanKind, StatusCode};
+use crate::model::{Attribute, Event, Offset, ResourceSpans, Scope, Span, SpanKind, StatusCode};
 
 /// A rules file whose content is inconsistent (it parsed, but cannot be used).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -64,10 +66,12 @@ pub struct Ruleset {
     /// Prefixes (with trailing dot) of `template[string]` attributes.
     template_prefixes: Vec<String>,
     deprecated: HashMap<String, usize>,
+    /// Replacement key → the deprecated attributes it replaces (file order).
+    replacing: HashMap<String, Vec<usize>>,
     /// attribute → value → index (nested, so a lookup borrows instead of allocating).
     deprecated_values: HashMap<String, HashMap<String, usize>>,
-    /// (span type index, provider) → refinement index.
-    refinements: HashMap<(usize, String), usize>,
+    /// span type index → provider → refinement index (nested, so a lookup borrows).
+    refinements: HashMap<usize, HashMap<String, usize>>,
     content_attributes: HashSet<String>,
     content_globs: GlobSet,
     not_content: GlobSet,
@@ -87,6 +91,8 @@ pub struct Ruleset {
     metrics: HashSet<String>,
     resource_attributes: HashSet<String>,
     deprecated_events: HashMap<String, usize>,
+    /// Tells this ruleset's remembered [`KeyFacts`] from another's (see [`super::key_facts`]).
+    id: u64,
 }
 
 impl Ruleset {
@@ -115,7 +121,7 @@ impl Ruleset {
                 });
             }
         }
-        let mut refinements = HashMap::new();
+        let mut refinements: HashMap<usize, HashMap<String, usize>> = HashMap::new();
         for (index, refinement) in file.refinements.iter().enumerate() {
             let base = file
                 .span_types
@@ -125,7 +131,10 @@ impl Ruleset {
                     refinement: refinement.id.clone(),
                     extends: refinement.extends.clone(),
                 })?;
-            refinements.insert((base, refinement.provider.clone()), index);
+            refinements
+                .entry(base)
+                .or_default()
+                .insert(refinement.provider.clone(), index);
         }
         Ok(Ruleset {
             settings,
@@ -138,6 +147,15 @@ impl Ruleset {
                 .map(|a| format!("{}.", a.key))
                 .collect(),
             deprecated: index_by(&file.deprecated_attributes, |d| d.key.clone()),
+            replacing: file.deprecated_attributes.iter().enumerate().fold(
+                HashMap::new(),
+                |mut map: HashMap<String, Vec<usize>>, (i, d)| {
+                    if let Some(new) = &d.replacement {
+                        map.entry(new.clone()).or_default().push(i);
+                    }
+                    map
+                },
+            ),
             deprecated_values: file.deprecated_values.iter().enumerate().fold(
                 HashMap::new(),
                 |mut map: HashMap<String, HashMap<String, usize>>, (i, d)| {
@@ -189,6 +207,7 @@ impl Ruleset {
             metrics: file.metrics.names.iter().cloned().collect(),
             resource_attributes: file.resource.identity.iter().cloned().collect(),
             deprecated_events: index_by(&file.deprecated_events, |e| e.name.clone()),
+            id: key_facts::next_ruleset_id(),
             file,
         })
     }
@@ -200,16 +219,23 @@ impl Ruleset {
 
     /// The registry definition of an attribute key (a template's concrete keys included).
     pub fn attribute(&self, key: &str) -> Option<&AttributeDef> {
+        self.attribute_index(key).map(|i| &self.file.attributes[i])
+    }
+
+    /// [`Ruleset::attribute`] of a key whose facts are known.
+    pub fn attribute_of(&self, facts: KeyFacts) -> Option<&AttributeDef> {
+        facts.attribute.map(|i| &self.file.attributes[i])
+    }
+
+    fn attribute_index(&self, key: &str) -> Option<usize> {
         if let Some(&i) = self.attributes.get(key) {
-            return Some(&self.file.attributes[i]);
+            return Some(i);
         }
         let prefix = self
             .template_prefixes
             .iter()
             .find(|p| key.starts_with(p.as_str()))?;
-        self.attributes
-            .get(prefix.trim_end_matches('.'))
-            .map(|&i| &self.file.attributes[i])
+        self.attributes.get(prefix.trim_end_matches('.')).copied()
     }
 
     /// The keys some GenAI span of every trace should carry (`missing-context`): the
@@ -286,6 +312,22 @@ impl Ruleset {
             .map(|&i| &self.file.deprecated_attributes[i])
     }
 
+    /// [`Ruleset::deprecated_attribute`] of a key whose facts are known.
+    pub fn deprecated_of(&self, facts: KeyFacts) -> Option<&DeprecatedAttribute> {
+        facts
+            .deprecated
+            .map(|i| &self.file.deprecated_attributes[i])
+    }
+
+    /// The deprecated attributes `key` replaces, in rules-file order.
+    pub fn replaced_by(&self, key: &str) -> impl Iterator<Item = &DeprecatedAttribute> {
+        self.replacing
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.file.deprecated_attributes[i])
+    }
+
     pub fn deprecated_value(&self, key: &str, value: &str) -> Option<&DeprecatedValue> {
         self.deprecated_values
             .get(key)?
@@ -295,6 +337,24 @@ impl Ruleset {
 
     /// Whether an attribute key carries recorded content (prompts, completions, tool I/O).
     pub fn is_content_attribute(&self, key: &str) -> bool {
+        self.key_facts(key).content
+    }
+
+    /// The glob-matched facts of a key, remembered per distinct key (see [`super::key_facts`]).
+    pub fn key_facts(&self, key: &str) -> KeyFacts {
+        key_facts::memoized(self.id, key, |key| KeyFacts {
+            content: self.content_attribute_uncached(key),
+            squatter: self.squatter_uncached(key),
+            recommended_ignored: self.recommended_ignore.is_match(key),
+            aggregate_ignored: self.aggregate_ignore.is_match(key),
+            metric: self.metric_uncached(key),
+            attribute: self.attribute_index(key),
+            deprecated: self.deprecated.get(key).copied(),
+            resource: self.resource_attributes.contains(key),
+        })
+    }
+
+    fn content_attribute_uncached(&self, key: &str) -> bool {
         self.content_attributes.contains(key)
             || (self.content_globs.is_match(key) && !self.not_content.is_match(key))
     }
@@ -311,6 +371,10 @@ impl Ruleset {
     /// deprecated, nor allowed (the namespace's `allow` list or `allow-keys`). The test behind
     /// `reserved-namespace` and `migrate`'s squatter move.
     pub fn is_squatter(&self, key: &str) -> bool {
+        self.key_facts(key).squatter
+    }
+
+    fn squatter_uncached(&self, key: &str) -> bool {
         let Some(namespace) = self.reserved_namespace(key) else {
             return false;
         };
@@ -344,15 +408,31 @@ impl Ruleset {
     /// Whether a recommended attribute is left out of the missing-recommended info on spans
     /// of this operation.
     pub fn recommended_ignored(&self, key: &str, operation: Option<&str>) -> bool {
-        self.recommended_ignore.is_match(key)
+        let facts = self.key_facts(key);
+        facts.recommended_ignored
             || operation.is_some_and(|op| {
                 self.file
                     .recommended
                     .aggregate_operations
                     .iter()
                     .any(|a| a == op)
-                    && self.aggregate_ignore.is_match(key)
+                    && facts.aggregate_ignored
             })
+    }
+
+    /// The conventions' metric a key names or lies under (`gen_ai.client.token.usage.input`),
+    /// from the key's facts.
+    pub fn metric_named(&self, facts: KeyFacts) -> Option<&str> {
+        facts.metric.map(|i| self.file.metrics.names[i].as_str())
+    }
+
+    fn metric_uncached(&self, key: &str) -> Option<usize> {
+        self.file.metrics.names.iter().position(|m| {
+            key == m
+                || key
+                    .strip_prefix(m.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
     }
 
     /// Whether a key is the name of one of the conventions' metrics.
@@ -402,28 +482,33 @@ impl Ruleset {
     /// entry replaces the base entry for the same attribute, new attributes are added.
     pub fn requirements(&self, span_type: usize, provider: Option<&str>) -> Vec<&Requirement> {
         let base = &self.file.span_types[span_type].requirements;
-        let Some(refinement) = provider
-            .and_then(|p| self.refinements.get(&(span_type, p.to_string())))
-            .map(|&i| &self.file.refinements[i])
+        let Some(refinement) = self
+            .refinement_index(span_type, provider)
+            .map(|i| &self.file.refinements[i])
         else {
             return base.iter().collect();
         };
-        let overridden: HashSet<&str> = refinement
-            .requirements
-            .iter()
-            .map(|r| r.attribute.as_str())
-            .collect();
+        // A refinement lists a few attributes: a scan beats building a set per span.
+        let overridden = |attribute: &str| {
+            refinement
+                .requirements
+                .iter()
+                .any(|r| r.attribute == attribute)
+        };
         base.iter()
-            .filter(|r| !overridden.contains(r.attribute.as_str()))
+            .filter(|r| !overridden(&r.attribute))
             .chain(&refinement.requirements)
             .collect()
     }
 
+    fn refinement_index(&self, span_type: usize, provider: Option<&str>) -> Option<usize> {
+        self.refinements.get(&span_type)?.get(provider?).copied()
+    }
+
     /// The refinement id applied for a span type and provider, if any.
     pub fn refinement_id(&self, span_type: usize, provider: Option<&str>) -> Option<&str> {
-        provider
-            .and_then(|p| self.refinements.get(&(span_type, p.to_string())))
-            .map(|&i| self.file.refinements[i].id.as_str())
+        self.refinement_index(span_type, provider)
+            .map(|i| self.file.refinements[i].id.as_str())
     }
 }
 
@@ -562,6 +647,9 @@ pub struct SpanContext<'r, 'a> {
     /// Whether this is the first GenAI span of its scope (scope-level rules report once).
     pub first_in_scope: bool,
     identity: Arc<SpanIdentity>,
+    /// The [`KeyFacts`] of the span's own attributes (same order), looked up once for the
+    /// several rules that ask.
+    attribute_facts: OnceCell<Vec<KeyFacts>>,
 }
 
 impl<'r, 'a> SpanContext<'r, 'a> {
@@ -610,7 +698,37 @@ impl<'r, 'a> SpanContext<'r, 'a> {
                 service: crate::model::service_name(resource).map(str::to_string),
                 scope: scope.name.to_string(),
             }),
+            attribute_facts: OnceCell::new(),
         }
+    }
+
+    /// The span's own attributes, each with its key's facts.
+    pub fn attributes_with_facts(&self) -> impl Iterator<Item = (&'r Attribute<'a>, KeyFacts)> {
+        let facts = self.attribute_facts.get_or_init(|| {
+            self.span
+                .attributes
+                .iter()
+                .map(|a| self.rules.key_facts(&a.key))
+                .collect()
+        });
+        self.span.attributes.iter().zip(facts.iter().copied())
+    }
+
+    /// The span's own attributes, then its events' (all of them, or those `event` accepts),
+    /// each with its key's facts.
+    pub fn all_attributes_with_facts(
+        &self,
+        event: impl Fn(&Event<'a>) -> bool,
+    ) -> impl Iterator<Item = (&'r Attribute<'a>, KeyFacts)> {
+        let rules = self.rules;
+        let event_attributes = self
+            .span
+            .events
+            .iter()
+            .filter(move |e| event(e))
+            .flat_map(|e| &e.attributes)
+            .map(move |a| (a, rules.key_facts(&a.key)));
+        self.attributes_with_facts().chain(event_attributes)
     }
 
     /// The foreign vocabulary a span describes its LLM work in, when it carries no `gen_ai.*`

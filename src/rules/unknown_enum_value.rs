@@ -30,8 +30,8 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    for attribute in &ctx.span.attributes {
-        let Some(def) = ctx.rules.attribute(&attribute.key) else {
+    for (attribute, facts) in ctx.attributes_with_facts() {
+        let Some(def) = ctx.rules.attribute_of(facts) else {
             continue;
         };
         if def.members.is_empty() || def.members.iter().any(|m| m == "_OTHER") {

@@ -1622,3 +1622,37 @@ fn openinference_response_format_and_function_call() {
         "{d}"
     );
 }
+
+/// Without the change text (every run but `--diff`), the output, the mappings the summary
+/// counts and the shape of each change (added, removed, conflict) are the same.
+#[test]
+fn leaving_out_the_change_text_changes_nothing_else() {
+    // Bytes of change text with and without it (a few rare kinds are still written).
+    let (mut full_text, mut lean_text) = (0, 0);
+    for path in real_fixtures() {
+        let bytes = std::fs::read(&path).unwrap();
+        let options = Options {
+            content: ContentAction::Redact,
+            ..Options::default()
+        };
+        let file = LoadedFile::from_bytes("dump", bytes, format_of(&path)).unwrap();
+        let full = migrate_file(&file, &migrator(options.clone())).unwrap();
+        let lean = migrate_file(&file, &migrator(options).without_change_text()).unwrap();
+        assert_eq!(full.content, lean.content, "{}", path.display());
+        assert_eq!(full.plans.len(), lean.plans.len(), "{}", path.display());
+        for (f, l) in full.plans.iter().zip(&lean.plans) {
+            assert_eq!(f.changes.len(), l.changes.len());
+            for (f, l) in f.changes.iter().zip(&l.changes) {
+                assert_eq!(f.mapping, l.mapping);
+                assert_eq!(f.old.is_some(), l.old.is_some(), "{}", f.mapping);
+                assert_eq!(f.new.is_some(), l.new.is_some(), "{}", f.mapping);
+                full_text += f.old.iter().chain(&f.new).map(String::len).sum::<usize>();
+                lean_text += l.old.iter().chain(&l.new).map(String::len).sum::<usize>();
+            }
+        }
+    }
+    assert!(
+        lean_text * 10 < full_text,
+        "{lean_text} of {full_text} bytes"
+    );
+}

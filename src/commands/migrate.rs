@@ -194,7 +194,9 @@ pub fn run(args: &MigrateArgs) -> ExitStatus {
         squatter_namespace,
     };
     let migrator = match Migrator::new(rules, MappingFile::builtin(), options) {
-        Ok(m) => m,
+        // Only `--diff` shows the text of each change; the summary counts mapping names.
+        Ok(m) if args.diff => m,
+        Ok(m) => m.without_change_text(),
         Err(e) => {
             eprintln!("spanlint: {e}");
             return ExitStatus::Error;

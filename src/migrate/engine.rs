@@ -117,6 +117,9 @@ pub struct Migrator {
     value_maps: HashMap<String, BTreeMap<String, String>>,
     missing: HashSet<String>,
     missing_operations: HashSet<String>,
+    /// Whether changes carry their `old`/`new` text (only `--diff` shows it; building it is a
+    /// measurable part of planning on large files).
+    describe: bool,
 }
 
 /// Unknown `--target`.
@@ -181,7 +184,20 @@ impl Migrator {
             value_maps,
             missing,
             missing_operations,
+            describe: true,
         })
+    }
+
+    /// Leaves the `old`/`new` text of every change empty (whether it is there still says
+    /// added, removed or conflict); the mapping names, counted by the summary, stay.
+    pub fn without_change_text(mut self) -> Self {
+        self.describe = false;
+        self
+    }
+
+    /// `text()` when changes are described, otherwise an empty (unallocated) string.
+    fn describe(&self, text: impl FnOnce() -> String) -> String {
+        if self.describe { text() } else { String::new() }
     }
 
     pub fn rules(&self) -> &Ruleset {
@@ -270,8 +286,8 @@ impl Migrator {
         if let Some(name) = &name {
             changes.push(Change {
                 mapping: "span name".to_string(),
-                old: Some(format!("name={:?}", span.name)),
-                new: Some(format!("name={name:?}")),
+                old: Some(self.describe(|| format!("name={:?}", span.name))),
+                new: Some(self.describe(|| format!("name={name:?}"))),
             });
         }
         if changes.is_empty() {
@@ -293,10 +309,12 @@ impl Migrator {
 
     /// `key=value` for display, with content masked.
     fn show(&self, key: &str, value: &Value<'_>) -> String {
-        if self.rules.is_content_attribute(key) {
-            return format!("{key}=…");
-        }
-        format!("{key}={}", render_value(value))
+        self.describe(|| {
+            if self.rules.is_content_attribute(key) {
+                return format!("{key}=…");
+            }
+            format!("{key}={}", render_value(value))
+        })
     }
 
     fn target_available(&self, key: &str) -> bool {
@@ -386,7 +404,7 @@ impl Migrator {
             &self.mapping.messages.finish_reasons,
         );
         let mapping = format!("fold {}* → {}", fold.prefix, fold.to);
-        let old = Some(format!("{}* ({} keys)=…", fold.prefix, consumed.len()));
+        let old = Some(self.describe(|| format!("{}* ({} keys)=…", fold.prefix, consumed.len())));
         self.put_folded(w, changes, &fold.to, json, consumed, mapping, old);
     }
 
@@ -404,7 +422,7 @@ impl Migrator {
         old: Option<String>,
     ) -> bool {
         // Messages are content: the change shows the key, never the JSON.
-        let shown = format!("{to}=…");
+        let shown = self.describe(|| format!("{to}=…"));
         let placed = self.place(
             w,
             changes,
@@ -560,7 +578,7 @@ impl Migrator {
         };
         let consumed: Vec<usize> = sources.iter().flatten().copied().collect();
         let names: Vec<&str> = consumed.iter().map(|&i| w[i].key.as_ref()).collect();
-        let old = Some(format!("{}=…", names.join(", ")));
+        let old = Some(self.describe(|| format!("{}=…", names.join(", "))));
         let mapping = format!(
             "convert {} → {} ({})",
             c.from.join(", "),
@@ -627,7 +645,7 @@ impl Migrator {
             defs.push(def);
         }
         let json = format!("[{}]", defs.join(","));
-        let old = Some(format!("{prefix}* ({} keys)=…", consumed.len()));
+        let old = Some(self.describe(|| format!("{prefix}* ({} keys)=…", consumed.len())));
         let mapping = format!("convert {prefix}* → {} ({})", c.to, c.vocabulary);
         self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
     }
@@ -650,7 +668,7 @@ impl Migrator {
             return;
         };
         let mapping = format!("convert {from} → {} ({})", c.to, c.vocabulary);
-        let old = Some(format!("{from}=…"));
+        let old = Some(self.describe(|| format!("{from}=…")));
         let Some(j) = w.iter().position(|x| x.key == c.to) else {
             let json = format!(
                 "[{{\"role\":\"assistant\",\"parts\":[{part}],\"finish_reason\":\"tool_call\"}}]"
@@ -708,7 +726,7 @@ impl Migrator {
                 changes.push(Change {
                     mapping,
                     old: if self.options.dual_emit { None } else { old },
-                    new: Some(format!("{}=…", c.to)),
+                    new: Some(self.describe(|| format!("{}=…", c.to))),
                 });
                 w[j].value = Value::String(Cow::Owned(ordered_array(&messages)));
                 w[j].value_changed = true;
@@ -807,7 +825,7 @@ impl Migrator {
                 &self.mapping.messages.finish_reasons,
             );
             let mapping = format!("wrap {} → {}", wrap.from, wrap.to);
-            let old = Some(format!("{}=…", wrap.from));
+            let old = Some(self.describe(|| format!("{}=…", wrap.from)));
             self.put_folded(w, changes, &wrap.to, json, vec![i], mapping, old);
         }
     }
@@ -995,11 +1013,13 @@ impl Migrator {
                 continue;
             };
             // A value moving to a content key is content under its old key too.
-            let old = if self.rules.is_content_attribute(&to) {
-                format!("{}=…", w[i].key)
-            } else {
-                self.show(&w[i].key, &w[i].value)
-            };
+            let old = self.describe(|| {
+                if self.rules.is_content_attribute(&to) {
+                    format!("{}=…", w[i].key)
+                } else {
+                    self.show(&w[i].key, &w[i].value)
+                }
+            });
             let new = self.show(&to, &value);
             match w.iter().position(|x| x.key == to) {
                 Some(j) if w[j].value == value => {
@@ -1336,8 +1356,8 @@ impl Migrator {
             };
             changes.push(Change {
                 mapping: format!("content {label}"),
-                old: Some(format!("{key}=…")),
-                new: new.as_ref().map(|_| format!("{key}=…")),
+                old: Some(self.describe(|| format!("{key}=…"))),
+                new: new.as_ref().map(|_| self.describe(|| format!("{key}=…"))),
             });
             match new {
                 None => {
@@ -1385,7 +1405,9 @@ impl Migrator {
                     continue;
                 }
                 let mapping = format!("event {} {} → {} ({})", h.event, h.from, h.to, h.vocabulary);
-                let old = format!("event {:?} {}", h.event, self.show(&h.from, &ew[i].value));
+                let old = self.describe(|| {
+                    format!("event {:?} {}", h.event, self.show(&h.from, &ew[i].value))
+                });
                 let shown = self.show(&h.to, &value);
                 if self.place(w, changes, &h.to, value, shown, mapping, Some(old)) {
                     ew.remove(i);
@@ -1445,7 +1467,7 @@ impl Migrator {
                 }
             }
         }
-        let old = Some(format!("{} span event(s)=…", picked.len()));
+        let old = Some(self.describe(|| format!("{} span event(s)=…", picked.len())));
         let consumed: Vec<usize> = picked.iter().map(|(i, _, _)| *i).collect();
         if messages.is_empty() {
             // Events without content (not captured): nothing to carry over.

@@ -7,7 +7,7 @@
 use crate::finding::{Finding, Severity};
 use rayon::prelude::*;
 
-use crate::input::{Chunk, Chunker, InputError, LoadedFile, Opened, Piece, Position};
+use crate::input::{Chunker, InputError, LoadedFile, Opened, Piece, Position};
 use crate::locate::Locator;
 use crate::rules::{self, Ruleset, SpanContext};
 use crate::snippet::{Snippet, Token};
@@ -164,7 +164,7 @@ pub fn check_stream_parts(
     let name = chunker.name.clone();
     let limits = chunker.limits;
     let group = rayon::current_num_threads().max(1) * 2;
-    let mut next = read_group(&mut chunker, group);
+    let mut next = chunker.next_group(group);
     while !next.is_empty() {
         let current = std::mem::take(&mut next);
         let (parts, following) = rayon::join(
@@ -188,7 +188,7 @@ pub fn check_stream_parts(
                     })
                     .collect::<Vec<_>>()
             },
-            || read_group(&mut chunker, group),
+            || chunker.next_group(group),
         );
         for (checked, data) in parts {
             if let Some(data) = data {
@@ -200,11 +200,6 @@ pub fn check_stream_parts(
         }
         next = following;
     }
-}
-
-/// The next `n` chunks (fewer at the end of the stream).
-fn read_group(chunker: &mut Chunker, n: usize) -> Vec<Result<Chunk, InputError>> {
-    chunker.by_ref().take(n).collect()
 }
 
 /// Checks the spans of one piece of a file, adding to `report`.

@@ -12,7 +12,7 @@ use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
 use crate::cli::ColorChoice;
 use crate::commands::check::{InputFormatArg, LimitArgs};
 use crate::coverage::{self, Pricing, Report, SpanRecord, html, render};
-use crate::input::{self, Chunk, Chunker, InputError, InputFormat, Opened};
+use crate::input::{self, Chunker, InputError, InputFormat, Opened};
 use crate::report::{sanitize, shown_path};
 use crate::rules::Ruleset;
 use crate::trace::TraceIndex;
@@ -201,7 +201,7 @@ pub fn stream_records(mut chunker: Chunker, rules: &Ruleset) -> FileRecords {
     let limits = chunker.limits;
     let group = rayon::current_num_threads().max(1) * 2;
     let (mut records, mut index, mut errors) = (Vec::new(), TraceIndex::default(), Vec::new());
-    let mut next = read_group(&mut chunker, group);
+    let mut next = chunker.next_group(group);
     while !next.is_empty() {
         let current = std::mem::take(&mut next);
         let (parts, following) = rayon::join(
@@ -220,7 +220,7 @@ pub fn stream_records(mut chunker: Chunker, rules: &Ruleset) -> FileRecords {
                     })
                     .collect::<Vec<_>>()
             },
-            || read_group(&mut chunker, group),
+            || chunker.next_group(group),
         );
         for (mut r, idx, mut errs) in parts {
             records.append(&mut r);
@@ -230,11 +230,6 @@ pub fn stream_records(mut chunker: Chunker, rules: &Ruleset) -> FileRecords {
         next = following;
     }
     (records, index, errors)
-}
-
-/// The next `n` chunks (fewer at the end of the stream).
-fn read_group(chunker: &mut Chunker, n: usize) -> Vec<Result<Chunk, InputError>> {
-    chunker.by_ref().take(n).collect()
 }
 
 fn load_pricing(path: &std::path::Path) -> Result<Pricing, String> {

@@ -478,7 +478,7 @@ fn migrate_chunks(
     let in_format = chunker.format;
     let group = rayon::current_num_threads().max(1) * 2;
     let mut framing = Framing::default();
-    let mut next = read_group(chunker, group);
+    let mut next = chunker.next_group(group);
     while !next.is_empty() {
         let (chunks, error) = good_prefix(std::mem::take(&mut next));
         let (outputs, following) = rayon::join(
@@ -491,7 +491,7 @@ fn migrate_chunks(
                     .collect::<Vec<_>>()
             },
             || match error {
-                None => read_group(chunker, group),
+                None => chunker.next_group(group),
                 Some(_) => Vec::new(),
             },
         );
@@ -513,11 +513,6 @@ fn migrate_chunks(
         next = following;
     }
     framing.finish(out).map_err(Failure::Write)
-}
-
-/// The next `n` chunks (fewer at the end of the stream).
-fn read_group(chunker: &mut Chunker, n: usize) -> Vec<Result<Chunk, InputError>> {
-    chunker.by_ref().take(n).collect()
 }
 
 /// The chunks of a group before its first read error (a chunk holding lines that are not

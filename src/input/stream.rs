@@ -248,6 +248,12 @@ impl Chunker {
         }
     }
 
+    /// The next `n` chunks (fewer at the end of the stream): one group of the chunks that
+    /// `check`, `migrate` and `coverage` process in parallel while the next group is read.
+    pub fn next_group(&mut self, n: usize) -> Vec<Result<Chunk, InputError>> {
+        self.by_ref().take(n).collect()
+    }
+
     /// Gives back the bytes of a chunk that was checked, for the next chunks to be read into.
     pub fn recycle(&mut self, data: ChunkData) {
         let mut bytes = match data {

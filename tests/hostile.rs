@@ -554,6 +554,10 @@ fn a_full_disk_leaves_the_old_output_and_no_partial_file() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("out.jsonl: cannot write"), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("changed in 0 of"),
+        "a file not written is not counted: {err}"
+    );
     assert_eq!(std::fs::read(&out).unwrap(), b"the previous output\n");
     assert_eq!(
         listing(disk.path()),
@@ -592,6 +596,11 @@ fn output_into_a_device_or_fifo_writes_into_it_and_never_replaces_it() {
         let output = spanlint(&["migrate", LEGACY, "-o", "/dev/full"]);
         assert_eq!(output.status.code(), Some(2));
         assert!(stderr(&output).contains("/dev/full: cannot write"));
+        assert!(
+            stderr(&output).contains("changed in 0 of"),
+            "a file not written is not counted: {}",
+            stderr(&output)
+        );
         let meta = std::fs::metadata("/dev/full").unwrap();
         assert!(meta.file_type().is_char_device(), "/dev/full was replaced");
     }

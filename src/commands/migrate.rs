@@ -364,6 +364,8 @@ fn migrate_whole(
     if let Err(e) = result {
         cannot_write(target, &e);
         *failed = true;
+        // Not written: the summary counts only files that were.
+        return None;
     }
     Some(done)
 }
@@ -414,6 +416,7 @@ fn migrate_streamed(
     if let Err(e) = spool.commit() {
         cannot_write(target.flatten(), &e);
         *failed = true;
+        return None;
     }
     Some(done)
 }

@@ -342,32 +342,28 @@ fn a_failure_in_a_late_chunk_leaves_no_output_and_the_original_intact() {
 
 #[test]
 fn streamed_coverage_is_the_whole_file_coverage() {
-    use spanlint::commands::coverage::{FileRecords, stream_records};
+    use spanlint::commands::coverage::{Totals, stream_facts};
     use spanlint::coverage::{self, render};
     let rules = Ruleset::builtin();
-    let report = |(mut records, index, errors): FileRecords| {
-        assert!(errors.is_empty());
-        coverage::dedup(&mut records);
-        render::json(&coverage::compute(&records, &index.evaluate(&rules), None))
+    let report = |totals: Totals| {
+        assert!(totals.errors.is_empty());
+        render::json(&totals.tally.report(&totals.index.evaluate(&rules), None))
     };
     for (dump, format) in [
         (json_lines(2, "\r\n"), InputFormat::Json),
         (proto_stream(2), InputFormat::Proto),
     ] {
         let file = LoadedFile::from_bytes("dump", dump.clone(), format).unwrap();
-        let whole_records = || coverage::piece_records(file.piece(), &rules);
-        let expected = report(whole_records());
+        let mut whole = Totals::default();
+        whole.add(coverage::piece_facts(file.piece(), &rules), 0);
+        let expected = report(whole);
         assert!(expected.contains("\"genai_spans\""));
         for size in [1, 3000, 1 << 20] {
             let chunker =
                 Chunker::new("dump", Cursor::new(dump.clone()), format, Limits::default())
                     .with_chunk_size(size);
-            let streamed = stream_records(chunker, &rules);
-            assert_eq!(
-                streamed.0,
-                whole_records().0,
-                "{format:?}, chunk size {size}"
-            );
+            let mut streamed = Totals::default();
+            stream_facts(chunker, &rules, &mut streamed, 0);
             assert_eq!(report(streamed), expected, "{format:?}, chunk size {size}");
         }
     }

@@ -1,7 +1,8 @@
-//! `spanlint coverage`: load the inputs (in parallel; a large file chunk by chunk, see
-//! [`crate::input::stream`]), collect each span's coverage facts
-//! (`crate::coverage::piece_records`), run the trace rules over all files, aggregate, render,
-//! and exit 1 below `--min-score`.
+//! `spanlint coverage`: load the inputs (a few files at a time in parallel; a large file chunk
+//! by chunk, see [`crate::input::stream`]), collect each piece's coverage facts
+//! (`crate::coverage::piece_facts`) and fold them, in file order, into a
+//! [`coverage::Tally`], run the trace rules over all files, render, and exit 1 below
+//! `--min-score`.
 
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ use rayon::prelude::*;
 use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
 use crate::cli::ColorChoice;
 use crate::commands::check::{InputFormatArg, LimitArgs};
-use crate::coverage::{self, Pricing, Report, SpanRecord, html, render};
+use crate::coverage::{self, PieceFacts, Pricing, Report, Tally, html, render};
 use crate::input::{self, Chunker, InputError, InputFormat, Opened};
 use crate::report::{sanitize, shown_path};
 use crate::rules::Ruleset;
@@ -88,8 +89,27 @@ pub struct CoverageArgs {
     pub color: ColorChoice,
 }
 
-/// One file's span records, its spans for the trace index, and its messages that could not be read.
-pub type FileRecords = (Vec<SpanRecord>, TraceIndex, Vec<InputError>);
+/// What a run has read so far: the coverage totals, every span for the trace index, and the
+/// messages and files that could not be read.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub tally: Tally,
+    pub index: TraceIndex,
+    pub errors: Vec<InputError>,
+}
+
+impl Totals {
+    /// Adds one piece of file number `file` (pieces are added in file order).
+    pub fn add(
+        &mut self,
+        (facts, index, mut errors): (PieceFacts, TraceIndex, Vec<InputError>),
+        file: usize,
+    ) {
+        self.tally.add(&facts);
+        self.index.merge(index, file);
+        self.errors.append(&mut errors);
+    }
+}
 
 /// Runs `spanlint coverage`.
 pub fn run(args: &CoverageArgs) -> ExitStatus {
@@ -122,27 +142,37 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     let (sources, mut errors) = input::discover(&args.paths);
     let format = args.input_format.map(InputFormat::from);
     let limits = args.limits.limits();
-    let results: Vec<Result<FileRecords, InputError>> = sources
-        .par_iter()
-        .map(|source| {
-            Ok(match input::open(source, format, &limits)? {
-                Opened::Whole(loaded) => coverage::piece_records(loaded.piece(), &rules),
-                Opened::Stream(chunker) => stream_records(chunker, &rules),
+    let mut totals = Totals::default();
+    // Whole files are read in parallel, a few at a time; streamed ones in order, chunk groups
+    // in parallel. Each piece is folded into the totals, in file order, and dropped.
+    let files_at_once = rayon::current_num_threads().max(1) * 2;
+    for (window_start, window) in (0..)
+        .step_by(files_at_once)
+        .zip(sources.chunks(files_at_once))
+    {
+        let opened: Vec<Result<Result<_, Chunker>, InputError>> = window
+            .par_iter()
+            .map(|source| {
+                input::open(source, format, &limits).map(|opened| match opened {
+                    Opened::Whole(loaded) => Ok(coverage::piece_facts(loaded.piece(), &rules)),
+                    Opened::Stream(chunker) => Err(chunker),
+                })
             })
-        })
-        .collect();
-    let mut records = Vec::new();
-    let mut index = TraceIndex::default();
-    for (i, result) in results.into_iter().enumerate() {
-        match result {
-            Ok((mut r, idx, mut errs)) => {
-                records.append(&mut r);
-                index.merge(idx, i);
-                errors.append(&mut errs);
+            .collect();
+        for (file, result) in (window_start..).zip(opened) {
+            match result {
+                Ok(Ok(piece)) => totals.add(piece, file),
+                Ok(Err(chunker)) => stream_facts(chunker, &rules, &mut totals, file),
+                Err(err) => totals.errors.push(err),
             }
-            Err(err) => errors.push(err),
         }
     }
+    let Totals {
+        tally,
+        index,
+        errors: mut read_errors,
+    } = totals;
+    errors.append(&mut read_errors);
     for err in &errors {
         eprint_diagnostic(err);
     }
@@ -150,9 +180,8 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     if no_input {
         eprintln!("spanlint: no input files");
     }
-    coverage::dedup(&mut records);
     let trace_findings = index.evaluate(&rules);
-    let report = coverage::compute(&records, &trace_findings, pricing.as_ref());
+    let report = tally.report(&trace_findings, pricing.as_ref());
 
     let color = args.output.is_none() && use_color(args.color);
     let text = match args.format {
@@ -193,43 +222,39 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     }
 }
 
-/// The records of a streamed file: chunks are read in groups of two per thread, each group's
-/// chunks are turned into records in parallel while the next group is read, and the records
-/// are put together in file order, as reading the file whole gives them.
-pub fn stream_records(mut chunker: Chunker, rules: &Ruleset) -> FileRecords {
+/// Adds a streamed file, file number `file`, to the totals: chunks are read in groups of two
+/// per thread, each group's chunks are turned into facts in parallel while the next group is
+/// read, and the facts are folded in file order, as reading the file whole gives them.
+pub fn stream_facts(mut chunker: Chunker, rules: &Ruleset, totals: &mut Totals, file: usize) {
     let name = chunker.name.clone();
     let limits = chunker.limits;
     let group = rayon::current_num_threads().max(1) * 2;
-    let (mut records, mut index, mut errors) = (Vec::new(), TraceIndex::default(), Vec::new());
     let mut next = chunker.next_group(group);
     while !next.is_empty() {
         let current = std::mem::take(&mut next);
-        let (parts, following) = rayon::join(
+        let (pieces, following) = rayon::join(
             || {
                 current
                     .into_par_iter()
                     .map(|chunk| match chunk {
                         Ok(mut chunk) => {
                             let unreadable = std::mem::take(&mut chunk.errors);
-                            let (records, index, mut errors) =
-                                coverage::piece_records(chunk.piece(&name, &limits), rules);
+                            let (facts, index, mut errors) =
+                                coverage::piece_facts(chunk.piece(&name, &limits), rules);
                             errors.splice(0..0, unreadable);
-                            (records, index, errors)
+                            (facts, index, errors)
                         }
-                        Err(err) => (Vec::new(), TraceIndex::default(), vec![err]),
+                        Err(err) => (PieceFacts::default(), TraceIndex::default(), vec![err]),
                     })
                     .collect::<Vec<_>>()
             },
             || chunker.next_group(group),
         );
-        for (mut r, idx, mut errs) in parts {
-            records.append(&mut r);
-            index.merge(idx, 0);
-            errors.append(&mut errs);
+        for piece in pieces {
+            totals.add(piece, file);
         }
         next = following;
     }
-    (records, index, errors)
 }
 
 fn load_pricing(path: &std::path::Path) -> Result<Pricing, String> {

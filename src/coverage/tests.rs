@@ -1,30 +1,35 @@
 //! Unit tests of every share, the score and the no-double-count usage sums, on hand-made
-//! records.
+//! spans.
 
 use super::*;
 
-fn req(attribute: &str, required: bool, present: bool) -> Requirement {
+fn req(attribute: &str, required: bool, present: bool) -> Requirement<'_> {
     Requirement {
-        attribute: attribute.to_string(),
+        attribute,
         required,
         present,
     }
 }
 
-fn genai(service: &str, fired: &[&'static str]) -> GenAiRecord {
-    GenAiRecord {
-        service: service.to_string(),
-        operation: "chat".to_string(),
-        provider: "openai".to_string(),
-        scope: "lib".to_string(),
-        model: Some("m".to_string()),
-        fired: fired.iter().copied().collect(),
-        ..GenAiRecord::default()
+fn genai<'a>(service: &'a str, fired: &'a [&'static str]) -> GenAiView<'a> {
+    GenAiView {
+        service,
+        operation: "chat",
+        provider: "openai",
+        scope: "lib",
+        model: Some("m"),
+        fired,
+        ..GenAiView::default()
     }
 }
 
-fn span(trace: u128, id: u64, parent: Option<u64>, genai: Option<GenAiRecord>) -> SpanRecord {
-    SpanRecord {
+fn span<'a>(
+    trace: u128,
+    id: u64,
+    parent: Option<u64>,
+    genai: Option<GenAiView<'a>>,
+) -> SpanView<'a> {
+    SpanView {
         trace_id: trace,
         span_id: id,
         parent_id: parent,
@@ -41,30 +46,56 @@ fn tokens(input: u64, output: u64, cache_read: u64) -> Tokens {
     }
 }
 
-fn with_usage(mut g: GenAiRecord, t: Tokens) -> GenAiRecord {
+fn with_usage(mut g: GenAiView<'_>, t: Tokens) -> GenAiView<'_> {
     g.usage = Some(t);
     g
+}
+
+fn piece(spans: &[SpanView<'_>]) -> PieceFacts {
+    let mut facts = PieceFacts::default();
+    for span in spans {
+        facts.push(span);
+    }
+    facts
+}
+
+/// The report of spans read as one piece.
+fn compute(
+    spans: &[SpanView<'_>],
+    trace_findings: &[crate::trace::TraceFinding],
+    pricing: Option<&Pricing>,
+) -> Report {
+    let mut tally = Tally::default();
+    tally.add(&piece(spans));
+    tally.report(trace_findings, pricing)
+}
+
+fn usage_sums(spans: &[SpanView<'_>], pricing: Option<&Pricing>) -> Vec<Usage> {
+    compute(spans, &[], pricing).usage
 }
 
 #[test]
 fn group_shares() {
     let mut a = genai("svc", &["span-name-format", "deprecated-attribute"]);
-    a.requirements = vec![
+    let a_requirements = [
         req("gen_ai.provider.name", true, false),
         req("gen_ai.request.model", true, true),
         req("gen_ai.response.id", false, true),
     ];
+    a.requirements = &a_requirements;
     a.content = true;
     let mut b = genai("svc", &["span-kind"]);
-    b.requirements = vec![
+    let b_requirements = [
         req("gen_ai.provider.name", true, true),
         req("gen_ai.request.model", true, true),
         req("gen_ai.response.id", false, false),
     ];
+    b.requirements = &b_requirements;
     let mut c = genai("svc", &["foreign-namespace"]);
-    c.requirements = vec![req("gen_ai.provider.name", true, true)];
+    let c_requirements = [req("gen_ai.provider.name", true, true)];
+    c.requirements = &c_requirements;
     let d = genai("svc", &[]);
-    let records: Vec<SpanRecord> = [a, b, c, d]
+    let records: Vec<SpanView> = [a, b, c, d]
         .into_iter()
         .enumerate()
         .map(|(i, g)| span(1, i as u64 + 1, None, Some(g)))
@@ -120,12 +151,14 @@ fn score_is_the_weighted_mean_of_the_parts_that_apply() {
 #[test]
 fn scores_per_service_and_overall() {
     let mut good = genai("good", &[]);
-    good.requirements = vec![req("gen_ai.provider.name", true, true)];
+    let good_requirements = [req("gen_ai.provider.name", true, true)];
+    good.requirements = &good_requirements;
     let mut bad = genai(
         "bad",
         &["span-name-format", "span-kind", "foreign-namespace"],
     );
-    bad.requirements = vec![req("gen_ai.provider.name", true, false)];
+    let bad_requirements = [req("gen_ai.provider.name", true, false)];
+    bad.requirements = &bad_requirements;
     let records = vec![
         span(1, 1, None, Some(good)),
         span(2, 2, None, Some(bad)),
@@ -148,7 +181,7 @@ fn usage_repeated_on_parents_counts_once() {
     // trace 2: a lone chat with usage; trace 3: an agent with usage and no usage below.
     let agent = with_usage(genai("svc", &[]), tokens(30, 20, 8));
     let records = vec![
-        span(1, 1, None, Some(agent.clone())),
+        span(1, 1, None, Some(agent)),
         span(1, 2, Some(1), None),
         span(
             1,
@@ -181,7 +214,7 @@ fn usage_repeated_on_parents_counts_once() {
 #[test]
 fn usage_is_grouped_by_provider_and_model_and_priced() {
     let mut other = with_usage(genai("svc", &[]), tokens(1_000_000, 0, 0));
-    other.model = Some("n".to_string());
+    other.model = Some("n");
     let records = vec![
         span(
             1,
@@ -207,15 +240,31 @@ fn usage_is_grouped_by_provider_and_model_and_priced() {
 #[test]
 fn spans_read_twice_are_one_span() {
     let g = with_usage(genai("svc", &[]), tokens(5, 5, 0));
-    let mut records = vec![
-        span(1, 1, None, Some(g.clone())),
+    let records = [
+        span(1, 1, None, Some(g)),
         span(1, 1, None, Some(g)),
         span(0, 0, None, None),
         span(0, 0, None, None),
     ];
-    dedup(&mut records);
-    assert_eq!(records.len(), 3, "spans without ids are kept");
-    assert_eq!(usage_sums(&records, None)[0].tokens.input, 5);
+    let report = compute(&records, &[], None);
+    assert_eq!(report.spans, 3, "spans without ids are kept");
+    assert_eq!(report.genai_spans, 1);
+    assert_eq!(report.usage[0].tokens.input, 5);
+    // The same when the copies are in different pieces (files, chunks): the first counts.
+    let mut tally = Tally::default();
+    tally.add(&piece(&records[..1]));
+    let mut other = genai("other", &[]);
+    other.usage = Some(tokens(9, 9, 0));
+    tally.add(&piece(&[
+        span(1, 1, None, Some(other)),
+        records[2],
+        records[3],
+    ]));
+    let report = tally.report(&[], None);
+    assert_eq!(report.spans, 3);
+    assert_eq!(report.services.len(), 1);
+    assert_eq!(report.services[0].service, "svc");
+    assert_eq!(report.usage[0].tokens.input, 5);
 }
 
 #[test]
@@ -224,12 +273,12 @@ fn finish_reasons_errors_and_latency() {
     for i in 0..10u64 {
         let mut g = genai("svc", &[]);
         g.finish_reasons = if i < 2 {
-            vec!["length".to_string()]
+            &["length"]
         } else {
-            vec!["stop".to_string(), "stop".to_string()]
+            &["stop", "stop"]
         };
         g.duration_ns = Some((i + 1) * 1_000_000);
-        g.error_type = (i == 0).then(|| "timeout".to_string());
+        g.error_type = (i == 0).then_some("timeout");
         records.push(span(1, i + 1, None, Some(g)));
     }
     let mut streaming = genai("svc", &[]);
@@ -267,7 +316,8 @@ fn nearest_rank_percentiles() {
 #[test]
 fn compare_shows_arrows() {
     let mut good = genai("svc", &[]);
-    good.requirements = vec![req("gen_ai.provider.name", true, true)];
+    let good_requirements = [req("gen_ai.provider.name", true, true)];
+    good.requirements = &good_requirements;
     let new = compute(&[span(1, 1, None, Some(good))], &[], None);
     let mut old = new.clone();
     old.score = Some(80.0);

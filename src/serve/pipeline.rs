@@ -1,6 +1,6 @@
 //! The per-batch pipeline, on one thread of its own: every accepted request goes through
 //! parse → check (rules, then the configuration's severities and ignores) → de-duplicated
-//! findings → coverage records → `--record` → (`--migrate`) → the forward queue.
+//! findings → coverage facts → `--record` → (`--migrate`) → the forward queue.
 //!
 //! Receivers hand requests over through [`Intake`], a bounded queue: when it is full they
 //! answer "busy" (HTTP 503, gRPC `UNAVAILABLE`) at once instead of queueing more. A request is
@@ -24,7 +24,7 @@ use super::forward::ForwardBatch;
 use super::record::Recorder;
 use crate::check::{self, FileReport, LocatedFinding};
 use crate::config::Config;
-use crate::coverage::{self, SpanRecord};
+use crate::coverage::{self, PieceFacts, Tally};
 use crate::input::{Limits, LoadedFile};
 use crate::migrate::{self, Migrator};
 use crate::rules::Ruleset;
@@ -239,7 +239,8 @@ pub struct Finished {
 struct State {
     counts: Counts,
     findings: Findings,
-    records: Vec<SpanRecord>,
+    /// The coverage totals of everything received.
+    coverage: Tally,
     index: TraceIndex,
     record_error: Option<String>,
     limit_reached: bool,
@@ -251,7 +252,7 @@ impl Pipeline {
         let mut state = State {
             counts: Counts::default(),
             findings: Findings::default(),
-            records: Vec::new(),
+            coverage: Tally::default(),
             index: TraceIndex::default(),
             record_error: None,
             limit_reached: false,
@@ -281,14 +282,14 @@ impl Pipeline {
             }
         };
         if let Ok(batches) = file.batches().collect::<Result<Vec<_>, _>>() {
+            let mut facts = PieceFacts::default();
             for batch in &batches {
-                state
-                    .records
-                    .extend(coverage::records(batch, &self.rules, &mut state.index));
+                facts.add_batch(batch, &self.rules, &mut state.index, 0);
             }
+            state.coverage.add(&facts);
         }
         let mut report = check::check_file(&file, &self.rules);
-        // The coverage records fed the same spans to `state.index`, which the trace rules use.
+        // The coverage facts fed the same spans to `state.index`, which the trace rules use.
         report.traces = TraceIndex::default();
         Sink::new(&self.config, None).apply(std::slice::from_mut(&mut report));
         print_new(&mut state.findings, &report.findings);
@@ -355,8 +356,7 @@ impl Pipeline {
             say("trace-level findings (evaluated over everything received):");
             print_new(&mut state.findings, &report.findings);
         }
-        coverage::dedup(&mut state.records);
-        let coverage = coverage::compute(&state.records, &trace_findings, None);
+        let coverage = std::mem::take(&mut state.coverage).report(&trace_findings, None);
         Finished {
             counts: state.counts,
             findings: state.findings,

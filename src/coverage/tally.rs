@@ -1,0 +1,415 @@
+//! Step 3 of coverage: the running totals of a whole run, folded from the pieces' facts as
+//! they arrive (in file order), and the [`Report`] made from them at the end.
+//!
+//! Memory does not grow with the spans' size, and for most numbers not with their count:
+//! every share, score and count is a counter per service, group (service × operation ×
+//! provider × scope), model or error type. What genuinely needs the whole run is kept as
+//! numbers only:
+//!
+//! - the ids of every span (trace number, span id, parent id: 24 bytes), to keep only the first
+//!   copy of a span read twice and to find, at the end, the spans with usage below them;
+//! - each span with usage (its trace number, span id, usage key and tokens), since whether
+//!   its usage repeats a descendant's is known only once every span was read;
+//! - each duration and time to first chunk (one `f64`), for exact percentiles.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use foldhash::HashMap;
+
+use super::facts::{NONE, PieceFacts, StoredGenAi, Strings};
+use super::{
+    AttributeCoverage, ErrorShare, FinishReasons, Group, Latency, Pricing, Report, ScoreParts,
+    ServiceCoverage, Tokens, TraceHealth, Usage, VERSION, percentile, score, share,
+};
+use crate::trace;
+
+/// The running totals of a run. [`add`](Tally::add) each piece's facts in file order, then
+/// [`report`](Tally::report).
+#[derive(Debug, Default)]
+pub struct Tally {
+    strings: Strings,
+    /// Spans, after removing spans read twice.
+    spans: usize,
+    /// Trace ids (other than 0), numbered in order of first appearance.
+    trace_numbers: HashMap<u128, u32>,
+    /// Every span with a trace and span id → its parent id (0 for none).
+    parents: HashMap<(u32, u64), u64>,
+    overall: PartCounts,
+    services: HashMap<u32, PartCounts>,
+    groups: HashMap<[u32; 4], GroupCounts>,
+    /// Model → (spans with finish reasons, reason → spans giving it).
+    finish_reasons: HashMap<u32, (usize, HashMap<u32, usize>)>,
+    /// (operation, model) → durations in milliseconds.
+    latency: HashMap<(u32, u32), Vec<f64>>,
+    /// (operation, model) → times to first chunk in milliseconds.
+    time_to_first_chunk: HashMap<(u32, u32), Vec<f64>>,
+    errors: HashMap<u32, usize>,
+    /// (service, provider, model) of usage, numbered.
+    usage_keys: HashMap<[u32; 3], u32>,
+    usage: Vec<UsageSpan>,
+}
+
+/// The counters behind [`ScoreParts`].
+#[derive(Debug, Clone, Copy, Default)]
+struct PartCounts {
+    spans: usize,
+    span_name_ok: usize,
+    span_kind_ok: usize,
+    current: usize,
+    required: usize,
+    required_present: usize,
+    recommended: usize,
+    recommended_present: usize,
+}
+
+#[derive(Debug, Default)]
+struct GroupCounts {
+    spans: usize,
+    span_name_ok: usize,
+    span_kind_ok: usize,
+    legacy: usize,
+    content: usize,
+    /// Attribute → (required?, expected, present); required wins when spans differ.
+    attributes: HashMap<u32, (bool, usize, usize)>,
+}
+
+/// A span with token usage.
+#[derive(Debug, Clone, Copy)]
+struct UsageSpan {
+    /// [`NONE`] for a span without a trace id.
+    trace: u32,
+    span_id: u64,
+    key: u32,
+    tokens: Tokens,
+}
+
+impl PartCounts {
+    fn add(&mut self, g: &StoredGenAi, piece: &PieceFacts) {
+        self.spans += 1;
+        self.span_name_ok += usize::from(g.span_name_ok);
+        self.span_kind_ok += usize::from(g.span_kind_ok);
+        self.current += usize::from(!g.legacy);
+        for r in requirements(piece, g) {
+            if r.required {
+                self.required += 1;
+                self.required_present += usize::from(r.present);
+            } else {
+                self.recommended += 1;
+                self.recommended_present += usize::from(r.present);
+            }
+        }
+    }
+
+    /// The score's parts; `None` without spans.
+    fn parts(&self) -> Option<ScoreParts> {
+        let part = |ok: usize, all: usize| (all > 0).then(|| share(ok, all));
+        (self.spans > 0).then(|| ScoreParts {
+            required: part(self.required_present, self.required),
+            span_name: part(self.span_name_ok, self.spans),
+            recommended: part(self.recommended_present, self.recommended),
+            span_kind: part(self.span_kind_ok, self.spans),
+            current: part(self.current, self.spans),
+        })
+    }
+}
+
+fn requirements<'p>(
+    piece: &'p PieceFacts,
+    g: &StoredGenAi,
+) -> &'p [super::facts::StoredRequirement] {
+    let (start, len) = g.requirements;
+    &piece.requirements[start as usize..][..len as usize]
+}
+
+impl Tally {
+    /// Folds one piece's spans in, in order, leaving out spans already seen (same trace and
+    /// span id; the first copy counts).
+    pub fn add(&mut self, piece: &PieceFacts) {
+        // The piece's string numbers → the run's.
+        let strings: Vec<u32> = piece
+            .strings
+            .list()
+            .iter()
+            .map(|s| self.strings.intern(s))
+            .collect();
+        let string = |n: u32| if n == NONE { NONE } else { strings[n as usize] };
+        for span in &piece.spans {
+            let mut trace = NONE;
+            if span.trace_id != 0 {
+                let next = u32::try_from(self.trace_numbers.len()).unwrap_or(NONE);
+                trace = *self.trace_numbers.entry(span.trace_id).or_insert(next);
+                if span.span_id != 0 {
+                    match self.parents.entry((trace, span.span_id)) {
+                        Entry::Occupied(_) => continue,
+                        Entry::Vacant(entry) => entry.insert(span.parent_id),
+                    };
+                }
+            }
+            self.spans += 1;
+            if let Some(g) = piece.genai.get(span.genai as usize) {
+                self.add_genai(g, piece, &string, trace, span.span_id);
+            }
+        }
+    }
+
+    fn add_genai(
+        &mut self,
+        g: &StoredGenAi,
+        piece: &PieceFacts,
+        string: &impl Fn(u32) -> u32,
+        trace: u32,
+        span_id: u64,
+    ) {
+        let service = string(g.service);
+        let operation = string(g.operation);
+        let model = string(g.model);
+        self.overall.add(g, piece);
+        self.services.entry(service).or_default().add(g, piece);
+        let group = self
+            .groups
+            .entry([service, operation, string(g.provider), string(g.scope)])
+            .or_default();
+        group.spans += 1;
+        group.span_name_ok += usize::from(g.span_name_ok);
+        group.span_kind_ok += usize::from(g.span_kind_ok);
+        group.legacy += usize::from(g.legacy);
+        group.content += usize::from(g.content);
+        for r in requirements(piece, g) {
+            let entry = group.attributes.entry(string(r.attribute)).or_default();
+            entry.0 |= r.required;
+            entry.1 += 1;
+            entry.2 += usize::from(r.present);
+        }
+        let (start, len) = g.reasons;
+        if len > 0 {
+            let entry = self.finish_reasons.entry(model).or_default();
+            entry.0 += 1;
+            for &reason in &piece.reasons[start as usize..][..len as usize] {
+                *entry.1.entry(string(reason)).or_default() += 1;
+            }
+        }
+        if let Some(ns) = g.duration_ns {
+            let durations = self.latency.entry((operation, model)).or_default();
+            durations.push(ns as f64 / 1e6);
+        }
+        if let Some(s) = g.time_to_first_chunk {
+            let times = self.time_to_first_chunk.entry((operation, model));
+            times.or_default().push(s * 1e3);
+        }
+        if g.error_type != NONE {
+            *self.errors.entry(string(g.error_type)).or_default() += 1;
+        }
+        if let Some(tokens) = g.usage {
+            let next = u32::try_from(self.usage_keys.len()).unwrap_or(NONE);
+            let key = *self
+                .usage_keys
+                .entry([service, string(g.provider), model])
+                .or_insert(next);
+            self.usage.push(UsageSpan {
+                trace,
+                span_id,
+                key,
+                tokens,
+            });
+        }
+    }
+
+    /// The report, with the trace rules' findings over the same spans.
+    pub fn report(
+        mut self,
+        trace_findings: &[trace::TraceFinding],
+        pricing: Option<&Pricing>,
+    ) -> Report {
+        let text = |n: u32| self.strings.get(n).to_string();
+        let genai_spans = self.overall.spans;
+        let mut report = Report {
+            version: VERSION,
+            spans: self.spans,
+            genai_spans,
+            score: self.overall.parts().and_then(|p| score(&p)),
+            pricing_currency: pricing.map(|p| p.currency.clone()),
+            ..Report::default()
+        };
+        let by_name = |n: &u32| self.strings.get(*n);
+        let services: BTreeMap<&str, &PartCounts> =
+            self.services.iter().map(|(n, c)| (by_name(n), c)).collect();
+        for (service, counts) in services {
+            let parts = counts.parts().unwrap_or_default();
+            report.services.push(ServiceCoverage {
+                service: service.to_string(),
+                spans: counts.spans,
+                score: score(&parts).unwrap_or(0.0),
+                parts,
+            });
+        }
+        let groups: BTreeMap<[&str; 4], &GroupCounts> = self
+            .groups
+            .iter()
+            .map(|(key, c)| (key.map(|n| self.strings.get(n)), c))
+            .collect();
+        for ([service, operation, provider, scope], counts) in groups {
+            report
+                .groups
+                .push(self.group(counts, [service, operation, provider, scope]));
+        }
+        report.traces = TraceHealth {
+            traces: self.trace_numbers.len(),
+            ..trace_health(trace_findings)
+        };
+        report.usage = self.usage_sums(pricing);
+        let finish_reasons: BTreeMap<&str, &(usize, HashMap<u32, usize>)> = self
+            .finish_reasons
+            .iter()
+            .map(|(m, c)| (by_name(m), c))
+            .collect();
+        report.finish_reasons = finish_reasons
+            .into_iter()
+            .map(|(model, (n, reasons))| FinishReasons {
+                model: model.to_string(),
+                spans: *n,
+                reasons: reasons
+                    .iter()
+                    .map(|(r, k)| (text(*r), share(*k, *n)))
+                    .collect(),
+            })
+            .collect();
+        report.latency = percentiles(&self.strings, std::mem::take(&mut self.latency));
+        report.time_to_first_chunk =
+            percentiles(&self.strings, std::mem::take(&mut self.time_to_first_chunk));
+        let errors: BTreeMap<&str, usize> =
+            self.errors.iter().map(|(e, n)| (by_name(e), *n)).collect();
+        report.errors = errors
+            .into_iter()
+            .map(|(e, n)| ErrorShare {
+                error_type: e.to_string(),
+                spans: n,
+                share: share(n, genai_spans),
+            })
+            .collect();
+        report
+    }
+
+    fn group(
+        &self,
+        counts: &GroupCounts,
+        [service, operation, provider, scope]: [&str; 4],
+    ) -> Group {
+        let mut attributes: Vec<AttributeCoverage> = counts
+            .attributes
+            .iter()
+            .map(|(&a, &(required, expected, present))| AttributeCoverage {
+                attribute: self.strings.get(a).to_string(),
+                level: if required { "required" } else { "recommended" }.to_string(),
+                expected,
+                present,
+                share: share(present, expected),
+            })
+            .collect();
+        // Required first.
+        attributes.sort_by(|a, b| b.level.cmp(&a.level).then(a.attribute.cmp(&b.attribute)));
+        let n = counts.spans;
+        Group {
+            service: service.to_string(),
+            operation: operation.to_string(),
+            provider: provider.to_string(),
+            scope: scope.to_string(),
+            spans: n,
+            attributes,
+            span_name_ok: share(counts.span_name_ok, n),
+            span_kind_ok: share(counts.span_kind_ok, n),
+            deprecated_or_foreign: share(counts.legacy, n),
+            content: share(counts.content, n),
+        }
+    }
+
+    /// Usage by service, provider and model, counting a span's usage only when no span below
+    /// it records usage too.
+    fn usage_sums(&self, pricing: Option<&Pricing>) -> Vec<Usage> {
+        // Spans with a usage-recording span somewhere below them.
+        let mut repeated: HashSet<(u32, u64)> = HashSet::new();
+        for u in self.usage.iter().filter(|u| u.trace != NONE) {
+            let mut at = u.span_id;
+            // Bounded: a cycle of parents cannot loop forever.
+            for _ in 0..self.spans {
+                let Some(&parent) = self.parents.get(&(u.trace, at)).filter(|&&p| p != 0) else {
+                    break;
+                };
+                if !repeated.insert((u.trace, parent)) {
+                    break;
+                }
+                at = parent;
+            }
+        }
+        let mut sums: Vec<Usage> = vec![Usage::default(); self.usage_keys.len()];
+        for (&[service, provider, model], &key) in &self.usage_keys {
+            let sum = &mut sums[key as usize];
+            sum.service = self.strings.get(service).to_string();
+            sum.provider = self.strings.get(provider).to_string();
+            sum.model = self.strings.get(model).to_string();
+        }
+        for u in &self.usage {
+            let sum = &mut sums[u.key as usize];
+            if u.trace != NONE && repeated.contains(&(u.trace, u.span_id)) {
+                sum.repeated_spans += 1;
+            } else {
+                sum.spans += 1;
+                sum.tokens.add(&u.tokens);
+            }
+        }
+        sums.sort_by(|a, b| {
+            (&a.service, &a.provider, &a.model).cmp(&(&b.service, &b.provider, &b.model))
+        });
+        for u in &mut sums {
+            u.estimated_cost = pricing.and_then(|p| p.cost(&u.model, &u.tokens));
+        }
+        sums
+    }
+}
+
+/// Nearest-rank percentiles per (operation, model) of values in milliseconds.
+fn percentiles(strings: &Strings, values: HashMap<(u32, u32), Vec<f64>>) -> Vec<Latency> {
+    let by: BTreeMap<(&str, &str), Vec<f64>> = values
+        .into_iter()
+        .map(|((op, m), v)| ((strings.get(op), strings.get(m)), v))
+        .collect();
+    by.into_iter()
+        .map(|((op, m), mut v)| {
+            v.sort_by(f64::total_cmp);
+            Latency {
+                operation: op.to_string(),
+                model: m.to_string(),
+                spans: v.len(),
+                p50_ms: round3(percentile(&v, 50.0)),
+                p95_ms: round3(percentile(&v, 95.0)),
+                p99_ms: round3(percentile(&v, 99.0)),
+            }
+        })
+        .collect()
+}
+
+/// The trace rules' counts (all of [`TraceHealth`] but `traces`).
+fn trace_health(findings: &[trace::TraceFinding]) -> TraceHealth {
+    let traces_of = |rule: &str| {
+        findings
+            .iter()
+            .filter(|f| f.finding.rule == rule)
+            .map(|f| f.finding.span.trace_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
+    TraceHealth {
+        traces: 0,
+        orphan_spans: findings
+            .iter()
+            .filter(|f| f.finding.rule == "orphan-span")
+            .count(),
+        traces_with_tool_outside_agent: traces_of("tool-outside-agent"),
+        shallow_agent_traces: traces_of("shallow-trace"),
+        traces_missing_context: traces_of("missing-context"),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

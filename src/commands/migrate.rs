@@ -155,7 +155,13 @@ impl Done {
         self.spans += changed;
         self.changed |= changed > 0;
         for change in plans.iter().flat_map(|p| &p.changes) {
-            *self.mappings.entry(change.mapping.clone()).or_default() += 1;
+            // Most mappings are already counted: copy the name only the first time.
+            match self.mappings.get_mut(&change.mapping) {
+                Some(count) => *count += 1,
+                None => {
+                    self.mappings.insert(change.mapping.clone(), 1);
+                }
+            }
         }
         if diff {
             diff_text(&self.name, plans, &mut self.diff);

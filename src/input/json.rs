@@ -525,122 +525,313 @@ pub struct KeyValueLayout {
 }
 
 /// The layout of every span of a text the [`JsonBatches`] reader read without an error, in
-/// reading order. A second, shallow pass over the same text: the reader itself is unchanged.
+/// reading order. A second, shallow pass over the same text (see [`members`]): the reader itself
+/// is unchanged.
 pub fn span_layouts(text: &str) -> Result<Vec<SpanLayout>, JsonError> {
     let mut out = Vec::new();
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<LayoutDoc<'_>>();
-    for doc in stream.by_ref() {
-        let doc = doc.map_err(|e| JsonError {
-            offset: offset_of_line_column(text, e.line(), e.column()),
-            message: describe(&e),
-        })?;
-        for rs in doc.resource_spans {
-            for ss in rs.scope_spans {
-                for span in ss.spans {
-                    out.push(span_layout(span, text)?);
-                }
-            }
-        }
-    }
+    for_each_span(text, |_, start| {
+        let (layout, end) = span_layout(text.as_bytes(), start)?;
+        out.push(layout);
+        Ok(Some(end))
+    })?;
     Ok(out)
 }
 
-fn range_of(base: &str, raw: &RawValue) -> std::ops::Range<usize> {
-    let start = offset_in(base, raw.get());
-    start..start + raw.get().len()
+/// The layouts of the spans at `indexes` (ascending positions among all spans of the text, in
+/// reading order), in that order; the other spans are only skipped over, so `migrate` pays for
+/// the layout of the spans it rewrites only. Stops reading after the last wanted span. An
+/// index past the last span is not in the result.
+pub fn span_layouts_at(text: &str, indexes: &[usize]) -> Result<Vec<SpanLayout>, JsonError> {
+    let mut out = Vec::with_capacity(indexes.len());
+    let mut wanted = indexes.iter().copied().peekable();
+    for_each_span(text, |index, start| {
+        while wanted.next_if(|&i| i < index).is_some() {}
+        if wanted.peek().is_none() {
+            return Ok(None);
+        }
+        if wanted.next_if_eq(&index).is_some() {
+            let (layout, end) = span_layout(text.as_bytes(), start)?;
+            out.push(layout);
+            return Ok(Some(end));
+        }
+        value_end(text.as_bytes(), start).map(Some)
+    })?;
+    Ok(out)
 }
 
-fn span_layout(raw: &RawValue, base: &str) -> Result<SpanLayout, JsonError> {
-    let span = range_of(base, raw);
-    let start = span.start;
-    let err = |e: serde_json::Error| JsonError {
-        offset: start,
-        message: describe(&e),
+/// Calls `visit` with each span's position and where its object starts, in reading order;
+/// `visit` returns where the span ends, or `None` when no more spans are wanted.
+fn for_each_span(
+    text: &str,
+    mut visit: impl FnMut(usize, usize) -> Result<Option<usize>, JsonError>,
+) -> Result<(), JsonError> {
+    let b = text.as_bytes();
+    let mut index = 0;
+    let mut go_on = true;
+    // Once no span is wanted, the rest is skipped over.
+    let mut span = |start: usize| -> Result<usize, JsonError> {
+        if go_on && let Some(end) = visit(index, start)? {
+            index += 1;
+            return Ok(end);
+        }
+        go_on = false;
+        value_end(b, start)
     };
-    let fields: LayoutSpan<'_> = serde_json::from_str(raw.get()).map_err(err)?;
-    let mut layout = SpanLayout {
-        span,
-        name: fields.name.map(|n| range_of(base, n)),
-        ..SpanLayout::default()
-    };
-    (layout.attributes, layout.key_values) = attributes_layout(fields.attributes, base, err)?;
-    let Some(events) = fields.events.filter(|e| e.get().starts_with('[')) else {
-        return Ok(layout);
-    };
-    layout.events_array = Some(range_of(base, events));
-    let events: Vec<&RawValue> = serde_json::from_str(events.get()).map_err(err)?;
-    for raw in events {
-        let event: LayoutEvent<'_> = serde_json::from_str(raw.get()).map_err(err)?;
-        let (attributes, key_values) = attributes_layout(event.attributes, base, err)?;
-        layout.events.push(EventLayout {
-            object: range_of(base, raw),
-            attributes,
-            key_values,
-        });
+    let mut pos = skip_ws(b, 0);
+    while pos < b.len() {
+        let end = members(b, pos, |key, value| {
+            if !(key_is(b, &key, "resourceSpans") || key_is(b, &key, "resource_spans")) {
+                return value_end(b, value);
+            }
+            elements(b, value, |rs| {
+                members(b, rs, |key, value| {
+                    if !(key_is(b, &key, "scopeSpans") || key_is(b, &key, "scope_spans")) {
+                        return value_end(b, value);
+                    }
+                    elements(b, value, |ss| {
+                        members(b, ss, |key, value| {
+                            if !key_is(b, &key, "spans") {
+                                return value_end(b, value);
+                            }
+                            elements(b, value, &mut span)
+                        })
+                    })
+                })
+            })
+        })?;
+        pos = skip_ws(b, end);
     }
-    Ok(layout)
+    Ok(())
 }
 
-type AttributesLayout = (Option<std::ops::Range<usize>>, Vec<KeyValueLayout>);
+/// The layout of the span object starting at `start`, and where it ends.
+fn span_layout(b: &[u8], start: usize) -> Result<(SpanLayout, usize), JsonError> {
+    let mut layout = SpanLayout::default();
+    let end = members(b, start, |key, value| {
+        if is_null(b, value) {
+            return value_end(b, value);
+        }
+        if key_is(b, &key, "name") {
+            let end = value_end(b, value)?;
+            layout.name = Some(value..end);
+            Ok(end)
+        } else if key_is(b, &key, "attributes") {
+            let (attributes, end) = attributes_layout(b, value, &mut layout.key_values)?;
+            layout.attributes = attributes;
+            Ok(end)
+        } else if key_is(b, &key, "events") && b[value] == b'[' {
+            let end = elements(b, value, |object| {
+                let mut event = EventLayout::default();
+                let end = members(b, object, |key, value| {
+                    if key_is(b, &key, "attributes") && !is_null(b, value) {
+                        let (attributes, end) = attributes_layout(b, value, &mut event.key_values)?;
+                        event.attributes = attributes;
+                        return Ok(end);
+                    }
+                    value_end(b, value)
+                })?;
+                event.object = object..end;
+                layout.events.push(event);
+                Ok(end)
+            })?;
+            layout.events_array = Some(value..end);
+            Ok(end)
+        } else {
+            value_end(b, value)
+        }
+    })?;
+    layout.span = start..end;
+    Ok((layout, end))
+}
 
+/// The extent of the attributes array starting at `start` (`None` when it is not an array),
+/// its `KeyValue`s pushed to `key_values`, and where the value ends.
 fn attributes_layout(
-    attrs: Option<&RawValue>,
-    base: &str,
-    err: impl Fn(serde_json::Error) -> JsonError,
-) -> Result<AttributesLayout, JsonError> {
-    let Some(attrs) = attrs.filter(|a| a.get().starts_with('[')) else {
-        return Ok((None, Vec::new()));
-    };
-    let items: Vec<&RawValue> = serde_json::from_str(attrs.get()).map_err(&err)?;
-    let mut key_values = Vec::with_capacity(items.len());
-    for item in items {
-        let kv: LayoutKeyValue<'_> = serde_json::from_str(item.get()).map_err(&err)?;
-        key_values.push(KeyValueLayout {
-            object: range_of(base, item),
-            key: range_of(base, kv.key),
-        });
+    b: &[u8],
+    start: usize,
+    key_values: &mut Vec<KeyValueLayout>,
+) -> Result<(Option<std::ops::Range<usize>>, usize), JsonError> {
+    if b[start] != b'[' {
+        return Ok((None, value_end(b, start)?));
     }
-    Ok((Some(range_of(base, attrs)), key_values))
+    let end = elements(b, start, |object| {
+        let mut key = None;
+        let end = members(b, object, |name, value| {
+            let end = value_end(b, value)?;
+            if key_is(b, &name, "key") && b[value] == b'"' {
+                key = Some(value..end);
+            }
+            Ok(end)
+        })?;
+        let key = key.ok_or_else(|| unexpected(object, "a KeyValue with a string `key`"))?;
+        key_values.push(KeyValueLayout {
+            object: object..end,
+            key,
+        });
+        Ok(end)
+    })?;
+    Ok((Some(start..end), end))
 }
 
-#[derive(Deserialize)]
-struct LayoutDoc<'a> {
-    #[serde(borrow, default, rename = "resourceSpans", alias = "resource_spans")]
-    resource_spans: Vec<LayoutResourceSpans<'a>>,
+// A shallow reader for the layout pass. serde_json can tell where a value is only through
+// `RawValue`, and so only by reading it once more per level of nesting (the span, its
+// attributes array, each attribute): on message-heavy spans that cost more than reading them.
+// The text was already read without error by [`JsonBatches`], so this only has to find where
+// values start and end; on anything unexpected (the fuzzers feed it any text) it stops with an
+// error, never a panic.
+
+fn unexpected(offset: usize, what: &str) -> JsonError {
+    JsonError {
+        offset,
+        message: format!("expected {what} (layout pass)"),
+    }
 }
 
-#[derive(Deserialize)]
-struct LayoutResourceSpans<'a> {
-    #[serde(borrow, default, rename = "scopeSpans", alias = "scope_spans")]
-    scope_spans: Vec<LayoutScopeSpans<'a>>,
+fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while b
+        .get(pos)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        pos += 1;
+    }
+    pos
 }
 
-#[derive(Deserialize)]
-struct LayoutScopeSpans<'a> {
-    #[serde(borrow, default)]
-    spans: Vec<&'a RawValue>,
+/// Where the string starting at `pos` (its opening quote) ends, after the closing quote.
+fn string_end(b: &[u8], pos: usize) -> Result<usize, JsonError> {
+    let mut i = pos + 1;
+    loop {
+        let rest = b.get(i..).unwrap_or_default();
+        let Some(found) = memchr::memchr2(b'"', b'\\', rest) else {
+            return Err(unexpected(pos, "a closed string"));
+        };
+        i += found;
+        if b[i] == b'\\' {
+            i += 2;
+        } else {
+            return Ok(i + 1);
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct LayoutSpan<'a> {
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    attributes: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    events: Option<&'a RawValue>,
+/// Where the value starting at `pos` ends.
+fn value_end(b: &[u8], pos: usize) -> Result<usize, JsonError> {
+    match b.get(pos) {
+        Some(b'"') => string_end(b, pos),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = pos;
+            while let Some(&c) = b.get(i) {
+                match c {
+                    b'"' => {
+                        i = string_end(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            Err(unexpected(pos, "a closed object or array"))
+        }
+        Some(_) => {
+            let len = b[pos..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(b.len() - pos);
+            match len {
+                0 => Err(unexpected(pos, "a value")),
+                _ => Ok(pos + len),
+            }
+        }
+        None => Err(unexpected(pos, "a value")),
+    }
 }
 
-#[derive(Deserialize)]
-struct LayoutEvent<'a> {
-    #[serde(borrow, default)]
-    attributes: Option<&'a RawValue>,
+/// Calls `member` with the key token and where the value starts of each member of the object
+/// starting at `pos`; `member` reads the value and returns where it ends. Returns where the
+/// object ends.
+fn members(
+    b: &[u8],
+    pos: usize,
+    mut member: impl FnMut(std::ops::Range<usize>, usize) -> Result<usize, JsonError>,
+) -> Result<usize, JsonError> {
+    if b.get(pos) != Some(&b'{') {
+        return Err(unexpected(pos, "an object"));
+    }
+    let mut i = skip_ws(b, pos + 1);
+    if b.get(i) == Some(&b'}') {
+        return Ok(i + 1);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return Err(unexpected(i, "a key"));
+        }
+        let key_end = string_end(b, i)?;
+        let key = i..key_end;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return Err(unexpected(i, "`:`"));
+        }
+        i = skip_ws(b, i + 1);
+        if i >= b.len() {
+            return Err(unexpected(i, "a value"));
+        }
+        i = skip_ws(b, member(key, i)?);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return Ok(i + 1),
+            _ => return Err(unexpected(i, "`,` or `}`")),
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct LayoutKeyValue<'a> {
-    #[serde(borrow, deserialize_with = "string_token")]
-    key: &'a RawValue,
+/// Calls `element` with where each element of the array starting at `pos` starts; `element`
+/// reads it and returns where it ends. Returns where the array ends.
+fn elements(
+    b: &[u8],
+    pos: usize,
+    mut element: impl FnMut(usize) -> Result<usize, JsonError>,
+) -> Result<usize, JsonError> {
+    if b.get(pos) != Some(&b'[') {
+        return Err(unexpected(pos, "an array"));
+    }
+    let mut i = skip_ws(b, pos + 1);
+    if b.get(i) == Some(&b']') {
+        return Ok(i + 1);
+    }
+    loop {
+        if i >= b.len() {
+            return Err(unexpected(i, "a value"));
+        }
+        i = skip_ws(b, element(i)?);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b']') => return Ok(i + 1),
+            _ => return Err(unexpected(i, "`,` or `]`")),
+        }
+    }
+}
+
+/// Whether the key token at `key` is `name` (escapes decoded, as serde does).
+fn key_is(b: &[u8], key: &std::ops::Range<usize>, name: &str) -> bool {
+    let token = &b[key.clone()];
+    let inner = &token[1..token.len() - 1];
+    if !inner.contains(&b'\\') {
+        return inner == name.as_bytes();
+    }
+    serde_json::from_slice::<String>(token).is_ok_and(|k| k == name)
+}
+
+/// Whether the value starting at `start` is `null`.
+fn is_null(b: &[u8], start: usize) -> bool {
+    b.get(start..start + 4) == Some(b"null")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -930,6 +1121,54 @@ mod tests {
         assert_eq!(l.events[0].attributes, None);
         assert_eq!(&text[l.events[1].key_values[0].key.clone()], r#""k""#);
         assert_eq!(layouts[1].events_array, None);
+    }
+
+    #[test]
+    fn span_layouts_skip_brackets_and_quotes_inside_strings_and_decode_escaped_keys() {
+        let text = concat!(
+            "{\"resource_spans\" : [ {\"scope_spans\":[{\"scope\":{\"name\":\"s]}\"},\"spans\":[\n",
+            "  {\"n\\u0061me\":\"a\\\"]}\",\"events\":null,\"attributes\":[\n",
+            "    {\"key\":\"k\\\\\",\"value\":{\"stringValue\":\"[{\\\"x\\\":\\\"}]\\\"}\"}},\n",
+            "    {\"value\":{\"kvlistValue\":{\"values\":[{\"key\":\"key\"}]}},\"key\":\"j\"}\n",
+            "  ]},\n",
+            "  {\"attributes\":null,\"name\":null,\"kind\":-1.5e3}\n",
+            "]}]}]}\n",
+            "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"c\"}]}]}]}"
+        );
+        let layouts = span_layouts(text).unwrap();
+        assert_eq!(layouts.len(), 3);
+        let l = &layouts[0];
+        assert_eq!(&text[l.name.clone().unwrap()], "\"a\\\"]}\"");
+        assert_eq!(&text[l.key_values[0].key.clone()], "\"k\\\\\"");
+        assert!(text[l.key_values[0].object.clone()].ends_with("}]\\\"}\"}}"));
+        assert_eq!(&text[l.key_values[1].key.clone()], "\"j\"");
+        assert_eq!(l.events_array, None);
+        assert!(text[l.span.clone()].starts_with("{\"n\\u0061me\""));
+        assert!(text[l.span.clone()].ends_with("]}"));
+        assert_eq!(
+            (layouts[1].name.clone(), layouts[1].attributes.clone()),
+            (None, None)
+        );
+        assert_eq!(&text[layouts[2].name.clone().unwrap()], "\"c\"");
+        // Only the wanted spans, in order; an index past the last span is left out.
+        let some = span_layouts_at(text, &[0, 2, 7]).unwrap();
+        assert_eq!(some, vec![layouts[0].clone(), layouts[2].clone()]);
+    }
+
+    #[test]
+    fn span_layouts_of_malformed_text_are_errors_not_panics() {
+        let doc = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a","attributes":[{"key":"k","value":{}}]}]}]}]}"#;
+        for end in 0..doc.len() {
+            let _ = span_layouts(&doc[..end]);
+            let _ = span_layouts(&doc[end..]);
+        }
+        assert!(span_layouts(&doc[..doc.len() - 1]).is_err());
+        assert!(
+            span_layouts(
+                r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"value":1}]}]}]}]}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -15,7 +15,11 @@
 //! attributes keep their position; new ones are appended.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// foldhash, not SipHash: every attribute of every span is looked up in `renames` and
+// `value_maps`.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -1269,6 +1273,10 @@ impl Migrator {
 
     fn normalise_values<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
         for x in w.iter_mut() {
+            // Most keys have no spelling to normalise: skip them without copying their value.
+            if x.key != "gen_ai.provider.name" && !self.value_maps.contains_key(x.key.as_ref()) {
+                continue;
+            }
             let new = self.normalise(&x.key, x.value.clone());
             if new != x.value {
                 changes.push(Change {
@@ -1555,17 +1563,29 @@ impl Migrator {
         scope: &Scope<'a>,
         w: &[Work<'a>],
     ) -> Option<String> {
+        // Attributes borrowed from the work list: copying a long value (a message array) only
+        // to read the few keys the span type and name depend on would cost more than the rest.
         let migrated = Span {
             attributes: w
                 .iter()
                 .map(|x| Attribute {
-                    key: x.key.clone(),
-                    value: x.value.clone(),
+                    key: Cow::Borrowed(x.key.as_ref()),
+                    value: borrowed(&x.value),
                     offset: 0,
                 })
                 .collect(),
+            // Not `..span.clone()`: that would copy every attribute and event only to drop them.
+            trace_id: span.trace_id.clone(),
+            span_id: span.span_id.clone(),
+            parent_span_id: span.parent_span_id.clone(),
+            name: Cow::Borrowed(span.name.as_ref()),
+            kind: span.kind,
+            start_time_unix_nano: span.start_time_unix_nano,
+            end_time_unix_nano: span.end_time_unix_nano,
             events: Vec::new(),
-            ..span.clone()
+            status: span.status.clone(),
+            offset: span.offset,
+            name_offset: span.name_offset,
         };
         if !self.rules.is_genai_span(&migrated) {
             return None;
@@ -1577,6 +1597,28 @@ impl Migrator {
             .iter()
             .find_map(|t| crate::rules::span_name_format::render(t, &ctx))?;
         (name != span.name).then_some(name)
+    }
+}
+
+/// A value borrowing the strings of `value` (byte values are copied).
+fn borrowed<'b>(value: &'b Value<'_>) -> Value<'b> {
+    match value {
+        Value::Empty => Value::Empty,
+        Value::String(s) => Value::String(Cow::Borrowed(s.as_ref())),
+        Value::Bool(b) => Value::Bool(*b),
+        Value::Int(i) => Value::Int(*i),
+        Value::Double(d) => Value::Double(*d),
+        Value::Bytes(b) => Value::Bytes(b.clone()),
+        Value::Array(items) => Value::Array(items.iter().map(borrowed).collect()),
+        Value::KvList(kvs) => Value::KvList(
+            kvs.iter()
+                .map(|kv| Attribute {
+                    key: Cow::Borrowed(kv.key.as_ref()),
+                    value: borrowed(&kv.value),
+                    offset: kv.offset,
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -2152,13 +2194,15 @@ fn messages_json(
 
 /// Drops the attributes a fold or conversion consumed (by index), keeping the others' order.
 fn remove_consumed<T>(w: &mut Vec<T>, consumed: impl IntoIterator<Item = usize>) {
-    let consumed: HashSet<usize> = consumed.into_iter().collect();
-    let mut i = 0;
-    w.retain(|_| {
-        let keep = !consumed.contains(&i);
-        i += 1;
-        keep
-    });
+    // A mask, not a hash set: a span has tens of attributes, hashing each costs more.
+    let mut gone = vec![false; w.len()];
+    for i in consumed {
+        if let Some(g) = gone.get_mut(i) {
+            *g = true;
+        }
+    }
+    let mut gone = gone.into_iter();
+    w.retain(|_| !gone.next().unwrap_or(false));
 }
 
 /// `value × scale`, dividing by the reciprocal when the scale is one over a whole number

@@ -1,6 +1,6 @@
 //! Writers: apply span plans to the original bytes.
 //!
-//! **OTLP/JSON** is edited as text, by byte ranges from [`span_layouts`]: only the span names
+//! **OTLP/JSON** is edited as text, by byte ranges from [`span_layouts_at`]: only the span names
 //! and attribute arrays of planned spans are replaced; every other byte of the file (unknown
 //! fields, number spellings, whitespace, line layout) is copied. Kept attributes are copied as
 //! written; renamed ones keep their value text and only get a new key token; new ones are written
@@ -23,7 +23,7 @@ use opentelemetry_proto::tonic::common::v1::{
 use prost::Message as _;
 
 use super::engine::{Item, SpanPlan};
-use crate::input::json::{EventLayout, KeyValueLayout, SpanLayout, span_layouts};
+use crate::input::json::{EventLayout, KeyValueLayout, SpanLayout, span_layouts_at};
 use crate::input::wire;
 use crate::model::Value;
 
@@ -34,16 +34,23 @@ pub fn rewrite_json<'t>(text: &'t str, plans: &[SpanPlan<'_>]) -> Result<Cow<'t,
     if !plans.iter().any(SpanPlan::rewrites) {
         return Ok(Cow::Borrowed(text));
     }
-    let layouts = span_layouts(text).map_err(|e| e.message)?;
+    // Only the spans that change need their layout (plans are in reading order).
+    let rewriting: Vec<&SpanPlan<'_>> = plans.iter().filter(|p| p.rewrites()).collect();
+    let indexes: Vec<usize> = rewriting.iter().map(|p| p.index).collect();
+    let layouts = span_layouts_at(text, &indexes).map_err(|e| e.message)?;
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
-    for plan in plans {
+    for (i, plan) in rewriting.iter().enumerate() {
         let layout = layouts
-            .get(plan.index)
+            .get(i)
             .ok_or_else(|| format!("span {} not found in the JSON layout", plan.index))?;
         json_span_edits(text, layout, plan, &mut edits);
     }
     edits.sort_by_key(|(r, _)| (r.start, r.end));
-    let mut out = String::with_capacity(text.len() + 1024);
+    // The exact output size, so the (chunk-sized) output is allocated once, never regrown.
+    let size = edits.iter().fold(text.len(), |size, (range, replacement)| {
+        (size + replacement.len()).saturating_sub(range.len())
+    });
+    let mut out = String::with_capacity(size);
     let mut pos = 0;
     for (range, replacement) in edits {
         if range.start < pos {
@@ -153,28 +160,32 @@ fn events_edit(
     )
 }
 
-fn item_texts(text: &str, kvs: &[KeyValueLayout], items: &[Item<'_>]) -> Vec<String> {
-    items
-        .iter()
-        .map(|item| match item {
-            Item::Keep(i) => text[kvs[*i].object.clone()].to_string(),
+/// Appends the items of a rewritten attribute list to `out`, separated by `sep`: kept ones as
+/// written, renamed ones with their new key token, new ones compactly.
+fn push_items(out: &mut String, text: &str, kvs: &[KeyValueLayout], items: &[Item<'_>], sep: &str) {
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push_str(sep);
+        }
+        match item {
+            Item::Keep(i) => out.push_str(&text[kvs[*i].object.clone()]),
             Item::Rename(i, key) => {
                 let kv = &kvs[*i];
-                format!(
-                    "{}{}{}",
-                    &text[kv.object.start..kv.key.start],
-                    json_string(key),
-                    &text[kv.key.end..kv.object.end]
-                )
+                out.push_str(&text[kv.object.start..kv.key.start]);
+                out.push_str(&json_string(key));
+                out.push_str(&text[kv.key.end..kv.object.end]);
             }
-            Item::New(key, value) => key_value_json(key, value),
-        })
-        .collect()
+            Item::New(key, value) => out.push_str(&key_value_json(key, value)),
+        }
+    }
 }
 
 /// A new compact attributes array.
 fn new_array(text: &str, kvs: &[KeyValueLayout], items: &[Item<'_>]) -> String {
-    format!("[{}]", item_texts(text, kvs, items).join(","))
+    let mut out = String::from("[");
+    push_items(&mut out, text, kvs, items, ",");
+    out.push(']');
+    out
 }
 
 /// The edit replacing an existing attributes array, keeping its whitespace layout; `None` when
@@ -186,27 +197,30 @@ fn array_edit(
     items: &[Item<'_>],
 ) -> Option<(std::ops::Range<usize>, String)> {
     let range = range.as_ref()?;
-    let texts = item_texts(text, kvs, items);
     let inner = &text[range.start + 1..range.end - 1];
     let (leading, sep, trailing) = match (kvs.first(), kvs.last()) {
         (Some(first), Some(last)) => {
             let leading = &text[range.start + 1..first.object.start];
             let trailing = &text[last.object.end..range.end - 1];
             let sep = match kvs.get(1) {
-                Some(second) => text[first.object.end..second.object.start].to_string(),
-                None if leading.contains('\n') => format!(",{leading}"),
-                None => ",".to_string(),
+                Some(second) => Cow::Borrowed(&text[first.object.end..second.object.start]),
+                None if leading.contains('\n') => Cow::Owned(format!(",{leading}")),
+                None => Cow::Borrowed(","),
             };
             (leading, sep, trailing)
         }
-        _ => ("", ",".to_string(), inner),
+        _ => ("", Cow::Borrowed(","), inner),
     };
-    let body = if texts.is_empty() {
-        String::new()
-    } else {
-        format!("{leading}{}{trailing}", texts.join(&sep))
-    };
-    Some((range.clone(), format!("[{body}]")))
+    // The kept attributes' text plus room for what changes, so the string grows at most once.
+    let mut out = String::with_capacity(range.len() + 256);
+    out.push('[');
+    if !items.is_empty() {
+        out.push_str(leading);
+        push_items(&mut out, text, kvs, items, &sep);
+        out.push_str(trailing);
+    }
+    out.push(']');
+    Some((range.clone(), out))
 }
 
 fn json_string(s: &str) -> String {

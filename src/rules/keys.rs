@@ -47,18 +47,22 @@ pub struct KeyGroup<'s, 'a> {
     pub count: usize,
 }
 
-/// "`gen_ai.prompt.*.content` (3 keys, e.g. `gen_ai.prompt.0.content`)", or the one key
-/// (written straight into the finding's message).
-impl std::fmt::Display for KeyGroup<'_, '_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl KeyGroup<'_, '_> {
+    /// Appends "`gen_ai.prompt.*.content` (3 keys, e.g. `gen_ai.prompt.0.content`)", or the
+    /// one key, to a finding's message (without `format!`: nearly every group is one key).
+    pub fn append_to(&self, message: &mut String) {
         if self.count > 1 {
-            write!(
-                f,
-                "`{}` ({} keys, e.g. `{}`)",
-                self.label, self.count, self.first.key
-            )
+            message.extend([
+                "`",
+                &self.label,
+                "` (",
+                &self.count.to_string(),
+                " keys, e.g. `",
+            ]);
+            message.extend([&*self.first.key, "`)"]);
         } else {
-            write!(f, "`{}`", crate::report::truncate(&self.first.key, 100))
+            let key = crate::report::truncate(&self.first.key, 100);
+            message.extend(["`", &key, "`"]);
         }
     }
 }

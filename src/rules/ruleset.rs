@@ -991,3 +991,114 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attribute, Value};
+
+    fn span(keys: &[&str]) -> Span<'static> {
+        Span {
+            name: "chat gpt-4o".into(),
+            attributes: keys
+                .iter()
+                .map(|key| Attribute {
+                    key: key.to_string().into(),
+                    value: Value::String("chat".into()),
+                    offset: 0,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The compiled tables and the per-span bitset answer as the rules file and a scan of the
+    /// span do: for every span type and refinement, on spans with registry keys, a template's
+    /// concrete key (`gen_ai.prompt.variable.city` is not `gen_ai.prompt.variable`), a
+    /// deprecated key and an unknown one.
+    #[test]
+    fn requirement_tables_and_present_keys_agree_with_the_rules_file() {
+        let rules = Ruleset::builtin();
+        let spans = [
+            span(&[]),
+            span(&[
+                "gen_ai.operation.name",
+                "gen_ai.provider.name",
+                "server.port",
+            ]),
+            span(&[
+                "gen_ai.prompt.variable.city",
+                "gen_ai.system",
+                "x.y",
+                "error.type",
+            ]),
+            span(&[
+                "gen_ai.prompt.variable",
+                "gen_ai.request.model",
+                "gen_ai.tool.name",
+            ]),
+        ];
+        let (resource, scope) = (ResourceSpans::default(), Scope::default());
+        let refinements = rules
+            .file
+            .refinements
+            .iter()
+            .map(|r| Some(r.provider.as_str()));
+        for provider in [None, Some("no-such-provider")]
+            .into_iter()
+            .chain(refinements)
+        {
+            for span_type in 0..rules.file.span_types.len() {
+                let table = rules.requirement_table(span_type, provider);
+                let refinement = rules
+                    .refinement_index(span_type, provider)
+                    .map(|i| &rules.file.refinements[i]);
+                let base = &rules.file.span_types[span_type].requirements;
+                let expected: Vec<&str> = match refinement {
+                    None => base.iter().map(|r| r.attribute.as_str()).collect(),
+                    Some(refinement) => base
+                        .iter()
+                        .filter(|r| {
+                            !refinement
+                                .requirements
+                                .iter()
+                                .any(|o| o.attribute == r.attribute)
+                        })
+                        .chain(&refinement.requirements)
+                        .map(|r| r.attribute.as_str())
+                        .collect(),
+                };
+                let compiled: Vec<&str> = table
+                    .iter()
+                    .map(|c| c.requirement.attribute.as_str())
+                    .collect();
+                assert_eq!(compiled, expected, "{span_type} {provider:?}");
+                for span in &spans {
+                    let ctx = SpanContext::new(&rules, span, &resource, &scope);
+                    let present = PresentAttributes::of(&ctx);
+                    for c in table {
+                        let key = c.requirement.attribute.as_str();
+                        assert_eq!(present.has(&ctx, c), span.attribute(key).is_some(), "{key}");
+                        assert_eq!(
+                            c.recommended_ignored(false),
+                            rules.recommended_ignored(key, None),
+                            "{key}"
+                        );
+                        for op in &rules.file.recommended.aggregate_operations {
+                            assert_eq!(
+                                c.recommended_ignored(true),
+                                rules.recommended_ignored(key, Some(op)),
+                                "{key} {op}"
+                            );
+                        }
+                        assert_eq!(
+                            c.replaces_deprecated,
+                            rules.replaced_by(key).next().is_some(),
+                            "{key}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -77,9 +77,12 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
     let label = |key| keys::indexed_pattern(key).map_or(Cow::Borrowed(key), Cow::Owned);
     for group in keys::group(content, label) {
+        let mut message = String::from("content recorded in ");
+        group.append_to(&mut message);
+        message.extend([" (", why, ")"]);
         out.push(ctx.finding(
             &INFO,
-            format!("content recorded in {group} ({why})"),
+            message,
             Some(help.to_string()),
             Some(&group.first.key),
             group.first.offset,
@@ -90,16 +93,22 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             |attributes: &[Attribute<'_>]| attributes.iter().all(|a| is_redacted(ctx, &a.value));
         if ctx.rules.is_content_event(&event.name) && !(redacted && all_redacted(&event.attributes))
         {
-            out.push(ctx.finding(
-                &INFO,
-                format!(
-                    "content recorded in span event `{}` ({why})",
-                    crate::report::truncate(&event.name, 80)
+            out.push(
+                ctx.finding(
+                    &INFO,
+                    [
+                        "content recorded in span event `",
+                        &crate::report::truncate(&event.name, 80),
+                        "` (",
+                        why,
+                        ")",
+                    ]
+                    .concat(),
+                    Some(help.to_string()),
+                    None,
+                    event.offset,
                 ),
-                Some(help.to_string()),
-                None,
-                event.offset,
-            ));
+            );
         }
     }
 }

@@ -48,11 +48,27 @@ fn finding(
     let since = &deprecated.since;
     let (message, help) = match &deprecated.replacement {
         Some(new) => (
-            format!("`{key}` is deprecated since {since}: use `{new}`"),
+            [
+                "`",
+                key,
+                "` is deprecated since ",
+                since,
+                ": use `",
+                new,
+                "`",
+            ]
+            .concat(),
             Some(rename_help(ctx, attribute, deprecated)),
         ),
         None => (
-            format!("`{key}` is deprecated since {since} and has no direct replacement"),
+            [
+                "`",
+                key,
+                "` is deprecated since ",
+                since,
+                " and has no direct replacement",
+            ]
+            .concat(),
             deprecated.note.clone(),
         ),
     };
@@ -73,13 +89,15 @@ pub fn rename_help(
             .clone()
             .unwrap_or_else(|| format!("remove `{key}`"));
     };
+    let mut help = ["rename the deprecated `", key, "` to `", new, "`"].concat();
     match new_value(ctx, attribute, deprecated) {
         Some((old, value)) if old != value => {
-            format!("rename the deprecated `{key}` to `{new}` and its value `{old}` to `{value}`")
+            help.extend([" and its value `", old, "` to `", value, "`"]);
         }
-        Some((_, value)) => format!("rename the deprecated `{key}` to `{new}` (value `{value}`)"),
-        None => format!("rename the deprecated `{key}` to `{new}`"),
+        Some((_, value)) => help.extend([" (value `", value, "`)"]),
+        None => {}
     }
+    help
 }
 
 /// The value under the new name, when the old value is an enum-like string the rules know:

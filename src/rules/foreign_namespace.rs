@@ -39,26 +39,35 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let Some((namespace, key)) = ctx.foreign_vocabulary() else {
         return;
     };
-    let inferred = match ctx.operation {
-        Some(Operation {
+    let mut help = String::from("rewrite the dump with `spanlint migrate`");
+    if let Some(Operation {
+        name,
+        inferred_from: Some(from),
+    }) = ctx.operation
+    {
+        help.extend([
+            "; it would set `gen_ai.operation.name` to `",
             name,
-            inferred_from: Some(from),
-        }) => format!("; it would set `gen_ai.operation.name` to `{name}` (from `{from}`)"),
-        _ => String::new(),
-    };
-    out.push(ctx.finding(
-        &INFO,
-        format!(
-            "the span describes its work only in {}'s vocabulary (`{}`): no `gen_ai.*` attribute, \
-             not even the required `gen_ai.operation.name`",
-            namespace.name,
-            crate::report::truncate(key, 80)
+            "` (from `",
+            from,
+            "`)",
+        ]);
+    }
+    help.push_str(", or enable the library's GenAI-conventions mode");
+    out.push(
+        ctx.finding(
+            &INFO,
+            [
+                "the span describes its work only in ",
+                &namespace.name,
+                "'s vocabulary (`",
+                &crate::report::truncate(key, 80),
+                "`): no `gen_ai.*` attribute, not even the required `gen_ai.operation.name`",
+            ]
+            .concat(),
+            Some(help),
+            Some("gen_ai.operation.name"),
+            ctx.span.name_offset,
         ),
-        Some(format!(
-            "rewrite the dump with `spanlint migrate`{inferred}, or enable the library's \
-             GenAI-conventions mode"
-        )),
-        Some("gen_ai.operation.name"),
-        ctx.span.name_offset,
-    ));
+    );
 }

@@ -9,23 +9,29 @@ use crate::model::Attribute;
 
 /// `gen_ai.prompt.0.content` → `gen_ai.prompt.*.content`; `None` when no segment is a number.
 pub fn indexed_pattern(key: &str) -> Option<String> {
-    // Most keys are not indexed: answer those without allocating.
-    if !key.split('.').any(is_index) {
-        return None;
-    }
-    let mut pattern = String::with_capacity(key.len());
-    for (i, segment) in key.split('.').enumerate() {
-        if i > 0 {
-            pattern.push('.');
+    // Runs for every content and squatting key of every span: one pass over the bytes (`.` is
+    // ASCII, so every cut is a char boundary), and no allocation for a key that is not indexed.
+    let mut pattern: Option<String> = None;
+    // The key's text from here on is not in the pattern yet.
+    let mut copied = 0;
+    let mut start = 0;
+    for segment in key.as_bytes().split(|&b| b == b'.') {
+        if is_index(segment) {
+            let pattern = pattern.get_or_insert_with(|| String::with_capacity(key.len()));
+            pattern.push_str(&key[copied..start]);
+            pattern.push('*');
+            copied = start + segment.len();
         }
-        pattern.push_str(if is_index(segment) { "*" } else { segment });
+        start += segment.len() + 1;
     }
+    let mut pattern = pattern?;
+    pattern.push_str(&key[copied..]);
     Some(pattern)
 }
 
 /// A segment of a flattened key that is a list index (`0`, `12`).
-fn is_index(segment: &str) -> bool {
-    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit())
+fn is_index(segment: &[u8]) -> bool {
+    !segment.is_empty() && segment.iter().all(u8::is_ascii_digit)
 }
 
 /// `gen_ai.prompt.0.content` → `gen_ai.prompt.*`: the key up to its first numeric segment.
@@ -47,18 +53,22 @@ pub struct KeyGroup<'s, 'a> {
     pub count: usize,
 }
 
-/// "`gen_ai.prompt.*.content` (3 keys, e.g. `gen_ai.prompt.0.content`)", or the one key
-/// (written straight into the finding's message).
-impl std::fmt::Display for KeyGroup<'_, '_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl KeyGroup<'_, '_> {
+    /// Appends "`gen_ai.prompt.*.content` (3 keys, e.g. `gen_ai.prompt.0.content`)", or the
+    /// one key, to a finding's message (without `format!`: nearly every group is one key).
+    pub fn append_to(&self, message: &mut String) {
         if self.count > 1 {
-            write!(
-                f,
-                "`{}` ({} keys, e.g. `{}`)",
-                self.label, self.count, self.first.key
-            )
+            message.extend([
+                "`",
+                &self.label,
+                "` (",
+                &self.count.to_string(),
+                " keys, e.g. `",
+            ]);
+            message.extend([&*self.first.key, "`)"]);
         } else {
-            write!(f, "`{}`", crate::report::truncate(&self.first.key, 100))
+            let key = crate::report::truncate(&self.first.key, 100);
+            message.extend(["`", &key, "`"]);
         }
     }
 }
@@ -135,6 +145,44 @@ mod tests {
             indexed_pattern("gen_ai..0."),
             Some("gen_ai..*.".to_string())
         );
+    }
+
+    /// The segment-by-segment definition [`indexed_pattern`] computes in one pass.
+    fn pattern_by_segments(key: &str) -> Option<String> {
+        let index = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        key.split('.').any(index).then(|| {
+            key.split('.')
+                .map(|s| if index(s) { "*" } else { s })
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+    }
+
+    #[test]
+    fn one_pass_pattern_is_the_segment_definition() {
+        let keys = [
+            "",
+            ".",
+            "..",
+            "0",
+            "00.1",
+            ".0",
+            "0.",
+            "a.",
+            "a.0b.1",
+            "a.01.b",
+            "1.2.3",
+            "a.b.c",
+            "gen_ai.prompt.0.content",
+            "x.é.3.ü",
+            "é.12",
+            "a..0..b",
+            "a.0.0.0",
+            "a.٣.b",
+        ];
+        for key in keys {
+            assert_eq!(indexed_pattern(key), pattern_by_segments(key), "{key:?}");
+        }
     }
 
     fn attribute(key: String) -> Attribute<'static> {

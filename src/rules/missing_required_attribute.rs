@@ -36,7 +36,7 @@
 //! Set the attribute in the instrumentation (or run `spanlint migrate` when a deprecated
 //! attribute carries the same information, as `gen_ai.system` does here).
 
-use super::ruleset::Operation;
+use super::ruleset::{Operation, PresentAttributes};
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
 use crate::model::Attribute;
@@ -55,23 +55,35 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     if ctx.span_type.is_none() {
         // Without an operation nothing else can be required: report the operation.
         if ctx.span.attribute("gen_ai.operation.name").is_none() && !foreign {
-            out.push(missing(ctx, "gen_ai.operation.name", "GenAI spans", None));
+            out.push(missing(
+                ctx,
+                "gen_ai.operation.name",
+                "GenAI spans",
+                None,
+                true,
+            ));
         }
         return;
     }
-    let label = ctx.span_type_label();
+    // The span's keys are looked up once, not scanned once per requirement; the label is
+    // built only for a finding.
+    let present = PresentAttributes::of(ctx);
+    let aggregate = ctx
+        .operation
+        .is_some_and(|o| ctx.rules.is_aggregate_operation(o.name));
+    let mut label: Option<String> = None;
     let mut recommended = Vec::new();
-    for requirement in ctx.requirements() {
-        let key = requirement.attribute.as_str();
-        if ctx.span.attribute(key).is_some() {
+    for compiled in ctx.requirement_table() {
+        // Opt-in attributes are neither required nor listed as recommended.
+        if compiled.requirement.level == Level::OptIn || present.has(ctx, compiled) {
             continue;
         }
+        let requirement = &compiled.requirement;
+        let key = requirement.attribute.as_str();
         if requirement.level == Level::Recommended
             && requirement.condition.is_none()
-            && !ctx
-                .rules
-                .recommended_ignored(key, ctx.operation.map(|o| o.name))
-            && deprecated_source(ctx, key).is_none()
+            && !compiled.recommended_ignored(aggregate)
+            && deprecated_source(ctx, key, compiled.replaces_deprecated).is_none()
         {
             recommended.push(key);
         }
@@ -83,21 +95,33 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
                 Level::ConditionallyRequired => requirement.condition.as_deref(),
                 _ => None,
             };
-            out.push(missing(ctx, &requirement.attribute, &label, condition));
+            let label = label.get_or_insert_with(|| ctx.span_type_label());
+            out.push(missing(
+                ctx,
+                key,
+                label,
+                condition,
+                compiled.replaces_deprecated,
+            ));
         }
     }
     if !recommended.is_empty() && !foreign {
-        out.push(missing_recommended(ctx, &recommended, &label));
+        let label = label.get_or_insert_with(|| ctx.span_type_label());
+        out.push(missing_recommended(ctx, &recommended, label));
     }
 }
 
 /// One info for all recommended attributes a span lacks (one per attribute would bury the
 /// errors).
 fn missing_recommended(ctx: &SpanContext<'_, '_>, keys: &[&str], label: &str) -> Finding {
-    let list: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    let mut message = ["recommended on ", label, " but missing: "].concat();
+    for (i, key) in keys.iter().enumerate() {
+        let separator = if i == 0 { "`" } else { ", `" };
+        message.extend([separator, key, "`"]);
+    }
     let mut finding = ctx.finding(
         &INFO,
-        format!("recommended on {label} but missing: {}", list.join(", ")),
+        message,
         Some("set them when the instrumentation knows them".to_string()),
         None,
         ctx.span.name_offset,
@@ -106,27 +130,33 @@ fn missing_recommended(ctx: &SpanContext<'_, '_>, keys: &[&str], label: &str) ->
     finding
 }
 
-fn missing(ctx: &SpanContext<'_, '_>, key: &str, label: &str, condition: Option<&str>) -> Finding {
+/// The finding for a missing attribute. `may_replace`: whether the key replaces some
+/// deprecated attribute (only then can the span hold one to rename).
+fn missing(
+    ctx: &SpanContext<'_, '_>,
+    key: &str,
+    label: &str,
+    condition: Option<&str>,
+    may_replace: bool,
+) -> Finding {
     let message = match condition {
         Some(condition) => format!(
             "`{key}` is missing: it is required on {label} {}",
             lowercase_first(condition.trim_end_matches('.'))
         ),
-        None => format!("`{key}` is missing: it is required on {label}"),
+        None => ["`", key, "` is missing: it is required on ", label].concat(),
     };
-    ctx.finding(
-        &INFO,
-        message,
-        Some(help(ctx, key)),
-        Some(key),
-        ctx.span.name_offset,
-    )
+    let help = match deprecated_source(ctx, key, may_replace) {
+        Some((attribute, deprecated)) => {
+            super::deprecated_attribute::rename_help(ctx, attribute, deprecated)
+        }
+        None => help(ctx, key),
+    };
+    ctx.finding(&INFO, message, Some(help), Some(key), ctx.span.name_offset)
 }
 
+/// The help when the span has no deprecated attribute the missing one replaces.
 fn help(ctx: &SpanContext<'_, '_>, key: &str) -> String {
-    if let Some((attribute, deprecated)) = deprecated_source(ctx, key) {
-        return super::deprecated_attribute::rename_help(ctx, attribute, deprecated);
-    }
     if key == "gen_ai.operation.name"
         && let Some(Operation {
             name,
@@ -140,19 +170,24 @@ fn help(ctx: &SpanContext<'_, '_>, key: &str) -> String {
         );
     }
     match ctx.rules.attribute(key).map(|a| a.brief.trim()) {
-        Some(brief) if !brief.is_empty() => format!("set `{key}`: {brief}"),
-        _ => format!("set `{key}`"),
+        Some(brief) if !brief.is_empty() => ["set `", key, "`: ", brief].concat(),
+        _ => ["set `", key, "`"].concat(),
     }
 }
 
-/// A deprecated attribute on the span that the missing one replaces.
+/// A deprecated attribute on the span that the missing one replaces (`may_replace`: whether
+/// the key replaces any, known from the compiled requirement without a lookup).
 fn deprecated_source<'s, 'r>(
     ctx: &'s SpanContext<'r, '_>,
     key: &str,
+    may_replace: bool,
 ) -> Option<(&'s Attribute<'s>, &'r DeprecatedAttribute)>
 where
     'r: 's,
 {
+    if !may_replace {
+        return None;
+    }
     ctx.rules
         .replaced_by(key)
         .find_map(|d| ctx.span.attribute(&d.key).map(|a| (a, d)))

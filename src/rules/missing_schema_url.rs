@@ -33,20 +33,26 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         return;
     }
     let scope = crate::report::truncate(&ctx.scope.name, 80);
-    let scope = if scope.is_empty() {
-        "an unnamed scope".to_string()
+    let message = if scope.is_empty() {
+        "an unnamed scope and its resource have no schema URL".to_string()
     } else {
-        format!("scope `{scope}`")
+        ["scope `", &scope, "` and its resource have no schema URL"].concat()
     };
-    out.push(ctx.finding(
-        &INFO,
-        format!("{scope} and its resource have no schema URL"),
-        Some(format!(
-            "create the tracer with the schema URL of the conventions version it follows (e.g. \
-             `{}`)",
-            ctx.rules.file.conventions.schema_url
-        )),
-        None,
-        ctx.span.name_offset,
-    ));
+    out.push(
+        ctx.finding(
+            &INFO,
+            message,
+            Some(
+                [
+                    "create the tracer with the schema URL of the conventions version it follows \
+                 (e.g. `",
+                    &ctx.rules.file.conventions.schema_url,
+                    "`)",
+                ]
+                .concat(),
+            ),
+            None,
+            ctx.span.name_offset,
+        ),
+    );
 }

@@ -49,20 +49,17 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         let Some(namespace) = ctx.rules.reserved_namespace(&group.first.key) else {
             continue;
         };
+        let mut message = String::new();
+        group.append_to(&mut message);
+        message.push_str(if group.count > 1 {
+            " are not attributes of the conventions but use the reserved `"
+        } else {
+            " is not an attribute of the conventions but uses the reserved `"
+        });
+        message.extend([namespace.prefix.trim_end_matches('.'), "` namespace"]);
         let mut finding = ctx.finding(
             &INFO,
-            format!(
-                "{} {} not {} the conventions but {} the reserved `{}` namespace",
-                group,
-                if group.count > 1 { "are" } else { "is" },
-                if group.count > 1 {
-                    "attributes of"
-                } else {
-                    "an attribute of"
-                },
-                if group.count > 1 { "use" } else { "uses" },
-                namespace.prefix.trim_end_matches('.')
-            ),
+            message,
             Some(help(ctx, &group.first.key, group.label != *group.first.key)),
             Some(&group.first.key),
             group.first.offset,
@@ -82,7 +79,7 @@ fn help(ctx: &SpanContext<'_, '_>, key: &str, indexed: bool) -> String {
             .to_string();
     }
     if let Some(meant) = ctx.rules.closest_attribute(key) {
-        return format!("did you mean `{meant}`?");
+        return ["did you mean `", meant, "`?"].concat();
     }
     "move it to a namespace of your own, or allow it with `allow-keys` in spanlint.toml".to_string()
 }

@@ -91,6 +91,10 @@ pub struct Ruleset {
     metrics: HashSet<String>,
     resource_attributes: HashSet<String>,
     deprecated_events: HashMap<String, usize>,
+    /// Per span type, its requirements compiled for the per-span check.
+    base_requirements: Vec<Vec<CompiledRequirement>>,
+    /// Per refinement, its span type's requirements with the refinement applied, compiled.
+    refined_requirements: Vec<Vec<CompiledRequirement>>,
     /// Tells this ruleset's remembered [`KeyFacts`] from another's (see [`super::key_facts`]).
     id: u64,
 }
@@ -136,7 +140,7 @@ impl Ruleset {
                 .or_default()
                 .insert(refinement.provider.clone(), index);
         }
-        Ok(Ruleset {
+        let mut ruleset = Ruleset {
             settings,
             allowed_keys,
             attributes: index_by(&file.attributes, |a| a.key.clone()),
@@ -207,9 +211,60 @@ impl Ruleset {
             metrics: file.metrics.names.iter().cloned().collect(),
             resource_attributes: file.resource.identity.iter().cloned().collect(),
             deprecated_events: index_by(&file.deprecated_events, |e| e.name.clone()),
+            base_requirements: Vec::new(),
+            refined_requirements: Vec::new(),
             id: key_facts::next_ruleset_id(),
             file,
-        })
+        };
+        ruleset.compile_requirements();
+        Ok(ruleset)
+    }
+
+    /// Fills the requirement tables: every span type's list, and every refinement's merged
+    /// list (the refinement's entry replaces the base entry for the same attribute, new
+    /// attributes come after the base ones), so a span's list is one lookup, not a merge.
+    fn compile_requirements(&mut self) {
+        let file = &self.file;
+        let base = file
+            .span_types
+            .iter()
+            .map(|t| t.requirements.iter().map(|r| self.compile(r)).collect())
+            .collect();
+        let refined = file
+            .refinements
+            .iter()
+            .map(|refinement| {
+                let overridden = |attribute: &str| {
+                    refinement
+                        .requirements
+                        .iter()
+                        .any(|r| r.attribute == attribute)
+                };
+                file.span_types
+                    .iter()
+                    .find(|t| t.id == refinement.extends)
+                    .map(|t| t.requirements.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|r| !overridden(&r.attribute))
+                    .chain(&refinement.requirements)
+                    .map(|r| self.compile(r))
+                    .collect()
+            })
+            .collect();
+        self.base_requirements = base;
+        self.refined_requirements = refined;
+    }
+
+    fn compile(&self, requirement: &Requirement) -> CompiledRequirement {
+        let key = requirement.attribute.as_str();
+        CompiledRequirement {
+            requirement: requirement.clone(),
+            registry: self.attributes.get(key).copied(),
+            recommended_ignored: self.recommended_ignore.is_match(key),
+            aggregate_ignored: self.aggregate_ignore.is_match(key),
+            replaces_deprecated: self.replacing.contains_key(key),
+        }
     }
 
     /// The built-in rules for the newest GenAI conventions.
@@ -410,14 +465,8 @@ impl Ruleset {
     pub fn recommended_ignored(&self, key: &str, operation: Option<&str>) -> bool {
         let facts = self.key_facts(key);
         facts.recommended_ignored
-            || operation.is_some_and(|op| {
-                self.file
-                    .recommended
-                    .aggregate_operations
-                    .iter()
-                    .any(|a| a == op)
-                    && facts.aggregate_ignored
-            })
+            || (facts.aggregate_ignored
+                && operation.is_some_and(|op| self.is_aggregate_operation(op)))
     }
 
     /// The conventions' metric a key names or lies under (`gen_ai.client.token.usage.input`),
@@ -481,24 +530,33 @@ impl Ruleset {
     /// The requirements for a span type, with a provider refinement applied: a refinement's
     /// entry replaces the base entry for the same attribute, new attributes are added.
     pub fn requirements(&self, span_type: usize, provider: Option<&str>) -> Vec<&Requirement> {
-        let base = &self.file.span_types[span_type].requirements;
-        let Some(refinement) = self
-            .refinement_index(span_type, provider)
-            .map(|i| &self.file.refinements[i])
-        else {
-            return base.iter().collect();
-        };
-        // A refinement lists a few attributes: a scan beats building a set per span.
-        let overridden = |attribute: &str| {
-            refinement
-                .requirements
-                .iter()
-                .any(|r| r.attribute == attribute)
-        };
-        base.iter()
-            .filter(|r| !overridden(&r.attribute))
-            .chain(&refinement.requirements)
+        self.requirement_table(span_type, provider)
+            .iter()
+            .map(|c| &c.requirement)
             .collect()
+    }
+
+    /// [`Ruleset::requirements`], compiled (see [`CompiledRequirement`]).
+    pub fn requirement_table(
+        &self,
+        span_type: usize,
+        provider: Option<&str>,
+    ) -> &[CompiledRequirement] {
+        let table = match self.refinement_index(span_type, provider) {
+            Some(refinement) => self.refined_requirements.get(refinement),
+            None => self.base_requirements.get(span_type),
+        };
+        table.map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether spans of this operation aggregate others' work (`[recommended]
+    /// aggregate-operations`), so `aggregate-ignore` keys are not asked of them.
+    pub fn is_aggregate_operation(&self, operation: &str) -> bool {
+        self.file
+            .recommended
+            .aggregate_operations
+            .iter()
+            .any(|a| a == operation)
     }
 
     fn refinement_index(&self, span_type: usize, provider: Option<&str>) -> Option<usize> {
@@ -621,6 +679,70 @@ pub fn parse_kind(name: &str) -> Option<SpanKind> {
         "consumer" => SpanKind::Consumer,
         _ => return None,
     })
+}
+
+/// A requirement of a span type (a provider's refinement applied) with what the per-span check
+/// asks about its attribute answered once, when the ruleset is built.
+#[derive(Debug)]
+pub struct CompiledRequirement {
+    pub requirement: Requirement,
+    /// The attribute's registry index (its exact key, not a template's); `None` for a
+    /// deprecated key a custom rules file requires.
+    registry: Option<usize>,
+    /// `[recommended] ignore` matches the key.
+    recommended_ignored: bool,
+    /// `[recommended] aggregate-ignore` matches the key.
+    aggregate_ignored: bool,
+    /// Some deprecated attribute has this one as its replacement.
+    pub replaces_deprecated: bool,
+}
+
+impl CompiledRequirement {
+    /// [`Ruleset::recommended_ignored`] of the key, on a span of an aggregate operation or not.
+    pub fn recommended_ignored(&self, aggregate_operation: bool) -> bool {
+        self.recommended_ignored || (aggregate_operation && self.aggregate_ignored)
+    }
+}
+
+/// Which registry attributes a span carries under their exact key: the requirement check asks
+/// it for every requirement, so it is built once per span from the keys' facts (a bit per
+/// registry index, on the stack: no allocation per span).
+pub struct PresentAttributes {
+    bits: [u64; PresentAttributes::WORDS],
+}
+
+impl PresentAttributes {
+    const WORDS: usize = 4;
+    const CAPACITY: usize = Self::WORDS * 64;
+
+    pub fn of(ctx: &SpanContext<'_, '_>) -> Self {
+        let mut bits = [0u64; Self::WORDS];
+        for (attribute, facts) in ctx.attributes_with_facts() {
+            // A template's concrete key (`gen_ai.request.x.y`) has the template's index but is
+            // not the template's key.
+            if let Some(index) = facts.attribute
+                && index < Self::CAPACITY
+                && ctx.rules.file.attributes[index].key == attribute.key
+            {
+                bits[index / 64] |= 1 << (index % 64);
+            }
+        }
+        PresentAttributes { bits }
+    }
+
+    /// Whether the span carries the requirement's attribute.
+    pub fn has(&self, ctx: &SpanContext<'_, '_>, requirement: &CompiledRequirement) -> bool {
+        match requirement.registry {
+            Some(index) if index < Self::CAPACITY => {
+                self.bits[index / 64] & (1 << (index % 64)) != 0
+            }
+            // Past the bits (a very large custom registry), or not a registry key: ask the span.
+            _ => ctx
+                .span
+                .attribute(&requirement.requirement.attribute)
+                .is_some(),
+        }
+    }
 }
 
 /// A span's operation, and whether the span said it or spanlint inferred it.
@@ -789,6 +911,13 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             .unwrap_or_default()
     }
 
+    /// [`SpanContext::requirements`], compiled.
+    pub fn requirement_table(&self) -> &'r [CompiledRequirement] {
+        self.span_type
+            .map(|t| self.rules.requirement_table(t, self.provider()))
+            .unwrap_or_default()
+    }
+
     /// Whether a decidable condition holds for this span.
     pub fn holds(&self, condition: &Condition) -> bool {
         match condition {
@@ -842,12 +971,134 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             Some(Operation {
                 name,
                 inferred_from: None,
-            }) => format!("`{name}` spans ({refined})"),
+            }) => ["`", name, "` spans (", refined, ")"].concat(),
             Some(Operation {
                 name,
                 inferred_from: Some(from),
-            }) => format!("`{name}` spans ({refined}; `{name}` inferred from `{from}`)"),
-            None => format!("{span_type} spans"),
+            }) => [
+                "`",
+                name,
+                "` spans (",
+                refined,
+                "; `",
+                name,
+                "` inferred from `",
+                from,
+                "`)",
+            ]
+            .concat(),
+            None => [span_type, " spans"].concat(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attribute, Value};
+
+    fn span(keys: &[&str]) -> Span<'static> {
+        Span {
+            name: "chat gpt-4o".into(),
+            attributes: keys
+                .iter()
+                .map(|key| Attribute {
+                    key: key.to_string().into(),
+                    value: Value::String("chat".into()),
+                    offset: 0,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The compiled tables and the per-span bitset answer as the rules file and a scan of the
+    /// span do: for every span type and refinement, on spans with registry keys, a template's
+    /// concrete key (`gen_ai.prompt.variable.city` is not `gen_ai.prompt.variable`), a
+    /// deprecated key and an unknown one.
+    #[test]
+    fn requirement_tables_and_present_keys_agree_with_the_rules_file() {
+        let rules = Ruleset::builtin();
+        let spans = [
+            span(&[]),
+            span(&[
+                "gen_ai.operation.name",
+                "gen_ai.provider.name",
+                "server.port",
+            ]),
+            span(&[
+                "gen_ai.prompt.variable.city",
+                "gen_ai.system",
+                "x.y",
+                "error.type",
+            ]),
+            span(&[
+                "gen_ai.prompt.variable",
+                "gen_ai.request.model",
+                "gen_ai.tool.name",
+            ]),
+        ];
+        let (resource, scope) = (ResourceSpans::default(), Scope::default());
+        let refinements = rules
+            .file
+            .refinements
+            .iter()
+            .map(|r| Some(r.provider.as_str()));
+        for provider in [None, Some("no-such-provider")]
+            .into_iter()
+            .chain(refinements)
+        {
+            for span_type in 0..rules.file.span_types.len() {
+                let table = rules.requirement_table(span_type, provider);
+                let refinement = rules
+                    .refinement_index(span_type, provider)
+                    .map(|i| &rules.file.refinements[i]);
+                let base = &rules.file.span_types[span_type].requirements;
+                let expected: Vec<&str> = match refinement {
+                    None => base.iter().map(|r| r.attribute.as_str()).collect(),
+                    Some(refinement) => base
+                        .iter()
+                        .filter(|r| {
+                            !refinement
+                                .requirements
+                                .iter()
+                                .any(|o| o.attribute == r.attribute)
+                        })
+                        .chain(&refinement.requirements)
+                        .map(|r| r.attribute.as_str())
+                        .collect(),
+                };
+                let compiled: Vec<&str> = table
+                    .iter()
+                    .map(|c| c.requirement.attribute.as_str())
+                    .collect();
+                assert_eq!(compiled, expected, "{span_type} {provider:?}");
+                for span in &spans {
+                    let ctx = SpanContext::new(&rules, span, &resource, &scope);
+                    let present = PresentAttributes::of(&ctx);
+                    for c in table {
+                        let key = c.requirement.attribute.as_str();
+                        assert_eq!(present.has(&ctx, c), span.attribute(key).is_some(), "{key}");
+                        assert_eq!(
+                            c.recommended_ignored(false),
+                            rules.recommended_ignored(key, None),
+                            "{key}"
+                        );
+                        for op in &rules.file.recommended.aggregate_operations {
+                            assert_eq!(
+                                c.recommended_ignored(true),
+                                rules.recommended_ignored(key, Some(op)),
+                                "{key} {op}"
+                            );
+                        }
+                        assert_eq!(
+                            c.replaces_deprecated,
+                            rules.replaced_by(key).next().is_some(),
+                            "{key}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -40,19 +40,29 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         return;
     };
     if ctx.span.name != expected {
-        out.push(ctx.finding(
-            &INFO,
-            format!(
-                "span name `{}` does not follow `{template}`",
-                crate::report::truncate(&ctx.span.name, 80)
+        out.push(
+            ctx.finding(
+                &INFO,
+                [
+                    "span name `",
+                    &crate::report::truncate(&ctx.span.name, 80),
+                    "` does not follow `",
+                    template,
+                    "`",
+                ]
+                .concat(),
+                Some(
+                    [
+                        "name the span `",
+                        &crate::report::truncate(&expected, 120),
+                        "`",
+                    ]
+                    .concat(),
+                ),
+                None,
+                ctx.span.name_offset,
             ),
-            Some(format!(
-                "name the span `{}`",
-                crate::report::truncate(&expected, 120)
-            )),
-            None,
-            ctx.span.name_offset,
-        ));
+        );
     }
 }
 

@@ -293,6 +293,16 @@ pub fn trace_findings(index: TraceIndex, rules: &Ruleset) -> Vec<trace::TraceFin
     index.evaluate(rules)
 }
 
+/// [`trace_findings`] handed to `found` one at a time, in the same order, without holding
+/// them all (see [`TraceIndex::evaluate_each`]); `found` returns `false` to stop.
+pub fn trace_findings_each(
+    index: TraceIndex,
+    rules: &Ruleset,
+    found: &mut dyn FnMut(trace::TraceFinding) -> bool,
+) {
+    index.evaluate_each(rules, found)
+}
+
 /// Gives a finding its place in the file; `finding.offset` becomes an offset into the file.
 fn locate(
     mut finding: Finding,

@@ -935,4 +935,35 @@ mod tests {
         );
         assert_eq!(child_facts.missing_context, 0b10);
     }
+
+    #[test]
+    fn findings_of_interleaved_traces_come_in_file_order() {
+        let rules = crate::rules::Ruleset::builtin();
+        // Two traces whose spans alternate in the file, and a third after them; every span's
+        // parent is missing, so each has an `orphan-span` finding at its own offset.
+        let spans = [
+            ("a", "00000000000000a1", "00000000000000f1", 10),
+            ("b", "00000000000000b1", "00000000000000f2", 20),
+            ("a", "00000000000000a2", "00000000000000f3", 30),
+            ("b", "00000000000000b2", "00000000000000f4", 40),
+            ("c", "00000000000000c1", "00000000000000f5", 50),
+        ];
+        let mut index = TraceIndex::default();
+        for (trace, id, parent, offset) in spans {
+            let s = span(trace, id, parent);
+            index.add(&s, Some(tool_facts(&s, "tool", "call", offset)));
+        }
+        let mut found = Vec::new();
+        index.evaluate_each(&rules, &mut |f| {
+            found.push((f.file, f.finding.offset, f.finding.rule));
+            true
+        });
+        let orphans: Vec<usize> = found
+            .iter()
+            .filter(|(_, _, rule)| *rule == "orphan-span")
+            .map(|&(_, offset, _)| offset)
+            .collect();
+        assert_eq!(orphans, [10, 20, 30, 40, 50]);
+        assert!(found.is_sorted(), "{found:?}");
+    }
 }

@@ -202,10 +202,23 @@ pub fn check_stream_parts(
     }
 }
 
+thread_local! {
+    /// The findings of the piece a thread checks, before they are located: reused from piece
+    /// to piece (up to [`SCRATCH_KEPT`] of them), so checking a chunk does not grow a fresh
+    /// vector (copies, and fresh pages faulted in) every time.
+    static SCRATCH: std::cell::Cell<Vec<Finding>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// How many findings' room a thread keeps between pieces (a chunk has a few thousand).
+const SCRATCH_KEPT: usize = 1 << 16;
+
 /// Checks the spans of one piece of a file, adding to `report`.
 fn check_piece(piece: Piece<'_>, rules: &Ruleset, options: CheckOptions, report: &mut FileReport) {
-    let mut findings = Vec::new();
+    let mut findings = SCRATCH.take();
+    findings.clear();
     let mut locator = piece.text().map(Locator::new);
+    // Where the current batch's findings start in `findings`.
+    let mut batch_start = 0;
     for batch in piece.batches() {
         let batch = match batch {
             Ok(batch) => batch,
@@ -252,12 +265,18 @@ fn check_piece(piece: Piece<'_>, rules: &Ruleset, options: CheckOptions, report:
         }
         // In file order, as a reader scans the dump (stable: a span's findings at one place
         // keep the rules' order).
-        findings.sort_by_key(|f| f.offset);
-        report.findings.extend(
-            findings
-                .drain(..)
-                .map(|f| locate(f, locator.as_mut(), &piece, options)),
-        );
+        findings[batch_start..].sort_by_key(|f| f.offset);
+        batch_start = findings.len();
+    }
+    // Located all at once, into a vector of the exact size.
+    report.findings.reserve_exact(findings.len());
+    report.findings.extend(
+        findings
+            .drain(..)
+            .map(|f| locate(f, locator.as_mut(), &piece, options)),
+    );
+    if findings.capacity() <= SCRATCH_KEPT {
+        SCRATCH.set(findings);
     }
 }
 
@@ -291,6 +310,16 @@ pub fn check_traces(files: &mut [FileReport], rules: &Ruleset) {
 /// [`TraceIndex::merge`]); the findings are ordered by file index, then offset.
 pub fn trace_findings(index: TraceIndex, rules: &Ruleset) -> Vec<trace::TraceFinding> {
     index.evaluate(rules)
+}
+
+/// [`trace_findings`] handed to `found` one at a time, in the same order, without holding
+/// them all (see [`TraceIndex::evaluate_each`]); `found` returns `false` to stop.
+pub fn trace_findings_each(
+    index: TraceIndex,
+    rules: &Ruleset,
+    found: &mut dyn FnMut(trace::TraceFinding) -> bool,
+) {
+    index.evaluate_each(rules, found)
 }
 
 /// Gives a finding its place in the file; `finding.offset` becomes an offset into the file.

@@ -258,9 +258,12 @@ pub struct TraceIndex {
     /// Trace ids, numbered in order of first appearance.
     trace_numbers: HashMap<u128, u32>,
     /// Every span, in the order it was added.
-    spans: Vec<SpanLink>,
+    spans: Blocks<SpanLink>,
     /// The facts of the GenAI spans, in the order they were added.
-    facts: Vec<StoredFacts>,
+    facts: Blocks<StoredFacts>,
+    /// What does not fit [`StoredFacts`]' compact fields, by index into `facts` (rare: ids
+    /// not written as lowercase hex, positions past 2^32).
+    unusual: HashMap<u32, Unusual>,
     /// The ids of the tool calls requested by the GenAI spans (ranges of it in `facts`).
     requested: Vec<u32>,
     strings: Strings,
@@ -280,17 +283,17 @@ struct SpanLink {
 /// "No such entry" for the `u32` references of the index.
 const NONE: u32 = u32::MAX;
 
-/// [`GenAiFacts`] with its strings interned.
-#[derive(Debug, Clone)]
+/// [`GenAiFacts`] with its strings interned and its position packed (56 bytes; the index
+/// holds one per GenAI span).
+#[derive(Debug, Clone, Copy)]
 struct StoredFacts {
-    position: Position,
     offset: Offset,
     missing_context: u64,
-    file: usize,
-    /// The identity's strings. `trace_id`/`span_id` are [`NONE`] when they are the ids'
-    /// lowercase hex, as they almost always are.
-    trace_id: u32,
-    span_id: u32,
+    /// [`Position::LineColumn`] when `line` is not 0, else [`Position::Byte`] at `offset`;
+    /// [`NONE`] in both: the position is in `unusual`.
+    line: u32,
+    column: u32,
+    file: u32,
     name: u32,
     service: u32,
     scope: u32,
@@ -301,6 +304,88 @@ struct StoredFacts {
     class: OpClass,
     usage: bool,
     server: bool,
+}
+
+/// The parts of a GenAI span's facts that rarely occur, kept aside.
+#[derive(Debug, Clone, Copy, Default)]
+struct Unusual {
+    /// The identity's ids as written, when that is not the ids' lowercase hex.
+    trace_id: Option<u32>,
+    span_id: Option<u32>,
+    position: Option<Position>,
+}
+
+/// A list that grows in blocks of [`Blocks::BLOCK`] entries instead of doubling one buffer:
+/// a large index is never copied whole, nor held twice while it grows.
+#[derive(Debug)]
+struct Blocks<T> {
+    blocks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Blocks<T> {
+    fn default() -> Self {
+        Blocks {
+            blocks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Blocks<T> {
+    const BLOCK: usize = 1 << 14;
+
+    fn push(&mut self, value: T) {
+        match self.blocks.last_mut() {
+            Some(last) if last.len() < Self::BLOCK => last.push(value),
+            // The first block grows as a `Vec` does (a chunk's index is small); the next
+            // ones are allocated whole.
+            Some(_) => {
+                let mut block = Vec::with_capacity(Self::BLOCK);
+                block.push(value);
+                self.blocks.push(block);
+            }
+            None => self.blocks.push(vec![value]),
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.blocks.get(i / Self::BLOCK)?.get(i % Self::BLOCK)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.blocks.iter().flatten()
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
+        self.blocks.iter_mut().flatten()
+    }
+}
+
+impl<T> std::ops::Index<usize> for Blocks<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        &self.blocks[i / Self::BLOCK][i % Self::BLOCK]
+    }
+}
+
+impl<T> IntoIterator for Blocks<T> {
+    type Item = T;
+    type IntoIter = std::iter::Flatten<std::vec::IntoIter<Vec<T>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.blocks.into_iter().flatten()
+    }
 }
 
 /// Distinct strings, each stored once and referred to by number.
@@ -366,26 +451,43 @@ impl TraceIndex {
     }
 
     fn store(&mut self, g: GenAiFacts, trace_id: u128, span_id: u64) -> u32 {
+        let n = u32::try_from(self.facts.len()).unwrap_or(NONE);
         let strings = &mut self.strings;
         let identity = &g.identity;
         let own_id = |text: &str, canonical: &[u8], strings: &mut Strings| {
-            if text.as_bytes() == canonical {
-                NONE
-            } else {
-                strings.intern(text)
-            }
+            (text.as_bytes() != canonical).then(|| strings.intern(text))
         };
+        let mut unusual = Unusual {
+            trace_id: own_id(&identity.trace_id, &hex(trace_id, 32), strings),
+            span_id: own_id(&identity.span_id, &hex(span_id.into(), 16)[..16], strings),
+            position: None,
+        };
+        let (line, column) = match g.position {
+            Position::Byte(at) if at == g.offset => (0, 0),
+            Position::LineColumn { line, column } => {
+                match (u32::try_from(line), u32::try_from(column)) {
+                    (Ok(line), Ok(column)) if line != 0 && line != NONE => (line, column),
+                    _ => (NONE, NONE),
+                }
+            }
+            Position::Byte(_) => (NONE, NONE),
+        };
+        if line == NONE {
+            unusual.position = Some(g.position);
+        }
+        if unusual.trace_id.is_some() || unusual.span_id.is_some() || unusual.position.is_some() {
+            self.unusual.insert(n, unusual);
+        }
         let requested_start = u32::try_from(self.requested.len()).unwrap_or(NONE);
         for id in &g.requested_tool_calls {
             self.requested.push(strings.intern(id));
         }
-        let stored = StoredFacts {
-            position: g.position,
+        self.facts.push(StoredFacts {
             offset: g.offset,
             missing_context: g.missing_context,
-            file: g.file,
-            trace_id: own_id(&identity.trace_id, &hex(trace_id, 32), strings),
-            span_id: own_id(&identity.span_id, &hex(span_id.into(), 16)[..16], strings),
+            line,
+            column,
+            file: u32::try_from(g.file).unwrap_or(NONE),
             name: strings.intern(&identity.name),
             service: identity
                 .service
@@ -401,15 +503,14 @@ impl TraceIndex {
             class: g.class,
             usage: g.usage,
             server: g.server,
-        };
-        let n = u32::try_from(self.facts.len()).unwrap_or(NONE);
-        self.facts.push(stored);
+        });
         n
     }
 
     /// Adds another file's spans, marking their GenAI facts with that file's index.
     pub fn merge(&mut self, mut other: TraceIndex, file: usize) {
-        for facts in &mut other.facts {
+        let file = u32::try_from(file).unwrap_or(NONE);
+        for facts in other.facts.iter_mut() {
             facts.file = file;
         }
         if self.spans.is_empty() {
@@ -432,37 +533,67 @@ impl TraceIndex {
         let requested_base = u32::try_from(self.requested.len()).unwrap_or(NONE);
         self.requested
             .extend(other.requested.iter().map(|&n| string(n)));
-        self.facts
-            .extend(other.facts.into_iter().map(|f| StoredFacts {
-                trace_id: string(f.trace_id),
-                span_id: string(f.span_id),
+        for (n, u) in other.unusual {
+            let unusual = Unusual {
+                trace_id: u.trace_id.map(string),
+                span_id: u.span_id.map(string),
+                ..u
+            };
+            self.unusual.insert(n + facts_base, unusual);
+        }
+        for f in other.facts {
+            self.facts.push(StoredFacts {
                 name: string(f.name),
                 service: string(f.service),
                 scope: string(f.scope),
                 tool_call_id: string(f.tool_call_id),
                 requested_start: f.requested_start + requested_base,
                 ..f
-            }));
-        self.spans.extend(other.spans.into_iter().map(|s| SpanLink {
-            trace: traces[s.trace as usize],
-            facts: if s.facts == NONE {
-                NONE
-            } else {
-                s.facts + facts_base
-            },
-            ..s
-        }));
+            });
+        }
+        for s in other.spans {
+            self.spans.push(SpanLink {
+                trace: traces[s.trace as usize],
+                facts: if s.facts == NONE {
+                    NONE
+                } else {
+                    s.facts + facts_base
+                },
+                ..s
+            });
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
 
-    /// Runs every trace-level rule over every trace, in a stable order (by file, then offset).
+    /// Runs every trace-level rule over every trace; the findings in a stable order (by file,
+    /// then offset, then rule).
     pub fn evaluate(self, rules: &crate::rules::Ruleset) -> Vec<TraceFinding> {
+        let mut out = Vec::new();
+        self.evaluate_each(rules, &mut |found| {
+            out.push(found);
+            true
+        });
+        out
+    }
+
+    /// [`evaluate`](TraceIndex::evaluate) handing each finding to `found` as soon as no later
+    /// trace can come before it, so only the findings of the traces that overlap in the input
+    /// are held at once, not those of the whole run. `found` returns `false` to stop.
+    ///
+    /// The traces are evaluated in the order of their first GenAI span (by file, then
+    /// offset); a trace's findings are about its GenAI spans, so none comes before that span.
+    pub fn evaluate_each(
+        self,
+        rules: &crate::rules::Ruleset,
+        found: &mut dyn FnMut(TraceFinding) -> bool,
+    ) {
         // The spans of each trace, in the order they were added (a counting sort by trace).
-        let mut starts = vec![0u32; self.trace_numbers.len() + 1];
-        for span in &self.spans {
+        let traces = self.trace_numbers.len();
+        let mut starts = vec![0u32; traces + 1];
+        for span in self.spans.iter() {
             starts[span.trace as usize + 1] += 1;
         }
         for i in 1..starts.len() {
@@ -470,22 +601,39 @@ impl TraceIndex {
         }
         let mut next = starts.clone();
         let mut order = vec![0u32; self.spans.len()];
+        // Where each trace's first GenAI span is: no finding of the trace comes before it.
+        let mut first = vec![(NONE, Offset::MAX); traces];
         for (i, span) in self.spans.iter().enumerate() {
             let slot = &mut next[span.trace as usize];
             order[*slot as usize] = i as u32;
             *slot += 1;
+            if let Some(f) = self.facts.get(span.facts as usize) {
+                let key = &mut first[span.trace as usize];
+                *key = (*key).min((f.file, f.offset));
+            }
         }
-        let mut trace_ids = vec![0u128; self.trace_numbers.len()];
+        drop(next);
+        let mut trace_ids = vec![0u128; traces];
         for (&id, &n) in &self.trace_numbers {
             trace_ids[n as usize] = id;
         }
+        let mut by_first: Vec<u32> = (0..traces as u32).collect();
+        by_first.sort_by_key(|&t| first[t as usize]);
+
+        let mut pending = std::collections::BinaryHeap::new();
+        let mut sequence = 0u64;
         let mut out = Vec::new();
-        for (bounds, &trace_id) in starts.windows(2).zip(&trace_ids) {
-            let members = &order[bounds[0] as usize..bounds[1] as usize];
+        for (k, &t) in by_first.iter().enumerate() {
+            let t = t as usize;
+            if first[t].0 == NONE {
+                // No GenAI span: no trace rule has anything to say (and the rest are alike).
+                break;
+            }
+            let members = &order[starts[t] as usize..starts[t + 1] as usize];
             let mut trace = Trace {
                 nodes: members
                     .iter()
-                    .map(|&i| self.node(trace_id, self.spans[i as usize]))
+                    .map(|&i| self.node(trace_ids[t], self.spans[i as usize]))
                     .collect(),
                 ..Trace::default()
             };
@@ -493,9 +641,29 @@ impl TraceIndex {
             for rule in crate::rules::TRACE_RULES {
                 (rule.check)(&trace, rules, &mut out);
             }
+            for finding in out.drain(..) {
+                pending.push(std::cmp::Reverse(Pending { sequence, finding }));
+                sequence += 1;
+            }
+            let until = by_first
+                .get(k + 1)
+                .map_or((NONE, Offset::MAX), |&n| first[n as usize]);
+            while let Some(std::cmp::Reverse(next)) = pending.peek()
+                && (next.place() < until || until.0 == NONE)
+            {
+                let Some(std::cmp::Reverse(next)) = pending.pop() else {
+                    break;
+                };
+                if !found(next.finding) {
+                    return;
+                }
+            }
         }
-        out.sort_by_key(|f| (f.file, f.finding.offset, f.finding.rule));
-        out
+        while let Some(std::cmp::Reverse(next)) = pending.pop() {
+            if !found(next.finding) {
+                return;
+            }
+        }
     }
 
     /// A span as the trace rules see it.
@@ -506,14 +674,22 @@ impl TraceIndex {
             genai: self
                 .facts
                 .get(span.facts as usize)
-                .map(|f| Box::new(self.genai_facts(f, trace_id, span.span_id))),
+                .map(|f| Box::new(self.genai_facts(span.facts, f, trace_id, span.span_id))),
         }
     }
 
-    fn genai_facts(&self, f: &StoredFacts, trace_id: u128, span_id: u64) -> GenAiFacts {
+    fn genai_facts(&self, n: u32, f: &StoredFacts, trace_id: u128, span_id: u64) -> GenAiFacts {
         let text = |n: u32| self.strings.get(n).to_string();
-        let id_text = |n: u32, canonical: String| if n == NONE { canonical } else { text(n) };
+        let unusual = self.unusual.get(&n).copied().unwrap_or_default();
         let requested = &self.requested[f.requested_start as usize..][..f.requested_len as usize];
+        let position = match (unusual.position, f.line) {
+            (Some(position), _) => position,
+            (None, 0) => Position::Byte(f.offset),
+            (None, line) => Position::LineColumn {
+                line: line as usize,
+                column: f.column as usize,
+            },
+        };
         GenAiFacts {
             class: f.class,
             usage: f.usage,
@@ -521,17 +697,66 @@ impl TraceIndex {
             missing_context: f.missing_context,
             tool_call_id: (f.tool_call_id != NONE).then(|| text(f.tool_call_id)),
             requested_tool_calls: requested.iter().map(|&n| text(n)).collect(),
-            file: f.file,
+            file: f.file as usize,
             offset: f.offset,
-            position: f.position,
+            position,
             identity: std::sync::Arc::new(SpanIdentity {
-                trace_id: id_text(f.trace_id, format!("{trace_id:032x}")),
-                span_id: id_text(f.span_id, format!("{span_id:016x}")),
+                trace_id: unusual
+                    .trace_id
+                    .map_or_else(|| format!("{trace_id:032x}"), text),
+                span_id: unusual
+                    .span_id
+                    .map_or_else(|| format!("{span_id:016x}"), text),
                 name: text(f.name),
                 service: (f.service != NONE).then(|| text(f.service)),
                 scope: text(f.scope),
             }),
         }
+    }
+}
+
+/// A trace-level finding waiting for its turn in [`TraceIndex::evaluate_each`]: ordered by
+/// file, offset and rule, then as the rules found it (the order a stable sort keeps).
+struct Pending {
+    sequence: u64,
+    finding: TraceFinding,
+}
+
+impl Pending {
+    fn place(&self) -> (u32, Offset) {
+        (
+            u32::try_from(self.finding.file).unwrap_or(NONE),
+            self.finding.finding.offset,
+        )
+    }
+
+    fn key(&self) -> (usize, Offset, &'static str, u64) {
+        (
+            self.finding.file,
+            self.finding.finding.offset,
+            self.finding.finding.rule,
+            self.sequence,
+        )
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
@@ -709,5 +934,36 @@ mod tests {
             (OpClass::Tool, true, false)
         );
         assert_eq!(child_facts.missing_context, 0b10);
+    }
+
+    #[test]
+    fn findings_of_interleaved_traces_come_in_file_order() {
+        let rules = crate::rules::Ruleset::builtin();
+        // Two traces whose spans alternate in the file, and a third after them; every span's
+        // parent is missing, so each has an `orphan-span` finding at its own offset.
+        let spans = [
+            ("a", "00000000000000a1", "00000000000000f1", 10),
+            ("b", "00000000000000b1", "00000000000000f2", 20),
+            ("a", "00000000000000a2", "00000000000000f3", 30),
+            ("b", "00000000000000b2", "00000000000000f4", 40),
+            ("c", "00000000000000c1", "00000000000000f5", 50),
+        ];
+        let mut index = TraceIndex::default();
+        for (trace, id, parent, offset) in spans {
+            let s = span(trace, id, parent);
+            index.add(&s, Some(tool_facts(&s, "tool", "call", offset)));
+        }
+        let mut found = Vec::new();
+        index.evaluate_each(&rules, &mut |f| {
+            found.push((f.file, f.finding.offset, f.finding.rule));
+            true
+        });
+        let orphans: Vec<usize> = found
+            .iter()
+            .filter(|(_, _, rule)| *rule == "orphan-span")
+            .map(|&(_, offset, _)| offset)
+            .collect();
+        assert_eq!(orphans, [10, 20, 30, 40, 50]);
+        assert!(found.is_sorted(), "{found:?}");
     }
 }

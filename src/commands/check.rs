@@ -401,27 +401,52 @@ fn run_streamed(
     summary.files = names.len() + unreadable;
 
     // Trace-level rules see all files' spans (a trace may be split over files); the sink
-    // applies to their findings too.
-    let mut found = check::trace_findings(traces, &setup.rules)
-        .into_iter()
-        .peekable();
-    while let Some(first) = found.next() {
-        let file = first.file;
-        // In batches, so the rendered text stays small however many findings a file has.
-        let mut findings = vec![located(first)];
-        while findings.len() < TRACE_FINDINGS_AT_ONCE
-            && let Some(next) = found.next_if(|f| f.file == file)
-        {
-            findings.push(located(next));
-        }
+    // applies to their findings too. They come in order, trace by trace, and are rendered in
+    // batches of one file's findings, so neither they nor their text pile up.
+    let mut batch: Vec<LocatedFinding> = Vec::new();
+    let mut batch_file = 0;
+    let mut stopped = None;
+    let mut flush = |batch: &mut Vec<LocatedFinding>,
+                     file: usize,
+                     errors: &mut Vec<InputError>,
+                     summary: &mut Summary,
+                     output: &mut Output| {
         let mut part = FileReport {
-            findings,
+            findings: std::mem::take(batch),
             ..FileReport::default()
         };
         let name = names.get(file).map_or("", String::as_str);
-        if let Err(stop) = emit(&mut part, name, &mut errors, &mut summary, &mut output) {
-            return stop;
+        emit(&mut part, name, errors, summary, output)
+    };
+    check::trace_findings_each(traces, &setup.rules, &mut |found| {
+        if !batch.is_empty() && (found.file != batch_file || batch.len() >= TRACE_FINDINGS_AT_ONCE)
+        {
+            stopped = flush(
+                &mut batch,
+                batch_file,
+                &mut errors,
+                &mut summary,
+                &mut output,
+            )
+            .err();
         }
+        batch_file = found.file;
+        batch.push(located(found));
+        stopped.is_none()
+    });
+    if let Some(stop) = stopped {
+        return stop;
+    }
+    if !batch.is_empty()
+        && let Err(stop) = flush(
+            &mut batch,
+            batch_file,
+            &mut errors,
+            &mut summary,
+            &mut output,
+        )
+    {
+        return stop;
     }
 
     for err in &errors {

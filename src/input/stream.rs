@@ -84,6 +84,9 @@ pub fn open(
         file: name.clone(),
         source,
     };
+    // The size of a regular file sizes the first read exactly (growing it by doubling would
+    // copy it and hold twice its size).
+    let mut size_hint = 0;
     let mut reader: Box<dyn Read + Send> = match source {
         Source::Path(path) => {
             let file = std::fs::File::open(path).map_err(io_error)?;
@@ -94,11 +97,12 @@ pub fn open(
                     "is a directory",
                 )));
             }
+            size_hint = usize::try_from(meta.len()).unwrap_or(usize::MAX);
             Box::new(file)
         }
         Source::Stdin => Box::new(std::io::stdin()),
     };
-    let mut head = Vec::new();
+    let mut head = Vec::with_capacity(size_hint.min(STREAM_THRESHOLD) + 1);
     (&mut reader)
         .take(STREAM_THRESHOLD as u64 + 1)
         .read_to_end(&mut head)
@@ -115,7 +119,7 @@ pub fn open(
         // Small, or one compressed frame per message (the older layout): read whole.
         return super::load_bytes(name, head, reader, format, limits).map(Opened::Whole);
     }
-    let rest = Cursor::new(head).chain(reader);
+    let rest = Prefixed::new(head, reader);
     let mut decoded: Box<dyn Read + Send> = match codec {
         None => Box::new(rest),
         Some(codec) => codec
@@ -123,7 +127,7 @@ pub fn open(
             .map_err(|e| codec.error(&name, e.to_string()))?,
     };
     // The first decompressed bytes tell the format.
-    let mut sample = Vec::new();
+    let mut sample = Vec::with_capacity(CHUNK_SIZE);
     (&mut decoded)
         .take(CHUNK_SIZE as u64)
         .read_to_end(&mut sample)
@@ -172,9 +176,41 @@ pub fn open(
         file.compression = codec.map_or(super::Compression::None, super::Compression::Whole);
         return Ok(Opened::Whole(file));
     }
-    let mut chunker = Chunker::new(name, Cursor::new(sample).chain(decoded), format, *limits);
+    let mut chunker = Chunker::new(name, Prefixed::new(sample, decoded), format, *limits);
     chunker.codec = codec;
     Ok(Opened::Stream(chunker))
+}
+
+/// Bytes already read, then the rest of the stream. Unlike `Cursor::new(bytes).chain(rest)`,
+/// it frees the bytes once they were read: the first 8 MiB of a file are not held while the
+/// rest of a large file streams through.
+struct Prefixed<R> {
+    prefix: Cursor<Vec<u8>>,
+    rest: R,
+}
+
+impl<R: Read> Prefixed<R> {
+    fn new(prefix: Vec<u8>, rest: R) -> Self {
+        Prefixed {
+            prefix: Cursor::new(prefix),
+            rest,
+        }
+    }
+}
+
+impl<R: Read> Read for Prefixed<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.prefix.get_ref().is_empty() {
+            return self.rest.read(out);
+        }
+        let n = self.prefix.read(out)?;
+        if n == 0 && !out.is_empty() {
+            // The prefix is used up: free it and read on.
+            self.prefix = Cursor::new(Vec::new());
+            return self.rest.read(out);
+        }
+        Ok(n)
+    }
 }
 
 fn read_error(name: &str, codec: Option<Codec>, err: std::io::Error) -> InputError {
@@ -290,22 +326,29 @@ impl Chunker {
     }
 
     /// Reads until `buf` holds at least `want` bytes or the stream ends.
+    ///
+    /// Reads fill the buffer's room: a recycled chunk buffer has room for a chunk and some
+    /// slack, so the next chunk is read into it without growing it (growing copies the
+    /// buffer and faults in fresh pages); only a message larger than the slack grows it.
     fn fill(&mut self, want: usize) -> Result<(), InputError> {
         while self.buf.len() < want && !self.eof {
-            let block = (want - self.buf.len()).max(self.chunk_size);
+            if self.buf.capacity() < want {
+                // Room for the whole block at once (`read_to_end` would grow the buffer from a
+                // small size by doubling, copying it each time); a message larger than that
+                // grows it by doubling.
+                let target = want
+                    .max(self.buf.len() + self.chunk_size)
+                    .max(2 * self.buf.len())
+                    + self.chunk_size / 8;
+                self.buf.reserve_exact(target - self.buf.len());
+            }
+            let block = self.buf.capacity() - self.buf.len();
             // One byte past the limit says the limit was passed.
             let room = self
                 .limits
                 .max_input_size
                 .saturating_add(1)
                 .saturating_sub(self.read());
-            // Room for the whole block at once (`read_to_end` would grow the buffer from a small
-            // size by doubling, copying it each time), and no more while the buffer holds less
-            // than a block; a message larger than that grows it by doubling.
-            let need = block.min(room);
-            if self.buf.capacity() - self.buf.len() < need {
-                self.buf.reserve_exact(need.max(self.buf.len()));
-            }
             let n = (&mut self.reader)
                 .take(block.min(room) as u64)
                 .read_to_end(&mut self.buf)

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
 use crate::cli::ColorChoice;
 use crate::commands::check::{InputFormatArg, LimitArgs};
-use crate::coverage::{self, PieceFacts, Pricing, Report, Tally, html, render};
+use crate::coverage::{self, PieceFacts, Pricing, Report, Tally, TraceHealthCount, html, render};
 use crate::input::{self, Chunker, InputError, InputFormat, Opened};
 use crate::report::{sanitize, shown_path};
 use crate::rules::Ruleset;
@@ -180,8 +180,8 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     if no_input {
         eprintln!("spanlint: no input files");
     }
-    let trace_findings = index.evaluate(&rules);
-    let report = tally.report(&trace_findings, pricing.as_ref());
+    let trace_health = TraceHealthCount::evaluate(index, &rules);
+    let report = tally.report(trace_health, pricing.as_ref());
 
     let color = args.output.is_none() && use_color(args.color);
     let text = match args.format {

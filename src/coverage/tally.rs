@@ -13,7 +13,7 @@
 //! - each duration and time to first chunk (one `f64`), for exact percentiles.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use foldhash::HashMap;
 
@@ -22,7 +22,9 @@ use super::{
     AttributeCoverage, ErrorShare, FinishReasons, Group, Latency, Pricing, Report, ScoreParts,
     ServiceCoverage, Tokens, TraceHealth, Usage, VERSION, percentile, score, share,
 };
-use crate::trace;
+use crate::finding::Finding;
+use crate::rules::Ruleset;
+use crate::trace::TraceIndex;
 
 /// The running totals of a run. [`add`](Tally::add) each piece's facts in file order, then
 /// [`report`](Tally::report).
@@ -216,11 +218,7 @@ impl Tally {
     }
 
     /// The report, with the trace rules' findings over the same spans.
-    pub fn report(
-        mut self,
-        trace_findings: &[trace::TraceFinding],
-        pricing: Option<&Pricing>,
-    ) -> Report {
+    pub fn report(mut self, trace_health: TraceHealthCount, pricing: Option<&Pricing>) -> Report {
         let text = |n: u32| self.strings.get(n).to_string();
         let genai_spans = self.overall.spans;
         let mut report = Report {
@@ -253,10 +251,7 @@ impl Tally {
                 .groups
                 .push(self.group(counts, [service, operation, provider, scope]));
         }
-        report.traces = TraceHealth {
-            traces: self.trace_numbers.len(),
-            ..trace_health(trace_findings)
-        };
+        report.traces = trace_health.finish(self.trace_numbers.len());
         report.usage = self.usage_sums(pricing);
         let finish_reasons: BTreeMap<&str, &(usize, HashMap<u32, usize>)> = self
             .finish_reasons
@@ -388,25 +383,62 @@ fn percentiles(strings: &Strings, values: HashMap<(u32, u32), Vec<f64>>) -> Vec<
         .collect()
 }
 
-/// The trace rules' counts (all of [`TraceHealth`] but `traces`).
-fn trace_health(findings: &[trace::TraceFinding]) -> TraceHealth {
-    let traces_of = |rule: &str| {
-        findings
-            .iter()
-            .filter(|f| f.finding.rule == rule)
-            .map(|f| f.finding.span.trace_id.as_str())
-            .collect::<BTreeSet<_>>()
-            .len()
-    };
-    TraceHealth {
-        traces: 0,
-        orphan_spans: findings
-            .iter()
-            .filter(|f| f.finding.rule == "orphan-span")
-            .count(),
-        traces_with_tool_outside_agent: traces_of("tool-outside-agent"),
-        shallow_agent_traces: traces_of("shallow-trace"),
-        traces_missing_context: traces_of("missing-context"),
+/// The trace rules' counts, taken finding by finding as the trace rules hand them on, so a
+/// run's trace-level findings are never all held at once (one per trace in many dumps).
+#[derive(Debug, Default)]
+pub struct TraceHealthCount {
+    orphan_spans: usize,
+    with_tool_outside_agent: HashSet<String>,
+    shallow_agent: HashSet<String>,
+    missing_context: HashSet<String>,
+}
+
+impl TraceHealthCount {
+    /// Runs the trace rules over `index`, counting their findings as they are handed on.
+    pub fn evaluate(index: TraceIndex, rules: &Ruleset) -> Self {
+        let mut counts = Self::default();
+        index.evaluate_each(rules, &mut |found| {
+            counts.add(&found.finding);
+            true
+        });
+        counts
+    }
+
+    /// The counts of findings already at hand (serve prints them too).
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
+        let mut counts = Self::default();
+        for finding in findings {
+            counts.add(finding);
+        }
+        counts
+    }
+
+    /// Counts one trace-level finding.
+    pub fn add(&mut self, finding: &Finding) {
+        let traces = match finding.rule {
+            "orphan-span" => {
+                self.orphan_spans += 1;
+                return;
+            }
+            "tool-outside-agent" => &mut self.with_tool_outside_agent,
+            "shallow-trace" => &mut self.shallow_agent,
+            "missing-context" => &mut self.missing_context,
+            _ => return,
+        };
+        if !traces.contains(finding.span.trace_id.as_str()) {
+            traces.insert(finding.span.trace_id.clone());
+        }
+    }
+
+    /// The counts of a run with `traces` traces.
+    fn finish(self, traces: usize) -> TraceHealth {
+        TraceHealth {
+            traces,
+            orphan_spans: self.orphan_spans,
+            traces_with_tool_outside_agent: self.with_tool_outside_agent.len(),
+            shallow_agent_traces: self.shallow_agent.len(),
+            traces_missing_context: self.missing_context.len(),
+        }
     }
 }
 

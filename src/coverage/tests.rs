@@ -67,7 +67,8 @@ fn compute(
 ) -> Report {
     let mut tally = Tally::default();
     tally.add(&piece(spans));
-    tally.report(trace_findings, pricing)
+    let health = TraceHealthCount::of(trace_findings.iter().map(|found| &found.finding));
+    tally.report(health, pricing)
 }
 
 fn usage_sums(spans: &[SpanView<'_>], pricing: Option<&Pricing>) -> Vec<Usage> {
@@ -260,7 +261,7 @@ fn spans_read_twice_are_one_span() {
         records[2],
         records[3],
     ]));
-    let report = tally.report(&[], None);
+    let report = tally.report(TraceHealthCount::default(), None);
     assert_eq!(report.spans, 3);
     assert_eq!(report.services.len(), 1);
     assert_eq!(report.services[0].service, "svc");

@@ -24,7 +24,7 @@ use super::forward::ForwardBatch;
 use super::record::Recorder;
 use crate::check::{self, FileReport, LocatedFinding};
 use crate::config::Config;
-use crate::coverage::{self, PieceFacts, Tally};
+use crate::coverage::{self, PieceFacts, Tally, TraceHealthCount};
 use crate::input::{Limits, LoadedFile};
 use crate::migrate::{self, Migrator};
 use crate::rules::Ruleset;
@@ -356,7 +356,10 @@ impl Pipeline {
             say("trace-level findings (evaluated over everything received):");
             print_new(&mut state.findings, &report.findings);
         }
-        let coverage = std::mem::take(&mut state.coverage).report(&trace_findings, None);
+        let coverage = std::mem::take(&mut state.coverage).report(
+            TraceHealthCount::of(trace_findings.iter().map(|found| &found.finding)),
+            None,
+        );
         Finished {
             counts: state.counts,
             findings: state.findings,

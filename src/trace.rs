@@ -16,6 +16,7 @@ use std::collections::HashSet;
 
 // foldhash, not SipHash: every span's trace id is looked up here.
 use foldhash::HashMap;
+use rayon::prelude::*;
 
 use crate::finding::{Finding, SpanIdentity};
 use crate::input::Position;
@@ -620,42 +621,42 @@ impl TraceIndex {
         let mut by_first: Vec<u32> = (0..traces as u32).collect();
         by_first.sort_by_key(|&t| first[t as usize]);
 
+        // Traces without a GenAI span sort last: no trace rule has anything to say of them.
+        let evaluated: Vec<u32> = by_first
+            .into_iter()
+            .take_while(|&t| first[t as usize].0 != NONE)
+            .collect();
         let mut pending = std::collections::BinaryHeap::new();
         let mut sequence = 0u64;
-        let mut out = Vec::new();
-        for (k, &t) in by_first.iter().enumerate() {
-            let t = t as usize;
-            if first[t].0 == NONE {
-                // No GenAI span: no trace rule has anything to say (and the rest are alike).
-                break;
-            }
-            let members = &order[starts[t] as usize..starts[t + 1] as usize];
-            let mut trace = Trace {
-                nodes: members
-                    .iter()
-                    .map(|&i| self.node(trace_ids[t], self.spans[i as usize]))
-                    .collect(),
-                ..Trace::default()
-            };
-            trace.finish();
-            for rule in crate::rules::TRACE_RULES {
-                (rule.check)(&trace, rules, &mut out);
-            }
-            for finding in out.drain(..) {
-                pending.push(std::cmp::Reverse(Pending { sequence, finding }));
-                sequence += 1;
-            }
-            let until = by_first
-                .get(k + 1)
-                .map_or((NONE, Offset::MAX), |&n| first[n as usize]);
-            while let Some(std::cmp::Reverse(next)) = pending.peek()
-                && (next.place() < until || until.0 == NONE)
-            {
-                let Some(std::cmp::Reverse(next)) = pending.pop() else {
-                    break;
-                };
-                if !found(next.finding) {
-                    return;
+        // Traces are independent: a window of them is evaluated on every core, and its
+        // findings are handed on in trace order, as if evaluated one after the other.
+        const WINDOW: usize = 1024;
+        for (w, window) in evaluated.chunks(WINDOW).enumerate() {
+            let per_trace: Vec<Vec<TraceFinding>> = window
+                .par_iter()
+                .map(|&t| {
+                    let t = t as usize;
+                    let members = &order[starts[t] as usize..starts[t + 1] as usize];
+                    self.trace_findings(trace_ids[t], members, rules)
+                })
+                .collect();
+            for (i, findings) in per_trace.into_iter().enumerate() {
+                for finding in findings {
+                    pending.push(std::cmp::Reverse(Pending { sequence, finding }));
+                    sequence += 1;
+                }
+                let until = evaluated
+                    .get(w * WINDOW + i + 1)
+                    .map_or((NONE, Offset::MAX), |&n| first[n as usize]);
+                while let Some(std::cmp::Reverse(next)) = pending.peek()
+                    && (next.place() < until || until.0 == NONE)
+                {
+                    let Some(std::cmp::Reverse(next)) = pending.pop() else {
+                        break;
+                    };
+                    if !found(next.finding) {
+                        return;
+                    }
                 }
             }
         }
@@ -664,6 +665,29 @@ impl TraceIndex {
                 return;
             }
         }
+    }
+
+    /// The trace rules' findings on one trace (`members`: its spans' indexes, in the order
+    /// they were added).
+    fn trace_findings(
+        &self,
+        trace_id: u128,
+        members: &[u32],
+        rules: &crate::rules::Ruleset,
+    ) -> Vec<TraceFinding> {
+        let mut trace = Trace {
+            nodes: members
+                .iter()
+                .map(|&i| self.node(trace_id, self.spans[i as usize]))
+                .collect(),
+            ..Trace::default()
+        };
+        trace.finish();
+        let mut out = Vec::new();
+        for rule in crate::rules::TRACE_RULES {
+            (rule.check)(&trace, rules, &mut out);
+        }
+        out
     }
 
     /// A span as the trace rules see it.

@@ -920,15 +920,33 @@ impl Migrator {
     }
 
     /// `[[unpack-json]]`: a JSON object's fields → attributes; the source goes only when every
-    /// field found a home.
+    /// field found a home. Each copy of a source repeated on one span is unpacked in the same
+    /// run, so that a second run has nothing left to do.
     fn unpack<'a>(&self, u: &UnpackJson, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
-        let Some(i) = w.iter().position(|x| x.key == u.from) else {
-            return;
-        };
+        let mut start = 0;
+        while let Some(found) = w[start..].iter().position(|x| x.key == u.from) {
+            let i = start + found;
+            // What the copy unpacks goes at the end, under other keys: the search moves on.
+            start = if self.unpack_one(u, i, w, changes) {
+                i
+            } else {
+                i + 1
+            };
+        }
+    }
+
+    /// Unpacks the source at `w[i]`; true when it was removed.
+    fn unpack_one<'a>(
+        &self,
+        u: &UnpackJson,
+        i: usize,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) -> bool {
         let Some(object) = w[i].value.as_str().and_then(|t| {
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(t).ok()
         }) else {
-            return;
+            return false;
         };
         let mut all_homed = true;
         let mut added = Vec::new();
@@ -988,7 +1006,7 @@ impl Migrator {
         }
         let remove = all_homed && !self.options.dual_emit;
         if added.is_empty() && !remove {
-            return;
+            return false;
         }
         changes.push(Change {
             mapping: format!("unpack {} ({})", u.from, u.vocabulary),
@@ -998,6 +1016,7 @@ impl Migrator {
         if remove {
             w.remove(i);
         }
+        remove
     }
 
     fn rename<'a>(

@@ -5,9 +5,8 @@
 //! a line/column (JSON) or byte offset (protobuf) and a source snippet for the human report.
 
 use crate::finding::{Finding, Severity};
-use rayon::prelude::*;
 
-use crate::input::{Chunker, InputError, LoadedFile, Opened, Piece, Position};
+use crate::input::{Chunk, Chunker, InputError, LoadedFile, Opened, Piece, Position};
 use crate::locate::Locator;
 use crate::rules::{self, Ruleset, SpanContext};
 use crate::snippet::{Snippet, Token};
@@ -156,50 +155,25 @@ pub fn check_stream(chunker: Chunker, rules: &Ruleset, options: CheckOptions) ->
 /// keeps memory flat however many findings the file has. `part` returns `false` to stop
 /// reading (the report's reader went away).
 pub fn check_stream_parts(
-    mut chunker: Chunker,
+    chunker: Chunker,
     rules: &Ruleset,
     options: CheckOptions,
     part: &mut dyn FnMut(FileReport) -> bool,
 ) {
     let name = chunker.name.clone();
     let limits = chunker.limits;
-    let group = rayon::current_num_threads().max(1) * 2;
-    let mut next = chunker.next_group(group);
-    while !next.is_empty() {
-        let current = std::mem::take(&mut next);
-        let (parts, following) = rayon::join(
-            || {
-                current
-                    .into_par_iter()
-                    .map(|chunk| {
-                        let mut part = FileReport::default();
-                        let data = match chunk {
-                            Ok(mut chunk) => {
-                                part.errors = std::mem::take(&mut chunk.errors);
-                                check_piece(chunk.piece(&name, &limits), rules, options, &mut part);
-                                Some(chunk.data)
-                            }
-                            Err(err) => {
-                                part.errors.push(err);
-                                None
-                            }
-                        };
-                        (part, data)
-                    })
-                    .collect::<Vec<_>>()
-            },
-            || chunker.next_group(group),
-        );
-        for (checked, data) in parts {
-            if let Some(data) = data {
-                chunker.recycle(data);
+    let check_chunk = |chunk: Result<&mut Chunk, InputError>| {
+        let mut part = FileReport::default();
+        match chunk {
+            Ok(chunk) => {
+                part.errors = std::mem::take(&mut chunk.errors);
+                check_piece(chunk.piece(&name, &limits), rules, options, &mut part);
             }
-            if !part(checked) {
-                return;
-            }
+            Err(err) => part.errors.push(err),
         }
-        next = following;
-    }
+        part
+    };
+    chunker.for_each_in_parallel(check_chunk, part);
 }
 
 thread_local! {

@@ -13,7 +13,7 @@ use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
 use crate::cli::ColorChoice;
 use crate::commands::check::{InputFormatArg, LimitArgs};
 use crate::coverage::{self, PieceFacts, Pricing, Report, Tally, TraceHealthCount, html, render};
-use crate::input::{self, Chunker, InputError, InputFormat, Opened};
+use crate::input::{self, Chunk, Chunker, InputError, InputFormat, Opened};
 use crate::report::{sanitize, shown_path};
 use crate::rules::Ruleset;
 use crate::trace::TraceIndex;
@@ -225,36 +225,23 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
 /// Adds a streamed file, file number `file`, to the totals: chunks are read in groups of two
 /// per thread, each group's chunks are turned into facts in parallel while the next group is
 /// read, and the facts are folded in file order, as reading the file whole gives them.
-pub fn stream_facts(mut chunker: Chunker, rules: &Ruleset, totals: &mut Totals, file: usize) {
+pub fn stream_facts(chunker: Chunker, rules: &Ruleset, totals: &mut Totals, file: usize) {
     let name = chunker.name.clone();
     let limits = chunker.limits;
-    let group = rayon::current_num_threads().max(1) * 2;
-    let mut next = chunker.next_group(group);
-    while !next.is_empty() {
-        let current = std::mem::take(&mut next);
-        let (pieces, following) = rayon::join(
-            || {
-                current
-                    .into_par_iter()
-                    .map(|chunk| match chunk {
-                        Ok(mut chunk) => {
-                            let unreadable = std::mem::take(&mut chunk.errors);
-                            let (facts, index, mut errors) =
-                                coverage::piece_facts(chunk.piece(&name, &limits), rules);
-                            errors.splice(0..0, unreadable);
-                            (facts, index, errors)
-                        }
-                        Err(err) => (PieceFacts::default(), TraceIndex::default(), vec![err]),
-                    })
-                    .collect::<Vec<_>>()
-            },
-            || chunker.next_group(group),
-        );
-        for piece in pieces {
-            totals.add(piece, file);
+    let chunk_facts = |chunk: Result<&mut Chunk, InputError>| match chunk {
+        Ok(chunk) => {
+            let unreadable = std::mem::take(&mut chunk.errors);
+            let (facts, index, mut errors) =
+                coverage::piece_facts(chunk.piece(&name, &limits), rules);
+            errors.splice(0..0, unreadable);
+            (facts, index, errors)
         }
-        next = following;
-    }
+        Err(err) => (PieceFacts::default(), TraceIndex::default(), vec![err]),
+    };
+    chunker.for_each_in_parallel(chunk_facts, &mut |piece| {
+        totals.add(piece, file);
+        true
+    });
 }
 
 fn load_pricing(path: &std::path::Path) -> Result<Pricing, String> {

@@ -290,6 +290,44 @@ impl Chunker {
         self.by_ref().take(n).collect()
     }
 
+    /// Runs `work` on every chunk (or read error) of the stream, two chunks per thread in
+    /// parallel while the next group is read, and hands the outcomes to `take` in file order;
+    /// the chunks' bytes are recycled. `take` returns `false` to stop reading. `check` and
+    /// `coverage` go through here (`migrate` stops at the first bad chunk of a group instead).
+    pub fn for_each_in_parallel<T: Send>(
+        mut self,
+        work: impl Fn(Result<&mut Chunk, InputError>) -> T + Sync,
+        take: &mut dyn FnMut(T) -> bool,
+    ) {
+        use rayon::prelude::*;
+        let group = rayon::current_num_threads().max(1) * 2;
+        let mut next = self.next_group(group);
+        while !next.is_empty() {
+            let current = std::mem::take(&mut next);
+            let (outcomes, following) = rayon::join(
+                || {
+                    current
+                        .into_par_iter()
+                        .map(|chunk| match chunk {
+                            Ok(mut chunk) => (work(Ok(&mut chunk)), Some(chunk.data)),
+                            Err(err) => (work(Err(err)), None),
+                        })
+                        .collect::<Vec<_>>()
+                },
+                || self.next_group(group),
+            );
+            for (outcome, data) in outcomes {
+                if let Some(data) = data {
+                    self.recycle(data);
+                }
+                if !take(outcome) {
+                    return;
+                }
+            }
+            next = following;
+        }
+    }
+
     /// Gives back the bytes of a chunk that was checked, for the next chunks to be read into.
     pub fn recycle(&mut self, data: ChunkData) {
         let mut bytes = match data {

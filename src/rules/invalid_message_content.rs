@@ -27,7 +27,11 @@
 //! Record messages in the conventions' structure (upgrade the instrumentation), or rewrite dumps
 //! with `spanlint migrate`.
 
-use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value as Json;
 
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
@@ -115,11 +119,11 @@ fn problem(attribute: &Attribute<'_>) -> Option<String> {
     if matches!(attribute.value, Value::Empty) {
         return None;
     }
-    let Some(json) = to_json(&attribute.value) else {
+    let Some(json) = Shape::of(&attribute.value) else {
         return Some("it is a string that is not JSON".to_string());
     };
-    let Json::Array(items) = &json else {
-        return Some(format!("it is {}, not an array", kind(&json)));
+    let Shape::Array(items) = &json else {
+        return Some(format!("it is {}, not an array", json.kind()));
     };
     let instructions = attribute.key == "gen_ai.system_instructions";
     items.iter().enumerate().find_map(|(i, item)| {
@@ -131,22 +135,22 @@ fn problem(attribute: &Attribute<'_>) -> Option<String> {
     })
 }
 
-fn message_problem(message: &Json) -> Option<String> {
-    let Json::Object(message) = message else {
-        return Some(format!(" is {}, not a message object", kind(message)));
+fn message_problem(message: &Shape<'_>) -> Option<String> {
+    let Shape::Object(message) = message else {
+        return Some(format!(" is {}, not a message object", message.kind()));
     };
-    match message.get("role") {
-        Some(Json::String(_)) => {}
+    match get(message, "role") {
+        Some(Shape::String(_)) => {}
         None => return Some(" has no `role`".to_string()),
-        Some(other) => return Some(format!(".role is {}, not a string", kind(other))),
+        Some(other) => return Some(format!(".role is {}, not a string", other.kind())),
     }
-    let parts = match message.get("parts") {
-        Some(Json::Array(parts)) => parts,
-        None if message.contains_key("content") => {
+    let parts = match get(message, "parts") {
+        Some(Shape::Array(parts)) => parts,
+        None if get(message, "content").is_some() => {
             return Some(" has no `parts` (it has the old `content` field)".to_string());
         }
         None => return Some(" has no `parts`".to_string()),
-        Some(other) => return Some(format!(".parts is {}, not an array", kind(other))),
+        Some(other) => return Some(format!(".parts is {}, not an array", other.kind())),
     };
     parts
         .iter()
@@ -155,14 +159,14 @@ fn message_problem(message: &Json) -> Option<String> {
 }
 
 /// Required fields per part type (`type` is the discriminator; other types are generic).
-fn part_problem(part: &Json) -> Option<String> {
-    let Json::Object(part) = part else {
-        return Some(format!(" is {}, not a part object", kind(part)));
+fn part_problem(part: &Shape<'_>) -> Option<String> {
+    let Shape::Object(part) = part else {
+        return Some(format!(" is {}, not a part object", part.kind()));
     };
-    let ty = match part.get("type") {
-        Some(Json::String(ty)) => ty.as_str(),
+    let ty = match get(part, "type") {
+        Some(Shape::String(ty)) => ty.as_ref(),
         None => return Some(" has no `type`".to_string()),
-        Some(other) => return Some(format!(".type is {}, not a string", kind(other))),
+        Some(other) => return Some(format!(".type is {}, not a string", other.kind())),
     };
     let required: &[(&str, Field)] = match ty {
         "text" | "reasoning" => &[("content", Field::String)],
@@ -189,26 +193,153 @@ enum Field {
     Typed,
 }
 
-fn field_problem(part: &Map<String, Json>, name: &str, field: Field) -> Option<String> {
-    let Some(value) = part.get(name) else {
+fn field_problem(part: &[(Cow<'_, str>, Shape<'_>)], name: &str, field: Field) -> Option<String> {
+    let Some(value) = get(part, name) else {
         return Some(format!(" has no `{name}`"));
     };
     match (field, value) {
-        (Field::Any, _) | (Field::String, Json::String(_)) => None,
-        (Field::Typed, Json::Object(o)) if o.get("type").is_some_and(Json::is_string) => None,
-        (Field::Typed, Json::Object(_)) => Some(format!(".{name} has no `type`")),
-        (Field::String, other) => Some(format!(".{name} is {}, not a string", kind(other))),
-        (Field::Typed, other) => Some(format!(".{name} is {}, not an object", kind(other))),
+        (Field::Any, _) | (Field::String, Shape::String(_)) => None,
+        (Field::Typed, Shape::Object(o)) if matches!(get(o, "type"), Some(Shape::String(_))) => {
+            None
+        }
+        (Field::Typed, Shape::Object(_)) => Some(format!(".{name} has no `type`")),
+        (Field::String, other) => Some(format!(".{name} is {}, not a string", other.kind())),
+        (Field::Typed, other) => Some(format!(".{name} is {}, not an object", other.kind())),
     }
 }
 
-fn kind(json: &Json) -> &'static str {
-    match json {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
+/// A member of a JSON object; a repeated name means its last value, as in a parsed
+/// `serde_json::Value`.
+fn get<'s, 'a>(object: &'s [(Cow<'a, str>, Shape<'a>)], name: &str) -> Option<&'s Shape<'a>> {
+    object.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// Just enough of a JSON value to check the message structure: strings are borrowed from the
+/// attribute (copied only when they hold escapes), objects are member lists. Checking a span's
+/// messages this way does not copy its content into a `serde_json::Value` tree.
+enum Shape<'a> {
+    Null,
+    Bool,
+    Number,
+    String(Cow<'a, str>),
+    Array(Vec<Shape<'a>>),
+    Object(Vec<(Cow<'a, str>, Shape<'a>)>),
+}
+
+impl<'a> Shape<'a> {
+    /// The OTLP value's shape: structured values as they are, strings parsed as JSON (`None`
+    /// for a string that is not JSON), exactly as [`to_json`] sees them.
+    fn of(value: &'a Value<'_>) -> Option<Shape<'a>> {
+        match value {
+            Value::String(s) => {
+                let mut json = serde_json::Deserializer::from_str(s);
+                let shape = Shape::deserialize(&mut json).ok()?;
+                json.end().ok()?;
+                Some(shape)
+            }
+            other => Some(Shape::structured(other)),
+        }
+    }
+
+    /// As [`structured`]: empty values, bytes and non-finite doubles are `null`.
+    fn structured(value: &'a Value<'_>) -> Shape<'a> {
+        match value {
+            Value::Empty | Value::Bytes(_) => Shape::Null,
+            Value::String(s) => Shape::String(Cow::Borrowed(s)),
+            Value::Bool(_) => Shape::Bool,
+            Value::Int(_) => Shape::Number,
+            Value::Double(d) if d.is_finite() => Shape::Number,
+            Value::Double(_) => Shape::Null,
+            Value::Array(items) => Shape::Array(items.iter().map(Shape::structured).collect()),
+            Value::KvList(entries) => Shape::Object(
+                entries
+                    .iter()
+                    .map(|a| (Cow::Borrowed(a.key.as_ref()), Shape::structured(&a.value)))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Shape::Null => "null",
+            Shape::Bool => "a boolean",
+            Shape::Number => "a number",
+            Shape::String(_) => "a string",
+            Shape::Array(_) => "an array",
+            Shape::Object(_) => "an object",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Shape<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor)
+    }
+}
+
+struct ShapeVisitor;
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = Shape<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Shape<'de>, E> {
+        Ok(Shape::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape<'de>, E> {
+        Ok(Shape::Bool)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape<'de>, E> {
+        Ok(Shape::Number)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape<'de>, E> {
+        Ok(Shape::Number)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape<'de>, E> {
+        Ok(Shape::Number)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Shape<'de>, E> {
+        Ok(Shape::String(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Shape<'de>, E> {
+        Ok(Shape::String(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Shape::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape<'de>, A::Error> {
+        let mut members = Vec::new();
+        while let Some(name) = map.next_key::<BorrowedName<'de>>()? {
+            members.push((name.0, map.next_value()?));
+        }
+        Ok(Shape::Object(members))
+    }
+}
+
+/// An object member's name, borrowed when it holds no escapes.
+struct BorrowedName<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for BorrowedName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Shape::deserialize(d)? {
+            Shape::String(name) => Ok(BorrowedName(name)),
+            _ => Err(de::Error::custom("an object member's name is a string")),
+        }
     }
 }

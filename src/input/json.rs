@@ -11,6 +11,7 @@
 //! address is its byte offset. No hand-written JSON scanner is needed.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -128,6 +129,7 @@ impl<'a> Iterator for JsonBatches<'a> {
             return Some(Err(err));
         }
         let start = self.next_start();
+        TEXT_START.set(self.text.as_ptr() as usize);
         match self.stream.next()? {
             Ok(doc) => {
                 let size = self.start + self.stream.byte_offset() - start;
@@ -139,7 +141,7 @@ impl<'a> Iterator for JsonBatches<'a> {
                         self.max_message_size,
                     )));
                 }
-                Some(Ok(doc.into_model(self.text)))
+                Some(Ok(doc.into_model()))
             }
             Err(err) => {
                 let rest = &self.text[self.start..];
@@ -205,9 +207,17 @@ fn offset_of_line_column(text: &str, line: usize, column: usize) -> usize {
     text.floor_char_boundary((line_start + column.saturating_sub(1)).min(text.len()))
 }
 
-/// The byte offset of `slice` inside `base`. `slice` must borrow from `base`.
-fn offset_in(base: &str, slice: &str) -> usize {
-    (slice.as_ptr() as usize).saturating_sub(base.as_ptr() as usize)
+thread_local! {
+    /// The address of the text [`JsonBatches`] reads on this thread. The model is built while
+    /// serde reads (each span, event and attribute as soon as it is read, so no larger
+    /// intermediate copy of the document is grown and converted afterwards), and serde gives a
+    /// `Deserialize` impl no context: [`JsonBatches::next`] sets it before each document.
+    static TEXT_START: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The byte offset of `slice` in the text being read. `slice` must borrow from that text.
+fn offset_of(slice: &str) -> usize {
+    (slice.as_ptr() as usize).saturating_sub(TEXT_START.get())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,7 +245,7 @@ struct JsonResourceSpans<'a> {
 #[derive(Deserialize, Default)]
 struct JsonResource<'a> {
     #[serde(borrow, default)]
-    attributes: Vec<JsonKeyValue<'a>>,
+    attributes: Vec<JsonAttribute<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -244,7 +254,7 @@ struct JsonScopeSpans<'a> {
     #[serde(borrow, default)]
     scope: JsonScope<'a>,
     #[serde(borrow, default)]
-    spans: Vec<JsonSpan<'a>>,
+    spans: Vec<JsonSpanModel<'a>>,
     #[serde(borrow, default, alias = "schema_url")]
     schema_url: Cow<'a, str>,
 }
@@ -256,7 +266,7 @@ struct JsonScope<'a> {
     #[serde(borrow, default)]
     version: Cow<'a, str>,
     #[serde(borrow, default)]
-    attributes: Vec<JsonKeyValue<'a>>,
+    attributes: Vec<JsonAttribute<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -277,9 +287,9 @@ struct JsonSpan<'a> {
     #[serde(default, alias = "end_time_unix_nano", deserialize_with = "uint64")]
     end_time_unix_nano: u64,
     #[serde(borrow, default)]
-    attributes: Vec<JsonKeyValue<'a>>,
+    attributes: Vec<JsonAttribute<'a>>,
     #[serde(borrow, default)]
-    events: Vec<JsonEvent<'a>>,
+    events: Vec<JsonEventModel<'a>>,
     #[serde(borrow, default)]
     status: JsonStatus<'a>,
 }
@@ -292,7 +302,7 @@ struct JsonEvent<'a> {
     #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
     time_unix_nano: u64,
     #[serde(borrow, default)]
-    attributes: Vec<JsonKeyValue<'a>>,
+    attributes: Vec<JsonAttribute<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -309,13 +319,18 @@ struct JsonKeyValue<'a> {
     #[serde(borrow, deserialize_with = "string_token")]
     key: &'a RawValue,
     #[serde(borrow, default)]
-    value: JsonAnyValue<'a>,
+    value: JsonValue<'a>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct JsonAnyValue<'a> {
-    #[serde(borrow, default, alias = "string_value")]
+    #[serde(
+        borrow,
+        default,
+        alias = "string_value",
+        deserialize_with = "opt_borrowed_str"
+    )]
     string_value: Option<Cow<'a, str>>,
     #[serde(default, alias = "bool_value")]
     bool_value: Option<bool>,
@@ -327,33 +342,92 @@ struct JsonAnyValue<'a> {
     array_value: Option<JsonArrayValue<'a>>,
     #[serde(borrow, default, alias = "kvlist_value")]
     kvlist_value: Option<JsonKvList<'a>>,
-    #[serde(borrow, default, alias = "bytes_value")]
+    #[serde(
+        borrow,
+        default,
+        alias = "bytes_value",
+        deserialize_with = "opt_borrowed_str"
+    )]
     bytes_value: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
 struct JsonArrayValue<'a> {
     #[serde(borrow, default)]
-    values: Vec<JsonAnyValue<'a>>,
+    values: Vec<JsonValue<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 struct JsonKvList<'a> {
     #[serde(borrow, default)]
-    values: Vec<JsonKeyValue<'a>>,
+    values: Vec<JsonAttribute<'a>>,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conversion to the model.
+// Conversion to the model: each span, event, attribute and value becomes its model type as soon
+// as it is read (through the `Json*Model`-style wrappers below, which read the OTLP shape above
+// and convert it), so the vectors serde grows hold the compact model types.
+
+/// A model [`Value`] read from an OTLP `AnyValue`.
+#[repr(transparent)]
+#[derive(Default)]
+struct JsonValue<'a>(Value<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonValue<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        JsonAnyValue::deserialize(d).map(|v| JsonValue(v.into_model()))
+    }
+}
+
+/// A model [`Attribute`] read from an OTLP `KeyValue`.
+#[repr(transparent)]
+struct JsonAttribute<'a>(Attribute<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonAttribute<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        JsonKeyValue::deserialize(d).map(|kv| JsonAttribute(kv.into_model()))
+    }
+}
+
+/// A model [`Span`] read from an OTLP `Span`.
+#[repr(transparent)]
+struct JsonSpanModel<'a>(Span<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonSpanModel<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        JsonSpan::deserialize(d).map(|s| JsonSpanModel(s.into_model()))
+    }
+}
+
+/// A model [`Event`] read from an OTLP `Span.Event`, with the name's offset (the span's
+/// offset stands in for a nameless event's, once the span's is known).
+struct JsonEventModel<'a>((Event<'a>, Option<usize>));
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonEventModel<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        JsonEvent::deserialize(d).map(|e| {
+            let (name, offset) = raw_string(e.name);
+            JsonEventModel((
+                Event {
+                    name,
+                    time_unix_nano: e.time_unix_nano,
+                    attributes: attributes(e.attributes),
+                    offset: offset.unwrap_or(0),
+                },
+                offset,
+            ))
+        })
+    }
+}
 
 impl<'a> TracesData<'a> {
-    fn into_model(self, base: &'a str) -> Batch<'a> {
+    fn into_model(self) -> Batch<'a> {
         Batch {
             resource_spans: self
                 .resource_spans
                 .into_iter()
                 .map(|rs| ResourceSpans {
-                    attributes: attributes(rs.resource.attributes, base),
+                    attributes: attributes(rs.resource.attributes),
                     schema_url: rs.schema_url,
                     scope_spans: rs
                         .scope_spans
@@ -362,10 +436,10 @@ impl<'a> TracesData<'a> {
                             scope: Scope {
                                 name: ss.scope.name,
                                 version: ss.scope.version,
-                                attributes: attributes(ss.scope.attributes, base),
+                                attributes: attributes(ss.scope.attributes),
                             },
                             schema_url: ss.schema_url,
-                            spans: ss.spans.into_iter().map(|s| s.into_model(base)).collect(),
+                            spans: ss.spans.into_iter().map(|s| s.0).collect(),
                         })
                         .collect(),
                 })
@@ -375,16 +449,13 @@ impl<'a> TracesData<'a> {
 }
 
 impl<'a> JsonSpan<'a> {
-    fn into_model(self, base: &'a str) -> Span<'a> {
-        let (name, name_offset) = raw_string(self.name, base);
+    fn into_model(self) -> Span<'a> {
+        let (name, name_offset) = raw_string(self.name);
+        let attributes = attributes(self.attributes);
         // The span's own position is not known to serde; its name (or first attribute) is the
         // closest token that is.
         let offset = name_offset
-            .or_else(|| {
-                self.attributes
-                    .first()
-                    .map(|kv| offset_in(base, kv.key.get()))
-            })
+            .or_else(|| attributes.first().map(|a| a.offset))
             .unwrap_or(0);
         Span {
             trace_id: normalise_id(&self.trace_id),
@@ -394,18 +465,13 @@ impl<'a> JsonSpan<'a> {
             kind: SpanKind::from_i32(self.kind),
             start_time_unix_nano: self.start_time_unix_nano,
             end_time_unix_nano: self.end_time_unix_nano,
-            attributes: attributes(self.attributes, base),
+            attributes,
             events: self
                 .events
                 .into_iter()
-                .map(|e| {
-                    let (name, event_offset) = raw_string(e.name, base);
-                    Event {
-                        name,
-                        time_unix_nano: e.time_unix_nano,
-                        attributes: attributes(e.attributes, base),
-                        offset: event_offset.unwrap_or(offset),
-                    }
+                .map(|JsonEventModel((event, name_offset))| Event {
+                    offset: name_offset.unwrap_or(offset),
+                    ..event
                 })
                 .collect(),
             status: Status {
@@ -418,55 +484,60 @@ impl<'a> JsonSpan<'a> {
     }
 }
 
-fn attributes<'a>(kvs: Vec<JsonKeyValue<'a>>, base: &'a str) -> Vec<Attribute<'a>> {
-    kvs.into_iter().map(|kv| attribute(kv, base)).collect()
+/// The attributes as read (the wrapper has the model's layout: this moves nothing).
+fn attributes(read: Vec<JsonAttribute<'_>>) -> Vec<Attribute<'_>> {
+    read.into_iter().map(|a| a.0).collect()
 }
 
-fn attribute<'a>(kv: JsonKeyValue<'a>, base: &'a str) -> Attribute<'a> {
-    let (key, offset) = raw_string(Some(kv.key), base);
-    Attribute {
-        key,
-        value: value(kv.value, base),
-        offset: offset.unwrap_or(0),
+impl<'a> JsonKeyValue<'a> {
+    fn into_model(self) -> Attribute<'a> {
+        let (key, offset) = raw_string(Some(self.key));
+        Attribute {
+            key,
+            value: self.value.0,
+            offset: offset.unwrap_or(0),
+        }
     }
 }
 
-fn value<'a>(v: JsonAnyValue<'a>, base: &'a str) -> Value<'a> {
-    if let Some(s) = v.string_value {
-        Value::String(s)
-    } else if let Some(b) = v.bool_value {
-        Value::Bool(b)
-    } else if let Some(i) = v.int_value {
-        Value::Int(i)
-    } else if let Some(d) = v.double_value {
-        Value::Double(d)
-    } else if let Some(a) = v.array_value {
-        Value::Array(a.values.into_iter().map(|v| value(v, base)).collect())
-    } else if let Some(kv) = v.kvlist_value {
-        Value::KvList(attributes(kv.values, base))
-    } else if let Some(b) = v.bytes_value {
-        // OTLP/JSON encodes bytes as base64; keep undecodable input visible rather than lost.
-        match base64::engine::general_purpose::STANDARD.decode(b.as_bytes()) {
-            Ok(bytes) => Value::Bytes(bytes),
-            Err(_) => Value::String(b),
+impl<'a> JsonAnyValue<'a> {
+    fn into_model(self) -> Value<'a> {
+        if let Some(s) = self.string_value {
+            Value::String(s)
+        } else if let Some(b) = self.bool_value {
+            Value::Bool(b)
+        } else if let Some(i) = self.int_value {
+            Value::Int(i)
+        } else if let Some(d) = self.double_value {
+            Value::Double(d)
+        } else if let Some(a) = self.array_value {
+            Value::Array(a.values.into_iter().map(|v| v.0).collect())
+        } else if let Some(kv) = self.kvlist_value {
+            Value::KvList(attributes(kv.values))
+        } else if let Some(b) = self.bytes_value {
+            // OTLP/JSON encodes bytes as base64; keep undecodable input visible rather than lost.
+            match base64::engine::general_purpose::STANDARD.decode(b.as_bytes()) {
+                Ok(bytes) => Value::Bytes(bytes),
+                Err(_) => Value::String(b),
+            }
+        } else {
+            Value::Empty
         }
-    } else {
-        Value::Empty
     }
 }
 
 /// A raw JSON string token → its text and offset. Non-strings (a number where a name was
 /// expected) keep their raw text so nothing is lost.
-fn raw_string<'a>(raw: Option<&'a RawValue>, base: &'a str) -> (Cow<'a, str>, Option<usize>) {
+fn raw_string(raw: Option<&RawValue>) -> (Cow<'_, str>, Option<usize>) {
     let Some(raw) = raw else {
         return (Cow::Borrowed(""), None);
     };
     let text = raw.get();
-    let offset = Some(offset_in(base, text));
+    let offset = Some(offset_of(text));
     let unquoted = text
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
-        .filter(|t| !t.contains('\\'));
+        .filter(|t| memchr::memchr(b'\\', t.as_bytes()).is_none());
     let value = match unquoted {
         Some(plain) => Cow::Borrowed(plain),
         None => match serde_json::from_str::<String>(text) {
@@ -855,6 +926,44 @@ fn opt_string_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawVa
             Err(de::Error::custom("invalid type: expected a string"))
         }
         raw => Ok(raw),
+    }
+}
+
+/// An optional string, borrowed from the input when it has no escapes. serde borrows a `Cow`
+/// only when it is a field's whole type: inside an `Option` it copies every string (every
+/// attribute's value, prompts included).
+fn opt_borrowed_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Ok(Option::<BorrowedStr<'de>>::deserialize(d)?.map(|s| s.0))
+}
+
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for BorrowedStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_string(BorrowedStrVisitor).map(BorrowedStr)
+    }
+}
+
+struct BorrowedStrVisitor;
+
+impl<'de> Visitor<'de> for BorrowedStrVisitor {
+    type Value = Cow<'de, str>;
+
+    /// As serde's own `String` visitor says, so errors read as before.
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
     }
 }
 

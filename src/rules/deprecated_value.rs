@@ -26,7 +26,7 @@ pub const INFO: RuleInfo = RuleInfo {
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     for (attribute, facts) in ctx.attributes_with_facts() {
-        if facts.deprecated.is_some() {
+        if facts.deprecated.is_some() || !facts.deprecated_values {
             continue;
         }
         let Some(value) = attribute.value.as_str() else {

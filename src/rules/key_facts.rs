@@ -31,6 +31,9 @@ pub struct KeyFacts {
     pub attribute: Option<usize>,
     /// The index of the key's `[[deprecated-attribute]]`.
     pub deprecated: Option<usize>,
+    /// Whether some of the key's values are deprecated (`[[deprecated-value]]`), so only those
+    /// keys' values are looked up.
+    pub deprecated_values: bool,
     /// [`Ruleset::is_resource_attribute`](super::Ruleset::is_resource_attribute).
     pub resource: bool,
 }
@@ -95,6 +98,7 @@ mod tests {
         metric: None,
         attribute: None,
         deprecated: None,
+        deprecated_values: false,
         resource: false,
     };
     const NO: KeyFacts = KeyFacts {
@@ -105,6 +109,7 @@ mod tests {
         metric: Some(1),
         attribute: Some(2),
         deprecated: None,
+        deprecated_values: false,
         resource: true,
     };
 

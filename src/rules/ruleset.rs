@@ -405,6 +405,7 @@ impl Ruleset {
             metric: self.metric_uncached(key),
             attribute: self.attribute_index(key),
             deprecated: self.deprecated.get(key).copied(),
+            deprecated_values: self.deprecated_values.contains_key(key),
             resource: self.resource_attributes.contains(key),
         })
     }

@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     return_freed_memory_promptly();
+    use_small_pages();
     let cli = spanlint::cli::Cli::parse_args();
     spanlint::app::run(cli).into()
 }
@@ -26,4 +27,21 @@ fn return_freed_memory_promptly() {
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: setting an option is a plain store mimalloc allows at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
+/// The kernel backs mimalloc's memory with transparent huge pages (mimalloc asks for them), and
+/// the first touch of one clears and keeps all 2 MiB of it: a streamed run that frees and refills
+/// memory group by group then holds whole huge pages for a few live objects. Small pages keep
+/// peak memory lower (`check --quiet` on 200 MB dumps: protobuf 92–100 → 79 MB, JSON lines
+/// 76–81 → 57 MB) for no measurable time. mimalloc's own `allow_thp` option is read before `main`
+/// runs, so this asks the kernel directly; `MIMALLOC_ALLOW_THP` in the environment still wins.
+fn use_small_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag of this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }

@@ -280,9 +280,9 @@ pub struct TraceIndex {
 }
 
 /// A trace id as two halves (high, low).
-type TraceKey = [u64; 2];
+pub(crate) type TraceKey = [u64; 2];
 
-fn trace_key(id: u128) -> TraceKey {
+pub(crate) fn trace_key(id: u128) -> TraceKey {
     [(id >> 64) as u64, id as u64]
 }
 
@@ -344,7 +344,7 @@ struct Unusual {
 /// A list that grows in blocks of [`Blocks::BLOCK`] entries instead of doubling one buffer:
 /// a large index is never copied whole, nor held twice while it grows.
 #[derive(Debug)]
-struct Blocks<T> {
+pub(crate) struct Blocks<T> {
     blocks: Vec<Vec<T>>,
     len: usize,
 }
@@ -361,7 +361,7 @@ impl<T> Default for Blocks<T> {
 impl<T> Blocks<T> {
     const BLOCK: usize = 1 << 14;
 
-    fn push(&mut self, value: T) {
+    pub(crate) fn push(&mut self, value: T) {
         match self.blocks.last_mut() {
             Some(last) if last.len() < Self::BLOCK => last.push(value),
             // The first block grows as a `Vec` does (a chunk's index is small); the next
@@ -376,11 +376,11 @@ impl<T> Blocks<T> {
         self.len += 1;
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -388,7 +388,7 @@ impl<T> Blocks<T> {
         self.blocks.get(i / Self::BLOCK)?.get(i % Self::BLOCK)
     }
 
-    fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.blocks.iter().flatten()
     }
 }

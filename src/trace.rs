@@ -251,7 +251,8 @@ pub struct TraceFinding {
 
 /// Every span of the input, kept compact: memory grows by a few dozen bytes per span (ids as
 /// numbers, strings interned, what many spans share stored once, no allocation per span),
-/// whatever the spans' size: 24 bytes per span, 24 more per GenAI span, and 24 per trace.
+/// whatever the spans' size: 24 bytes per span, 16 more per GenAI span (24 with a line and
+/// column), and 24 per trace.
 ///
 /// A trace may be split over files and chunks, so no trace can be finished early; the spans
 /// are grouped by trace only in [`evaluate`](TraceIndex::evaluate), one [`Trace`] at a time.
@@ -267,6 +268,10 @@ pub struct TraceIndex {
     /// The file of the facts from each entry on: `(index into facts, file)`, ascending (set
     /// when indexes are merged; none means file 0).
     files: Vec<(u32, u32)>,
+    /// Each fact's position: [`Position::LineColumn`] when the line is not 0, else
+    /// [`Position::Byte`] at its offset; [`NONE`] in both: the position is in `unusual`.
+    /// Empty while every position is a byte offset (protobuf), else one entry per fact.
+    lines: Blocks<[u32; 2]>,
     /// What does not fit [`StoredFacts`]' compact fields, by index into `facts` (rare: ids
     /// not written as lowercase hex, positions past 2^32).
     unusual: HashMap<u32, Unusual>,
@@ -304,15 +309,11 @@ struct SpanLink {
 /// "No such entry" for the `u32` references of the index.
 const NONE: u32 = u32::MAX;
 
-/// [`GenAiFacts`] with its position packed and what spans share numbered (24 bytes; the index
-/// holds one per GenAI span; the file is in `TraceIndex::files`).
+/// [`GenAiFacts`] with what spans share numbered (16 bytes; the index holds one per GenAI
+/// span; the file is in `TraceIndex::files`, the line and column in `TraceIndex::lines`).
 #[derive(Debug, Clone, Copy)]
 struct StoredFacts {
     offset: Offset,
-    /// [`Position::LineColumn`] when `line` is not 0, else [`Position::Byte`] at `offset`;
-    /// [`NONE`] in both: the position is in `unusual`.
-    line: u32,
-    column: u32,
     /// Index into `TraceIndex::profiles`.
     profile: u32,
     /// Index into `TraceIndex::tools`, [`NONE`] for a span without tool calls.
@@ -533,14 +534,23 @@ impl TraceIndex {
         if !(self.files.is_empty() && file == 0) {
             self.set_file(n, file);
         }
+        if line != 0 || !self.lines.is_empty() {
+            self.pad_lines(n as usize);
+            self.lines.push([line, column]);
+        }
         self.facts.push(StoredFacts {
             offset: g.offset,
-            line,
-            column,
             profile,
             tools,
         });
         n
+    }
+
+    /// Gives the facts before index `len` a byte position in `lines` if they have none yet.
+    fn pad_lines(&mut self, len: usize) {
+        while self.lines.len() < len {
+            self.lines.push([0, 0]);
+        }
     }
 
     fn profile_number(&mut self, profile: Profile) -> u32 {
@@ -626,6 +636,13 @@ impl TraceIndex {
                 ..u
             };
             self.unusual.insert(n + facts_base, unusual);
+        }
+        if !other.lines.is_empty() || !self.lines.is_empty() {
+            self.pad_lines(facts_base as usize);
+            for entry in other.lines {
+                self.lines.push(entry);
+            }
+            self.pad_lines(facts_base as usize + other.facts.len());
         }
         for f in other.facts {
             self.facts.push(StoredFacts {
@@ -794,12 +811,13 @@ impl TraceIndex {
             Some([id, len, rest @ ..]) => (*id, rest.get(..*len as usize).unwrap_or(&[])),
             _ => (NONE, &[][..]),
         };
-        let position = match (unusual.position, f.line) {
+        let [line, column] = self.lines.get(n as usize).copied().unwrap_or([0, 0]);
+        let position = match (unusual.position, line) {
             (Some(position), _) => position,
             (None, 0) => Position::Byte(f.offset),
             (None, line) => Position::LineColumn {
                 line: line as usize,
-                column: f.column as usize,
+                column: column as usize,
             },
         };
         GenAiFacts {
@@ -1046,6 +1064,40 @@ mod tests {
             (OpClass::Tool, true, false)
         );
         assert_eq!(child_facts.missing_context, 0b10);
+    }
+
+    #[test]
+    fn byte_and_line_positions_survive_merges_in_either_order() {
+        let a = span("1", "00000000000000a1", "");
+        let b = span("1", "00000000000000b1", "00000000000000a1");
+        let with_position = |s: &Span<'_>, offset: usize, position: Position| GenAiFacts {
+            position,
+            ..tool_facts(s, "tool", "call", offset)
+        };
+        let line = |n: usize| Position::LineColumn { line: n, column: 7 };
+        // protobuf (byte positions) then JSON (lines), and JSON then protobuf.
+        for json_first in [false, true] {
+            let mut pb = TraceIndex::default();
+            pb.add(&a, Some(with_position(&a, 5, Position::Byte(5))));
+            pb.add(&b, Some(with_position(&b, 9, Position::Byte(9))));
+            let mut json = TraceIndex::default();
+            json.add(&a, Some(with_position(&a, 40, line(2))));
+            json.add(&b, Some(with_position(&b, 80, line(3))));
+            let mut index = TraceIndex::default();
+            let (first, second) = if json_first { (json, pb) } else { (pb, json) };
+            index.merge(first, 0);
+            index.merge(second, 1);
+            let positions: Vec<Position> = all_facts(&index)
+                .into_iter()
+                .map(|(_, _, f)| f.position)
+                .collect();
+            let (pb, json) = (
+                vec![Position::Byte(5), Position::Byte(9)],
+                vec![line(2), line(3)],
+            );
+            let expected = if json_first { [json, pb] } else { [pb, json] }.concat();
+            assert_eq!(positions, expected);
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::model::Offset;
 use crate::rules::SpanContext;
 
 /// What a GenAI span does, as far as the trace-level rules care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OpClass {
     /// `invoke_agent`.
     InvokeAgent,
@@ -250,24 +250,49 @@ pub struct TraceFinding {
 }
 
 /// Every span of the input, kept compact: memory grows by a few dozen bytes per span (ids as
-/// numbers, strings interned, no allocation per span), whatever the spans' size.
+/// numbers, strings interned, what many spans share stored once, no allocation per span),
+/// whatever the spans' size: 24 bytes per span, 16 more per GenAI span (24 with a line and
+/// column), and 24 per trace.
 ///
 /// A trace may be split over files and chunks, so no trace can be finished early; the spans
 /// are grouped by trace only in [`evaluate`](TraceIndex::evaluate), one [`Trace`] at a time.
 #[derive(Debug, Default)]
 pub struct TraceIndex {
-    /// Trace ids, numbered in order of first appearance.
-    trace_numbers: HashMap<u128, u32>,
+    /// Trace ids, numbered in order of first appearance (a `[u64; 2]` key takes 24 bytes
+    /// where a `u128`, aligned to 16, takes 32).
+    trace_numbers: HashMap<TraceKey, u32>,
     /// Every span, in the order it was added.
     spans: Blocks<SpanLink>,
     /// The facts of the GenAI spans, in the order they were added.
     facts: Blocks<StoredFacts>,
+    /// The file of the facts from each entry on: `(index into facts, file)`, ascending (set
+    /// when indexes are merged; none means file 0).
+    files: Vec<(u32, u32)>,
+    /// Each fact's position: [`Position::LineColumn`] when the line is not 0, else
+    /// [`Position::Byte`] at its offset; [`NONE`] in both: the position is in `unusual`.
+    /// Empty while every position is a byte offset (protobuf), else one entry per fact.
+    lines: Blocks<[u32; 2]>,
     /// What does not fit [`StoredFacts`]' compact fields, by index into `facts` (rare: ids
     /// not written as lowercase hex, positions past 2^32).
     unusual: HashMap<u32, Unusual>,
-    /// The ids of the tool calls requested by the GenAI spans (ranges of it in `facts`).
-    requested: Vec<u32>,
+    /// The distinct [`Profile`]s, by number (a dump has few: spans repeat names and services).
+    profiles: Vec<Profile>,
+    profile_numbers: HashMap<Profile, u32>,
+    /// The tool calls of the GenAI spans that have any: `[tool call id or NONE, n, n ids of
+    /// requested tool calls]` at the index in `StoredFacts::tools`.
+    tools: Vec<u32>,
     strings: Strings,
+}
+
+/// A trace id as two halves (high, low).
+pub(crate) type TraceKey = [u64; 2];
+
+pub(crate) fn trace_key(id: u128) -> TraceKey {
+    [(id >> 64) as u64, id as u64]
+}
+
+fn trace_id(key: TraceKey) -> u128 {
+    (u128::from(key[0]) << 64) | u128::from(key[1])
 }
 
 /// One span of the index: its trace's number, its ids and its facts' index.
@@ -284,24 +309,25 @@ struct SpanLink {
 /// "No such entry" for the `u32` references of the index.
 const NONE: u32 = u32::MAX;
 
-/// [`GenAiFacts`] with its strings interned and its position packed (56 bytes; the index
-/// holds one per GenAI span).
+/// [`GenAiFacts`] with what spans share numbered (16 bytes; the index holds one per GenAI
+/// span; the file is in `TraceIndex::files`, the line and column in `TraceIndex::lines`).
 #[derive(Debug, Clone, Copy)]
 struct StoredFacts {
     offset: Offset,
+    /// Index into `TraceIndex::profiles`.
+    profile: u32,
+    /// Index into `TraceIndex::tools`, [`NONE`] for a span without tool calls.
+    tools: u32,
+}
+
+/// The facts many GenAI spans share: identity strings (interned) and the flags the trace
+/// rules read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Profile {
     missing_context: u64,
-    /// [`Position::LineColumn`] when `line` is not 0, else [`Position::Byte`] at `offset`;
-    /// [`NONE`] in both: the position is in `unusual`.
-    line: u32,
-    column: u32,
-    file: u32,
     name: u32,
     service: u32,
     scope: u32,
-    tool_call_id: u32,
-    /// `requested[requested_start..][..requested_len]`.
-    requested_start: u32,
-    requested_len: u32,
     class: OpClass,
     usage: bool,
     server: bool,
@@ -319,7 +345,7 @@ struct Unusual {
 /// A list that grows in blocks of [`Blocks::BLOCK`] entries instead of doubling one buffer:
 /// a large index is never copied whole, nor held twice while it grows.
 #[derive(Debug)]
-struct Blocks<T> {
+pub(crate) struct Blocks<T> {
     blocks: Vec<Vec<T>>,
     len: usize,
 }
@@ -336,7 +362,7 @@ impl<T> Default for Blocks<T> {
 impl<T> Blocks<T> {
     const BLOCK: usize = 1 << 14;
 
-    fn push(&mut self, value: T) {
+    pub(crate) fn push(&mut self, value: T) {
         match self.blocks.last_mut() {
             Some(last) if last.len() < Self::BLOCK => last.push(value),
             // The first block grows as a `Vec` does (a chunk's index is small); the next
@@ -351,11 +377,11 @@ impl<T> Blocks<T> {
         self.len += 1;
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -363,12 +389,8 @@ impl<T> Blocks<T> {
         self.blocks.get(i / Self::BLOCK)?.get(i % Self::BLOCK)
     }
 
-    fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.blocks.iter().flatten()
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
-        self.blocks.iter_mut().flatten()
     }
 }
 
@@ -442,7 +464,10 @@ impl TraceIndex {
             None => NONE,
         };
         let next = u32::try_from(self.trace_numbers.len()).unwrap_or(NONE);
-        let trace = *self.trace_numbers.entry(trace_id).or_insert(next);
+        let trace = *self
+            .trace_numbers
+            .entry(trace_key(trace_id))
+            .or_insert(next);
         self.spans.push(SpanLink {
             trace,
             facts,
@@ -479,43 +504,91 @@ impl TraceIndex {
         if unusual.trace_id.is_some() || unusual.span_id.is_some() || unusual.position.is_some() {
             self.unusual.insert(n, unusual);
         }
-        let requested_start = u32::try_from(self.requested.len()).unwrap_or(NONE);
-        for id in &g.requested_tool_calls {
-            self.requested.push(strings.intern(id));
-        }
-        self.facts.push(StoredFacts {
-            offset: g.offset,
+        let tools = if g.tool_call_id.is_none() && g.requested_tool_calls.is_empty() {
+            NONE
+        } else {
+            let start = u32::try_from(self.tools.len()).unwrap_or(NONE);
+            let id = g.tool_call_id.as_deref();
+            self.tools.push(id.map_or(NONE, |s| strings.intern(s)));
+            self.tools
+                .push(u32::try_from(g.requested_tool_calls.len()).unwrap_or(NONE));
+            for id in &g.requested_tool_calls {
+                self.tools.push(strings.intern(id));
+            }
+            start
+        };
+        let profile = Profile {
             missing_context: g.missing_context,
-            line,
-            column,
-            file: u32::try_from(g.file).unwrap_or(NONE),
             name: strings.intern(&identity.name),
             service: identity
                 .service
                 .as_deref()
                 .map_or(NONE, |s| strings.intern(s)),
             scope: strings.intern(&identity.scope),
-            tool_call_id: g
-                .tool_call_id
-                .as_deref()
-                .map_or(NONE, |s| strings.intern(s)),
-            requested_start,
-            requested_len: u32::try_from(g.requested_tool_calls.len()).unwrap_or(NONE),
             class: g.class,
             usage: g.usage,
             server: g.server,
+        };
+        let profile = self.profile_number(profile);
+        let file = u32::try_from(g.file).unwrap_or(NONE);
+        if !(self.files.is_empty() && file == 0) {
+            self.set_file(n, file);
+        }
+        if line != 0 || !self.lines.is_empty() {
+            self.pad_lines(n as usize);
+            self.lines.push([line, column]);
+        }
+        self.facts.push(StoredFacts {
+            offset: g.offset,
+            profile,
+            tools,
         });
         n
     }
 
-    /// Adds another file's spans, marking their GenAI facts with that file's index.
-    pub fn merge(&mut self, mut other: TraceIndex, file: usize) {
-        let file = u32::try_from(file).unwrap_or(NONE);
-        for facts in other.facts.iter_mut() {
-            facts.file = file;
+    /// Gives the facts before index `len` a byte position in `lines` if they have none yet.
+    fn pad_lines(&mut self, len: usize) {
+        while self.lines.len() < len {
+            self.lines.push([0, 0]);
         }
+    }
+
+    fn profile_number(&mut self, profile: Profile) -> u32 {
+        let next = u32::try_from(self.profiles.len()).unwrap_or(NONE);
+        let n = *self.profile_numbers.entry(profile).or_insert(next);
+        if n == next {
+            self.profiles.push(profile);
+        }
+        n
+    }
+
+    /// Marks the facts from index `start` on as file `file`'s.
+    fn set_file(&mut self, start: u32, file: u32) {
+        if self.files.is_empty() && start > 0 {
+            self.files.push((0, 0));
+        }
+        match self.files.last_mut() {
+            Some(last) if last.1 == file => {}
+            Some(last) if last.0 == start => last.1 = file,
+            _ => self.files.push((start, file)),
+        }
+    }
+
+    /// The file of the facts at index `n`.
+    fn file_of(&self, n: u32) -> u32 {
+        let after = self.files.partition_point(|&(start, _)| start <= n);
+        after.checked_sub(1).map_or(0, |i| self.files[i].1)
+    }
+
+    /// Adds another file's spans, marking their GenAI facts with that file's index.
+    pub fn merge(&mut self, other: TraceIndex, file: usize) {
+        let file = u32::try_from(file).unwrap_or(NONE);
         if self.spans.is_empty() {
             *self = other;
+            self.files.clear();
+            if !self.facts.is_empty() {
+                self.files.push((0, file));
+            }
             return;
         }
         let mut traces = vec![NONE; other.trace_numbers.len()];
@@ -530,10 +603,32 @@ impl TraceIndex {
             .map(|s| self.strings.intern_arc(s))
             .collect();
         let string = |n: u32| if n == NONE { NONE } else { strings[n as usize] };
+        let profiles: Vec<u32> = other
+            .profiles
+            .iter()
+            .map(|p| {
+                self.profile_number(Profile {
+                    name: string(p.name),
+                    service: string(p.service),
+                    scope: string(p.scope),
+                    ..*p
+                })
+            })
+            .collect();
         let facts_base = u32::try_from(self.facts.len()).unwrap_or(NONE);
-        let requested_base = u32::try_from(self.requested.len()).unwrap_or(NONE);
-        self.requested
-            .extend(other.requested.iter().map(|&n| string(n)));
+        if !other.facts.is_empty() {
+            self.set_file(facts_base, file);
+        }
+        let tools_base = u32::try_from(self.tools.len()).unwrap_or(NONE);
+        let mut at = 0;
+        while at + 1 < other.tools.len() {
+            let requested = other.tools[at + 1] as usize;
+            self.tools.push(string(other.tools[at]));
+            self.tools.push(other.tools[at + 1]);
+            let ids = other.tools.get(at + 2..at + 2 + requested).unwrap_or(&[]);
+            self.tools.extend(ids.iter().map(|&n| string(n)));
+            at += 2 + requested;
+        }
         for (n, u) in other.unusual {
             let unusual = Unusual {
                 trace_id: u.trace_id.map(string),
@@ -542,13 +637,21 @@ impl TraceIndex {
             };
             self.unusual.insert(n + facts_base, unusual);
         }
+        if !other.lines.is_empty() || !self.lines.is_empty() {
+            self.pad_lines(facts_base as usize);
+            for entry in other.lines {
+                self.lines.push(entry);
+            }
+            self.pad_lines(facts_base as usize + other.facts.len());
+        }
         for f in other.facts {
             self.facts.push(StoredFacts {
-                name: string(f.name),
-                service: string(f.service),
-                scope: string(f.scope),
-                tool_call_id: string(f.tool_call_id),
-                requested_start: f.requested_start + requested_base,
+                profile: profiles[f.profile as usize],
+                tools: if f.tools == NONE {
+                    NONE
+                } else {
+                    f.tools + tools_base
+                },
                 ..f
             });
         }
@@ -587,12 +690,17 @@ impl TraceIndex {
     /// The traces are evaluated in the order of their first GenAI span (by file, then
     /// offset); a trace's findings are about its GenAI spans, so none comes before that span.
     pub fn evaluate_each(
-        self,
+        mut self,
         rules: &crate::rules::Ruleset,
         found: &mut dyn FnMut(TraceFinding) -> bool,
     ) {
-        // The spans of each trace, in the order they were added (a counting sort by trace).
+        // Each trace number's id; the map is freed before the arrays below are made.
         let traces = self.trace_numbers.len();
+        let mut trace_ids = vec![[0u64; 2]; traces];
+        for (id, n) in std::mem::take(&mut self.trace_numbers) {
+            trace_ids[n as usize] = id;
+        }
+        // The spans of each trace, in the order they were added (a counting sort by trace).
         let mut starts = vec![0u32; traces + 1];
         for span in self.spans.iter() {
             starts[span.trace as usize + 1] += 1;
@@ -610,22 +718,15 @@ impl TraceIndex {
             *slot += 1;
             if let Some(f) = self.facts.get(span.facts as usize) {
                 let key = &mut first[span.trace as usize];
-                *key = (*key).min((f.file, f.offset));
+                *key = (*key).min((self.file_of(span.facts), f.offset));
             }
         }
         drop(next);
-        let mut trace_ids = vec![0u128; traces];
-        for (&id, &n) in &self.trace_numbers {
-            trace_ids[n as usize] = id;
-        }
-        let mut by_first: Vec<u32> = (0..traces as u32).collect();
-        by_first.sort_by_key(|&t| first[t as usize]);
-
+        let mut evaluated: Vec<u32> = (0..traces as u32).collect();
+        evaluated.sort_by_key(|&t| first[t as usize]);
         // Traces without a GenAI span sort last: no trace rule has anything to say of them.
-        let evaluated: Vec<u32> = by_first
-            .into_iter()
-            .take_while(|&t| first[t as usize].0 != NONE)
-            .collect();
+        let with_genai = evaluated.partition_point(|&t| first[t as usize].0 != NONE);
+        evaluated.truncate(with_genai);
         let mut pending = std::collections::BinaryHeap::new();
         let mut sequence = 0u64;
         // Traces are independent: a window of them is evaluated on every core, and its
@@ -637,7 +738,7 @@ impl TraceIndex {
                 .map(|&t| {
                     let t = t as usize;
                     let members = &order[starts[t] as usize..starts[t + 1] as usize];
-                    self.trace_findings(trace_ids[t], members, rules)
+                    self.trace_findings(trace_id(trace_ids[t]), members, rules)
                 })
                 .collect();
             for (i, findings) in per_trace.into_iter().enumerate() {
@@ -705,23 +806,28 @@ impl TraceIndex {
     fn genai_facts(&self, n: u32, f: &StoredFacts, trace_id: u128, span_id: u64) -> GenAiFacts {
         let text = |n: u32| self.strings.get(n).to_string();
         let unusual = self.unusual.get(&n).copied().unwrap_or_default();
-        let requested = &self.requested[f.requested_start as usize..][..f.requested_len as usize];
-        let position = match (unusual.position, f.line) {
+        let p = self.profiles[f.profile as usize];
+        let (tool_call_id, requested) = match self.tools.get(f.tools as usize..) {
+            Some([id, len, rest @ ..]) => (*id, rest.get(..*len as usize).unwrap_or(&[])),
+            _ => (NONE, &[][..]),
+        };
+        let [line, column] = self.lines.get(n as usize).copied().unwrap_or([0, 0]);
+        let position = match (unusual.position, line) {
             (Some(position), _) => position,
             (None, 0) => Position::Byte(f.offset),
             (None, line) => Position::LineColumn {
                 line: line as usize,
-                column: f.column as usize,
+                column: column as usize,
             },
         };
         GenAiFacts {
-            class: f.class,
-            usage: f.usage,
-            server: f.server,
-            missing_context: f.missing_context,
-            tool_call_id: (f.tool_call_id != NONE).then(|| text(f.tool_call_id)),
+            class: p.class,
+            usage: p.usage,
+            server: p.server,
+            missing_context: p.missing_context,
+            tool_call_id: (tool_call_id != NONE).then(|| text(tool_call_id)),
             requested_tool_calls: requested.iter().map(|&n| text(n)).collect(),
-            file: f.file as usize,
+            file: self.file_of(n) as usize,
             offset: f.offset,
             position,
             identity: std::sync::Arc::new(SpanIdentity {
@@ -731,9 +837,9 @@ impl TraceIndex {
                 span_id: unusual
                     .span_id
                     .map_or_else(|| format!("{span_id:016x}"), text),
-                name: text(f.name),
-                service: (f.service != NONE).then(|| text(f.service)),
-                scope: text(f.scope),
+                name: text(p.name),
+                service: (p.service != NONE).then(|| text(p.service)),
+                scope: text(p.scope),
             }),
         }
     }
@@ -896,7 +1002,7 @@ mod tests {
         let ids: HashMap<u32, u128> = index
             .trace_numbers
             .iter()
-            .map(|(&id, &n)| (n, id))
+            .map(|(&id, &n)| (n, trace_id(id)))
             .collect();
         index
             .spans
@@ -958,6 +1064,40 @@ mod tests {
             (OpClass::Tool, true, false)
         );
         assert_eq!(child_facts.missing_context, 0b10);
+    }
+
+    #[test]
+    fn byte_and_line_positions_survive_merges_in_either_order() {
+        let a = span("1", "00000000000000a1", "");
+        let b = span("1", "00000000000000b1", "00000000000000a1");
+        let with_position = |s: &Span<'_>, offset: usize, position: Position| GenAiFacts {
+            position,
+            ..tool_facts(s, "tool", "call", offset)
+        };
+        let line = |n: usize| Position::LineColumn { line: n, column: 7 };
+        // protobuf (byte positions) then JSON (lines), and JSON then protobuf.
+        for json_first in [false, true] {
+            let mut pb = TraceIndex::default();
+            pb.add(&a, Some(with_position(&a, 5, Position::Byte(5))));
+            pb.add(&b, Some(with_position(&b, 9, Position::Byte(9))));
+            let mut json = TraceIndex::default();
+            json.add(&a, Some(with_position(&a, 40, line(2))));
+            json.add(&b, Some(with_position(&b, 80, line(3))));
+            let mut index = TraceIndex::default();
+            let (first, second) = if json_first { (json, pb) } else { (pb, json) };
+            index.merge(first, 0);
+            index.merge(second, 1);
+            let positions: Vec<Position> = all_facts(&index)
+                .into_iter()
+                .map(|(_, _, f)| f.position)
+                .collect();
+            let (pb, json) = (
+                vec![Position::Byte(5), Position::Byte(9)],
+                vec![line(2), line(3)],
+            );
+            let expected = if json_first { [json, pb] } else { [pb, json] }.concat();
+            assert_eq!(positions, expected);
+        }
     }
 
     #[test]

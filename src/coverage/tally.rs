@@ -8,9 +8,12 @@
 //!
 //! - the ids of every span (trace number, span id, parent id: 24 bytes), to keep only the first
 //!   copy of a span read twice and to find, at the end, the spans with usage below them;
-//! - each span with usage (its trace number, span id, usage key and tokens), since whether
-//!   its usage repeats a descendant's is known only once every span was read;
+//! - each span with usage (its trace number, span id, usage key and tokens: 36 bytes), since
+//!   whether its usage repeats a descendant's is known only once every span was read;
 //! - each duration and time to first chunk (one `f64`), for exact percentiles.
+//!
+//! The lists grow in blocks ([`Blocks`]), never by doubling one buffer, so a large run does
+//! not hold a list twice while it grows.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashSet};
@@ -24,7 +27,7 @@ use super::{
 };
 use crate::finding::Finding;
 use crate::rules::Ruleset;
-use crate::trace::TraceIndex;
+use crate::trace::{Blocks, TraceIndex, TraceKey, trace_key};
 
 /// The running totals of a run. [`add`](Tally::add) each piece's facts in file order, then
 /// [`report`](Tally::report).
@@ -34,7 +37,7 @@ pub struct Tally {
     /// Spans, after removing spans read twice.
     spans: usize,
     /// Trace ids (other than 0), numbered in order of first appearance.
-    trace_numbers: HashMap<u128, u32>,
+    trace_numbers: HashMap<TraceKey, u32>,
     /// Every span with a trace and span id → its parent id (0 for none).
     parents: HashMap<(u32, u64), u64>,
     overall: PartCounts,
@@ -43,13 +46,16 @@ pub struct Tally {
     /// Model → (spans with finish reasons, reason → spans giving it).
     finish_reasons: HashMap<u32, (usize, HashMap<u32, usize>)>,
     /// (operation, model) → durations in milliseconds.
-    latency: HashMap<(u32, u32), Vec<f64>>,
+    latency: HashMap<(u32, u32), Blocks<f64>>,
     /// (operation, model) → times to first chunk in milliseconds.
-    time_to_first_chunk: HashMap<(u32, u32), Vec<f64>>,
+    time_to_first_chunk: HashMap<(u32, u32), Blocks<f64>>,
     errors: HashMap<u32, usize>,
     /// (service, provider, model) of usage, numbered.
     usage_keys: HashMap<[u32; 3], u32>,
-    usage: Vec<UsageSpan>,
+    usage: Blocks<UsageSpan>,
+    /// The tokens of the usage spans whose counts do not fit [`UsageSpan::tokens`], by index
+    /// into `usage`.
+    large_tokens: HashMap<u32, Tokens>,
 }
 
 /// The counters behind [`ScoreParts`].
@@ -76,14 +82,35 @@ struct GroupCounts {
     attributes: HashMap<u32, (bool, usize, usize)>,
 }
 
-/// A span with token usage.
+/// A span with token usage (36 bytes: `u32`s only, so no padding).
 #[derive(Debug, Clone, Copy)]
 struct UsageSpan {
     /// [`NONE`] for a span without a trace id.
     trace: u32,
-    span_id: u64,
+    /// The span id's high and low halves.
+    span_id: [u32; 2],
     key: u32,
-    tokens: Tokens,
+    /// Input, output, cache read, cache creation and reasoning tokens; all [`NONE`] when one
+    /// does not fit below [`NONE`] (the counts are then in `Tally::large_tokens`).
+    tokens: [u32; 5],
+}
+
+impl UsageSpan {
+    fn span_id(&self) -> u64 {
+        (u64::from(self.span_id[0]) << 32) | u64::from(self.span_id[1])
+    }
+}
+
+/// `tokens` as [`UsageSpan::tokens`], when every count fits.
+fn small_tokens(tokens: &Tokens) -> Option<[u32; 5]> {
+    let small = |n: u64| u32::try_from(n).ok().filter(|&n| n != NONE);
+    Some([
+        small(tokens.input)?,
+        small(tokens.output)?,
+        small(tokens.cache_read)?,
+        small(tokens.cache_creation)?,
+        small(tokens.reasoning)?,
+    ])
 }
 
 impl PartCounts {
@@ -140,7 +167,10 @@ impl Tally {
             let mut trace = NONE;
             if span.trace_id != 0 {
                 let next = u32::try_from(self.trace_numbers.len()).unwrap_or(NONE);
-                trace = *self.trace_numbers.entry(span.trace_id).or_insert(next);
+                trace = *self
+                    .trace_numbers
+                    .entry(trace_key(span.trace_id))
+                    .or_insert(next);
                 if span.span_id != 0 {
                     match self.parents.entry((trace, span.span_id)) {
                         Entry::Occupied(_) => continue,
@@ -208,11 +238,16 @@ impl Tally {
                 .usage_keys
                 .entry([service, string(g.provider), model])
                 .or_insert(next);
+            let small = small_tokens(&tokens).unwrap_or_else(|| {
+                let n = u32::try_from(self.usage.len()).unwrap_or(NONE);
+                self.large_tokens.insert(n, tokens);
+                [NONE; 5]
+            });
             self.usage.push(UsageSpan {
                 trace,
-                span_id,
+                span_id: [(span_id >> 32) as u32, span_id as u32],
                 key,
-                tokens,
+                tokens: small,
             });
         }
     }
@@ -253,6 +288,9 @@ impl Tally {
         }
         report.traces = trace_health.finish(self.trace_numbers.len());
         report.usage = self.usage_sums(pricing);
+        // Not needed any more: freed before the percentiles' sorted copies are made.
+        self.parents = HashMap::default();
+        self.usage = Blocks::default();
         let finish_reasons: BTreeMap<&str, &(usize, HashMap<u32, usize>)> = self
             .finish_reasons
             .iter()
@@ -324,7 +362,7 @@ impl Tally {
         // Spans with a usage-recording span somewhere below them.
         let mut repeated: HashSet<(u32, u64)> = HashSet::new();
         for u in self.usage.iter().filter(|u| u.trace != NONE) {
-            let mut at = u.span_id;
+            let mut at = u.span_id();
             // Bounded: a cycle of parents cannot loop forever.
             for _ in 0..self.spans {
                 let Some(&parent) = self.parents.get(&(u.trace, at)).filter(|&&p| p != 0) else {
@@ -343,13 +381,29 @@ impl Tally {
             sum.provider = self.strings.get(provider).to_string();
             sum.model = self.strings.get(model).to_string();
         }
-        for u in &self.usage {
+        for (n, u) in self.usage.iter().enumerate() {
             let sum = &mut sums[u.key as usize];
-            if u.trace != NONE && repeated.contains(&(u.trace, u.span_id)) {
+            if u.trace != NONE && repeated.contains(&(u.trace, u.span_id())) {
                 sum.repeated_spans += 1;
             } else {
                 sum.spans += 1;
-                sum.tokens.add(&u.tokens);
+                let tokens = match u.tokens {
+                    [input, output, cache_read, cache_creation, reasoning] if input != NONE => {
+                        Tokens {
+                            input: input.into(),
+                            output: output.into(),
+                            cache_read: cache_read.into(),
+                            cache_creation: cache_creation.into(),
+                            reasoning: reasoning.into(),
+                        }
+                    }
+                    _ => u32::try_from(n)
+                        .ok()
+                        .and_then(|n| self.large_tokens.get(&n))
+                        .copied()
+                        .unwrap_or_default(),
+                };
+                sum.tokens.add(&tokens);
             }
         }
         sums.sort_by(|a, b| {
@@ -363,13 +417,15 @@ impl Tally {
 }
 
 /// Nearest-rank percentiles per (operation, model) of values in milliseconds.
-fn percentiles(strings: &Strings, values: HashMap<(u32, u32), Vec<f64>>) -> Vec<Latency> {
-    let by: BTreeMap<(&str, &str), Vec<f64>> = values
+fn percentiles(strings: &Strings, values: HashMap<(u32, u32), Blocks<f64>>) -> Vec<Latency> {
+    let by: BTreeMap<(&str, &str), Blocks<f64>> = values
         .into_iter()
         .map(|((op, m), v)| ((strings.get(op), strings.get(m)), v))
         .collect();
     by.into_iter()
-        .map(|((op, m), mut v)| {
+        .map(|((op, m), blocks)| {
+            let mut v = Vec::with_capacity(blocks.len());
+            v.extend(blocks);
             v.sort_by(f64::total_cmp);
             Latency {
                 operation: op.to_string(),

@@ -213,6 +213,46 @@ fn usage_repeated_on_parents_counts_once() {
 }
 
 #[test]
+fn usage_beyond_32_bits_and_64_bit_span_ids_are_summed_exactly() {
+    // Counts past u32::MAX are kept aside from the compact usage records; span ids with
+    // their high half set still find their parents (the agent's usage repeats the chat's).
+    let big = 5_000_000_000u64;
+    let agent = 0xffff_0000_0000_0001u64;
+    let chat = 0x8000_0000_0000_0002u64;
+    let records = vec![
+        span(
+            1,
+            agent,
+            None,
+            Some(with_usage(genai("svc", &[]), tokens(big, 1, 0))),
+        ),
+        span(
+            1,
+            chat,
+            Some(agent),
+            Some(with_usage(
+                genai("svc", &[]),
+                tokens(big, u64::from(u32::MAX), 3),
+            )),
+        ),
+        span(
+            2,
+            chat,
+            None,
+            Some(with_usage(genai("svc", &[]), tokens(7, 3, u64::MAX / 4))),
+        ),
+    ];
+    let usage = usage_sums(&records, None);
+    assert_eq!(usage.len(), 1);
+    let u = &usage[0];
+    assert_eq!(
+        u.tokens,
+        tokens(big + 7, u64::from(u32::MAX) + 3, 3 + u64::MAX / 4)
+    );
+    assert_eq!((u.spans, u.repeated_spans), (2, 1));
+}
+
+#[test]
 fn usage_is_grouped_by_provider_and_model_and_priced() {
     let mut other = with_usage(genai("svc", &[]), tokens(1_000_000, 0, 0));
     other.model = Some("n");

@@ -25,8 +25,10 @@ use super::decompress::Codec;
 use super::{InputError, InputFormat, Limits, LoadedFile, Position, Source, detect};
 
 /// The size of the chunks a large file is read in (a chunk holds whole messages, so it can be
-/// larger when one message is).
-pub const CHUNK_SIZE: usize = 2 << 20;
+/// larger when one message is). Two groups of chunks (and their findings) are in memory at
+/// once: 1 MiB keeps that near 10 MiB on two cores, at no cost in instructions (2 MiB chunks
+/// held 12–24 MB more at the peak of a 1 GB run).
+pub const CHUNK_SIZE: usize = 1 << 20;
 
 /// How many checked chunks' buffers a [`Chunker`] keeps for reuse (about two groups of
 /// chunks are checked and read at once).

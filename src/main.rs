@@ -15,7 +15,7 @@ fn main() -> ExitCode {
 }
 
 /// mimalloc keeps freed pages for a while before giving them back to the system. A streamed run
-/// frees each group of ~2 MiB chunks and their spans at once, so giving pages back at once keeps
+/// frees each group of ~1 MiB chunks and their spans at once, so giving pages back at once keeps
 /// peak memory near what is live (`check --quiet`, 200 MB dump: 99–103 → 86–94 MB; 1 GB:
 /// 271 → 230 MB) for a few percent more page faults. `MIMALLOC_PURGE_DELAY` in the environment still wins.
 fn return_freed_memory_promptly() {

@@ -1,14 +1,15 @@
 //! `migrate`: rewrite trace dumps to the current GenAI conventions.
 //!
 //! [`mapping`] is the schema of `rules/migrate.toml`; [`engine`] turns a file's model into
-//! per-span [`SpanPlan`]s (pure); [`write`] applies the plans to the original bytes (JSON by
-//! byte ranges, protobuf by decode/edit/encode). [`migrate_file`] ties them together for one
+//! per-span [`SpanPlan`]s (pure); [`write`] and [`write_proto`] apply the plans to the
+//! original bytes (JSON by byte ranges, protobuf by wire-level edits of the changed spans). [`migrate_file`] ties them together for one
 //! loaded file; the command (`commands::migrate`) does the IO.
 
 pub mod engine;
 pub mod mapping;
 pub mod vercel;
 pub mod write;
+pub mod write_proto;
 
 pub use engine::{Change, ContentAction, Item, Migrator, Options, SpanPlan};
 
@@ -85,8 +86,7 @@ pub fn migrate_piece<'a>(
         PieceContent::Binary(data) => {
             // A chunk of a stream is always frames; a whole file may be one message.
             let framed = piece.offset > 0 || crate::input::proto::is_length_prefixed(data);
-            let spans: Vec<usize> = batches.iter().map(span_count).collect();
-            write::rewrite_proto(data, framed, &spans, &plans).map_err(rewrite)?
+            write_proto::rewrite_proto(data, framed, &batches, &plans).map_err(rewrite)?
         }
     };
     let plans = plans
@@ -103,7 +103,7 @@ pub fn migrate_piece<'a>(
 }
 
 /// How many spans a message holds.
-fn span_count(batch: &Batch<'_>) -> usize {
+pub(crate) fn span_count(batch: &Batch<'_>) -> usize {
     batch
         .resource_spans
         .iter()

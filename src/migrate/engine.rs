@@ -259,7 +259,7 @@ impl Migrator {
         resource: &ResourceSpans<'a>,
         scope: &Scope<'a>,
     ) -> Option<SpanPlan<'a>> {
-        let mut w = works(&span.attributes);
+        let mut w = works(&span.attributes, 4);
         let mut changes = Vec::new();
         for fold in &self.mapping.folds {
             self.fold(fold, &mut w, &mut changes);
@@ -287,8 +287,11 @@ impl Migrator {
         }
         self.prefix_rename(&mut w, &mut changes);
         self.add_operation(&mut w, span, &mut changes);
-        let mut event_works: Vec<Vec<Work<'a>>> =
-            span.events.iter().map(|e| works(&e.attributes)).collect();
+        let mut event_works: Vec<Vec<Work<'a>>> = span
+            .events
+            .iter()
+            .map(|e| works(&e.attributes, 0))
+            .collect();
         self.hoist_event_attributes(span, &mut w, &mut event_works, &mut changes);
         // Content first: a squatter that is content is no longer known as content once moved.
         self.content(&mut w, None, &mut changes);
@@ -1660,17 +1663,17 @@ fn borrowed<'b>(value: &'b Value<'_>) -> Value<'b> {
     }
 }
 
-fn works<'a>(attributes: &[Attribute<'a>]) -> Vec<Work<'a>> {
-    attributes
-        .iter()
-        .enumerate()
-        .map(|(i, a)| Work {
-            key: a.key.clone(),
-            value: a.value.clone(),
-            src: Some(i),
-            value_changed: false,
-        })
-        .collect()
+/// The work list of an attribute list, with room for `added` more attributes (a span gets
+/// messages, an operation, split URLs…), so adding them does not move the list.
+fn works<'a>(attributes: &[Attribute<'a>], added: usize) -> Vec<Work<'a>> {
+    let mut works = Vec::with_capacity(attributes.len() + added);
+    works.extend(attributes.iter().enumerate().map(|(i, a)| Work {
+        key: a.key.clone(),
+        value: a.value.clone(),
+        src: Some(i),
+        value_changed: false,
+    }));
+    works
 }
 
 /// The items of a rewritten attribute list, or `None` when it is unchanged.

@@ -24,9 +24,8 @@ use prost::Message as _;
 use prost::encoding::{encode_varint, encoded_len_varint};
 
 use super::engine::{Item, SpanPlan};
-use super::span_count;
 use crate::input::wire::{self, EGROUP, I32, I64, LEN, SGROUP, VARINT};
-use crate::model::{Batch, ResourceSpans, Value};
+use crate::model::{Batch, Value};
 
 /// Field numbers on the path from the request to a span's attributes.
 mod tag {
@@ -45,26 +44,39 @@ mod tag {
 
 type Result<T> = std::result::Result<T, String>;
 
+/// How a message's spans are spread: for each of its resource spans, the span count of each
+/// of its scope spans (what [`rewrite_proto`] needs of a parsed message, so the model can be
+/// freed before the output is made).
+pub type Shape = Vec<Vec<usize>>;
+
+/// The [`Shape`] of a parsed message.
+pub fn shape(batch: &Batch<'_>) -> Shape {
+    batch
+        .resource_spans
+        .iter()
+        .map(|rs| rs.scope_spans.iter().map(|ss| ss.spans.len()).collect())
+        .collect()
+}
+
 /// Applies plans to protobuf messages: one message, or 4-byte length-prefixed frames
-/// (`framed`). `batches` are the messages as read, in order: how many spans each message and
-/// each of its resource and scope spans holds, so a message without a planned change is copied
-/// as it is, never walked, and in one that has changes only the way to a changed span is. Data
-/// without changes is handed back as it is.
+/// (`framed`). `shapes` are the [`Shape`]s of the messages as read, in order, so a message
+/// without a planned change is copied as it is, never walked, and in one that has changes only
+/// the way to a changed span is. Data without changes is handed back as it is.
 pub fn rewrite_proto<'d, 'b>(
     data: &'d [u8],
     framed: bool,
-    batches: &'b [Batch<'b>],
+    shapes: &'b [Shape],
     plans: &[SpanPlan<'_>],
 ) -> Result<Cow<'d, [u8]>> {
     let mut changing = plans.iter().filter(|p| p.rewrites()).peekable();
     if changing.peek().is_none() {
         return Ok(Cow::Borrowed(data));
     }
-    let mut messages = batches.iter();
+    let mut messages = shapes.iter();
     let mut first = 0;
     // The plans of the spans of the next message, in span order.
-    let mut message_plans = |batch: &'b Batch<'b>| {
-        let count = span_count(batch);
+    let mut message_plans = |shape: &'b Shape| {
+        let count: usize = shape.iter().flatten().sum();
         let mut mine = Vec::new();
         while let Some(plan) = changing.next_if(|p| p.index < first + count) {
             mine.push(plan);
@@ -72,14 +84,14 @@ pub fn rewrite_proto<'d, 'b>(
         let message = MessagePlans {
             first,
             plans: mine,
-            batch,
+            shape,
         };
         first += count;
         message
     };
     if !framed {
-        let batch = messages.next().ok_or("no protobuf message was parsed")?;
-        let plans = message_plans(batch);
+        let shape = messages.next().ok_or("no protobuf message was parsed")?;
+        let plans = message_plans(shape);
         let mut out = Vec::with_capacity(data.len() + 1024);
         Editor::new(&plans).request(data, &mut out)?;
         return Ok(Cow::Owned(out));
@@ -89,10 +101,10 @@ pub fn rewrite_proto<'d, 'b>(
     while let Some(frame) = wire::frame_at(data, pos).map_err(|e| e.message)? {
         let header = frame.offset - 4;
         pos = frame.offset + frame.data.len();
-        let batch = messages
+        let shape = messages
             .next()
             .ok_or("more protobuf messages than were parsed")?;
-        let plans = message_plans(batch);
+        let plans = message_plans(shape);
         if plans.plans.is_empty() {
             out.extend_from_slice(&data[header..pos]);
             continue;
@@ -115,7 +127,7 @@ struct MessagePlans<'p, 'a, 'b> {
     /// In span order.
     plans: Vec<&'p SpanPlan<'a>>,
     /// The message as read: its resource spans and scope spans are its fields, in order.
-    batch: &'b Batch<'b>,
+    shape: &'b Shape,
 }
 
 /// Walks one message, span by span, writing its new bytes.
@@ -156,12 +168,12 @@ impl<'m, 'p, 'a, 'b> Editor<'m, 'p, 'a, 'b> {
     }
 
     fn request(&mut self, msg: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let mut resources = self.plans.batch.resource_spans.iter();
+        let mut resources = self.plans.shape.iter();
         for field in Fields::new(msg) {
             let field = field?;
             if field.is(tag::RESOURCE_SPANS) {
                 let resource = resources.next().ok_or(NOT_AS_READ)?;
-                let count = resource.scope_spans.iter().map(|ss| ss.spans.len()).sum();
+                let count = resource.iter().sum();
                 if self.changes_within(count) {
                     nested(out, &field, |out| {
                         self.resource_spans(field.data, resource, out)
@@ -175,17 +187,13 @@ impl<'m, 'p, 'a, 'b> Editor<'m, 'p, 'a, 'b> {
         Ok(())
     }
 
-    fn resource_spans(
-        &mut self,
-        msg: &[u8],
-        resource: &ResourceSpans<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<()> {
-        let mut scopes = resource.scope_spans.iter();
+    /// `scopes`: the span count of each of its scope spans.
+    fn resource_spans(&mut self, msg: &[u8], scopes: &[usize], out: &mut Vec<u8>) -> Result<()> {
+        let mut scopes = scopes.iter();
         for field in Fields::new(msg) {
             let field = field?;
             if field.is(tag::SCOPE_SPANS) {
-                let count = scopes.next().ok_or(NOT_AS_READ)?.spans.len();
+                let count = *scopes.next().ok_or(NOT_AS_READ)?;
                 if self.changes_within(count) {
                     nested(out, &field, |out| self.scope_spans(field.data, out))?;
                     continue;
@@ -597,8 +605,9 @@ mod tests {
             .collect::<std::result::Result<Vec<_>, _>>()
             .unwrap();
         let plans = migrator.plan(&batches);
-        let spans: Vec<usize> = batches.iter().map(span_count).collect();
-        let edited = rewrite_proto(data, framed, &batches, &plans).unwrap();
+        let shapes: Vec<Shape> = batches.iter().map(shape).collect();
+        let spans: Vec<usize> = shapes.iter().map(|s| s.iter().flatten().sum()).collect();
+        let edited = rewrite_proto(data, framed, &shapes, &plans).unwrap();
         let messages: Vec<&[u8]> = match framed {
             true => wire::exact_frames(data)
                 .unwrap()
@@ -763,7 +772,8 @@ mod tests {
             removed_events: Vec::new(),
             changes: Vec::new(),
         };
-        let edited = rewrite_proto(&data, false, &batches, std::slice::from_ref(&plan)).unwrap();
+        let shapes: Vec<Shape> = batches.iter().map(shape).collect();
+        let edited = rewrite_proto(&data, false, &shapes, std::slice::from_ref(&plan)).unwrap();
         assert!(edited.as_ref() == prost_rewrite(&data, 0, &[&plan]).as_slice());
     }
 

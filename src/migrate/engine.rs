@@ -121,6 +121,10 @@ pub struct Migrator {
     value_maps: HashMap<String, BTreeMap<String, String>>,
     missing: HashSet<String>,
     missing_operations: HashSet<String>,
+    /// The summary name of each `[[rename]]` (same order), made once: most changes are renames.
+    rename_labels: Vec<String>,
+    /// The summary name of the rename of each deprecated key with a replacement.
+    deprecation_labels: HashMap<String, String>,
     /// Whether changes carry their `old`/`new` text (only `--diff` shows it; building it is a
     /// measurable part of planning on large files).
     describe: bool,
@@ -180,9 +184,28 @@ impl Migrator {
                 )
             }
         };
+        let rename_labels = mapping
+            .renames
+            .iter()
+            .map(|r| format!("rename {} → {} ({})", r.from, r.to, r.vocabulary))
+            .collect();
+        let deprecation_labels = rules
+            .file
+            .deprecated_attributes
+            .iter()
+            // The entry the key is looked up as (the last, should a key be listed twice).
+            .filter_map(|d| rules.deprecated_attribute(&d.key))
+            .filter_map(|d| {
+                let to = d.replacement.as_ref()?;
+                let label = format!("rename {} → {to} (deprecated since {})", d.key, d.since);
+                Some((d.key.clone(), label))
+            })
+            .collect();
         Ok(Migrator {
             rules,
             mapping,
+            rename_labels,
+            deprecation_labels,
             options,
             renames,
             value_maps,
@@ -236,7 +259,7 @@ impl Migrator {
         resource: &ResourceSpans<'a>,
         scope: &Scope<'a>,
     ) -> Option<SpanPlan<'a>> {
-        let mut w = works(&span.attributes);
+        let mut w = works(&span.attributes, 4);
         let mut changes = Vec::new();
         for fold in &self.mapping.folds {
             self.fold(fold, &mut w, &mut changes);
@@ -264,8 +287,11 @@ impl Migrator {
         }
         self.prefix_rename(&mut w, &mut changes);
         self.add_operation(&mut w, span, &mut changes);
-        let mut event_works: Vec<Vec<Work<'a>>> =
-            span.events.iter().map(|e| works(&e.attributes)).collect();
+        let mut event_works: Vec<Vec<Work<'a>>> = span
+            .events
+            .iter()
+            .map(|e| works(&e.attributes, 0))
+            .collect();
         self.hoist_event_attributes(span, &mut w, &mut event_works, &mut changes);
         // Content first: a squatter that is content is no longer known as content once moved.
         self.content(&mut w, None, &mut changes);
@@ -521,10 +547,11 @@ impl Migrator {
         changes: &mut Vec<Change>,
     ) -> bool {
         let find = |key: &str| w.iter().position(|x| x.key == key);
-        let sources: Vec<Option<usize>> = c.from.iter().map(|k| find(k)).collect();
-        if sources.iter().all(Option::is_none) {
+        // Most spans hold none of the sources: nothing is collected for them.
+        if c.from.iter().all(|k| find(k).is_none()) {
             return false;
         }
+        let sources: Vec<Option<usize>> = c.from.iter().map(|k| find(k)).collect();
         let text =
             |n: usize| -> Option<&str> { w[sources.get(n).copied().flatten()?].value.as_str() };
         let roles = &self.mapping.messages.roles;
@@ -873,14 +900,12 @@ impl Migrator {
         if !self.target_available(&c.to) {
             return;
         }
-        let sources: Vec<Option<usize>> = c
-            .from
-            .iter()
-            .map(|k| w.iter().position(|x| x.key == *k))
-            .collect();
-        if sources.iter().all(Option::is_none) {
+        let find = |key: &str| w.iter().position(|x| x.key == key);
+        // Most spans hold none of the sources: nothing is collected for them.
+        if c.from.iter().all(|k| find(k).is_none()) {
             return;
         }
+        let sources: Vec<Option<usize>> = c.from.iter().map(|k| find(k)).collect();
         let values: Vec<Option<&str>> = sources
             .iter()
             .map(|i| i.and_then(|i| w[i].value.as_str()))
@@ -1067,7 +1092,7 @@ impl Migrator {
                 }
                 None if self.options.dual_emit => {
                     changes.push(Change {
-                        mapping,
+                        mapping: mapping.to_string(),
                         old: None,
                         new: Some(new),
                     });
@@ -1080,7 +1105,7 @@ impl Migrator {
                 }
                 None => {
                     changes.push(Change {
-                        mapping,
+                        mapping: mapping.to_string(),
                         old: Some(old),
                         new: Some(new),
                     });
@@ -1095,17 +1120,17 @@ impl Migrator {
     }
 
     /// The new key and value of `w[i]`, when a rename applies and the value fits the new key.
-    fn rename_of<'a>(
-        &self,
+    fn rename_of<'a, 's>(
+        &'s self,
         w: &[Work<'a>],
         i: usize,
         operation: Option<&str>,
-    ) -> Option<(String, Value<'a>, String)> {
+    ) -> Option<(String, Value<'a>, &'s str)> {
         let x = &w[i];
         let present = |k: &str| w.iter().any(|y| y.key == k);
         let candidates = self.renames.get(x.key.as_ref()).into_iter().flatten();
-        for &r in candidates {
-            let r = &self.mapping.renames[r];
+        for &index in candidates {
+            let r = &self.mapping.renames[index];
             if !self.target_available(&r.to)
                 || (!r.operations.is_empty()
                     && !operation.is_some_and(|op| r.operations.iter().any(|o| o == op)))
@@ -1132,8 +1157,7 @@ impl Migrator {
             }
             let value = self.normalise(&r.to, value);
             if self.fits(&r.to, &value) {
-                let mapping = format!("rename {} → {} ({})", r.from, r.to, r.vocabulary);
-                return Some((r.to.clone(), value, mapping));
+                return Some((r.to.clone(), value, &self.rename_labels[index]));
             }
         }
         let d = self.rules.deprecated_attribute(&x.key)?;
@@ -1142,13 +1166,9 @@ impl Migrator {
             return None;
         }
         let value = self.normalise(to, map_value(&x.value, &d.value_map));
-        self.fits(to, &value).then(|| {
-            (
-                to.clone(),
-                value,
-                format!("rename {} → {to} (deprecated since {})", d.key, d.since),
-            )
-        })
+        let label = self.deprecation_labels.get(&d.key)?;
+        self.fits(to, &value)
+            .then(|| (to.clone(), value, label.as_str()))
     }
 
     /// Whether a value fits the registry type of a key (unknown keys: anything).
@@ -1594,9 +1614,11 @@ impl Migrator {
                 })
                 .collect(),
             // Not `..span.clone()`: that would copy every attribute and event only to drop them.
-            trace_id: span.trace_id.clone(),
-            span_id: span.span_id.clone(),
-            parent_span_id: span.parent_span_id.clone(),
+            // The ids name no span type and no name (span_name_format reads attributes, name
+            // and kind): left empty, they cost no copy.
+            trace_id: String::new(),
+            span_id: String::new(),
+            parent_span_id: String::new(),
             name: Cow::Borrowed(span.name.as_ref()),
             kind: span.kind,
             start_time_unix_nano: span.start_time_unix_nano,
@@ -1641,17 +1663,17 @@ fn borrowed<'b>(value: &'b Value<'_>) -> Value<'b> {
     }
 }
 
-fn works<'a>(attributes: &[Attribute<'a>]) -> Vec<Work<'a>> {
-    attributes
-        .iter()
-        .enumerate()
-        .map(|(i, a)| Work {
-            key: a.key.clone(),
-            value: a.value.clone(),
-            src: Some(i),
-            value_changed: false,
-        })
-        .collect()
+/// The work list of an attribute list, with room for `added` more attributes (a span gets
+/// messages, an operation, split URLs…), so adding them does not move the list.
+fn works<'a>(attributes: &[Attribute<'a>], added: usize) -> Vec<Work<'a>> {
+    let mut works = Vec::with_capacity(attributes.len() + added);
+    works.extend(attributes.iter().enumerate().map(|(i, a)| Work {
+        key: a.key.clone(),
+        value: a.value.clone(),
+        src: Some(i),
+        value_changed: false,
+    }));
+    works
 }
 
 /// The items of a rewritten attribute list, or `None` when it is unchanged.

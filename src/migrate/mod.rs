@@ -1,21 +1,21 @@
 //! `migrate`: rewrite trace dumps to the current GenAI conventions.
 //!
 //! [`mapping`] is the schema of `rules/migrate.toml`; [`engine`] turns a file's model into
-//! per-span [`SpanPlan`]s (pure); [`write`] applies the plans to the original bytes (JSON by
-//! byte ranges, protobuf by decode/edit/encode). [`migrate_file`] ties them together for one
+//! per-span [`SpanPlan`]s (pure); [`write`] and [`write_proto`] apply the plans to the
+//! original bytes (JSON by byte ranges, protobuf by wire-level edits of the changed spans). [`migrate_file`] ties them together for one
 //! loaded file; the command (`commands::migrate`) does the IO.
 
 pub mod engine;
 pub mod mapping;
 pub mod vercel;
 pub mod write;
+pub mod write_proto;
 
 pub use engine::{Change, ContentAction, Item, Migrator, Options, SpanPlan};
 
 use std::borrow::Cow;
 
 use crate::input::{InputError, LoadedFile, Piece, PieceContent};
-use crate::model::Batch;
 
 /// One file after migration: its new decompressed content and what changed.
 #[derive(Debug)]
@@ -73,6 +73,14 @@ pub fn migrate_piece<'a>(
 ) -> Result<MigratedPiece<'a>, MigrateError> {
     let batches = piece.batches().collect::<Result<Vec<_>, _>>()?;
     let plans = migrator.plan(&batches);
+    // The model is freed before the output is made (it is as large as the output): with a
+    // few pieces migrated at once, that lowers the peak memory. Protobuf keeps how the spans
+    // are spread over the messages.
+    let shapes: Vec<write_proto::Shape> = match piece.content {
+        PieceContent::Binary(_) => batches.iter().map(write_proto::shape).collect(),
+        PieceContent::Text(_) => Vec::new(),
+    };
+    drop(batches);
     let rewrite = |message: String| MigrateError::Rewrite {
         file: piece.name.to_string(),
         message,
@@ -85,8 +93,7 @@ pub fn migrate_piece<'a>(
         PieceContent::Binary(data) => {
             // A chunk of a stream is always frames; a whole file may be one message.
             let framed = piece.offset > 0 || crate::input::proto::is_length_prefixed(data);
-            let spans: Vec<usize> = batches.iter().map(span_count).collect();
-            write::rewrite_proto(data, framed, &spans, &plans).map_err(rewrite)?
+            write_proto::rewrite_proto(data, framed, &shapes, &plans).map_err(rewrite)?
         }
     };
     let plans = plans
@@ -100,14 +107,4 @@ pub fn migrate_piece<'a>(
         })
         .collect();
     Ok(MigratedPiece { content, plans })
-}
-
-/// How many spans a message holds.
-fn span_count(batch: &Batch<'_>) -> usize {
-    batch
-        .resource_spans
-        .iter()
-        .flat_map(|rs| &rs.scope_spans)
-        .map(|ss| ss.spans.len())
-        .sum()
 }

@@ -7,24 +7,15 @@
 //! compactly in lowerCamelCase OTLP/JSON. Removed span events are cut out of the `events` array
 //! (the others and their separators are copied).
 //!
-//! **Protobuf** messages that contain a planned span are decoded with prost, edited and
-//! re-encoded; prost drops fields it does not know (none in OTLP 1.x data, but a newer producer's
-//! additions would be lost). Messages without changes are copied byte for byte, without being
-//! decoded. The framing of the input is kept (one message, or 4-byte length-prefixed frames).
+//! **Protobuf** is edited at the wire level, in [`super::write_proto`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
-};
-use prost::Message as _;
 
 use super::engine::{Item, SpanPlan};
 use crate::input::json::{EventLayout, KeyValueLayout, SpanLayout, span_layouts_at};
-use crate::input::wire;
 use crate::model::Value;
 
 /// Applies plans to an OTLP/JSON text: a whole file, or a chunk of whole documents (plan
@@ -172,10 +163,10 @@ fn push_items(out: &mut String, text: &str, kvs: &[KeyValueLayout], items: &[Ite
             Item::Rename(i, key) => {
                 let kv = &kvs[*i];
                 out.push_str(&text[kv.object.start..kv.key.start]);
-                out.push_str(&json_string(key));
+                push_json_string(out, key);
                 out.push_str(&text[kv.key.end..kv.object.end]);
             }
-            Item::New(key, value) => out.push_str(&key_value_json(key, value)),
+            Item::New(key, value) => push_key_value_json(out, key, value),
         }
     }
 }
@@ -224,187 +215,91 @@ fn array_edit(
 }
 
 fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serialises")
+    let mut out = String::with_capacity(s.len() + 2);
+    push_json_string(&mut out, s);
+    out
+}
+
+/// Appends `s` as a JSON string, as serde_json writes it: a string without quotes, backslashes
+/// and control characters (nearly every key and most values) is copied between quotes without
+/// going through the serializer.
+fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+    }
 }
 
 /// One OTLP/JSON `KeyValue`.
 pub fn key_value_json(key: &str, value: &Value<'_>) -> String {
-    format!(
-        "{{\"key\":{},\"value\":{}}}",
-        json_string(key),
-        any_value_json(value)
-    )
+    let mut out = String::new();
+    push_key_value_json(&mut out, key, value);
+    out
+}
+
+fn push_key_value_json(out: &mut String, key: &str, value: &Value<'_>) {
+    out.push_str("{\"key\":");
+    push_json_string(out, key);
+    out.push_str(",\"value\":");
+    push_any_value_json(out, value);
+    out.push('}');
 }
 
 /// One OTLP/JSON `AnyValue` (int64 as a decimal string, per the proto3 JSON mapping).
 pub fn any_value_json(value: &Value<'_>) -> String {
-    match value {
-        Value::Empty => "{}".to_string(),
-        Value::String(s) => format!("{{\"stringValue\":{}}}", json_string(s)),
-        Value::Bool(b) => format!("{{\"boolValue\":{b}}}"),
-        Value::Int(i) => format!("{{\"intValue\":\"{i}\"}}"),
-        Value::Double(d) if d.is_nan() => "{\"doubleValue\":\"NaN\"}".to_string(),
-        Value::Double(d) if d.is_infinite() => format!(
+    let mut out = String::new();
+    push_any_value_json(&mut out, value);
+    out
+}
+
+fn push_any_value_json(out: &mut String, value: &Value<'_>) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = match value {
+        Value::Empty => write!(out, "{{}}"),
+        Value::String(s) => {
+            out.push_str("{\"stringValue\":");
+            push_json_string(out, s);
+            write!(out, "}}")
+        }
+        Value::Bool(b) => write!(out, "{{\"boolValue\":{b}}}"),
+        Value::Int(i) => write!(out, "{{\"intValue\":\"{i}\"}}"),
+        Value::Double(d) if d.is_nan() => write!(out, "{{\"doubleValue\":\"NaN\"}}"),
+        Value::Double(d) if d.is_infinite() => write!(
+            out,
             "{{\"doubleValue\":\"{}Infinity\"}}",
             if *d < 0.0 { "-" } else { "" }
         ),
-        Value::Double(d) => format!("{{\"doubleValue\":{d:?}}}"),
-        Value::Bytes(b) => format!(
+        Value::Double(d) => write!(out, "{{\"doubleValue\":{d:?}}}"),
+        Value::Bytes(b) => write!(
+            out,
             "{{\"bytesValue\":\"{}\"}}",
             base64::engine::general_purpose::STANDARD.encode(b)
         ),
-        Value::Array(items) => format!(
-            "{{\"arrayValue\":{{\"values\":[{}]}}}}",
-            items
-                .iter()
-                .map(any_value_json)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Value::KvList(kvs) => format!(
-            "{{\"kvlistValue\":{{\"values\":[{}]}}}}",
-            kvs.iter()
-                .map(|kv| key_value_json(&kv.key, &kv.value))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-    }
-}
-
-/// Applies plans to protobuf messages: one message, or 4-byte length-prefixed frames
-/// (`framed`). `spans` is how many spans each message holds, in order (from the parsed
-/// batches), so a message without a planned change is copied as it is, never decoded: only
-/// messages holding a changed span go through prost (decode, edit, encode). Data without
-/// changes is handed back as it is.
-pub fn rewrite_proto<'d>(
-    data: &'d [u8],
-    framed: bool,
-    spans: &[usize],
-    plans: &[SpanPlan<'_>],
-) -> Result<Cow<'d, [u8]>, String> {
-    let mut changing = plans.iter().filter(|p| p.rewrites()).peekable();
-    if changing.peek().is_none() {
-        return Ok(Cow::Borrowed(data));
-    }
-    let mut counts = spans.iter().copied();
-    let mut first = 0;
-    // The plans of the spans `first..first + count` of the next message.
-    let mut message_plans = |count: usize| {
-        let mut mine: HashMap<usize, &SpanPlan<'_>> = HashMap::new();
-        while let Some(plan) = changing.next_if(|p| p.index < first + count) {
-            mine.insert(plan.index - first, plan);
-        }
-        first += count;
-        mine
-    };
-    if !framed {
-        let plans = message_plans(counts.next().unwrap_or(0));
-        return rewrite_message(data, &plans).map(Cow::Owned);
-    }
-    let mut out = Vec::with_capacity(data.len() + 1024);
-    let mut pos = 0;
-    while let Some(frame) = wire::frame_at(data, pos).map_err(|e| e.message)? {
-        let header = frame.offset - 4;
-        pos = frame.offset + frame.data.len();
-        let count = counts
-            .next()
-            .ok_or("more protobuf messages than were parsed")?;
-        let plans = message_plans(count);
-        if plans.is_empty() {
-            out.extend_from_slice(&data[header..pos]);
-        } else {
-            let message = rewrite_message(frame.data, &plans)?;
-            let len = u32::try_from(message.len())
-                .map_err(|_| "a rewritten protobuf message is over 4 GiB".to_string())?;
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(&message);
-        }
-    }
-    Ok(Cow::Owned(out))
-}
-
-/// Decodes one message, applies the plans of its spans (by index in the message) and encodes
-/// it again.
-fn rewrite_message(msg: &[u8], plans: &HashMap<usize, &SpanPlan<'_>>) -> Result<Vec<u8>, String> {
-    if plans.is_empty() {
-        return Ok(msg.to_vec());
-    }
-    let mut request = ExportTraceServiceRequest::decode(msg).map_err(|e| e.to_string())?;
-    let spans = request
-        .resource_spans
-        .iter_mut()
-        .flat_map(|rs| &mut rs.scope_spans)
-        .flat_map(|ss| &mut ss.spans);
-    for (index, span) in spans.enumerate() {
-        let Some(plan) = plans.get(&index) else {
-            continue;
-        };
-        if let Some(name) = &plan.name {
-            span.name = name.clone();
-        }
-        if let Some(items) = &plan.attributes {
-            span.attributes = rebuild(std::mem::take(&mut span.attributes), items);
-        }
-        for (e, items) in &plan.events {
-            if let Some(event) = span.events.get_mut(*e) {
-                event.attributes = rebuild(std::mem::take(&mut event.attributes), items);
+        Value::Array(items) => {
+            out.push_str("{\"arrayValue\":{\"values\":[");
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                push_any_value_json(out, item);
             }
+            write!(out, "]}}}}")
         }
-        if !plan.removed_events.is_empty() {
-            let mut e = 0;
-            span.events.retain(|_| {
-                let keep = !plan.removed_events.contains(&e);
-                e += 1;
-                keep
-            });
+        Value::KvList(kvs) => {
+            out.push_str("{\"kvlistValue\":{\"values\":[");
+            for (n, kv) in kvs.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                push_key_value_json(out, &kv.key, &kv.value);
+            }
+            write!(out, "]}}}}")
         }
-    }
-    Ok(request.encode_to_vec())
-}
-
-fn rebuild(old: Vec<KeyValue>, items: &[Item<'_>]) -> Vec<KeyValue> {
-    items
-        .iter()
-        .map(|item| match item {
-            Item::Keep(i) => old[*i].clone(),
-            Item::Rename(i, key) => KeyValue {
-                key: key.clone(),
-                ..old[*i].clone()
-            },
-            Item::New(key, value) => KeyValue {
-                key: key.clone(),
-                value: Some(any_value(value)),
-                ..KeyValue::default()
-            },
-        })
-        .collect()
-}
-
-/// A model value as a protobuf `AnyValue`.
-pub fn any_value(value: &Value<'_>) -> AnyValue {
-    use any_value::Value as V;
-    let v = match value {
-        Value::Empty => None,
-        Value::String(s) => Some(V::StringValue(s.to_string())),
-        Value::Bool(b) => Some(V::BoolValue(*b)),
-        Value::Int(i) => Some(V::IntValue(*i)),
-        Value::Double(d) => Some(V::DoubleValue(*d)),
-        Value::Bytes(b) => Some(V::BytesValue(b.clone())),
-        Value::Array(items) => Some(V::ArrayValue(ArrayValue {
-            values: items.iter().map(any_value).collect(),
-        })),
-        Value::KvList(kvs) => Some(V::KvlistValue(KeyValueList {
-            values: kvs
-                .iter()
-                .map(|kv| KeyValue {
-                    key: kv.key.to_string(),
-                    value: Some(any_value(&kv.value)),
-                    ..KeyValue::default()
-                })
-                .collect(),
-        })),
     };
-    AnyValue { value: v }
 }
 
 #[cfg(test)]
@@ -424,5 +319,22 @@ mod tests {
             ])),
             r#"{"arrayValue":{"values":[{"stringValue":"a\""},{"doubleValue":0.5}]}}"#
         );
+        assert_eq!(
+            any_value_json(&Value::KvList(vec![])),
+            r#"{"kvlistValue":{"values":[]}}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for s in [
+            "",
+            "gen_ai.request.model",
+            "quote \" and backslash \\",
+            "tab\tnew line\n\u{1}\u{1f}",
+            "del \u{7f}, é, \u{2028}, emoji 🦀",
+        ] {
+            assert_eq!(json_string(s), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
     }
 }

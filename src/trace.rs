@@ -309,6 +309,11 @@ struct SpanLink {
 /// "No such entry" for the `u32` references of the index.
 const NONE: u32 = u32::MAX;
 
+/// Index `n` of a merged-in index, moved past the `base` entries already there ([`NONE`] stays).
+fn shifted(n: u32, base: u32) -> u32 {
+    if n == NONE { NONE } else { n + base }
+}
+
 /// [`GenAiFacts`] with what spans share numbered (16 bytes; the index holds one per GenAI
 /// span; the file is in `TraceIndex::files`, the line and column in `TraceIndex::lines`).
 #[derive(Debug, Clone, Copy)]
@@ -647,22 +652,14 @@ impl TraceIndex {
         for f in other.facts {
             self.facts.push(StoredFacts {
                 profile: profiles[f.profile as usize],
-                tools: if f.tools == NONE {
-                    NONE
-                } else {
-                    f.tools + tools_base
-                },
+                tools: shifted(f.tools, tools_base),
                 ..f
             });
         }
         for s in other.spans {
             self.spans.push(SpanLink {
                 trace: traces[s.trace as usize],
-                facts: if s.facts == NONE {
-                    NONE
-                } else {
-                    s.facts + facts_base
-                },
+                facts: shifted(s.facts, facts_base),
                 ..s
             });
         }

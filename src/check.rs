@@ -158,7 +158,7 @@ pub fn check_stream_parts(
     chunker: Chunker,
     rules: &Ruleset,
     options: CheckOptions,
-    part: &mut dyn FnMut(FileReport) -> bool,
+    part: &mut (dyn FnMut(FileReport) -> bool + Send),
 ) {
     let name = chunker.name.clone();
     let limits = chunker.limits;

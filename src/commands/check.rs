@@ -226,7 +226,8 @@ fn check_options(args: &CheckArgs) -> CheckOptions {
 
 /// Where the report goes: standard output or `--output`, buffered.
 enum Output {
-    Stdout(std::io::BufWriter<std::io::StdoutLock<'static>>),
+    // Not locked: the report is written from whichever thread takes a chunk group's outcome.
+    Stdout(std::io::BufWriter<std::io::Stdout>),
     File(std::io::BufWriter<std::fs::File>, PathBuf),
 }
 
@@ -235,7 +236,7 @@ impl Output {
         match &args.output {
             None => Ok(Output::Stdout(std::io::BufWriter::with_capacity(
                 1 << 16,
-                std::io::stdout().lock(),
+                std::io::stdout(),
             ))),
             Some(path) => match std::fs::File::create(path) {
                 Ok(file) => Ok(Output::File(

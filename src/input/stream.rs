@@ -293,17 +293,22 @@ impl Chunker {
     }
 
     /// Runs `work` on every chunk (or read error) of the stream, two chunks per thread in
-    /// parallel while the next group is read, and hands the outcomes to `take` in file order;
-    /// the chunks' bytes are recycled. `take` returns `false` to stop reading. `check` and
-    /// `coverage` go through here (`migrate` stops at the first bad chunk of a group instead).
+    /// parallel, and hands the outcomes to `take` in file order; the chunks' bytes are
+    /// recycled. `take` returns `false` to stop reading. `check` and `coverage` go through
+    /// here (`migrate` stops at the first bad chunk of a group instead).
+    ///
+    /// While a group is worked on, the previous group's outcomes are taken and the next group
+    /// is read on the side: `take` (merging trace indexes, writing reports) runs one at a time,
+    /// and done between groups it would leave the other threads idle.
     pub fn for_each_in_parallel<T: Send>(
         mut self,
         work: impl Fn(Result<&mut Chunk, InputError>) -> T + Sync,
-        take: &mut dyn FnMut(T) -> bool,
+        take: &mut (dyn FnMut(T) -> bool + Send),
     ) {
         use rayon::prelude::*;
         let group = rayon::current_num_threads().max(1) * 2;
         let mut next = self.next_group(group);
+        let mut done: Vec<(T, Option<ChunkData>)> = Vec::new();
         while !next.is_empty() {
             let current = std::mem::take(&mut next);
             let (outcomes, following) = rayon::join(
@@ -316,18 +321,34 @@ impl Chunker {
                         })
                         .collect::<Vec<_>>()
                 },
-                || self.next_group(group),
+                || {
+                    self.hand_over(std::mem::take(&mut done), take)
+                        .then(|| self.next_group(group))
+                },
             );
-            for (outcome, data) in outcomes {
-                if let Some(data) = data {
-                    self.recycle(data);
-                }
-                if !take(outcome) {
-                    return;
-                }
-            }
+            let Some(following) = following else { return };
+            done = outcomes;
             next = following;
         }
+        self.hand_over(done, take);
+    }
+
+    /// Gives `take` the outcomes of a group in order, recycling their chunks' bytes; `false`
+    /// once `take` asks to stop.
+    fn hand_over<T>(
+        &mut self,
+        outcomes: Vec<(T, Option<ChunkData>)>,
+        take: &mut (dyn FnMut(T) -> bool + Send),
+    ) -> bool {
+        for (outcome, data) in outcomes {
+            if let Some(data) = data {
+                self.recycle(data);
+            }
+            if !take(outcome) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Gives back the bytes of a chunk that was checked, for the next chunks to be read into.

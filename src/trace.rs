@@ -669,6 +669,27 @@ impl TraceIndex {
         self.spans.is_empty()
     }
 
+    /// How many spans were recorded (copies of a span read twice included).
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The trace number, span id and parent id (0 for none) of the `n`th span recorded.
+    pub(crate) fn span_ids(&self, n: usize) -> (u32, u64, u64) {
+        let span = self.spans[n];
+        (span.trace, span.span_id, span.parent_id)
+    }
+
+    /// How many distinct trace ids the recorded spans have.
+    pub(crate) fn trace_count(&self) -> usize {
+        self.trace_numbers.len()
+    }
+
+    /// Whether a recorded span has the trace id `id`.
+    pub(crate) fn has_trace(&self, id: TraceKey) -> bool {
+        self.trace_numbers.contains_key(&id)
+    }
+
     /// Runs every trace-level rule over every trace; the findings in a stable order (by file,
     /// then offset, then rule).
     pub fn evaluate(self, rules: &crate::rules::Ruleset) -> Vec<TraceFinding> {
@@ -691,34 +712,20 @@ impl TraceIndex {
         rules: &crate::rules::Ruleset,
         found: &mut dyn FnMut(TraceFinding) -> bool,
     ) {
-        // Each trace number's id; the map is freed before the arrays below are made.
-        let traces = self.trace_numbers.len();
-        let mut trace_ids = vec![[0u64; 2]; traces];
-        for (id, n) in std::mem::take(&mut self.trace_numbers) {
-            trace_ids[n as usize] = id;
-        }
-        // The spans of each trace, in the order they were added (a counting sort by trace).
-        let mut starts = vec![0u32; traces + 1];
-        for span in self.spans.iter() {
-            starts[span.trace as usize + 1] += 1;
-        }
-        for i in 1..starts.len() {
-            starts[i] += starts[i - 1];
-        }
-        let mut next = starts.clone();
-        let mut order = vec![0u32; self.spans.len()];
+        let ByTrace {
+            trace_ids,
+            starts,
+            order,
+        } = self.by_trace();
+        let traces = trace_ids.len();
         // Where each trace's first GenAI span is: no finding of the trace comes before it.
         let mut first = vec![(NONE, Offset::MAX); traces];
-        for (i, span) in self.spans.iter().enumerate() {
-            let slot = &mut next[span.trace as usize];
-            order[*slot as usize] = i as u32;
-            *slot += 1;
+        for span in self.spans.iter() {
             if let Some(f) = self.facts.get(span.facts as usize) {
                 let key = &mut first[span.trace as usize];
                 *key = (*key).min((self.file_of(span.facts), f.offset));
             }
         }
-        drop(next);
         let mut evaluated: Vec<u32> = (0..traces as u32).collect();
         evaluated.sort_by_key(|&t| first[t as usize]);
         // Traces without a GenAI span sort last: no trace rule has anything to say of them.
@@ -728,7 +735,6 @@ impl TraceIndex {
         let mut sequence = 0u64;
         // Traces are independent: a window of them is evaluated on every core, and its
         // findings are handed on in trace order, as if evaluated one after the other.
-        const WINDOW: usize = 1024;
         for (w, window) in evaluated.chunks(WINDOW).enumerate() {
             let per_trace: Vec<Vec<TraceFinding>> = window
                 .par_iter()
@@ -762,6 +768,66 @@ impl TraceIndex {
             if !found(next.finding) {
                 return;
             }
+        }
+    }
+
+    /// The trace rules' findings trace by trace, for a caller that only counts them: each
+    /// trace's findings are handed to `found` together, unsorted, the traces in no particular
+    /// order. Nothing waits for its turn, so only a window of traces' findings is held.
+    pub fn evaluate_per_trace(
+        mut self,
+        rules: &crate::rules::Ruleset,
+        found: &mut dyn FnMut(&[TraceFinding]),
+    ) {
+        let by_trace = self.by_trace();
+        let traces = by_trace.trace_ids.len();
+        for start in (0..traces).step_by(WINDOW) {
+            let per_trace: Vec<Vec<TraceFinding>> = (start..traces.min(start + WINDOW))
+                .into_par_iter()
+                .map(|t| {
+                    let members = by_trace.members(t);
+                    // No trace rule has anything to say of a trace without a GenAI span.
+                    if members
+                        .iter()
+                        .all(|&i| self.spans[i as usize].facts == NONE)
+                    {
+                        return Vec::new();
+                    }
+                    self.trace_findings(trace_id(by_trace.trace_ids[t]), members, rules)
+                })
+                .collect();
+            for findings in per_trace.iter().filter(|f| !f.is_empty()) {
+                found(findings);
+            }
+        }
+    }
+
+    /// The spans grouped by trace (a counting sort by trace number, keeping the order they
+    /// were added in). Frees the map of trace ids before the arrays are made.
+    fn by_trace(&mut self) -> ByTrace {
+        let traces = self.trace_numbers.len();
+        let mut trace_ids = vec![[0u64; 2]; traces];
+        for (id, n) in std::mem::take(&mut self.trace_numbers) {
+            trace_ids[n as usize] = id;
+        }
+        let mut starts = vec![0u32; traces + 1];
+        for span in self.spans.iter() {
+            starts[span.trace as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; self.spans.len()];
+        for (i, span) in self.spans.iter().enumerate() {
+            let slot = &mut next[span.trace as usize];
+            order[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        ByTrace {
+            trace_ids,
+            starts,
+            order,
         }
     }
 
@@ -839,6 +905,26 @@ impl TraceIndex {
                 scope: text(p.scope),
             }),
         }
+    }
+}
+
+/// How many traces are evaluated at once, one window on every core.
+const WINDOW: usize = 1024;
+
+/// The spans of a [`TraceIndex`] grouped by trace.
+struct ByTrace {
+    /// Each trace number's id.
+    trace_ids: Vec<TraceKey>,
+    /// Trace `t`'s spans are `order[starts[t]..starts[t + 1]]`.
+    starts: Vec<u32>,
+    /// Indexes into `TraceIndex::spans`, by trace, in the order they were added.
+    order: Vec<u32>,
+}
+
+impl ByTrace {
+    /// The indexes of trace `t`'s spans, in the order they were added.
+    fn members(&self, t: usize) -> &[u32] {
+        &self.order[self.starts[t] as usize..self.starts[t + 1] as usize]
     }
 }
 

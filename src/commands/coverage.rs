@@ -105,8 +105,8 @@ impl Totals {
         (facts, index, mut errors): (PieceFacts, TraceIndex, Vec<InputError>),
         file: usize,
     ) {
-        self.tally.add(&facts);
         self.index.merge(index, file);
+        self.tally.add(&facts, &self.index);
         self.errors.append(&mut errors);
     }
 }
@@ -180,8 +180,10 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     if no_input {
         eprintln!("spanlint: no input files");
     }
+    // The tally reads the index before the trace rules take it.
+    let settled = tally.settle(&index);
     let trace_health = TraceHealthCount::evaluate(index, &rules);
-    let report = tally.report(trace_health, pricing.as_ref());
+    let report = settled.report(trace_health, pricing.as_ref());
 
     let color = args.output.is_none() && use_color(args.color);
     let text = match args.format {

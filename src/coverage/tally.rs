@@ -6,19 +6,23 @@
 //! provider × scope), model or error type. What genuinely needs the whole run is kept as
 //! numbers only:
 //!
-//! - the ids of every span (trace number, span id, parent id: 24 bytes), to keep only the first
-//!   copy of a span read twice and to find, at the end, the spans with usage below them;
-//! - each span with usage (its trace number, span id, usage key and tokens: 36 bytes), since
+//! - the ids of every span are in the run's [`TraceIndex`], which the trace rules need anyway;
+//!   the tally only finds them again: a hash table of the first copy of each span, as its
+//!   number in the index (4 bytes and a control byte per slot), keeps a span read twice from
+//!   counting twice and finds a span's parent at the end;
+//! - each span with usage (its number in the index, usage key and tokens: 28 bytes), since
 //!   whether its usage repeats a descendant's is known only once every span was read;
 //! - each duration and time to first chunk (one `f64`), for exact percentiles.
 //!
 //! The lists grow in blocks ([`Blocks`]), never by doubling one buffer, so a large run does
 //! not hold a list twice while it grows.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashSet};
+use std::hash::BuildHasher;
 
 use foldhash::HashMap;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use super::facts::{NONE, PieceFacts, StoredGenAi, Strings};
 use super::{
@@ -30,16 +34,18 @@ use crate::rules::Ruleset;
 use crate::trace::{Blocks, TraceIndex, TraceKey, trace_key};
 
 /// The running totals of a run. [`add`](Tally::add) each piece's facts in file order, then
-/// [`report`](Tally::report).
+/// [`settle`](Tally::settle) and [`report`](Settled::report).
 #[derive(Debug, Default)]
 pub struct Tally {
     strings: Strings,
     /// Spans, after removing spans read twice.
     spans: usize,
-    /// Trace ids (other than 0), numbered in order of first appearance.
-    trace_numbers: HashMap<TraceKey, u32>,
-    /// Every span with a trace and span id → its parent id (0 for none).
-    parents: HashMap<(u32, u64), u64>,
+    /// The first copy of every span with a trace and span id, as its number in the run's
+    /// [`TraceIndex`], found by trace number and span id (see [`SpanTable`]).
+    first_copies: SpanTable,
+    /// The trace ids of spans without a span id, which the trace index leaves out; they count
+    /// as traces when no span of the index has them.
+    traces_without_span_ids: foldhash::HashSet<TraceKey>,
     overall: PartCounts,
     services: HashMap<u32, PartCounts>,
     groups: HashMap<[u32; 4], GroupCounts>,
@@ -56,6 +62,55 @@ pub struct Tally {
     /// The tokens of the usage spans whose counts do not fit [`UsageSpan::tokens`], by index
     /// into `usage`.
     large_tokens: HashMap<u32, Tokens>,
+}
+
+/// A hash set of spans of a [`TraceIndex`], each stored as its number in the index and
+/// hashed and compared by its trace number and span id, which the index holds: 5 bytes a slot
+/// where a map of the ids themselves would take 25.
+#[derive(Debug, Default)]
+struct SpanTable {
+    spans: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl SpanTable {
+    fn hash(&self, trace: u32, span_id: u64) -> u64 {
+        self.hasher.hash_one((trace, span_id))
+    }
+
+    /// Adds span `n` of `index` unless a span with the same trace and span id is there
+    /// already; whether it was added.
+    fn insert(&mut self, index: &TraceIndex, n: u32) -> bool {
+        let (trace, span_id, _) = index.span_ids(n as usize);
+        let hasher = &self.hasher;
+        let rehash = |&m: &u32| {
+            let (trace, span_id, _) = index.span_ids(m as usize);
+            hasher.hash_one((trace, span_id))
+        };
+        let same = |&m: &u32| {
+            let (other_trace, other_id, _) = index.span_ids(m as usize);
+            (other_trace, other_id) == (trace, span_id)
+        };
+        match self
+            .spans
+            .entry(hasher.hash_one((trace, span_id)), same, rehash)
+        {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(n);
+                true
+            }
+        }
+    }
+
+    /// The number in `index` of the span of trace `trace` with id `span_id`.
+    fn find(&self, index: &TraceIndex, trace: u32, span_id: u64) -> Option<u32> {
+        let same = |&m: &u32| {
+            let (other_trace, other_id, _) = index.span_ids(m as usize);
+            (other_trace, other_id) == (trace, span_id)
+        };
+        self.spans.find(self.hash(trace, span_id), same).copied()
+    }
 }
 
 /// The counters behind [`ScoreParts`].
@@ -82,23 +137,16 @@ struct GroupCounts {
     attributes: HashMap<u32, (bool, usize, usize)>,
 }
 
-/// A span with token usage (36 bytes: `u32`s only, so no padding).
+/// A span with token usage (28 bytes: `u32`s only, so no padding).
 #[derive(Debug, Clone, Copy)]
 struct UsageSpan {
-    /// [`NONE`] for a span without a trace id.
-    trace: u32,
-    /// The span id's high and low halves.
-    span_id: [u32; 2],
+    /// The span's number in the trace index; [`NONE`] for a span without a trace or span id
+    /// (no span can be below it).
+    span: u32,
     key: u32,
     /// Input, output, cache read, cache creation and reasoning tokens; all [`NONE`] when one
     /// does not fit below [`NONE`] (the counts are then in `Tally::large_tokens`).
     tokens: [u32; 5],
-}
-
-impl UsageSpan {
-    fn span_id(&self) -> u64 {
-        (u64::from(self.span_id[0]) << 32) | u64::from(self.span_id[1])
-    }
 }
 
 /// `tokens` as [`UsageSpan::tokens`], when every count fits.
@@ -153,8 +201,9 @@ fn requirements<'p>(
 
 impl Tally {
     /// Folds one piece's spans in, in order, leaving out spans already seen (same trace and
-    /// span id; the first copy counts).
-    pub fn add(&mut self, piece: &PieceFacts) {
+    /// span id; the first copy counts). `index` is the run's trace index, which has just
+    /// recorded the same spans (its last ones are the piece's spans with a trace and span id).
+    pub fn add(&mut self, piece: &PieceFacts, index: &TraceIndex) {
         // The piece's string numbers → the run's.
         let strings: Vec<u32> = piece
             .strings
@@ -163,24 +212,26 @@ impl Tally {
             .map(|s| self.strings.intern(s))
             .collect();
         let string = |n: u32| if n == NONE { NONE } else { strings[n as usize] };
+        let in_index = |s: &&super::facts::StoredSpan| s.trace_id != 0 && s.span_id != 0;
+        let recorded = piece.spans.iter().filter(in_index).count();
+        // The piece's first span in the index.
+        let mut next = index.len().saturating_sub(recorded);
         for span in &piece.spans {
-            let mut trace = NONE;
-            if span.trace_id != 0 {
-                let next = u32::try_from(self.trace_numbers.len()).unwrap_or(NONE);
-                trace = *self
-                    .trace_numbers
-                    .entry(trace_key(span.trace_id))
-                    .or_insert(next);
-                if span.span_id != 0 {
-                    match self.parents.entry((trace, span.span_id)) {
-                        Entry::Occupied(_) => continue,
-                        Entry::Vacant(entry) => entry.insert(span.parent_id),
-                    };
+            let mut number = NONE;
+            if in_index(&span) {
+                number = u32::try_from(next).unwrap_or(NONE);
+                next += 1;
+                debug_assert_eq!(index.span_ids(number as usize).1, span.span_id);
+                if !self.first_copies.insert(index, number) {
+                    continue;
                 }
+            } else if span.trace_id != 0 {
+                self.traces_without_span_ids
+                    .insert(trace_key(span.trace_id));
             }
             self.spans += 1;
             if let Some(g) = piece.genai.get(span.genai as usize) {
-                self.add_genai(g, piece, &string, trace, span.span_id);
+                self.add_genai(g, piece, &string, number);
             }
         }
     }
@@ -190,8 +241,7 @@ impl Tally {
         g: &StoredGenAi,
         piece: &PieceFacts,
         string: &impl Fn(u32) -> u32,
-        trace: u32,
-        span_id: u64,
+        span: u32,
     ) {
         let service = string(g.service);
         let operation = string(g.operation);
@@ -244,16 +294,45 @@ impl Tally {
                 [NONE; 5]
             });
             self.usage.push(UsageSpan {
-                trace,
-                span_id: [(span_id >> 32) as u32, span_id as u32],
+                span,
                 key,
                 tokens: small,
             });
         }
     }
 
-    /// The report, with the trace rules' findings over the same spans.
-    pub fn report(mut self, trace_health: TraceHealthCount, pricing: Option<&Pricing>) -> Report {
+    /// Settles what needs every span, from `index`, the run's trace index (whole: before the
+    /// trace rules take it): the traces and which usage repeats usage below it. Frees what
+    /// the tally kept per span but the durations.
+    pub fn settle(self, index: &TraceIndex) -> Settled {
+        let traces = index.trace_count()
+            + self
+                .traces_without_span_ids
+                .iter()
+                .filter(|&&id| !index.has_trace(id))
+                .count();
+        let usage = self.usage_sums(index);
+        Settled {
+            tally: Tally {
+                first_copies: SpanTable::default(),
+                traces_without_span_ids: foldhash::HashSet::default(),
+                usage: Blocks::default(),
+                large_tokens: HashMap::default(),
+                ..self
+            },
+            traces,
+            usage,
+        }
+    }
+
+    /// The report, given the settled trace count and usage sums.
+    fn report(
+        mut self,
+        traces: usize,
+        usage: Vec<Usage>,
+        trace_health: TraceHealthCount,
+        pricing: Option<&Pricing>,
+    ) -> Report {
         let text = |n: u32| self.strings.get(n).to_string();
         let genai_spans = self.overall.spans;
         let mut report = Report {
@@ -286,11 +365,11 @@ impl Tally {
                 .groups
                 .push(self.group(counts, [service, operation, provider, scope]));
         }
-        report.traces = trace_health.finish(self.trace_numbers.len());
-        report.usage = self.usage_sums(pricing);
-        // Not needed any more: freed before the percentiles' sorted copies are made.
-        self.parents = HashMap::default();
-        self.usage = Blocks::default();
+        report.traces = trace_health.finish(traces);
+        report.usage = usage;
+        for u in &mut report.usage {
+            u.estimated_cost = pricing.and_then(|p| p.cost(&u.model, &u.tokens));
+        }
         let finish_reasons: BTreeMap<&str, &(usize, HashMap<u32, usize>)> = self
             .finish_reasons
             .iter()
@@ -356,21 +435,32 @@ impl Tally {
         }
     }
 
-    /// Usage by service, provider and model, counting a span's usage only when no span below
-    /// it records usage too.
-    fn usage_sums(&self, pricing: Option<&Pricing>) -> Vec<Usage> {
-        // Spans with a usage-recording span somewhere below them.
-        let mut repeated: HashSet<(u32, u64)> = HashSet::new();
-        for u in self.usage.iter().filter(|u| u.trace != NONE) {
-            let mut at = u.span_id();
-            // Bounded: a cycle of parents cannot loop forever.
-            for _ in 0..self.spans {
-                let Some(&parent) = self.parents.get(&(u.trace, at)).filter(|&&p| p != 0) else {
-                    break;
-                };
-                if !repeated.insert((u.trace, parent)) {
+    /// Usage by service, provider and model (not priced yet), counting a span's usage only
+    /// when no span below it records usage too.
+    fn usage_sums(&self, index: &TraceIndex) -> Vec<Usage> {
+        // Spans with a usage-recording span somewhere below them: a bit per span of the index.
+        let mut repeated = vec![0u64; index.len().div_ceil(64)];
+        let bit = |n: u32| (n as usize / 64, 1u64 << (n % 64));
+        let is_repeated = |repeated: &[u64], n: u32| {
+            let (word, mask) = bit(n);
+            repeated[word] & mask != 0
+        };
+        for u in self.usage.iter().filter(|u| u.span != NONE) {
+            let mut at = u.span;
+            // Each step marks a span, so a cycle of parents cannot loop forever.
+            loop {
+                let (trace, _, parent) = index.span_ids(at as usize);
+                if parent == 0 {
                     break;
                 }
+                let Some(parent) = self.first_copies.find(index, trace, parent) else {
+                    break;
+                };
+                if is_repeated(&repeated, parent) {
+                    break;
+                }
+                let (word, mask) = bit(parent);
+                repeated[word] |= mask;
                 at = parent;
             }
         }
@@ -383,7 +473,7 @@ impl Tally {
         }
         for (n, u) in self.usage.iter().enumerate() {
             let sum = &mut sums[u.key as usize];
-            if u.trace != NONE && repeated.contains(&(u.trace, u.span_id())) {
+            if u.span != NONE && is_repeated(&repeated, u.span) {
                 sum.repeated_spans += 1;
             } else {
                 sum.spans += 1;
@@ -409,10 +499,25 @@ impl Tally {
         sums.sort_by(|a, b| {
             (&a.service, &a.provider, &a.model).cmp(&(&b.service, &b.provider, &b.model))
         });
-        for u in &mut sums {
-            u.estimated_cost = pricing.and_then(|p| p.cost(&u.model, &u.tokens));
-        }
         sums
+    }
+}
+
+/// A run's [`Tally`] once every span was read and the usage sums are known: what remains to
+/// do needs no span any more.
+#[derive(Debug)]
+pub struct Settled {
+    tally: Tally,
+    traces: usize,
+    /// Not priced yet.
+    usage: Vec<Usage>,
+}
+
+impl Settled {
+    /// The report, with the trace rules' findings over the same spans.
+    pub fn report(self, trace_health: TraceHealthCount, pricing: Option<&Pricing>) -> Report {
+        self.tally
+            .report(self.traces, self.usage, trace_health, pricing)
     }
 }
 
@@ -439,23 +544,23 @@ fn percentiles(strings: &Strings, values: HashMap<(u32, u32), Blocks<f64>>) -> V
         .collect()
 }
 
-/// The trace rules' counts, taken finding by finding as the trace rules hand them on, so a
-/// run's trace-level findings are never all held at once (one per trace in many dumps).
+/// The trace rules' counts, taken trace by trace as the trace rules hand the findings on, so
+/// a run's trace-level findings are never all held at once (one per trace in many dumps), nor
+/// the ids of the traces that have them.
 #[derive(Debug, Default)]
 pub struct TraceHealthCount {
     orphan_spans: usize,
-    with_tool_outside_agent: HashSet<String>,
-    shallow_agent: HashSet<String>,
-    missing_context: HashSet<String>,
+    with_tool_outside_agent: usize,
+    shallow_agent: usize,
+    missing_context: usize,
 }
 
 impl TraceHealthCount {
-    /// Runs the trace rules over `index`, counting their findings as they are handed on.
+    /// Runs the trace rules over `index`, counting their findings trace by trace.
     pub fn evaluate(index: TraceIndex, rules: &Ruleset) -> Self {
         let mut counts = Self::default();
-        index.evaluate_each(rules, &mut |found| {
-            counts.add(&found.finding);
-            true
+        index.evaluate_per_trace(rules, &mut |findings| {
+            counts.add(findings.iter().map(|found| &found.finding));
         });
         counts
     }
@@ -463,37 +568,43 @@ impl TraceHealthCount {
     /// The counts of findings already at hand (serve prints them too).
     pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Self {
         let mut counts = Self::default();
-        for finding in findings {
-            counts.add(finding);
-        }
+        counts.add(findings);
         counts
     }
 
-    /// Counts one trace-level finding.
-    pub fn add(&mut self, finding: &Finding) {
-        let traces = match finding.rule {
-            "orphan-span" => {
-                self.orphan_spans += 1;
-                return;
-            }
-            "tool-outside-agent" => &mut self.with_tool_outside_agent,
-            "shallow-trace" => &mut self.shallow_agent,
-            "missing-context" => &mut self.missing_context,
-            _ => return,
-        };
-        if !traces.contains(finding.span.trace_id.as_str()) {
-            traces.insert(finding.span.trace_id.clone());
+    /// Counts trace-level findings: each span's `orphan-span`, and each trace (by its id as
+    /// written) once per other rule. Traces with different ids are different traces, so the
+    /// findings may come one trace at a time or all at once.
+    fn add<'a>(&mut self, findings: impl IntoIterator<Item = &'a Finding>) {
+        let mut tool_outside_agent = HashSet::new();
+        let mut shallow_agent = HashSet::new();
+        let mut missing_context = HashSet::new();
+        for finding in findings {
+            let traces = match finding.rule {
+                "orphan-span" => {
+                    self.orphan_spans += 1;
+                    continue;
+                }
+                "tool-outside-agent" => &mut tool_outside_agent,
+                "shallow-trace" => &mut shallow_agent,
+                "missing-context" => &mut missing_context,
+                _ => continue,
+            };
+            traces.insert(finding.span.trace_id.as_str());
         }
+        self.with_tool_outside_agent += tool_outside_agent.len();
+        self.shallow_agent += shallow_agent.len();
+        self.missing_context += missing_context.len();
     }
 
     /// The counts of a run with `traces` traces.
-    fn finish(self, traces: usize) -> TraceHealth {
+    pub(super) fn finish(self, traces: usize) -> TraceHealth {
         TraceHealth {
             traces,
             orphan_spans: self.orphan_spans,
-            traces_with_tool_outside_agent: self.with_tool_outside_agent.len(),
-            shallow_agent_traces: self.shallow_agent.len(),
-            traces_missing_context: self.missing_context.len(),
+            traces_with_tool_outside_agent: self.with_tool_outside_agent,
+            shallow_agent_traces: self.shallow_agent,
+            traces_missing_context: self.missing_context,
         }
     }
 }

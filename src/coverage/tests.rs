@@ -2,6 +2,8 @@
 //! spans.
 
 use super::*;
+use crate::rules::Ruleset;
+use crate::trace::TraceIndex;
 
 fn req(attribute: &str, required: bool, present: bool) -> Requirement<'_> {
     Requirement {
@@ -59,6 +61,32 @@ fn piece(spans: &[SpanView<'_>]) -> PieceFacts {
     facts
 }
 
+/// Records `spans` in `index` as `PieceFacts::add_batch` does (ids written as hex).
+fn record(index: &mut TraceIndex, spans: &[SpanView<'_>]) {
+    let hex = |id: u128, digits: usize| {
+        if id == 0 {
+            String::new()
+        } else {
+            format!("{id:0digits$x}")
+        }
+    };
+    for view in spans {
+        let span = crate::model::Span {
+            trace_id: hex(view.trace_id, 32),
+            span_id: hex(view.span_id.into(), 16),
+            parent_span_id: hex(view.parent_id.unwrap_or(0).into(), 16),
+            ..crate::model::Span::default()
+        };
+        index.add(&span, None);
+    }
+}
+
+/// Adds `spans` as one piece to `tally` and `index`.
+fn add(tally: &mut Tally, index: &mut TraceIndex, spans: &[SpanView<'_>]) {
+    record(index, spans);
+    tally.add(&piece(spans), index);
+}
+
 /// The report of spans read as one piece.
 fn compute(
     spans: &[SpanView<'_>],
@@ -66,9 +94,10 @@ fn compute(
     pricing: Option<&Pricing>,
 ) -> Report {
     let mut tally = Tally::default();
-    tally.add(&piece(spans));
+    let mut index = TraceIndex::default();
+    add(&mut tally, &mut index, spans);
     let health = TraceHealthCount::of(trace_findings.iter().map(|found| &found.finding));
-    tally.report(health, pricing)
+    tally.settle(&index).report(health, pricing)
 }
 
 fn usage_sums(spans: &[SpanView<'_>], pricing: Option<&Pricing>) -> Vec<Usage> {
@@ -293,15 +322,18 @@ fn spans_read_twice_are_one_span() {
     assert_eq!(report.usage[0].tokens.input, 5);
     // The same when the copies are in different pieces (files, chunks): the first counts.
     let mut tally = Tally::default();
-    tally.add(&piece(&records[..1]));
+    let mut index = TraceIndex::default();
+    add(&mut tally, &mut index, &records[..1]);
     let mut other = genai("other", &[]);
     other.usage = Some(tokens(9, 9, 0));
-    tally.add(&piece(&[
-        span(1, 1, None, Some(other)),
-        records[2],
-        records[3],
-    ]));
-    let report = tally.report(TraceHealthCount::default(), None);
+    add(
+        &mut tally,
+        &mut index,
+        &[span(1, 1, None, Some(other)), records[2], records[3]],
+    );
+    let report = tally
+        .settle(&index)
+        .report(TraceHealthCount::default(), None);
     assert_eq!(report.spans, 3);
     assert_eq!(report.services.len(), 1);
     assert_eq!(report.services[0].service, "svc");
@@ -369,4 +401,94 @@ fn compare_shows_arrows() {
     assert!(table.contains("1 ↓ -2"), "{table}");
     let md = render::markdown(&new, Some(&old));
     assert!(md.contains("↑ +10"), "{md}");
+}
+
+#[test]
+fn traces_of_spans_without_span_ids_count_too() {
+    // Trace 7 has only a span without a span id (the trace index leaves it out); trace 1 has
+    // one such span besides one with ids.
+    let records = [
+        span(7, 0, None, None),
+        span(1, 0, None, None),
+        span(1, 1, None, None),
+        span(0, 0, None, None),
+    ];
+    let report = compute(&records, &[], None);
+    assert_eq!(report.spans, 4);
+    assert_eq!(report.traces.traces, 2);
+}
+
+#[test]
+fn usage_below_is_found_across_pieces_and_copies() {
+    // The parent with usage comes in the second piece, its usage child in the first; a copy
+    // of the child in the third piece names another parent, which does not count (the first
+    // copy does).
+    let usage = |n| with_usage(genai("svc", &[]), tokens(n, n, 0));
+    let mut tally = Tally::default();
+    let mut index = TraceIndex::default();
+    add(
+        &mut tally,
+        &mut index,
+        &[span(1, 2, Some(1), Some(usage(10)))],
+    );
+    add(&mut tally, &mut index, &[span(1, 1, None, Some(usage(30)))]);
+    add(
+        &mut tally,
+        &mut index,
+        &[
+            span(1, 2, Some(3), Some(usage(99))),
+            span(1, 3, None, Some(usage(5))),
+        ],
+    );
+    let report = tally
+        .settle(&index)
+        .report(TraceHealthCount::default(), None);
+    assert_eq!(report.spans, 3);
+    let u = &report.usage[0];
+    assert_eq!((u.spans, u.repeated_spans), (2, 1));
+    assert_eq!(u.tokens.input, 10 + 5);
+}
+
+#[test]
+fn trace_health_counted_per_trace_equals_the_count_of_all_findings() {
+    let rules = Ruleset::builtin();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/rules");
+    let index = || {
+        let mut index = TraceIndex::default();
+        let rule_dirs = [
+            "orphan-span",
+            "tool-outside-agent",
+            "shallow-trace",
+            "missing-context",
+        ];
+        for (file, rule) in rule_dirs.iter().enumerate() {
+            let mut paths: Vec<_> = std::fs::read_dir(dir.join(rule))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            paths.sort();
+            for path in paths {
+                let bytes = std::fs::read(&path).unwrap();
+                let loaded = crate::input::LoadedFile::from_bytes(
+                    path.display().to_string(),
+                    bytes,
+                    crate::input::InputFormat::Json,
+                )
+                .unwrap();
+                let (_, piece_index, errors) = piece_facts(loaded.piece(), &rules);
+                assert!(errors.is_empty());
+                index.merge(piece_index, file);
+            }
+        }
+        index
+    };
+    let findings = index().evaluate(&rules);
+    let all = TraceHealthCount::of(findings.iter().map(|f| &f.finding)).finish(0);
+    let per_trace = TraceHealthCount::evaluate(index(), &rules).finish(0);
+    assert_eq!(per_trace, all);
+    // Each rule's fixtures have findings, so the test can tell the counts apart.
+    assert!(all.orphan_spans > 0);
+    assert!(all.traces_with_tool_outside_agent > 0);
+    assert!(all.shallow_agent_traces > 0);
+    assert!(all.traces_missing_context > 0);
 }

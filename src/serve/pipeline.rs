@@ -286,7 +286,7 @@ impl Pipeline {
             for batch in &batches {
                 facts.add_batch(batch, &self.rules, &mut state.index, 0);
             }
-            state.coverage.add(&facts);
+            state.coverage.add(&facts, &state.index);
         }
         let mut report = check::check_file(&file, &self.rules);
         // The coverage facts fed the same spans to `state.index`, which the trace rules use.
@@ -337,7 +337,9 @@ impl Pipeline {
                 state.record_error = Some(format!("cannot write {path}: {err}"));
             }
         }
-        // Trace-level rules need whole traces: they run once, over everything received.
+        // Trace-level rules need whole traces: they run once, over everything received (the
+        // coverage tally reads the index first).
+        let coverage = std::mem::take(&mut state.coverage).settle(&state.index);
         let trace_findings = std::mem::take(&mut state.index).evaluate(&self.rules);
         let mut report = FileReport {
             findings: trace_findings
@@ -356,7 +358,7 @@ impl Pipeline {
             say("trace-level findings (evaluated over everything received):");
             print_new(&mut state.findings, &report.findings);
         }
-        let coverage = std::mem::take(&mut state.coverage).report(
+        let coverage = coverage.report(
             TraceHealthCount::of(trace_findings.iter().map(|found| &found.finding)),
             None,
         );

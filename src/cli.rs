@@ -68,12 +68,13 @@ pub enum ColorChoice {
 /// `--version` also names the conventions version of the built-in rules, so a CI log shows
 /// which conventions a run checked against.
 pub fn long_version() -> String {
-    let rules = crate::rules::rulesfile::RulesFile::builtin();
+    // Every run builds this (clap needs it before parsing): read the conventions alone.
+    let conventions = crate::rules::rulesfile::RulesFile::builtin_conventions();
     format!(
         "{} (built-in rules: {} {})",
         env!("CARGO_PKG_VERSION"),
-        rules.conventions.name,
-        rules.conventions.version
+        conventions.name,
+        conventions.version
     )
 }
 

@@ -370,6 +370,21 @@ impl Config {
     /// rules; then `extend-rules-file` merged on top, `content-policy`, and the settings.
     pub fn ruleset(&self, rules_override: Option<&Path>) -> Result<Ruleset, miette::Report> {
         let base_path = rules_override.or(self.rules_file.as_deref());
+        if base_path.is_none() && self.extend_rules_file.is_none() {
+            // The built-in rules as they are: precompiled, no TOML to read at start.
+            return Ruleset::builtin_with_settings(self.settings.clone(), self.content_policy)
+                .map_err(miette::Report::new);
+        }
+        let mut file = self.read_rules_file(base_path)?;
+        if let Some(policy) = self.content_policy {
+            file.content.policy = policy;
+        }
+        Ruleset::with_settings(file, self.settings.clone()).map_err(miette::Report::new)
+    }
+
+    /// Reads the rules file at `base_path` (the built-in TOML when `None`) with the
+    /// `extend-rules-file` merged on top, with diagnostics pointing into the TOML.
+    fn read_rules_file(&self, base_path: Option<&Path>) -> Result<RulesFile, miette::Report> {
         let base = match base_path {
             None => BUILTIN_RULES.to_string(),
             Some(path) => read_rules(path)?,
@@ -377,7 +392,7 @@ impl Config {
         let base_name = base_path.map_or("the built-in rules".to_string(), |p| {
             p.display().to_string()
         });
-        let mut file = match &self.extend_rules_file {
+        let file = match &self.extend_rules_file {
             None => RulesFile::parse(&base).map_err(|err| toml_report(&err, &base_name, &base))?,
             Some(path) => {
                 let extension = read_rules(path)?;
@@ -408,10 +423,7 @@ impl Config {
                 })?
             }
         };
-        if let Some(policy) = self.content_policy {
-            file.content.policy = policy;
-        }
-        Ruleset::with_settings(file, self.settings.clone()).map_err(miette::Report::new)
+        Ok(file)
     }
 
     /// The warning for an ignore entry that matched nothing.

@@ -5,7 +5,7 @@
 // `check` in profiles). Only the rules file inserts keys (and the bounded `closest` cache).
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::cell::OnceCell;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -13,7 +13,8 @@ use super::Settings;
 use super::key_facts::{self, KeyFacts};
 use super::rulesfile::{
     AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedEvent,
-    DeprecatedValue, ForeignNamespace, Level, Requirement, ReservedNamespace, RulesFile, SpanType,
+    DeprecatedValue, ForeignNamespace, Level, Refinement, Requirement, ReservedNamespace,
+    RulesFile, SpanType,
 };
 use crate::finding::{Finding, SpanIdentity};
 use crate::model::{Attribute, Event, Offset, ResourceSpans, Scope, Span, SpanKind, StatusCode};
@@ -73,10 +74,10 @@ pub struct Ruleset {
     /// span type index → provider → refinement index (nested, so a lookup borrows).
     refinements: HashMap<usize, HashMap<String, usize>>,
     content_attributes: HashSet<String>,
-    content_globs: GlobSet,
-    not_content: GlobSet,
+    content_globs: Globs,
+    not_content: Globs,
     content_events: HashSet<String>,
-    genai_name_globs: GlobSet,
+    genai_name_globs: Globs,
     /// (attribute, foreign value) → conventions value.
     /// attribute → library spelling → conventions' value.
     value_aliases: HashMap<String, HashMap<String, String>>,
@@ -85,16 +86,18 @@ pub struct Ruleset {
     /// Answers of [`Ruleset::closest_attribute`] so far: the same unknown keys come back on
     /// every span of a dump, and the edit-distance search is costly. Bounded.
     closest_cache: std::sync::RwLock<HashMap<String, Option<usize>>>,
-    redaction_markers: GlobSet,
-    recommended_ignore: GlobSet,
-    aggregate_ignore: GlobSet,
+    redaction_markers: Globs,
+    recommended_ignore: Globs,
+    aggregate_ignore: Globs,
     metrics: HashSet<String>,
     resource_attributes: HashSet<String>,
     deprecated_events: HashMap<String, usize>,
-    /// Per span type, its requirements compiled for the per-span check.
-    base_requirements: Vec<Vec<CompiledRequirement>>,
-    /// Per refinement, its span type's requirements with the refinement applied, compiled.
-    refined_requirements: Vec<Vec<CompiledRequirement>>,
+    /// Per span type, its requirements compiled for the per-span check (when first asked for:
+    /// a run compiles only the tables of the span types it meets).
+    base_requirements: Vec<OnceLock<Vec<CompiledRequirement>>>,
+    /// Per refinement, its span type's requirements with the refinement applied, compiled
+    /// likewise.
+    refined_requirements: Vec<OnceLock<Vec<CompiledRequirement>>>,
     /// Tells this ruleset's remembered [`KeyFacts`] from another's (see [`super::key_facts`]).
     id: u64,
 }
@@ -105,8 +108,34 @@ impl Ruleset {
         Self::with_settings(file, Settings::default())
     }
 
-    /// Compiles a parsed rules file with the project's settings.
+    /// Compiles a parsed rules file with the project's settings. Every glob is compiled now,
+    /// so a bad one in a user's rules file is an error before any span is read.
     pub fn with_settings(file: RulesFile, settings: Settings) -> Result<Self, RulesetError> {
+        Self::compile_with(file, settings, GlobsWhen::Now)
+    }
+
+    /// The built-in rules (see [`RulesFile::builtin`]) with the project's settings and content
+    /// policy. Their glob sets, which tests compile, are compiled when first asked: a set
+    /// costs up to 2.3M instructions to compile (`[content] not-content` builds a regex per
+    /// glob), more than checking a small dump, and a run asks for only some of them.
+    pub fn builtin_with_settings(
+        settings: Settings,
+        content_policy: Option<ContentMode>,
+    ) -> Result<Self, RulesetError> {
+        let mut file = RulesFile::builtin();
+        if let Some(policy) = content_policy {
+            file.content.policy = policy;
+        }
+        Self::compile_with(file, settings, GlobsWhen::FirstUse)
+    }
+
+    fn compile_with(
+        file: RulesFile,
+        settings: Settings,
+        globs_when: GlobsWhen,
+    ) -> Result<Self, RulesetError> {
+        let globs = |section, patterns: &[String]| Globs::new(section, patterns, globs_when);
+        // The project's `allow-keys` are always compiled now: they are not the built-in rules'.
         let allowed_keys = glob_set("allow-keys", &settings.allow_keys).map_err(|e| match e {
             RulesetError::Glob { glob, source, .. } => RulesetError::SettingsGlob {
                 section: "allow-keys",
@@ -140,7 +169,7 @@ impl Ruleset {
                 .or_default()
                 .insert(refinement.provider.clone(), index);
         }
-        let mut ruleset = Ruleset {
+        let ruleset = Ruleset {
             settings,
             allowed_keys,
             attributes: index_by(&file.attributes, |a| a.key.clone()),
@@ -172,10 +201,10 @@ impl Ruleset {
             ),
             refinements,
             content_attributes: file.content.attributes.iter().cloned().collect(),
-            content_globs: glob_set("content.attribute-globs", &file.content.attribute_globs)?,
-            not_content: glob_set("content.not-content", &file.content.not_content)?,
+            content_globs: globs("content.attribute-globs", &file.content.attribute_globs)?,
+            not_content: globs("content.not-content", &file.content.not_content)?,
             content_events: file.content.events.iter().cloned().collect(),
-            genai_name_globs: glob_set(
+            genai_name_globs: globs(
                 "genai-spans.span-name-globs",
                 &file.genai_spans.span_name_globs,
             )?,
@@ -199,61 +228,53 @@ impl Ruleset {
                     map
                 },
             ),
-            redaction_markers: glob_set(
-                "content.redaction-markers",
-                &file.content.redaction_markers,
-            )?,
-            recommended_ignore: glob_set("recommended.ignore", &file.recommended.ignore)?,
-            aggregate_ignore: glob_set(
+            redaction_markers: globs("content.redaction-markers", &file.content.redaction_markers)?,
+            recommended_ignore: globs("recommended.ignore", &file.recommended.ignore)?,
+            aggregate_ignore: globs(
                 "recommended.aggregate-ignore",
                 &file.recommended.aggregate_ignore,
             )?,
             metrics: file.metrics.names.iter().cloned().collect(),
             resource_attributes: file.resource.identity.iter().cloned().collect(),
             deprecated_events: index_by(&file.deprecated_events, |e| e.name.clone()),
-            base_requirements: Vec::new(),
-            refined_requirements: Vec::new(),
+            base_requirements: file.span_types.iter().map(|_| OnceLock::new()).collect(),
+            refined_requirements: file.refinements.iter().map(|_| OnceLock::new()).collect(),
             id: key_facts::next_ruleset_id(),
             file,
         };
-        ruleset.compile_requirements();
         Ok(ruleset)
     }
 
-    /// Fills the requirement tables: every span type's list, and every refinement's merged
-    /// list (the refinement's entry replaces the base entry for the same attribute, new
-    /// attributes come after the base ones), so a span's list is one lookup, not a merge.
-    fn compile_requirements(&mut self) {
-        let file = &self.file;
-        let base = file
+    /// A span type's requirement list, compiled.
+    fn compile_base(&self, span_type: &SpanType) -> Vec<CompiledRequirement> {
+        span_type
+            .requirements
+            .iter()
+            .map(|r| self.compile(r))
+            .collect()
+    }
+
+    /// A refinement's merged requirement list, compiled: the refinement's entry replaces the
+    /// base entry for the same attribute, new attributes come after the base ones, so a span's
+    /// list is one lookup, not a merge.
+    fn compile_refined(&self, refinement: &Refinement) -> Vec<CompiledRequirement> {
+        let overridden = |attribute: &str| {
+            refinement
+                .requirements
+                .iter()
+                .any(|r| r.attribute == attribute)
+        };
+        self.file
             .span_types
             .iter()
-            .map(|t| t.requirements.iter().map(|r| self.compile(r)).collect())
-            .collect();
-        let refined = file
-            .refinements
+            .find(|t| t.id == refinement.extends)
+            .map(|t| t.requirements.as_slice())
+            .unwrap_or_default()
             .iter()
-            .map(|refinement| {
-                let overridden = |attribute: &str| {
-                    refinement
-                        .requirements
-                        .iter()
-                        .any(|r| r.attribute == attribute)
-                };
-                file.span_types
-                    .iter()
-                    .find(|t| t.id == refinement.extends)
-                    .map(|t| t.requirements.as_slice())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|r| !overridden(&r.attribute))
-                    .chain(&refinement.requirements)
-                    .map(|r| self.compile(r))
-                    .collect()
-            })
-            .collect();
-        self.base_requirements = base;
-        self.refined_requirements = refined;
+            .filter(|r| !overridden(&r.attribute))
+            .chain(&refinement.requirements)
+            .map(|r| self.compile(r))
+            .collect()
     }
 
     fn compile(&self, requirement: &Requirement) -> CompiledRequirement {
@@ -269,7 +290,8 @@ impl Ruleset {
 
     /// The built-in rules for the newest GenAI conventions.
     pub fn builtin() -> Self {
-        Ruleset::new(RulesFile::builtin()).expect("the built-in rules file is consistent (tested)")
+        Ruleset::builtin_with_settings(Settings::default(), None)
+            .expect("the built-in rules file is consistent (tested)")
     }
 
     /// The registry definition of an attribute key (a template's concrete keys included).
@@ -544,8 +566,12 @@ impl Ruleset {
         provider: Option<&str>,
     ) -> &[CompiledRequirement] {
         let table = match self.refinement_index(span_type, provider) {
-            Some(refinement) => self.refined_requirements.get(refinement),
-            None => self.base_requirements.get(span_type),
+            Some(refinement) => self.refined_requirements.get(refinement).map(|table| {
+                table.get_or_init(|| self.compile_refined(&self.file.refinements[refinement]))
+            }),
+            None => self.base_requirements.get(span_type).map(|table| {
+                table.get_or_init(|| self.compile_base(&self.file.span_types[span_type]))
+            }),
         };
         table.map_or(&[], Vec::as_slice)
     }
@@ -652,6 +678,55 @@ fn index_by<T, K: std::hash::Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) -> H
         .enumerate()
         .map(|(i, item)| (key(item), i))
         .collect()
+}
+
+/// When a ruleset compiles its glob sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GlobsWhen {
+    /// While the ruleset is built, so that a bad glob is an error at once.
+    Now,
+    /// When first matched against (the built-in rules, whose globs tests compile).
+    FirstUse,
+}
+
+/// A glob set of the rules file, compiled now or when first matched against ([`GlobsWhen`]).
+#[derive(Debug)]
+struct Globs {
+    section: &'static str,
+    /// The patterns, while the set is not compiled yet.
+    patterns: Vec<String>,
+    set: OnceLock<GlobSet>,
+}
+
+impl Globs {
+    fn new(
+        section: &'static str,
+        patterns: &[String],
+        when: GlobsWhen,
+    ) -> Result<Self, RulesetError> {
+        let set = OnceLock::new();
+        if when == GlobsWhen::Now || patterns.is_empty() {
+            let _ = set.set(glob_set(section, patterns)?);
+        }
+        Ok(Globs {
+            section,
+            patterns: if set.get().is_some() {
+                Vec::new()
+            } else {
+                patterns.to_vec()
+            },
+            set,
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        self.set
+            .get_or_init(|| {
+                glob_set(self.section, &self.patterns)
+                    .expect("the built-in rules' globs compile (tested)")
+            })
+            .is_match(text)
+    }
 }
 
 fn glob_set(section: &'static str, globs: &[String]) -> Result<GlobSet, RulesetError> {
@@ -1011,6 +1086,13 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    /// The built-in rules compile their glob sets when first asked, and may then not fail:
+    /// compiled at once they must build.
+    #[test]
+    fn builtin_glob_sets_compile() {
+        Ruleset::new(RulesFile::builtin()).expect("every glob set of the built-in rules compiles");
     }
 
     /// The compiled tables and the per-span bitset answer as the rules file and a scan of the

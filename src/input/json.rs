@@ -6,9 +6,10 @@
 //! per line as the Collector file exporter writes them, one pretty-printed document, or several
 //! concatenated.
 //!
-//! Positions come for free from `serde_json::value::RawValue`: attribute keys and span names are
-//! deserialized as borrowed raw slices of the input, and a slice's address minus the input's
-//! address is its byte offset. No hand-written JSON scanner is needed.
+//! Positions come for free from borrowed strings: attribute keys and span names are
+//! deserialized as slices of the input, and a slice's address minus the input's address is its
+//! byte offset (a document with an escaped key or name is read again with them as
+//! `serde_json::value::RawValue`s, see [`Token`]). No hand-written JSON scanner is needed.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -109,6 +110,17 @@ impl<'a> JsonBatches<'a> {
         })
     }
 
+    /// Reads the document the stream just failed on once more, with [`Token`]s read as
+    /// `RawValue`s.
+    fn read_with_raw_tokens(&mut self) -> Option<Result<TracesData<'a>, serde_json::Error>> {
+        // After an error the stream's offset is still where the document starts.
+        self.restart_at(self.start + self.stream.byte_offset());
+        RAW_TOKENS.set(true);
+        let read = self.stream.next();
+        RAW_TOKENS.set(false);
+        read
+    }
+
     fn restart_at(&mut self, start: usize) {
         self.start = start;
         self.stream = serde_json::Deserializer::from_str(&self.text[start..]).into_iter();
@@ -130,7 +142,13 @@ impl<'a> Iterator for JsonBatches<'a> {
         }
         let start = self.next_start();
         TEXT_START.set(self.text.as_ptr() as usize);
-        match self.stream.next()? {
+        let read = match self.stream.next()? {
+            Ok(doc) => Ok(doc),
+            // The fast pass gives up on escaped tokens; every other error is found again by
+            // reading the document as before, so errors read exactly as they always did.
+            Err(_) => self.read_with_raw_tokens()?,
+        };
+        match read {
             Ok(doc) => {
                 let size = self.start + self.stream.byte_offset() - start;
                 if size > self.max_message_size {
@@ -213,6 +231,10 @@ thread_local! {
     /// intermediate copy of the document is grown and converted afterwards), and serde gives a
     /// `Deserialize` impl no context: [`JsonBatches::next`] sets it before each document.
     static TEXT_START: Cell<usize> = const { Cell::new(0) };
+
+    /// Whether [`Token`]s are read as `RawValue`s (the second pass over a document the fast
+    /// pass failed on; see [`Token`]).
+    static RAW_TOKENS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The byte offset of `slice` in the text being read. `slice` must borrow from that text.
@@ -278,8 +300,8 @@ struct JsonSpan<'a> {
     span_id: Cow<'a, str>,
     #[serde(borrow, default, alias = "parent_span_id")]
     parent_span_id: Cow<'a, str>,
-    #[serde(borrow, default, deserialize_with = "opt_string_token")]
-    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<Token<'a>>,
     #[serde(default, deserialize_with = "enum_number")]
     kind: i32,
     #[serde(default, alias = "start_time_unix_nano", deserialize_with = "uint64")]
@@ -297,8 +319,8 @@ struct JsonSpan<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct JsonEvent<'a> {
-    #[serde(borrow, default, deserialize_with = "opt_string_token")]
-    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    name: Option<Token<'a>>,
     #[serde(default, alias = "time_unix_nano", deserialize_with = "uint64")]
     time_unix_nano: u64,
     #[serde(borrow, default)]
@@ -315,9 +337,9 @@ struct JsonStatus<'a> {
 
 #[derive(Deserialize)]
 struct JsonKeyValue<'a> {
-    /// Raw, so its position in the input is known.
-    #[serde(borrow, deserialize_with = "string_token")]
-    key: &'a RawValue,
+    /// A [`Token`], so its position in the input is known.
+    #[serde(borrow)]
+    key: Token<'a>,
     #[serde(borrow, default)]
     value: JsonValue<'a>,
 }
@@ -406,7 +428,7 @@ struct JsonEventModel<'a>((Event<'a>, Option<usize>));
 impl<'de: 'a, 'a> Deserialize<'de> for JsonEventModel<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         JsonEvent::deserialize(d).map(|e| {
-            let (name, offset) = raw_string(e.name);
+            let (name, offset) = token_parts(e.name);
             JsonEventModel((
                 Event {
                     name,
@@ -450,7 +472,7 @@ impl<'a> TracesData<'a> {
 
 impl<'a> JsonSpan<'a> {
     fn into_model(self) -> Span<'a> {
-        let (name, name_offset) = raw_string(self.name);
+        let (name, name_offset) = token_parts(self.name);
         let attributes = attributes(self.attributes);
         // The span's own position is not known to serde; its name (or first attribute) is the
         // closest token that is.
@@ -491,11 +513,10 @@ fn attributes(read: Vec<JsonAttribute<'_>>) -> Vec<Attribute<'_>> {
 
 impl<'a> JsonKeyValue<'a> {
     fn into_model(self) -> Attribute<'a> {
-        let (key, offset) = raw_string(Some(self.key));
         Attribute {
-            key,
+            key: self.key.text,
             value: self.value.0,
-            offset: offset.unwrap_or(0),
+            offset: self.key.offset,
         }
     }
 }
@@ -526,26 +547,71 @@ impl<'a> JsonAnyValue<'a> {
     }
 }
 
-/// A raw JSON string token → its text and offset. Non-strings (a number where a name was
-/// expected) keep their raw text so nothing is lost.
-fn raw_string(raw: Option<&RawValue>) -> (Cow<'_, str>, Option<usize>) {
-    let Some(raw) = raw else {
-        return (Cow::Borrowed(""), None);
-    };
+/// An optional token's text and offset (`""` and `None` when absent).
+fn token_parts(token: Option<Token<'_>>) -> (Cow<'_, str>, Option<usize>) {
+    match token {
+        Some(token) => (token.text, Some(token.offset)),
+        None => (Cow::Borrowed(""), None),
+    }
+}
+
+/// A JSON string whose position matters (an attribute key, a span or event name): its text and
+/// the byte offset of its opening quote.
+///
+/// Read fast as a string borrowed from the input, whose address gives the offset. A string
+/// with escapes is decoded into a buffer, whose address says nothing, so on the fast pass it
+/// fails the document, and [`JsonBatches::next`] reads that document again with tokens read as
+/// `RawValue`s ([`RAW_TOKENS`]), as everything else is read: they cost one more read of the
+/// token and find its position whatever it holds.
+struct Token<'a> {
+    text: Cow<'a, str>,
+    offset: usize,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Token<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if RAW_TOKENS.get() {
+            let raw = string_token(d)?;
+            return Ok(raw_token(raw));
+        }
+        d.deserialize_str(BorrowedTokenVisitor)
+    }
+}
+
+struct BorrowedTokenVisitor;
+
+impl<'de> Visitor<'de> for BorrowedTokenVisitor {
+    type Value = Token<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string without escapes")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        // The text starts right after the opening quote.
+        Ok(Token {
+            text: Cow::Borrowed(v),
+            offset: offset_of(v).saturating_sub(1),
+        })
+    }
+}
+
+/// A raw JSON string token → its text and offset.
+fn raw_token(raw: &RawValue) -> Token<'_> {
     let text = raw.get();
-    let offset = Some(offset_of(text));
+    let offset = offset_of(text);
     let unquoted = text
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .filter(|t| memchr::memchr(b'\\', t.as_bytes()).is_none());
-    let value = match unquoted {
+    let text = match unquoted {
         Some(plain) => Cow::Borrowed(plain),
         None => match serde_json::from_str::<String>(text) {
             Ok(s) => Cow::Owned(s),
             Err(_) => Cow::Borrowed(text),
         },
     };
-    (value, offset)
+    Token { text, offset }
 }
 
 /// Trace and span ids: the OTLP JSON encoding uses hex, but protojson-based exporters write
@@ -908,7 +974,6 @@ fn is_null(b: &[u8], start: usize) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Number encodings of the proto3 JSON mapping.
 
-/// int64 as a JSON number or a decimal string.
 /// A JSON string kept raw (for its position): anything else is a type error, not a name.
 fn string_token<'de, D: Deserializer<'de>>(d: D) -> Result<&'de RawValue, D::Error> {
     let raw = <&RawValue>::deserialize(d)?;
@@ -916,16 +981,6 @@ fn string_token<'de, D: Deserializer<'de>>(d: D) -> Result<&'de RawValue, D::Err
         Ok(raw)
     } else {
         Err(de::Error::custom("invalid type: expected a string"))
-    }
-}
-
-fn opt_string_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    let raw = Option::<&RawValue>::deserialize(d)?;
-    match raw {
-        Some(raw) if !raw.get().starts_with('"') => {
-            Err(de::Error::custom("invalid type: expected a string"))
-        }
-        raw => Ok(raw),
     }
 }
 
@@ -967,6 +1022,7 @@ impl<'de> Visitor<'de> for BorrowedStrVisitor {
     }
 }
 
+/// int64 as a JSON number or a decimal string.
 fn opt_int64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     // An int64 beyond its range is clamped rather than refused: a bogus value, not a reason to
     // drop the document.
@@ -1150,6 +1206,34 @@ mod tests {
         assert_eq!(span.name, "a\"b");
         assert_eq!(span.attributes[0].key, "gen_ai.system");
         assert_eq!(span.attributes[0].value, Value::String("x\ny".into()));
+        // Read on the second pass (see `Token`): the offsets still point at the tokens.
+        assert_eq!(&text[span.name_offset..span.name_offset + 6], r#""a\"b""#);
+        let key = span.attributes[0].offset;
+        assert_eq!(&text[key..key + 20], r#""gen_ai.\u0073ystem""#);
+    }
+
+    #[test]
+    fn a_document_read_twice_does_not_change_the_documents_around_it() {
+        let plain = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a","attributes":[{"key":"k","value":{"intValue":1}}]}]}]}]}"#;
+        let escaped = plain.replace(r#""k""#, r#""\u006b""#);
+        let text = format!("{plain}\n{escaped} {plain}\n{{\"resourceSpans\": [}}\n{plain}");
+        let batches: Vec<_> = JsonBatches::new(&text).collect();
+        assert_eq!(batches.len(), 5, "{batches:?}");
+        let mut line_starts = text.match_indices('\n').map(|(i, _)| i + 1);
+        let starts = [
+            0,
+            line_starts.next().unwrap(),
+            plain.len() + escaped.len() + 2,
+        ];
+        for (batch, start) in batches.iter().zip(starts) {
+            let span = &batch.as_ref().unwrap().resource_spans[0].scope_spans[0].spans[0];
+            assert_eq!(span.attributes[0].key, "k");
+            assert_eq!(span.name_offset, start + 51);
+            assert_eq!(span.attributes[0].offset, start + 76);
+        }
+        let err = batches[3].as_ref().unwrap_err();
+        assert_eq!(&text[err.offset..err.offset + 1], "}");
+        assert!(batches[4].is_ok());
     }
 
     #[test]

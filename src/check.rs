@@ -92,11 +92,17 @@ pub struct CheckOptions {
     /// Give JSON findings a source [`Snippet`] (only the human report shows them; making one
     /// costs more than finding the problem).
     pub snippets: bool,
+    /// Give findings their message and help (a run that shows only counts, `--quiet`,
+    /// `--statistics` or `--write-baseline`, reads neither; see [`SpanContext::with_messages`]).
+    pub messages: bool,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { snippets: true }
+        CheckOptions {
+            snippets: true,
+            messages: true,
+        }
     }
 }
 
@@ -218,7 +224,8 @@ fn check_piece(piece: Piece<'_>, rules: &Ruleset, options: CheckOptions, report:
                         &scope_spans.scope,
                         &scope_spans.schema_url,
                         std::mem::take(&mut first_in_scope),
-                    );
+                    )
+                    .with_messages(options.messages);
                     rules::check_span(&ctx, &mut findings);
                     // Trace-level findings point at the span's name, located now: the file's
                     // text is gone when the trace rules run.

@@ -510,3 +510,62 @@ fn traces_span_files() {
     check_traces(&mut a, &rules);
     assert_eq!(rule_of(&a), ["shallow-trace"]);
 }
+
+/// Without messages (`check --quiet`), every fixture gives the same findings, only without
+/// message and help.
+#[test]
+fn findings_without_messages_are_the_same_findings() {
+    use spanlint::check::{CheckOptions, check_file_with};
+    let rules = Ruleset::builtin();
+    let mut compared = 0;
+    let rule_dirs = std::fs::read_dir("fixtures/rules").expect("fixtures/rules");
+    let dirs = rule_dirs
+        .map(|dir| dir.unwrap().path())
+        .chain([std::path::PathBuf::from("fixtures/real")])
+        .filter(|dir| dir.is_dir());
+    for dir in dirs {
+        for file in std::fs::read_dir(dir).unwrap() {
+            let path = file.unwrap().path();
+            let Ok(loaded) = input::load(&Source::Path(path.clone()), None, &Default::default())
+            else {
+                continue;
+            };
+            let with = check_file(&loaded, &rules);
+            let options = CheckOptions {
+                snippets: false,
+                messages: false,
+            };
+            let without = check_file_with(&loaded, &rules, options);
+            let facts = |report: &FileReport| -> Vec<String> {
+                let finding = |f: &spanlint::finding::Finding| {
+                    let f = f.clone();
+                    format!(
+                        "{} {} {:?} {} {:?}",
+                        f.rule, f.severity, f.attribute, f.offset, f.span
+                    )
+                };
+                report
+                    .findings
+                    .iter()
+                    .map(|f| finding(&f.finding))
+                    .collect()
+            };
+            assert_eq!(facts(&with), facts(&without), "{}", path.display());
+            assert!(
+                without
+                    .findings
+                    .iter()
+                    .all(|f| f.finding.message.is_empty() && f.finding.help.is_none()),
+                "{}",
+                path.display()
+            );
+            assert!(
+                with.findings.iter().all(|f| !f.finding.message.is_empty()),
+                "{}",
+                path.display()
+            );
+            compared += with.findings.len();
+        }
+    }
+    assert!(compared > 100, "only {compared} findings compared");
+}

@@ -221,6 +221,11 @@ fn check_options(args: &CheckArgs) -> CheckOptions {
     CheckOptions {
         // Only the human report shows snippets.
         snippets: args.format == Format::Human && !args.quiet && !args.statistics,
+        // A human format under `--quiet` or `--statistics` shows counts only, and
+        // `--write-baseline` counts the findings by rule, span and attribute instead of
+        // reporting them: no message or help is read.
+        messages: (args.format.is_machine() || !args.quiet && !args.statistics)
+            && args.write_baseline.is_none(),
     }
 }
 

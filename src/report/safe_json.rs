@@ -47,6 +47,14 @@ impl<F: Formatter> Formatter for SafeFormatter<F> {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Nearly every fragment is printable ASCII, which holds no unsafe character: a check
+        // of every byte without an early exit, which the compiler vectorizes, and one write.
+        let printable_ascii = fragment
+            .bytes()
+            .fold(true, |printable, b| printable & (b' '..=b'~').contains(&b));
+        if printable_ascii {
+            return self.0.write_string_fragment(writer, fragment);
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if is_unsafe_char(c) {
@@ -134,6 +142,13 @@ mod tests {
     }
 
     #[test]
+    fn ascii_text_with_del_is_escaped() {
+        assert_eq!(to_string("plain ~text").unwrap(), "\"plain ~text\"");
+        assert_eq!(to_string("a\u{7f}b").unwrap(), "\"a\\u007fb\"");
+        assert_eq!(to_string("tab\there").unwrap(), "\"tab\\there\"");
+    }
+
+    #[test]
     fn keys_are_escaped_and_layout_matches_serde_json() {
         let value = serde_json::json!({"k\u{9b}": [1, {"x": null}], "plain": "é"});
         let safe = to_string_pretty(&value).unwrap();
@@ -181,16 +196,107 @@ impl PrettyArray {
 }
 
 /// Writes `value` pretty-printed as if nested `depth` levels deep (its first line is not
-/// indented: it follows a key or an indent already written). Every newline serde_json writes is
-/// structural (newlines in strings are escaped), so indenting after each one is exact.
+/// indented: it follows a key or an indent already written): serde_json's pretty layout with
+/// its indentation starting at `depth` ([`NestedFormatter`]), written once, not re-indented.
 pub fn write_nested<T: Serialize + ?Sized>(value: &T, depth: usize, out: &mut String) {
-    let text = to_string_pretty(value).unwrap_or_default();
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-            indent(depth, out);
+    let text = to_string_with(value, NestedFormatter::at(depth)).unwrap_or_default();
+    out.push_str(&text);
+}
+
+/// [`PrettyFormatter`] (two-space indent) for a value that sits `depth` levels deep in a
+/// document: the same bytes as the value's lines in the whole document pretty-printed.
+/// serde_json's formatter always starts at depth 0; the methods are its own, with its
+/// indentation level starting elsewhere.
+struct NestedFormatter {
+    /// How deep the next line is indented (serde_json's `current_indent`).
+    depth: usize,
+    /// Whether the innermost array or object open holds a value yet.
+    has_value: bool,
+}
+
+impl NestedFormatter {
+    fn at(depth: usize) -> Self {
+        NestedFormatter {
+            depth,
+            has_value: false,
         }
-        out.push_str(line);
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.new_line(writer)?;
+        }
+        writer.write_all(bracket)
+    }
+
+    fn new_line<W: ?Sized + Write>(&self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b"\n")?;
+        for _ in 0..self.depth {
+            writer.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn begin_item<W: ?Sized + Write>(&self, writer: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            writer.write_all(b",")?;
+        }
+        self.new_line(writer)
+    }
+}
+
+impl Formatter for NestedFormatter {
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.open(writer, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.begin_item(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.open(writer, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.begin_item(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 
@@ -225,6 +331,28 @@ mod pretty_array_tests {
         write_nested(&document.tail, 1, &mut out);
         out.push_str("\n}");
         out
+    }
+
+    #[test]
+    fn nested_values_match_reindented_pretty_printing() {
+        let values = [
+            serde_json::json!({"a": [1, {"b": [], "c": {}}], "d": "x\ny\u{9b}"}),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!("s"),
+            serde_json::json!([[], [1, [2]], {"k": null}]),
+        ];
+        for value in values {
+            for depth in 0..4 {
+                let mut out = String::from("=");
+                write_nested(&value, depth, &mut out);
+                // Strings hold no raw newline: every one is the layout's.
+                let reindented = to_string_pretty(&value)
+                    .unwrap()
+                    .replace('\n', &format!("\n{}", "  ".repeat(depth)));
+                assert_eq!(out, format!("={reindented}"), "{value} at {depth}");
+            }
+        }
     }
 
     #[test]

@@ -44,16 +44,17 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             continue;
         };
         let expected = type_name(def.ty);
-        out.push(ctx.finding(
-            &INFO,
-            format!(
-                "`{}` is {actual}, but the conventions define it as `{expected}`",
-                attribute.key
-            ),
-            Some(help(def.ty, &attribute.value)),
-            Some(&attribute.key),
-            attribute.offset,
-        ));
+        out.push(
+            ctx.finding(&INFO, Some(&attribute.key), attribute.offset, || {
+                (
+                    format!(
+                        "`{}` is {actual}, but the conventions define it as `{expected}`",
+                        attribute.key
+                    ),
+                    Some(help(def.ty, &attribute.value)),
+                )
+            }),
+        );
     }
 }
 

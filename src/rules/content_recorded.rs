@@ -77,38 +77,31 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
     let label = |key| keys::indexed_pattern(key).map_or(Cow::Borrowed(key), Cow::Owned);
     for group in keys::group(content, label) {
-        let mut message = String::from("content recorded in ");
-        group.append_to(&mut message);
-        message.extend([" (", why, ")"]);
-        out.push(ctx.finding(
-            &INFO,
-            message,
-            Some(help.to_string()),
-            Some(&group.first.key),
-            group.first.offset,
-        ));
+        out.push(
+            ctx.finding(&INFO, Some(&group.first.key), group.first.offset, || {
+                let mut message = String::from("content recorded in ");
+                group.append_to(&mut message);
+                message.extend([" (", why, ")"]);
+                (message, Some(help.to_string()))
+            }),
+        );
     }
     for event in &ctx.span.events {
         let all_redacted =
             |attributes: &[Attribute<'_>]| attributes.iter().all(|a| is_redacted(ctx, &a.value));
         if ctx.rules.is_content_event(&event.name) && !(redacted && all_redacted(&event.attributes))
         {
-            out.push(
-                ctx.finding(
-                    &INFO,
-                    [
-                        "content recorded in span event `",
-                        &crate::report::truncate(&event.name, 80),
-                        "` (",
-                        why,
-                        ")",
-                    ]
-                    .concat(),
-                    Some(help.to_string()),
-                    None,
-                    event.offset,
-                ),
-            );
+            out.push(ctx.finding(&INFO, None, event.offset, || {
+                let message = [
+                    "content recorded in span event `",
+                    &crate::report::truncate(&event.name, 80),
+                    "` (",
+                    why,
+                    ")",
+                ]
+                .concat();
+                (message, Some(help.to_string()))
+            }));
         }
     }
 }
@@ -193,14 +186,15 @@ mod messages_text {
     use std::borrow::Cow;
     use std::fmt;
 
-    use foldhash::HashSet;
     use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
     /// False only for valid JSON that is a non-empty array of objects with `parts` in which no
     /// content field holds a string, number or boolean.
     pub fn carries_content(fields: &[String], text: &str) -> bool {
         let mut json = serde_json::Deserializer::from_str(text);
-        // Any error (not JSON, not messages) means the value is content, as when parsed.
+        // Any error (not JSON, not messages) means the value is content, as when parsed. So
+        // does a message with content: the array is left unread after it, which serde_json
+        // reports as an error too.
         Messages { fields }
             .deserialize(&mut json)
             .and_then(|carries| json.end().map(|()| carries))
@@ -225,17 +219,21 @@ mod messages_text {
             f.write_str("an array of messages")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut messages: A) -> Result<bool, A::Error> {
-            let (mut count, mut carries) = (0usize, false);
+            let mut count = 0usize;
             let message = Object {
                 fields: self.fields,
                 in_field: false,
                 needs_parts: true,
             };
-            while let Some(c) = messages.next_element_seed(message)? {
+            while let Some(carries) = messages.next_element_seed(message)? {
+                if carries {
+                    // Content, whatever follows (were the rest not JSON or not messages, the
+                    // answer would be content too), so the rest is not read.
+                    return Ok(true);
+                }
                 count += 1;
-                carries |= c;
             }
-            Ok(count == 0 || carries)
+            Ok(count == 0)
         }
     }
 
@@ -315,8 +313,9 @@ mod messages_text {
         }
         fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<bool, A::Error> {
             let mut has_parts = false;
-            // Keys whose (last) value carries content; a set, so a repeated key is replaced.
-            let mut carrying: Option<HashSet<Cow<'de, str>>> = None;
+            // Keys whose (last) value carries content, each once, so a repeated key is
+            // replaced (a list: an object has a few keys, and most hold no content).
+            let mut carrying: Vec<Cow<'de, str>> = Vec::new();
             while let Some(Key(key)) = entries.next_key()? {
                 has_parts |= key == "parts";
                 let value = Content {
@@ -324,15 +323,17 @@ mod messages_text {
                     in_field: self.in_field || self.fields.iter().any(|f| *f == key),
                 };
                 if entries.next_value_seed(value)? {
-                    carrying.get_or_insert_default().insert(key);
-                } else if let Some(carrying) = &mut carrying {
-                    carrying.remove(&key);
+                    if !carrying.contains(&key) {
+                        carrying.push(key);
+                    }
+                } else {
+                    carrying.retain(|k| *k != key);
                 }
             }
             if self.needs_parts && !has_parts {
                 return Err(de::Error::custom("not a message"));
             }
-            Ok(carrying.is_some_and(|c| !c.is_empty()))
+            Ok(!carrying.is_empty())
         }
     }
 
@@ -409,6 +410,11 @@ mod tests {
             r#"[{"parts":[]}"#,
             r#"["x"]"#,
             r#"[[]]"#,
+            // Content in a message leaves the rest unread: it may be anything.
+            r#"[{"parts":[{"content":"x"}]},{"role":"user"}]"#,
+            r#"[{"parts":[{"content":"x"}]},3,"#,
+            r#"[{"parts":[]},{"parts":[{"content":"x"}]},{"parts":[]}]"#,
+            r#"[{"parts":[]},{"parts":[]},{"role":"user"}]"#,
         ];
         for text in cases {
             assert_eq!(

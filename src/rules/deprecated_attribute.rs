@@ -45,8 +45,20 @@ fn finding(
     deprecated: &DeprecatedAttribute,
 ) -> Finding {
     let key = attribute.key.as_ref();
+    ctx.finding(&INFO, Some(key), attribute.offset, || {
+        text(ctx, attribute, deprecated)
+    })
+}
+
+/// The finding's message and help.
+fn text(
+    ctx: &SpanContext<'_, '_>,
+    attribute: &Attribute<'_>,
+    deprecated: &DeprecatedAttribute,
+) -> (String, Option<String>) {
+    let key = attribute.key.as_ref();
     let since = &deprecated.since;
-    let (message, help) = match &deprecated.replacement {
+    match &deprecated.replacement {
         Some(new) => (
             [
                 "`",
@@ -71,8 +83,7 @@ fn finding(
             .concat(),
             deprecated.note.clone(),
         ),
-    };
-    ctx.finding(&INFO, message, help, Some(key), attribute.offset)
+    }
 }
 
 /// "rename `gen_ai.system` to `gen_ai.provider.name` and its value `vertex_ai` to

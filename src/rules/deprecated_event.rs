@@ -46,23 +46,22 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             .iter()
             .filter(|e| e.name == event.name)
             .count();
-        let times = if count > 1 {
-            format!(" ({count} events)")
-        } else {
-            String::new()
-        };
-        out.push(ctx.finding(
-            &INFO,
-            format!(
-                "span event `{}`{times} is deprecated since {}: use {}",
-                event.name, deprecated.since, deprecated.replacement
-            ),
-            Some(format!(
-                "record {} instead of the event (`spanlint migrate` rewrites dumps)",
-                deprecated.replacement
-            )),
-            None,
-            event.offset,
-        ));
+        out.push(ctx.finding(&INFO, None, event.offset, || {
+            let times = if count > 1 {
+                format!(" ({count} events)")
+            } else {
+                String::new()
+            };
+            (
+                format!(
+                    "span event `{}`{times} is deprecated since {}: use {}",
+                    event.name, deprecated.since, deprecated.replacement
+                ),
+                Some(format!(
+                    "record {} instead of the event (`spanlint migrate` rewrites dumps)",
+                    deprecated.replacement
+                )),
+            )
+        }));
     }
 }

@@ -33,19 +33,20 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             continue;
         };
         if let Some(deprecated) = ctx.rules.deprecated_value(&attribute.key, value) {
-            out.push(ctx.finding(
-                &INFO,
-                format!(
-                    "value `{value}` of `{}` is deprecated since {}: use `{}`",
-                    attribute.key, deprecated.since, deprecated.replacement
-                ),
-                Some(format!(
-                    "set `{}` to `{}`",
-                    attribute.key, deprecated.replacement
-                )),
-                Some(&attribute.key),
-                attribute.offset,
-            ));
+            out.push(
+                ctx.finding(&INFO, Some(&attribute.key), attribute.offset, || {
+                    (
+                        format!(
+                            "value `{value}` of `{}` is deprecated since {}: use `{}`",
+                            attribute.key, deprecated.since, deprecated.replacement
+                        ),
+                        Some(format!(
+                            "set `{}` to `{}`",
+                            attribute.key, deprecated.replacement
+                        )),
+                    )
+                }),
+            );
         }
     }
 }

@@ -38,16 +38,15 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         _ => "UNSET",
     };
     out.push(
-        ctx.finding(
-            &INFO,
-            format!("`error.type` is set but the span status is {status}, not ERROR"),
-            Some(
-                "set the span status to ERROR when the operation failed; otherwise do not set \
+        ctx.finding(&INFO, Some("error.type"), attribute.offset, || {
+            (
+                format!("`error.type` is set but the span status is {status}, not ERROR"),
+                Some(
+                    "set the span status to ERROR when the operation failed; otherwise do not set \
              `error.type`"
-                    .to_string(),
-            ),
-            Some("error.type"),
-            attribute.offset,
-        ),
+                        .to_string(),
+                ),
+            )
+        }),
     );
 }

@@ -39,35 +39,36 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let Some((namespace, key)) = ctx.foreign_vocabulary() else {
         return;
     };
-    let mut help = String::from("rewrite the dump with `spanlint migrate`");
-    if let Some(Operation {
-        name,
-        inferred_from: Some(from),
-    }) = ctx.operation
-    {
-        help.extend([
-            "; it would set `gen_ai.operation.name` to `",
+    let text = || {
+        let mut help = String::from("rewrite the dump with `spanlint migrate`");
+        if let Some(Operation {
             name,
-            "` (from `",
-            from,
-            "`)",
-        ]);
-    }
-    help.push_str(", or enable the library's GenAI-conventions mode");
-    out.push(
-        ctx.finding(
-            &INFO,
-            [
-                "the span describes its work only in ",
-                &namespace.name,
-                "'s vocabulary (`",
-                &crate::report::truncate(key, 80),
-                "`): no `gen_ai.*` attribute, not even the required `gen_ai.operation.name`",
-            ]
-            .concat(),
-            Some(help),
-            Some("gen_ai.operation.name"),
-            ctx.span.name_offset,
-        ),
-    );
+            inferred_from: Some(from),
+        }) = ctx.operation
+        {
+            help.extend([
+                "; it would set `gen_ai.operation.name` to `",
+                name,
+                "` (from `",
+                from,
+                "`)",
+            ]);
+        }
+        help.push_str(", or enable the library's GenAI-conventions mode");
+        let message = [
+            "the span describes its work only in ",
+            &namespace.name,
+            "'s vocabulary (`",
+            &crate::report::truncate(key, 80),
+            "`): no `gen_ai.*` attribute, not even the required `gen_ai.operation.name`",
+        ]
+        .concat();
+        (message, Some(help))
+    };
+    out.push(ctx.finding(
+        &INFO,
+        Some("gen_ai.operation.name"),
+        ctx.span.name_offset,
+        text,
+    ));
 }

@@ -57,16 +57,17 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             continue;
         }
         if let Some(problem) = problem(attribute) {
-            out.push(ctx.finding(
-                &INFO,
-                format!(
-                    "`{}` does not follow the conventions' message structure: {problem}",
-                    attribute.key
-                ),
-                Some(help(&problem)),
-                Some(&attribute.key),
-                attribute.offset,
-            ));
+            out.push(
+                ctx.finding(&INFO, Some(&attribute.key), attribute.offset, || {
+                    (
+                        format!(
+                            "`{}` does not follow the conventions' message structure: {problem}",
+                            attribute.key
+                        ),
+                        Some(help(&problem)),
+                    )
+                }),
+            );
         }
     }
 }

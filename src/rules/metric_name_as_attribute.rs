@@ -33,24 +33,21 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         let Some(metric) = ctx.rules.metric_named(facts) else {
             continue;
         };
-        let what = if attribute.key == metric {
-            format!("`{metric}` is a metric of the conventions, not a span attribute")
-        } else {
-            format!(
-                "`{}` lies under the metric name `{metric}`, which is not a span attribute",
-                crate::report::truncate(&attribute.key, 100)
-            )
-        };
-        let mut finding = ctx.finding(
-            &INFO,
-            what,
-            Some(format!(
+        let mut finding = ctx.finding(&INFO, Some(&attribute.key), attribute.offset, || {
+            let what = if attribute.key == metric {
+                format!("`{metric}` is a metric of the conventions, not a span attribute")
+            } else {
+                format!(
+                    "`{}` lies under the metric name `{metric}`, which is not a span attribute",
+                    crate::report::truncate(&attribute.key, 100)
+                )
+            };
+            let help = format!(
                 "record `{metric}` with a meter; on spans use the conventions' attributes \
                  (token counts: `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`)"
-            )),
-            Some(&attribute.key),
-            attribute.offset,
-        );
+            );
+            (what, Some(help))
+        });
         // As severe as the reserved namespace it squats (`mcp.` is a warning).
         if let Some(severity) = ctx
             .rules

@@ -36,6 +36,8 @@
 //! Set the attribute in the instrumentation (or run `spanlint migrate` when a deprecated
 //! attribute carries the same information, as `gen_ai.system` does here).
 
+use std::cell::OnceCell;
+
 use super::ruleset::{Operation, PresentAttributes};
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
@@ -58,7 +60,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             out.push(missing(
                 ctx,
                 "gen_ai.operation.name",
-                "GenAI spans",
+                || "GenAI spans",
                 None,
                 true,
             ));
@@ -71,7 +73,9 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let aggregate = ctx
         .operation
         .is_some_and(|o| ctx.rules.is_aggregate_operation(o.name));
-    let mut label: Option<String> = None;
+    // The span type's label, for messages: built once, for the first finding that has one.
+    let label = OnceCell::new();
+    let label = || label.get_or_init(|| ctx.span_type_label()).as_str();
     let mut recommended = Vec::new();
     for compiled in ctx.requirement_table() {
         // Opt-in attributes are neither required nor listed as recommended.
@@ -95,7 +99,6 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
                 Level::ConditionallyRequired => requirement.condition.as_deref(),
                 _ => None,
             };
-            let label = label.get_or_insert_with(|| ctx.span_type_label());
             out.push(missing(
                 ctx,
                 key,
@@ -106,53 +109,56 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         }
     }
     if !recommended.is_empty() && !foreign {
-        let label = label.get_or_insert_with(|| ctx.span_type_label());
         out.push(missing_recommended(ctx, &recommended, label));
     }
 }
 
 /// One info for all recommended attributes a span lacks (one per attribute would bury the
 /// errors).
-fn missing_recommended(ctx: &SpanContext<'_, '_>, keys: &[&str], label: &str) -> Finding {
-    let mut message = ["recommended on ", label, " but missing: "].concat();
-    for (i, key) in keys.iter().enumerate() {
-        let separator = if i == 0 { "`" } else { ", `" };
-        message.extend([separator, key, "`"]);
-    }
-    let mut finding = ctx.finding(
-        &INFO,
-        message,
-        Some("set them when the instrumentation knows them".to_string()),
-        None,
-        ctx.span.name_offset,
-    );
+fn missing_recommended<'l>(
+    ctx: &SpanContext<'_, '_>,
+    keys: &[&str],
+    label: impl FnOnce() -> &'l str,
+) -> Finding {
+    let mut finding = ctx.finding(&INFO, None, ctx.span.name_offset, || {
+        let mut message = ["recommended on ", label(), " but missing: "].concat();
+        for (i, key) in keys.iter().enumerate() {
+            let separator = if i == 0 { "`" } else { ", `" };
+            message.extend([separator, key, "`"]);
+        }
+        let help = "set them when the instrumentation knows them".to_string();
+        (message, Some(help))
+    });
     finding.severity = Severity::Info;
     finding
 }
 
 /// The finding for a missing attribute. `may_replace`: whether the key replaces some
 /// deprecated attribute (only then can the span hold one to rename).
-fn missing(
+fn missing<'l>(
     ctx: &SpanContext<'_, '_>,
     key: &str,
-    label: &str,
+    label: impl FnOnce() -> &'l str,
     condition: Option<&str>,
     may_replace: bool,
 ) -> Finding {
-    let message = match condition {
-        Some(condition) => format!(
-            "`{key}` is missing: it is required on {label} {}",
-            lowercase_first(condition.trim_end_matches('.'))
-        ),
-        None => ["`", key, "` is missing: it is required on ", label].concat(),
-    };
-    let help = match deprecated_source(ctx, key, may_replace) {
-        Some((attribute, deprecated)) => {
-            super::deprecated_attribute::rename_help(ctx, attribute, deprecated)
-        }
-        None => help(ctx, key),
-    };
-    ctx.finding(&INFO, message, Some(help), Some(key), ctx.span.name_offset)
+    ctx.finding(&INFO, Some(key), ctx.span.name_offset, || {
+        let label = label();
+        let message = match condition {
+            Some(condition) => format!(
+                "`{key}` is missing: it is required on {label} {}",
+                lowercase_first(condition.trim_end_matches('.'))
+            ),
+            None => ["`", key, "` is missing: it is required on ", label].concat(),
+        };
+        let help = match deprecated_source(ctx, key, may_replace) {
+            Some((attribute, deprecated)) => {
+                super::deprecated_attribute::rename_help(ctx, attribute, deprecated)
+            }
+            None => help(ctx, key),
+        };
+        (message, Some(help))
+    })
 }
 
 /// The help when the span has no deprecated attribute the missing one replaces.

@@ -32,27 +32,20 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     {
         return;
     }
-    let scope = crate::report::truncate(&ctx.scope.name, 80);
-    let message = if scope.is_empty() {
-        "an unnamed scope and its resource have no schema URL".to_string()
-    } else {
-        ["scope `", &scope, "` and its resource have no schema URL"].concat()
-    };
-    out.push(
-        ctx.finding(
-            &INFO,
-            message,
-            Some(
-                [
-                    "create the tracer with the schema URL of the conventions version it follows \
-                 (e.g. `",
-                    &ctx.rules.file.conventions.schema_url,
-                    "`)",
-                ]
-                .concat(),
-            ),
-            None,
-            ctx.span.name_offset,
-        ),
-    );
+    out.push(ctx.finding(&INFO, None, ctx.span.name_offset, || {
+        let scope = crate::report::truncate(&ctx.scope.name, 80);
+        let message = if scope.is_empty() {
+            "an unnamed scope and its resource have no schema URL".to_string()
+        } else {
+            ["scope `", &scope, "` and its resource have no schema URL"].concat()
+        };
+        let help = [
+            "create the tracer with the schema URL of the conventions version it follows \
+             (e.g. `",
+            &ctx.rules.file.conventions.schema_url,
+            "`)",
+        ]
+        .concat();
+        (message, Some(help))
+    }));
 }

@@ -47,34 +47,33 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             .into_iter()
             .next()
         {
-            let what = if group.count > 1 {
-                format!(
-                    "{} `{prefix}.*` attributes (e.g. `{}`)",
-                    group.count, group.first.key
+            out.push(ctx.finding(&INFO, Some(&group.first.key), group.first.offset, || {
+                let what = if group.count > 1 {
+                    format!(
+                        "{} `{prefix}.*` attributes (e.g. `{}`)",
+                        group.count, group.first.key
+                    )
+                } else {
+                    format!("`{}`", group.first.key)
+                };
+                (
+                    format!(
+                        "{what} on a span whose provider is `{}`, not {}",
+                        crate::report::truncate(provider, 40),
+                        namespace
+                            .providers
+                            .iter()
+                            .map(|p| format!("`{p}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                    Some(format!(
+                        "set `gen_ai.provider.name` to the provider actually called, and record \
+                         only its attributes (`{prefix}.*` belongs to {})",
+                        namespace.providers.join(", ")
+                    )),
                 )
-            } else {
-                format!("`{}`", group.first.key)
-            };
-            out.push(ctx.finding(
-                &INFO,
-                format!(
-                    "{what} on a span whose provider is `{}`, not {}",
-                    crate::report::truncate(provider, 40),
-                    namespace
-                        .providers
-                        .iter()
-                        .map(|p| format!("`{p}`"))
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ),
-                Some(format!(
-                    "set `gen_ai.provider.name` to the provider actually called, and record only \
-                     its attributes (`{prefix}.*` belongs to {})",
-                    namespace.providers.join(", ")
-                )),
-                Some(&group.first.key),
-                group.first.offset,
-            ));
+            }));
         }
     }
 }

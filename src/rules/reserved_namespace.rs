@@ -49,21 +49,18 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         let Some(namespace) = ctx.rules.reserved_namespace(&group.first.key) else {
             continue;
         };
-        let mut message = String::new();
-        group.append_to(&mut message);
-        message.push_str(if group.count > 1 {
-            " are not attributes of the conventions but use the reserved `"
-        } else {
-            " is not an attribute of the conventions but uses the reserved `"
+        let mut finding = ctx.finding(&INFO, Some(&group.first.key), group.first.offset, || {
+            let mut message = String::new();
+            group.append_to(&mut message);
+            message.push_str(if group.count > 1 {
+                " are not attributes of the conventions but use the reserved `"
+            } else {
+                " is not an attribute of the conventions but uses the reserved `"
+            });
+            message.extend([namespace.prefix.trim_end_matches('.'), "` namespace"]);
+            let indexed = group.label != *group.first.key;
+            (message, Some(help(ctx, &group.first.key, indexed)))
         });
-        message.extend([namespace.prefix.trim_end_matches('.'), "` namespace"]);
-        let mut finding = ctx.finding(
-            &INFO,
-            message,
-            Some(help(ctx, &group.first.key, group.label != *group.first.key)),
-            Some(&group.first.key),
-            group.first.offset,
-        );
         if let Some(severity) = namespace.severity {
             finding.severity = severity;
         }

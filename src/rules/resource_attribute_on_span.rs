@@ -31,19 +31,18 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         if !facts.resource {
             continue;
         }
-        out.push(ctx.finding(
-            &INFO,
-            format!(
-                "`{}` is resource identity but is set on the span",
-                attribute.key
-            ),
-            Some(format!(
-                "set `{}` on the resource (e.g. with `OTEL_RESOURCE_ATTRIBUTES`) and remove it \
-                 from the span",
-                attribute.key
-            )),
-            Some(&attribute.key),
-            attribute.offset,
-        ));
+        out.push(ctx.finding(&INFO, Some(&attribute.key), attribute.offset, || {
+            (
+                format!(
+                    "`{}` is resource identity but is set on the span",
+                    attribute.key
+                ),
+                Some(format!(
+                    "set `{}` on the resource (e.g. with `OTEL_RESOURCE_ATTRIBUTES`) and remove \
+                     it from the span",
+                    attribute.key
+                )),
+            )
+        }));
     }
 }

@@ -821,6 +821,22 @@ impl PresentAttributes {
     }
 }
 
+/// [`SpanContext::provider`].
+fn find_provider<'r>(rules: &'r Ruleset, span: &'r Span<'_>) -> Option<&'r str> {
+    let (key, value) = match span.str_attribute("gen_ai.provider.name") {
+        Some(value) => ("gen_ai.provider.name", value),
+        None => ("gen_ai.system", span.str_attribute("gen_ai.system")?),
+    };
+    if let Some(renamed) = rules.deprecated_value(key, value) {
+        return Some(&renamed.replacement);
+    }
+    Some(
+        rules
+            .value_alias("gen_ai.provider.name", value)
+            .unwrap_or(value),
+    )
+}
+
 /// A span's operation, and whether the span said it or spanlint inferred it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation<'r> {
@@ -848,6 +864,12 @@ pub struct SpanContext<'r, 'a> {
     /// The [`KeyFacts`] of the span's own attributes (same order), looked up once for the
     /// several rules that ask.
     attribute_facts: OnceCell<Vec<KeyFacts>>,
+    /// [`SpanContext::provider`], found once for the several rules that ask (every rule run
+    /// asks it at least once; a plain field, not a lazy cell, which would tie the span's and
+    /// the ruleset's lifetimes together).
+    provider: Option<&'r str>,
+    /// Whether findings get their message and help (see [`SpanContext::with_messages`]).
+    messages: bool,
 }
 
 impl<'r, 'a> SpanContext<'r, 'a> {
@@ -897,7 +919,18 @@ impl<'r, 'a> SpanContext<'r, 'a> {
                 scope: scope.name.to_string(),
             }),
             attribute_facts: OnceCell::new(),
+            provider: find_provider(rules, span),
+            messages: true,
         }
+    }
+
+    /// This context, its findings with (`true`, the default) or without a message and help: a
+    /// run that shows only counts (`check --quiet`, `--statistics`, `--write-baseline`) reads
+    /// neither, and building them cost more than finding the problems. Which findings there
+    /// are, and everything else about them, does not change.
+    pub fn with_messages(mut self, messages: bool) -> Self {
+        self.messages = messages;
+        self
     }
 
     /// The span's own attributes, each with its key's facts.
@@ -966,18 +999,7 @@ impl<'r, 'a> SpanContext<'r, 'a> {
     /// deprecated `gen_ai.system`, with renamed values (`vertex_ai`) and library spellings
     /// (`openai.chat`) mapped, so old and foreign spans still get their provider's refinement.
     pub fn provider(&self) -> Option<&'r str> {
-        let (key, value) = match self.span.str_attribute("gen_ai.provider.name") {
-            Some(value) => ("gen_ai.provider.name", value),
-            None => ("gen_ai.system", self.span.str_attribute("gen_ai.system")?),
-        };
-        if let Some(renamed) = self.rules.deprecated_value(key, value) {
-            return Some(&renamed.replacement);
-        }
-        Some(
-            self.rules
-                .value_alias("gen_ai.provider.name", value)
-                .unwrap_or(value),
-        )
+        self.provider
     }
 
     /// The span type's requirements after the provider refinement.
@@ -1015,15 +1037,21 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         }
     }
 
-    /// A finding about this span, with the rule's default severity.
+    /// A finding about this span, with the rule's default severity. `text` gives its message
+    /// and help; it is called only when the run shows them (see
+    /// [`SpanContext::with_messages`]), so a rule builds them in it.
     pub fn finding(
         &self,
         info: &super::RuleInfo,
-        message: String,
-        help: Option<String>,
         attribute: Option<&str>,
         offset: Offset,
+        text: impl FnOnce() -> (String, Option<String>),
     ) -> Finding {
+        let (message, help) = if self.messages {
+            text()
+        } else {
+            (String::new(), None)
+        };
         Finding {
             rule: info.id,
             severity: info.default_severity,

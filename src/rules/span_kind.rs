@@ -46,20 +46,19 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     if allowed.is_empty() || allowed.contains(&kind) {
         return;
     }
-    let names: Vec<String> = allowed
-        .iter()
-        .map(|k| format!("`{}`", k.as_str().to_uppercase()))
-        .collect();
-    out.push(ctx.finding(
-        &INFO,
-        format!(
-            "span kind `{}` on {}: the conventions give {}",
-            ctx.span.kind.as_str().to_uppercase(),
-            ctx.span_type_label(),
-            names.join(" or ")
-        ),
-        Some(format!("start the span with kind {}", names[0])),
-        None,
-        ctx.span.name_offset,
-    ));
+    out.push(ctx.finding(&INFO, None, ctx.span.name_offset, || {
+        let names: Vec<String> = allowed
+            .iter()
+            .map(|k| format!("`{}`", k.as_str().to_uppercase()))
+            .collect();
+        (
+            format!(
+                "span kind `{}` on {}: the conventions give {}",
+                ctx.span.kind.as_str().to_uppercase(),
+                ctx.span_type_label(),
+                names.join(" or ")
+            ),
+            Some(format!("start the span with kind {}", names[0])),
+        )
+    }));
 }

@@ -32,37 +32,33 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let Some(span_type) = ctx.span_type() else {
         return;
     };
-    let Some((template, expected)) = span_type
+    // The first template the span has every placeholder of decides.
+    let Some((template, follows)) = span_type
         .span_names
         .iter()
-        .find_map(|t| render(t, ctx).map(|name| (t, name)))
+        .find_map(|t| follows(t, ctx).map(|follows| (t, follows)))
     else {
         return;
     };
-    if ctx.span.name != expected {
-        out.push(
-            ctx.finding(
-                &INFO,
-                [
-                    "span name `",
-                    &crate::report::truncate(&ctx.span.name, 80),
-                    "` does not follow `",
-                    template,
-                    "`",
-                ]
-                .concat(),
-                Some(
-                    [
-                        "name the span `",
-                        &crate::report::truncate(&expected, 120),
-                        "`",
-                    ]
-                    .concat(),
-                ),
-                None,
-                ctx.span.name_offset,
-            ),
-        );
+    if !follows {
+        out.push(ctx.finding(&INFO, None, ctx.span.name_offset, || {
+            let expected = render(template, ctx).unwrap_or_default();
+            let message = [
+                "span name `",
+                &crate::report::truncate(&ctx.span.name, 80),
+                "` does not follow `",
+                template,
+                "`",
+            ]
+            .concat();
+            let help = [
+                "name the span `",
+                &crate::report::truncate(&expected, 120),
+                "`",
+            ]
+            .concat();
+            (message, Some(help))
+        }));
     }
 }
 
@@ -70,21 +66,49 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
 /// not a string.
 pub fn render(template: &str, ctx: &SpanContext<'_, '_>) -> Option<String> {
     let mut out = String::with_capacity(template.len() + 16);
+    each_piece(template, ctx, |piece| out.push_str(piece))?;
+    Some(out)
+}
+
+/// Whether the span's name is the [`render`]ed template (`None` when the template cannot be
+/// rendered), compared piece by piece instead of building the expected name.
+fn follows(template: &str, ctx: &SpanContext<'_, '_>) -> Option<bool> {
+    // The part of the name not matched yet; `None` once a piece differs (every placeholder is
+    // still looked up: a missing one means `None`, whatever the name).
+    let mut unmatched = Some(ctx.span.name.as_ref());
+    each_piece(template, ctx, |piece| {
+        unmatched = unmatched.and_then(|name| name.strip_prefix(piece));
+    })?;
+    Some(unmatched == Some(""))
+}
+
+/// Hands `piece` a template's text between placeholders and each placeholder's value, in
+/// order; `None` (and no more pieces) at a placeholder that is missing or not a non-empty
+/// string, or at a `{` without its `}`.
+fn each_piece<'t>(
+    template: &'t str,
+    ctx: &'t SpanContext<'_, '_>,
+    mut piece: impl FnMut(&'t str),
+) -> Option<()> {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         let close = rest[open..].find('}')? + open;
-        out.push_str(&rest[..open]);
-        let key = &rest[open + 1..close];
-        match (key, ctx.operation) {
-            // An operation inferred from a library's own attribute names the span too.
-            ("gen_ai.operation.name", Some(operation)) => out.push_str(operation.name),
-            _ => match &ctx.span.attribute(key)?.value {
-                crate::model::Value::String(s) if !s.is_empty() => out.push_str(s),
-                _ => return None,
-            },
-        }
+        piece(&rest[..open]);
+        piece(placeholder(&rest[open + 1..close], ctx)?);
         rest = &rest[close + 1..];
     }
-    out.push_str(rest);
-    Some(out)
+    piece(rest);
+    Some(())
+}
+
+/// A placeholder's value: the span's attribute, when it is a non-empty string.
+fn placeholder<'t>(key: &str, ctx: &'t SpanContext<'_, '_>) -> Option<&'t str> {
+    match (key, ctx.operation) {
+        // An operation inferred from a library's own attribute names the span too.
+        ("gen_ai.operation.name", Some(operation)) => Some(operation.name),
+        _ => match &ctx.span.attribute(key)?.value {
+            crate::model::Value::String(s) if !s.is_empty() => Some(s),
+            _ => None,
+        },
+    }
 }

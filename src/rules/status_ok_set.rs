@@ -30,13 +30,13 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     if ctx.span.status.code != StatusCode::Ok {
         return;
     }
-    out.push(ctx.finding(
-        &INFO,
-        "the span status is OK: instrumentation should leave it unset on success".to_string(),
-        Some(
-            "leave the status unset on success; set ERROR with `error.type` on failure".to_string(),
-        ),
-        None,
-        ctx.span.name_offset,
-    ));
+    out.push(ctx.finding(&INFO, None, ctx.span.name_offset, || {
+        (
+            "the span status is OK: instrumentation should leave it unset on success".to_string(),
+            Some(
+                "leave the status unset on success; set ERROR with `error.type` on failure"
+                    .to_string(),
+            ),
+        )
+    }));
 }

@@ -41,23 +41,23 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             continue;
         };
         if n == -1 && tokens.placeholder_minus_one.iter().any(|k| k == key) {
-            out.push(ctx.finding(
-                &INFO,
-                format!("`{key}` is -1, a placeholder for \"not set\" recorded as a value"),
-                Some(format!(
-                    "leave `{key}` unset when the request did not set it"
-                )),
-                Some(key),
-                attribute.offset,
-            ));
+            out.push(ctx.finding(&INFO, Some(key), attribute.offset, || {
+                (
+                    format!("`{key}` is -1, a placeholder for \"not set\" recorded as a value"),
+                    Some(format!(
+                        "leave `{key}` unset when the request did not set it"
+                    )),
+                )
+            }));
         } else if n < 0 && tokens.counts.iter().any(|k| k == key) {
-            let mut finding = ctx.finding(
-                &INFO,
-                format!("`{key}` is negative ({n})"),
-                Some("record the count the provider reported; a count is never negative".into()),
-                Some(key),
-                attribute.offset,
-            );
+            let mut finding = ctx.finding(&INFO, Some(key), attribute.offset, || {
+                (
+                    format!("`{key}` is negative ({n})"),
+                    Some(
+                        "record the count the provider reported; a count is never negative".into(),
+                    ),
+                )
+            });
             finding.severity = Severity::Error;
             out.push(finding);
         }
@@ -75,33 +75,32 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         if present.is_empty() || total < 0 || sum <= total {
             continue;
         }
-        let names: Vec<String> = present.iter().map(|(k, _)| format!("`{k}`")).collect();
         let first = present[0].0;
         let offset = ctx
             .span
             .attribute(first)
             .map_or(ctx.span.name_offset, |a| a.offset);
-        out.push(ctx.finding(
-            &INFO,
-            format!(
-                "{} ({sum}) {} more than `{}` ({total}), which should include {}",
-                names.join(" + "),
-                if names.len() > 1 { "are" } else { "is" },
-                relation.total,
-                if names.len() > 1 { "them" } else { "it" },
-            ),
-            Some(format!(
-                "report `{}` including {}{}",
-                relation.total,
-                names.join(" and "),
-                if present.iter().any(|(k, _)| k.contains("cache")) {
-                    " (Anthropic's raw input count excludes cached tokens: add them)"
-                } else {
-                    ""
-                }
-            )),
-            Some(&relation.total),
-            offset,
-        ));
+        out.push(ctx.finding(&INFO, Some(&relation.total), offset, || {
+            let names: Vec<String> = present.iter().map(|(k, _)| format!("`{k}`")).collect();
+            (
+                format!(
+                    "{} ({sum}) {} more than `{}` ({total}), which should include {}",
+                    names.join(" + "),
+                    if names.len() > 1 { "are" } else { "is" },
+                    relation.total,
+                    if names.len() > 1 { "them" } else { "it" },
+                ),
+                Some(format!(
+                    "report `{}` including {}{}",
+                    relation.total,
+                    names.join(" and "),
+                    if present.iter().any(|(k, _)| k.contains("cache")) {
+                        " (Anthropic's raw input count excludes cached tokens: add them)"
+                    } else {
+                        ""
+                    }
+                )),
+            )
+        }));
     }
 }

@@ -45,25 +45,26 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         {
             continue;
         }
-        // Enum-like values the rules file knows the attribute of may be echoed (truncated).
-        let shown = crate::report::truncate(value, 40);
-        let help = match ctx.rules.value_alias(&attribute.key, value) {
-            Some(meant) => format!(
-                "did you mean `{meant}`? set `{}` to `{meant}`",
-                attribute.key
-            ),
-            None => format!(
-                "use a well-known value if one applies ({}); custom values are allowed",
-                list(&def.members)
-            ),
-        };
-        out.push(ctx.finding(
-            &INFO,
-            format!("`{shown}` is not a well-known value of `{}`", attribute.key),
-            Some(help),
-            Some(&attribute.key),
-            attribute.offset,
-        ));
+        out.push(
+            ctx.finding(&INFO, Some(&attribute.key), attribute.offset, || {
+                // Enum-like values the rules file knows the attribute of may be echoed (truncated).
+                let shown = crate::report::truncate(value, 40);
+                let help = match ctx.rules.value_alias(&attribute.key, value) {
+                    Some(meant) => format!(
+                        "did you mean `{meant}`? set `{}` to `{meant}`",
+                        attribute.key
+                    ),
+                    None => format!(
+                        "use a well-known value if one applies ({}); custom values are allowed",
+                        list(&def.members)
+                    ),
+                };
+                (
+                    format!("`{shown}` is not a well-known value of `{}`", attribute.key),
+                    Some(help),
+                )
+            }),
+        );
     }
 }
 

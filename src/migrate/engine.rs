@@ -128,6 +128,8 @@ pub struct Migrator {
     /// Whether changes carry their `old`/`new` text (only `--diff` shows it; building it is a
     /// measurable part of planning on large files).
     describe: bool,
+    /// Which steps a span's keys can set off.
+    sources: Sources,
 }
 
 /// Unknown `--target`.
@@ -202,6 +204,7 @@ impl Migrator {
             })
             .collect();
         Ok(Migrator {
+            sources: Sources::new(&mapping, &rules),
             rules,
             mapping,
             rename_labels,
@@ -261,16 +264,24 @@ impl Migrator {
     ) -> Option<SpanPlan<'a>> {
         let mut w = works(&span.attributes, 4);
         let mut changes = Vec::new();
-        for fold in &self.mapping.folds {
-            self.fold(fold, &mut w, &mut changes);
+        let steps = self.sources.of(&span.attributes);
+        let ids = self.sources.ids;
+        for (n, fold) in self.mapping.folds.iter().enumerate() {
+            if may(steps, ids.fold + n) {
+                self.fold(fold, &mut w, &mut changes);
+            }
         }
-        self.wrap_messages(&mut w, &mut changes);
-        self.split_urls(&mut w, &mut changes);
-        for combine in &self.mapping.combines {
-            self.combine(combine, &mut w, &mut changes);
+        self.wrap_messages(&mut w, steps, &mut changes);
+        self.split_urls(&mut w, steps, &mut changes);
+        for (n, combine) in self.mapping.combines.iter().enumerate() {
+            if may(steps, ids.combine + n) {
+                self.combine(combine, &mut w, &mut changes);
+            }
         }
-        for conversion in &self.mapping.conversions {
-            self.convert(conversion, &mut w, &mut changes);
+        for (n, conversion) in self.mapping.conversions.iter().enumerate() {
+            if may(steps, ids.convert + n) {
+                self.convert(conversion, &mut w, &mut changes);
+            }
         }
         let mut removed_events = Vec::new();
         for entry in &self.mapping.event_messages {
@@ -282,10 +293,12 @@ impl Migrator {
         self.normalise_values(&mut w, &mut changes);
         let operation = self.operation_of(&w, span);
         self.rename(&mut w, operation.as_deref(), &mut changes);
-        for unpack in &self.mapping.unpacks {
-            self.unpack(unpack, &mut w, &mut changes);
+        for (n, unpack) in self.mapping.unpacks.iter().enumerate() {
+            if may(steps, ids.unpack + n) {
+                self.unpack(unpack, &mut w, &mut changes);
+            }
         }
-        self.prefix_rename(&mut w, &mut changes);
+        self.prefix_rename(&mut w, steps, &mut changes);
         self.add_operation(&mut w, span, &mut changes);
         let mut event_works: Vec<Vec<Work<'a>>> = span
             .events
@@ -777,9 +790,9 @@ impl Migrator {
     }
 
     /// `[[split-url]]`: a URL → `server.address` / `server.port`, when neither is there.
-    fn split_urls<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
-        for split in &self.mapping.split_urls {
-            if !self.target_available(&split.address) {
+    fn split_urls<'a>(&self, w: &mut Vec<Work<'a>>, steps: StepSet, changes: &mut Vec<Change>) {
+        for (n, split) in self.mapping.split_urls.iter().enumerate() {
+            if !may(steps, self.sources.ids.split + n) || !self.target_available(&split.address) {
                 continue;
             }
             let Some(i) = w.iter().position(|x| x.key == split.from) else {
@@ -828,9 +841,9 @@ impl Migrator {
         }
     }
 
-    fn wrap_messages<'a>(&self, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
-        for wrap in &self.mapping.wrap_messages {
-            if !self.target_available(&wrap.to) {
+    fn wrap_messages<'a>(&self, w: &mut Vec<Work<'a>>, steps: StepSet, changes: &mut Vec<Change>) {
+        for (n, wrap) in self.mapping.wrap_messages.iter().enumerate() {
+            if !may(steps, self.sources.ids.wrap + n) || !self.target_available(&wrap.to) {
                 continue;
             }
             let Some(i) = w.iter().position(|x| x.key == wrap.from) else {
@@ -1232,8 +1245,11 @@ impl Migrator {
         }
     }
 
-    fn prefix_rename<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
-        for p in &self.mapping.prefix_renames {
+    fn prefix_rename<'a>(&self, w: &mut [Work<'a>], steps: StepSet, changes: &mut Vec<Change>) {
+        for (n, p) in self.mapping.prefix_renames.iter().enumerate() {
+            if !may(steps, self.sources.ids.prefix + n) {
+                continue;
+            }
             for i in 0..w.len() {
                 let Some(rest) = w[i].key.strip_prefix(p.from.as_str()) else {
                     continue;
@@ -1661,6 +1677,184 @@ fn borrowed<'b>(value: &'b Value<'_>) -> Value<'b> {
                 .collect(),
         ),
     }
+}
+
+/// The steps of the mapping that act only when a span holds their source keys, numbered: folds,
+/// wrapped messages, URL splits, combines, conversions, unpacks, prefix renames (where each kind's
+/// first step is).
+#[derive(Debug, Clone, Copy)]
+struct StepIds {
+    fold: usize,
+    wrap: usize,
+    split: usize,
+    combine: usize,
+    convert: usize,
+    unpack: usize,
+    prefix: usize,
+}
+
+/// A set of steps by number; a step past the last bit is taken as always set off.
+type StepSet = u128;
+
+fn step_bit(step: usize) -> StepSet {
+    u32::try_from(step)
+        .ok()
+        .and_then(|n| StepSet::from(1u8).checked_shl(n))
+        .unwrap_or(0)
+}
+
+/// Which steps each source key sets off. A step does nothing to a span without its source keys,
+/// and a span holds the sources of few of the mapping's tens of steps, so one pass over its keys
+/// (a hash lookup and the few prefixes each) replaces a search of its keys per step.
+#[derive(Debug)]
+struct Sources {
+    ids: StepIds,
+    /// Exact source key → the steps it is a source of.
+    exact: HashMap<String, StepSet>,
+    /// Source key prefixes (folds, indexed conversions, prefix renames) → their steps.
+    prefixes: Vec<(String, StepSet)>,
+    /// Steps whose source keys some step can write (a rename target, a fold's messages, a
+    /// prefix rename's new prefix…): keys that appear while the span is planned, so these steps
+    /// are never skipped. None for the built-in mapping.
+    always: StepSet,
+}
+
+impl Sources {
+    fn new(mapping: &MappingFile, rules: &Ruleset) -> Self {
+        let fold = 0;
+        let wrap = fold + mapping.folds.len();
+        let split = wrap + mapping.wrap_messages.len();
+        let combine = split + mapping.split_urls.len();
+        let convert = combine + mapping.combines.len();
+        let unpack = convert + mapping.conversions.len();
+        let prefix = unpack + mapping.unpacks.len();
+        let ids = StepIds {
+            fold,
+            wrap,
+            split,
+            combine,
+            convert,
+            unpack,
+            prefix,
+        };
+        let mut exact: HashMap<String, StepSet> = HashMap::new();
+        let mut prefixes: Vec<(String, StepSet)> = Vec::new();
+        let mut key =
+            |k: &str, step: usize| *exact.entry(k.to_string()).or_default() |= step_bit(step);
+        for (n, w) in mapping.wrap_messages.iter().enumerate() {
+            key(&w.from, wrap + n);
+        }
+        for (n, s) in mapping.split_urls.iter().enumerate() {
+            key(&s.from, split + n);
+        }
+        for (n, c) in mapping.combines.iter().enumerate() {
+            c.from.iter().for_each(|k| key(k, combine + n));
+        }
+        for (n, u) in mapping.unpacks.iter().enumerate() {
+            key(&u.from, unpack + n);
+        }
+        for (n, c) in mapping.conversions.iter().enumerate() {
+            match c.format {
+                // `from` holds the prefix of the indexed keys.
+                ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions => {
+                    if let Some(p) = c.from.first() {
+                        prefixes.push((p.clone(), step_bit(convert + n)));
+                    }
+                }
+                _ => c.from.iter().for_each(|k| key(k, convert + n)),
+            }
+        }
+        for (n, f) in mapping.folds.iter().enumerate() {
+            prefixes.push((f.prefix.clone(), step_bit(fold + n)));
+        }
+        for (n, p) in mapping.prefix_renames.iter().enumerate() {
+            prefixes.push((p.from.clone(), step_bit(prefix + n)));
+        }
+        let (written, written_prefixes) = written_keys(mapping, rules);
+        let always = exact
+            .iter()
+            .filter(|(k, _)| {
+                written.contains(k.as_str()) || written_prefixes.iter().any(|p| k.starts_with(p))
+            })
+            .chain(prefixes.iter().map(|(p, set)| (p, set)).filter(|(p, _)| {
+                written.iter().any(|k| k.starts_with(p.as_str()))
+                    || written_prefixes
+                        .iter()
+                        .any(|w| w.starts_with(p.as_str()) || p.starts_with(w))
+            }))
+            .fold(0, |all, (_, set)| all | set);
+        Sources {
+            ids,
+            exact,
+            prefixes,
+            always,
+        }
+    }
+
+    /// The steps that may act on a span with these attributes: those whose source keys are
+    /// among them, and those whose sources a step may write.
+    fn of(&self, attributes: &[Attribute<'_>]) -> StepSet {
+        let mut steps = self.always;
+        for a in attributes {
+            if let Some(set) = self.exact.get(a.key.as_ref()) {
+                steps |= set;
+            }
+            for (prefix, set) in &self.prefixes {
+                if a.key.starts_with(prefix.as_str()) {
+                    steps |= set;
+                }
+            }
+        }
+        steps
+    }
+}
+
+/// Every key a step of planning can write to a span (before the squatter move, which comes
+/// last), and the prefixes of the keys it can write (prefix renames).
+fn written_keys<'m>(
+    mapping: &'m MappingFile,
+    rules: &'m Ruleset,
+) -> (HashSet<&'m str>, Vec<&'m str>) {
+    let mut keys: HashSet<&str> = HashSet::new();
+    keys.insert("gen_ai.operation.name");
+    keys.extend(mapping.folds.iter().map(|f| f.to.as_str()));
+    keys.extend(mapping.wrap_messages.iter().map(|w| w.to.as_str()));
+    keys.extend(
+        mapping
+            .split_urls
+            .iter()
+            .flat_map(|s| [s.address.as_str(), s.port.as_str()]),
+    );
+    keys.extend(mapping.combines.iter().map(|c| c.to.as_str()));
+    keys.extend(mapping.conversions.iter().map(|c| c.to.as_str()));
+    keys.extend(mapping.event_messages.iter().map(|e| e.to.as_str()));
+    keys.extend(mapping.event_attributes.iter().map(|e| e.to.as_str()));
+    keys.extend(mapping.renames.iter().map(|r| r.to.as_str()));
+    keys.extend(
+        mapping
+            .unpacks
+            .iter()
+            .flat_map(|u| u.fields.values().map(String::as_str)),
+    );
+    keys.extend(
+        rules
+            .file
+            .deprecated_attributes
+            .iter()
+            .filter_map(|d| d.replacement.as_deref()),
+    );
+    let prefixes = mapping
+        .prefix_renames
+        .iter()
+        .map(|p| p.to.as_str())
+        .collect();
+    (keys, prefixes)
+}
+
+/// Whether `step` may act on a span whose [`Sources::of`] is `steps`.
+fn may(steps: StepSet, step: usize) -> bool {
+    let bit = step_bit(step);
+    bit == 0 || steps & bit != 0
 }
 
 /// The work list of an attribute list, with room for `added` more attributes (a span gets
@@ -2261,6 +2455,57 @@ fn scaled(value: f64, scale: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Skipping the steps whose sources a span lacks changes no plan: every real and migrate
+    /// fixture, under each option set, plans the same with every step run on every span.
+    #[test]
+    fn skipped_steps_are_the_ones_that_would_do_nothing() {
+        use crate::input::{InputFormat, LoadedFile};
+        let mut paths: Vec<_> = ["fixtures/real", "fixtures/migrate"]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("jsonl" | "pb")))
+            .collect();
+        paths.sort();
+        assert!(paths.len() >= 25, "{paths:?}");
+        let option_sets = [
+            Options::default(),
+            Options {
+                dual_emit: true,
+                content: ContentAction::Hash,
+                ..Options::default()
+            },
+            Options {
+                keep_span_names: true,
+                content: ContentAction::Drop,
+                target: Some("1.37".into()),
+                squatter_namespace: Some("myapp".into()),
+                ..Options::default()
+            },
+        ];
+        let mut planned = 0;
+        for options in option_sets {
+            let new = || Migrator::new(Ruleset::builtin(), MappingFile::builtin(), options.clone());
+            let skipping = new().unwrap();
+            // The built-in mapping writes no key another step reads.
+            assert_eq!(skipping.sources.always, 0);
+            let mut every_step = new().unwrap();
+            every_step.sources.always = StepSet::MAX;
+            for path in &paths {
+                let format = match path.extension().and_then(|e| e.to_str()) {
+                    Some("pb") => InputFormat::Proto,
+                    _ => InputFormat::Json,
+                };
+                let file =
+                    LoadedFile::from_bytes("dump", std::fs::read(path).unwrap(), format).unwrap();
+                let batches: Vec<_> = file.batches().map(Result::unwrap).collect();
+                let plans = skipping.plan(&batches);
+                assert_eq!(plans, every_step.plan(&batches), "{}", path.display());
+                planned += plans.len();
+            }
+        }
+        assert!(planned > 50, "{planned}");
+    }
 
     #[test]
     fn messages_keep_arguments_as_written_and_normalise_roles_and_reasons() {

@@ -17,10 +17,11 @@ fn main() -> ExitCode {
 /// mimalloc keeps freed pages for a while before giving them back to the system. A streamed run
 /// frees each group of ~1 MiB chunks and their spans at once, so giving pages back at once keeps
 /// peak memory near what is live (`check --quiet`, 200 MB dump: 99–103 → 86–94 MB; 1 GB:
-/// 271 → 230 MB) for a few percent more page faults. `migrate` waits 10 ms instead: its live
-/// memory is small (one piece's model and output), and giving pages back at once doubled its
-/// system time (1 GB protobuf: 3.0–3.4 s of sys time and 55 MB peak with 10 ms, 5.9–6.8 s and
-/// 46 MB with 0; mimalloc's own default kept 98 MB). `MIMALLOC_PURGE_DELAY` in the environment
+/// 271 → 230 MB) for a few percent more page faults. `migrate` waits 100 ms instead: its live
+/// memory is small (one piece's model and output), and giving pages back sooner costs it system
+/// time in page faults (1 GB protobuf: 10 ms → 1.36M faults, 5.0 s system, 48 MB peak; 100 ms →
+/// 0.42M faults, 2.1 s system, 62 MB; 1 GB JSON lines: 39 → 48 MB for 2.9 → 1.8 s; never,
+/// mimalloc's own setting: 88 MB already at 200 MB). `MIMALLOC_PURGE_DELAY` in the environment
 /// still wins.
 fn return_freed_memory_promptly(command: &spanlint::cli::Command) {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
@@ -30,7 +31,7 @@ fn return_freed_memory_promptly(command: &spanlint::cli::Command) {
     // constant for it).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     let delay_ms = match command {
-        spanlint::cli::Command::Migrate(_) => 10,
+        spanlint::cli::Command::Migrate(_) => 100,
         _ => 0,
     };
     // SAFETY: setting an option is a plain store mimalloc allows at any time.

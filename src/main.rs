@@ -15,14 +15,14 @@ fn main() -> ExitCode {
 }
 
 /// mimalloc keeps freed pages for a while before giving them back to the system. A streamed run
-/// frees each group of ~1 MiB chunks and their spans at once, so giving pages back at once keeps
-/// peak memory near what is live (`check --quiet`, 200 MB dump: 99–103 → 86–94 MB; 1 GB:
-/// 271 → 230 MB) for a few percent more page faults. `migrate` waits 100 ms instead: its live
-/// memory is small (one piece's model and output), and giving pages back sooner costs it system
-/// time in page faults (1 GB protobuf: 10 ms → 1.36M faults, 5.0 s system, 48 MB peak; 100 ms →
-/// 0.42M faults, 2.1 s system, 62 MB; 1 GB JSON lines: 39 → 48 MB for 2.9 → 1.8 s; never,
-/// mimalloc's own setting: 88 MB already at 200 MB). `MIMALLOC_PURGE_DELAY` in the environment
-/// still wins.
+/// frees each group of ~1 MiB chunks and their spans at once: giving pages back at once keeps
+/// peak memory nearest to what is live, giving them back later saves the page faults of taking
+/// them again. `check` and `migrate` wait 100 ms: their live memory is small next to the limit
+/// (1 GB protobuf, at once → 100 ms: `check --quiet` 77 → 83 MB peak for 8.9 → 7.1 s of CPU,
+/// 0.32M → 0.07M faults; `check --format json` 86 → 92 MB; `migrate` 48 → 62 MB for 21.6 → 15.3 s
+/// of CPU; never giving back, mimalloc's own setting, held 88 MB in `migrate` at 200 MB
+/// already). The rest, `coverage` first (94 MB at 1 GB), give pages back at once.
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins.
 fn return_freed_memory_promptly(command: &spanlint::cli::Command) {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;
@@ -31,7 +31,7 @@ fn return_freed_memory_promptly(command: &spanlint::cli::Command) {
     // constant for it).
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     let delay_ms = match command {
-        spanlint::cli::Command::Migrate(_) => 100,
+        spanlint::cli::Command::Check(_) | spanlint::cli::Command::Migrate(_) => 100,
         _ => 0,
     };
     // SAFETY: setting an option is a plain store mimalloc allows at any time.

@@ -241,6 +241,15 @@ fn key_value<'a>(
 ) -> Result<Attribute<'a>> {
     let mut kv = r.message(field, depth)?;
     let depth = depth - 1;
+    if depth > 0
+        && let Some((key, value)) = key_and_string(kv.buf)
+    {
+        return Ok(Attribute {
+            key: Cow::Borrowed(key),
+            value: Value::String(Cow::Borrowed(value)),
+            offset,
+        });
+    }
     let mut out = Attribute {
         key: Cow::Borrowed(""),
         value: Value::Empty,
@@ -260,6 +269,30 @@ fn key_value<'a>(
         }
     }
     Ok(out)
+}
+
+/// The key and value of a `KeyValue` in its commonest encoding, read straight from its bytes:
+/// a key, then an `AnyValue` holding only a string, both under 128 bytes and valid UTF-8.
+/// `None` for anything else, which the general loop then reads (and reports if malformed);
+/// both ways give the same attribute. `depth` must leave room for the `AnyValue` message.
+#[inline(always)]
+fn key_and_string(kv: &[u8]) -> Option<(&str, &str)> {
+    const KEY: u8 = 1 << 3 | LEN; // KeyValue.key
+    const VALUE: u8 = 2 << 3 | LEN; // KeyValue.value
+    const STRING: u8 = 1 << 3 | LEN; // AnyValue.string_value
+    let [KEY, key_len @ 0..0x80, rest @ ..] = kv else {
+        return None;
+    };
+    let (key, rest) = rest.split_at_checked(usize::from(*key_len))?;
+    let [VALUE, value_len @ 0..0x80, STRING, string_len, string @ ..] = rest else {
+        return None;
+    };
+    if usize::from(*value_len) != usize::from(*string_len) + 2
+        || string.len() != usize::from(*string_len)
+    {
+        return None;
+    }
+    Some((utf8(key)?, utf8(string)?))
 }
 
 /// Merges an `AnyValue` into `out` (a repeated array or key/value list extends the first, as
@@ -333,14 +366,23 @@ fn array_values<'a>(
 
 /// Lowercase hex, as the model stores ids.
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = vec![0; bytes.len() * 2];
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0xf)];
+    /// Each byte's two digits, so an id is one table look-up per byte.
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0; 2]; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            pairs[byte] = [DIGITS[byte >> 4], DIGITS[byte & 0xf]];
+            byte += 1;
+        }
+        pairs
+    };
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.extend_from_slice(&PAIRS[usize::from(b)]);
     }
-    // Filling bytes and checking them once is several times cheaper than pushing `char`s.
-    String::from_utf8(out).unwrap_or_default()
+    // SAFETY: every byte comes from `PAIRS`, which holds only ASCII digits and letters.
+    unsafe { String::from_utf8_unchecked(out) }
 }
 
 /// `bytes` as text when they are valid UTF-8.
@@ -519,11 +561,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A guess at how many attributes the rest of a span holds, to size its vector once
-    /// instead of growing it four or five times: an attribute takes some 60 bytes on the wire
+    /// instead of growing it: an attribute takes some 30 to 60 bytes on the wire
     /// (`gen_dump`'s spans, the real fixtures); capped so that a span of long prompts, or a
     /// malformed one, reserves little.
     fn attribute_capacity_guess(&self) -> usize {
-        const BYTES_PER_ATTRIBUTE: usize = 48;
+        const BYTES_PER_ATTRIBUTE: usize = 32;
         const MAX_GUESS: usize = 64;
         ((self.buf.len() - self.pos) / BYTES_PER_ATTRIBUTE).min(MAX_GUESS)
     }
@@ -684,6 +726,60 @@ mod tests {
             let attribute = len(9, &[len(1, b"k"), len(2, &value)].concat());
             decode_checked(&request(&attribute)).unwrap();
         }
+    }
+
+    #[test]
+    fn key_value_encodings_near_the_fast_path_read_as_prost_reads_them() {
+        let string = |n: usize| "s".repeat(n).into_bytes();
+        let mut values = Vec::new();
+        for n in [0, 1, 125, 126, 127, 128, 200] {
+            values.push(len(1, &string(n))); // one string, length prefix of one or two bytes
+        }
+        values.extend([
+            [len(1, b"a"), len(1, b"b")].concat(), // a repeated string: the last wins
+            [len(1, b"a"), uint(2, 1)].concat(),   // a string then a bool
+            [uint(3, 7), len(1, b"a")].concat(),   // an int then a string
+            len(1, b"\xff"),                       // not UTF-8
+            Vec::new(),                            // an empty AnyValue
+        ]);
+        for value in &values {
+            for key in [&b""[..], b"gen_ai.system", b"\xc3", &[b'k'; 130]] {
+                for kv in [
+                    [len(1, key), len(2, value)].concat(),
+                    [len(2, value), len(1, key)].concat(),
+                    [len(1, key), len(2, value), len(1, b"again")].concat(),
+                    [len(1, key), len(2, value), uint(3, 1)].concat(),
+                    [len(1, key), len(2, value), len(2, &len(1, b"later"))].concat(),
+                ] {
+                    let _ = decode_checked(&request(&len(ATTRIBUTES, &kv)));
+                }
+            }
+        }
+        let shortened = [len(1, b"k"), len(2, &len(1, b"abc"))].concat();
+        for cut in 0..shortened.len() {
+            let _ = decode_checked(&request(&len(ATTRIBUTES, &shortened[..cut])));
+        }
+        // Key/value lists nested around the recursion limit (each level is three messages), the
+        // innermost entry in the fast path's encoding.
+        for depth in 28..36 {
+            let mut value = len(1, b"v");
+            for _ in 0..depth {
+                value = len(6, &len(1, &[len(1, b"k"), len(2, &value)].concat()));
+            }
+            let _ = decode_checked(&request(&len(
+                ATTRIBUTES,
+                &[len(1, b"k"), len(2, &value)].concat(),
+            )));
+        }
+        let msg = request(&len(
+            ATTRIBUTES,
+            &[len(1, b"key"), len(2, &len(1, b"v"))].concat(),
+        ));
+        let batch = decode_checked(&msg).unwrap();
+        let span = only_span(&batch);
+        assert_eq!(span.attributes[0].key, "key");
+        assert_eq!(span.attributes[0].value, Value::String(Cow::Borrowed("v")));
+        assert_eq!(span.attributes[0].offset, 6, "the attribute's tag");
     }
 
     /// `depth` `AnyValue`s nested in arrays, under one attribute of one span.

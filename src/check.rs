@@ -8,7 +8,7 @@ use crate::finding::{Finding, Severity};
 
 use crate::input::{Chunk, Chunker, InputError, LoadedFile, Opened, Piece, Position};
 use crate::locate::Locator;
-use crate::rules::{self, Ruleset, SpanContext};
+use crate::rules::{self, Ruleset, walk};
 use crate::snippet::{Snippet, Token};
 use crate::trace::{self, TraceIndex};
 
@@ -93,7 +93,8 @@ pub struct CheckOptions {
     /// costs more than finding the problem).
     pub snippets: bool,
     /// Give findings their message and help (a run that shows only counts, `--quiet`,
-    /// `--statistics` or `--write-baseline`, reads neither; see [`SpanContext::with_messages`]).
+    /// `--statistics` or `--write-baseline`, reads neither; see
+    /// [`rules::SpanContext::with_messages`]).
     pub messages: bool,
 }
 
@@ -207,43 +208,30 @@ fn check_piece(piece: Piece<'_>, rules: &Ruleset, options: CheckOptions, report:
                 continue;
             }
         };
-        for resource in &batch.resource_spans {
-            for scope_spans in &resource.scope_spans {
-                let mut first_in_scope = true;
-                for span in &scope_spans.spans {
-                    report.spans += 1;
-                    if !rules.is_genai_span(span) {
-                        report.traces.add(span, None);
-                        continue;
-                    }
-                    report.genai_spans += 1;
-                    let ctx = SpanContext::in_scope(
-                        rules,
-                        span,
-                        resource,
-                        &scope_spans.scope,
-                        &scope_spans.schema_url,
-                        std::mem::take(&mut first_in_scope),
-                    )
-                    .with_messages(options.messages);
-                    rules::check_span(&ctx, &mut findings);
-                    // Trace-level findings point at the span's name, located now: the file's
-                    // text is gone when the trace rules run.
-                    let offset = span.name_offset;
-                    let position = match locator.as_ref() {
-                        Some(locator) => piece.file_position(locator.position(offset)),
-                        None => Position::Byte(offset + piece.offset),
-                    };
-                    let facts = trace::facts(
-                        &ctx,
-                        offset + piece.offset,
-                        position,
-                        ctx.identity().clone(),
-                    );
-                    report.traces.add(span, Some(facts));
-                }
-            }
-        }
+        walk::for_each_span(rules, &batch, |span, ctx| {
+            report.spans += 1;
+            let Some(ctx) = ctx else {
+                report.traces.add(span, None);
+                return;
+            };
+            report.genai_spans += 1;
+            let ctx = ctx.with_messages(options.messages);
+            rules::check_span(&ctx, &mut findings);
+            // Trace-level findings point at the span's name, located now: the file's text is
+            // gone when the trace rules run.
+            let offset = span.name_offset;
+            let position = match locator.as_ref() {
+                Some(locator) => piece.file_position(locator.position(offset)),
+                None => Position::Byte(offset + piece.offset),
+            };
+            let facts = trace::facts(
+                &ctx,
+                offset + piece.offset,
+                position,
+                ctx.identity().clone(),
+            );
+            report.traces.add(span, Some(facts));
+        });
         // In file order, as a reader scans the dump (stable: a span's findings at one place
         // keep the rules' order).
         findings[batch_start..].sort_by_key(|f| f.offset);

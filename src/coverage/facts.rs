@@ -16,7 +16,7 @@ use super::Tokens;
 use crate::input::{InputError, Piece, Position};
 use crate::model::{Batch, Span, StatusCode, Value};
 use crate::rules::rulesfile::Level;
-use crate::rules::{self, Ruleset, SpanContext};
+use crate::rules::{self, Ruleset, SpanContext, walk};
 use crate::trace::{self, TraceIndex};
 
 /// The rule ids whose findings mean "deprecated or foreign attributes" on a span.
@@ -240,54 +240,41 @@ impl PieceFacts {
         let mut fired = Vec::new();
         let mut requirements = Vec::new();
         let mut reasons = Vec::new();
-        for resource in &batch.resource_spans {
-            for scope_spans in &resource.scope_spans {
-                let mut first_in_scope = true;
-                for span in &scope_spans.spans {
-                    let mut view = SpanView {
-                        trace_id: u128::from_str_radix(&span.trace_id, 16).unwrap_or(0),
-                        span_id: u64::from_str_radix(&span.span_id, 16).unwrap_or(0),
-                        parent_id: u64::from_str_radix(&span.parent_span_id, 16)
-                            .ok()
-                            .filter(|&p| p != 0),
-                        genai: None,
-                    };
-                    if !rules.is_genai_span(span) {
-                        index.add(span, None);
-                        self.push(&view);
-                        continue;
-                    }
-                    let ctx = SpanContext::in_scope(
-                        rules,
-                        span,
-                        resource,
-                        &scope_spans.scope,
-                        &scope_spans.schema_url,
-                        std::mem::take(&mut first_in_scope),
-                    );
-                    findings.clear();
-                    rules::check_span(&ctx, &mut findings);
-                    let offset = span.name_offset + base;
-                    index.add(
-                        span,
-                        Some(trace::facts(
-                            &ctx,
-                            offset,
-                            Position::Byte(offset),
-                            ctx.identity().clone(),
-                        )),
-                    );
-                    fired.clear();
-                    fired.extend(findings.iter().map(|f| f.rule));
-                    requirements.clear();
-                    span_requirements(&ctx, &mut requirements);
-                    reasons.clear();
-                    finish_reasons(span, &mut reasons);
-                    view.genai = Some(genai_view(&ctx, &fired, &requirements, &reasons));
-                    self.push(&view);
-                }
-            }
-        }
+        walk::for_each_span(rules, batch, |span, ctx| {
+            let mut view = SpanView {
+                trace_id: u128::from_str_radix(&span.trace_id, 16).unwrap_or(0),
+                span_id: u64::from_str_radix(&span.span_id, 16).unwrap_or(0),
+                parent_id: u64::from_str_radix(&span.parent_span_id, 16)
+                    .ok()
+                    .filter(|&p| p != 0),
+                genai: None,
+            };
+            let Some(ctx) = ctx else {
+                index.add(span, None);
+                self.push(&view);
+                return;
+            };
+            findings.clear();
+            rules::check_span(&ctx, &mut findings);
+            let offset = span.name_offset + base;
+            index.add(
+                span,
+                Some(trace::facts(
+                    &ctx,
+                    offset,
+                    Position::Byte(offset),
+                    ctx.identity().clone(),
+                )),
+            );
+            fired.clear();
+            fired.extend(findings.iter().map(|f| f.rule));
+            requirements.clear();
+            span_requirements(&ctx, &mut requirements);
+            reasons.clear();
+            finish_reasons(span, &mut reasons);
+            view.genai = Some(genai_view(&ctx, &fired, &requirements, &reasons));
+            self.push(&view);
+        });
     }
 }
 
@@ -312,7 +299,7 @@ pub fn piece_facts(piece: Piece<'_>, rules: &Ruleset) -> (PieceFacts, TraceIndex
 fn span_requirements<'r>(ctx: &SpanContext<'r, '_>, out: &mut Vec<Requirement<'r>>) {
     let span = ctx.span;
     let rules = ctx.rules;
-    out.extend(ctx.requirements().into_iter().filter_map(|r| {
+    for r in ctx.requirements() {
         let required = match r.level {
             Level::Required => true,
             Level::ConditionallyRequired if ctx.enforced(r) => true,
@@ -324,14 +311,14 @@ fn span_requirements<'r>(ctx: &SpanContext<'r, '_>, out: &mut Vec<Requirement<'r
             {
                 false
             }
-            _ => return None,
+            _ => continue,
         };
-        Some(Requirement {
+        out.push(Requirement {
             attribute: &r.attribute,
             required,
             present: span.attribute(&r.attribute).is_some(),
-        })
-    }));
+        });
+    }
 }
 
 fn genai_view<'a>(

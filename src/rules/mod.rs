@@ -39,6 +39,7 @@ pub mod tool_call_unmatched;
 pub mod tool_outside_agent;
 pub mod unknown_enum_value;
 pub mod usage_double_count;
+pub mod walk;
 
 pub use ruleset::{Ruleset, RulesetError, SpanContext};
 pub use settings::Settings;

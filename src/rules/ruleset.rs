@@ -485,6 +485,8 @@ impl Ruleset {
     /// list (recorded only when the request sets it).
     /// Whether a recommended attribute is left out of the missing-recommended info on spans
     /// of this operation.
+    // Inlined: `coverage` asks it per requirement of every GenAI span.
+    #[inline]
     pub fn recommended_ignored(&self, key: &str, operation: Option<&str>) -> bool {
         let facts = self.key_facts(key);
         facts.recommended_ignored
@@ -1027,6 +1029,8 @@ impl<'r, 'a> SpanContext<'r, 'a> {
 
     /// Whether a requirement applies to this span as an error: required, or conditionally
     /// required with a condition the span shows.
+    // Inlined: `coverage` asks it per requirement of every GenAI span.
+    #[inline]
     pub fn enforced(&self, requirement: &Requirement) -> bool {
         match requirement.level {
             Level::Required => true,

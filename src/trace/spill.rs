@@ -42,7 +42,7 @@ use crate::rules::Ruleset;
 
 /// The index's memory past which its spans are written out: with the chunk buffers and the
 /// evaluation's own arrays, a run stays well under 100 MB however many spans it reads.
-pub const DEFAULT_BUDGET: usize = 32 << 20;
+pub const DEFAULT_BUDGET: usize = 16 << 20;
 
 /// How many temporary files the spans are split into. Evaluating holds one partition's spans
 /// at once; 64 keeps that below the budget up to ~64 × the budget's worth of spans (tens of

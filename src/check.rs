@@ -10,7 +10,7 @@ use crate::input::{Chunk, Chunker, InputError, LoadedFile, Opened, Piece, Positi
 use crate::locate::Locator;
 use crate::rules::{self, Ruleset, walk};
 use crate::snippet::{Snippet, Token};
-use crate::trace::{self, TraceIndex};
+use crate::trace::{self, BudgetedIndex, SpillError, TraceIndex};
 
 /// A finding with its place in the file.
 #[derive(Debug, Clone)]
@@ -281,13 +281,14 @@ pub fn trace_findings(index: TraceIndex, rules: &Ruleset) -> Vec<trace::TraceFin
     index.evaluate(rules)
 }
 
-/// [`trace_findings`] handed to `found` one at a time, in the same order, without holding
-/// them all (see [`TraceIndex::evaluate_each`]); `found` returns `false` to stop.
+/// [`trace_findings`] over a run's [`BudgetedIndex`] (its spans maybe in temporary files),
+/// handed to `found` one at a time, in the same order, without holding them all (see
+/// [`TraceIndex::evaluate_each`]); `found` returns `false` to stop.
 pub fn trace_findings_each(
-    index: TraceIndex,
+    index: BudgetedIndex,
     rules: &Ruleset,
     found: &mut dyn FnMut(trace::TraceFinding) -> bool,
-) {
+) -> Result<(), SpillError> {
     index.evaluate_each(rules, found)
 }
 

@@ -24,6 +24,9 @@ use crate::input::Position;
 use crate::model::Offset;
 use crate::rules::SpanContext;
 
+mod spill;
+pub use spill::{BudgetedIndex, DEFAULT_BUDGET, PARTITIONS, SpillError};
+
 /// What a GenAI span does, as far as the trace-level rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OpClass {
@@ -377,6 +380,25 @@ struct Profile {
     server: bool,
 }
 
+/// What the index stores of one GenAI span, with its [`Profile`] numbered: from
+/// [`GenAiFacts`], or read back from a temporary file ([`spill`]).
+struct GenAiParts<'a, S: AsRef<str>> {
+    file: u32,
+    offset: Offset,
+    profile: u32,
+    position: Position,
+    tool_call_id: Option<&'a str>,
+    requested: &'a [S],
+    /// The ids as written, when that is not their lowercase hex.
+    trace_text: Option<&'a str>,
+    span_text: Option<&'a str>,
+}
+
+/// An id's text, when it is not `canonical`, its lowercase hex (rare: then it is kept).
+fn as_written<'a>(text: &'a str, canonical: &[u8]) -> Option<&'a str> {
+    (text.as_bytes() != canonical).then_some(text)
+}
+
 /// The parts of a GenAI span's facts that rarely occur, kept aside.
 #[derive(Debug, Clone, Copy, Default)]
 struct Unusual {
@@ -456,7 +478,7 @@ impl<T> IntoIterator for Blocks<T> {
 }
 
 /// Distinct strings, each stored once and referred to by number.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Strings {
     numbers: HashMap<std::sync::Arc<str>, u32>,
     list: Vec<std::sync::Arc<str>>,
@@ -507,25 +529,44 @@ impl TraceIndex {
             Some(g) => self.store(g, trace_id, span_id),
             None => NONE,
         };
-        let trace = self.trace_numbers.number(trace_key(trace_id));
-        self.spans.push(SpanLink {
-            trace,
-            facts,
-            span_id,
-            parent_id,
-        });
+        self.push_link(trace_id, span_id, parent_id, facts);
     }
 
     fn store(&mut self, g: GenAiFacts, trace_id: u128, span_id: u64) -> u32 {
+        let identity = &g.identity;
+        let strings = &mut self.strings;
+        let profile = Profile {
+            missing_context: g.missing_context,
+            name: strings.intern(&identity.name),
+            service: identity
+                .service
+                .as_deref()
+                .map_or(NONE, |s| strings.intern(s)),
+            scope: strings.intern(&identity.scope),
+            class: g.class,
+            usage: g.usage,
+            server: g.server,
+        };
+        let profile = self.profile_number(profile);
+        self.push_facts(GenAiParts {
+            file: u32::try_from(g.file).unwrap_or(NONE),
+            offset: g.offset,
+            profile,
+            position: g.position,
+            tool_call_id: g.tool_call_id.as_deref(),
+            requested: &g.requested_tool_calls,
+            trace_text: as_written(&identity.trace_id, &hex(trace_id, 32)),
+            span_text: as_written(&identity.span_id, &hex(span_id.into(), 16)[..16]),
+        })
+    }
+
+    /// Stores a GenAI span's facts (the profile already numbered); their index.
+    fn push_facts<S: AsRef<str>>(&mut self, g: GenAiParts<'_, S>) -> u32 {
         let n = u32::try_from(self.facts.len()).unwrap_or(NONE);
         let strings = &mut self.strings;
-        let identity = &g.identity;
-        let own_id = |text: &str, canonical: &[u8], strings: &mut Strings| {
-            (text.as_bytes() != canonical).then(|| strings.intern(text))
-        };
         let mut unusual = Unusual {
-            trace_id: own_id(&identity.trace_id, &hex(trace_id, 32), strings),
-            span_id: own_id(&identity.span_id, &hex(span_id.into(), 16)[..16], strings),
+            trace_id: g.trace_text.map(|text| strings.intern(text)),
+            span_id: g.span_text.map(|text| strings.intern(text)),
             position: None,
         };
         let (line, column) = match g.position {
@@ -544,35 +585,21 @@ impl TraceIndex {
         if unusual.trace_id.is_some() || unusual.span_id.is_some() || unusual.position.is_some() {
             self.unusual.insert(n, unusual);
         }
-        let tools = if g.tool_call_id.is_none() && g.requested_tool_calls.is_empty() {
+        let tools = if g.tool_call_id.is_none() && g.requested.is_empty() {
             NONE
         } else {
             let start = u32::try_from(self.tools.len()).unwrap_or(NONE);
-            let id = g.tool_call_id.as_deref();
-            self.tools.push(id.map_or(NONE, |s| strings.intern(s)));
             self.tools
-                .push(u32::try_from(g.requested_tool_calls.len()).unwrap_or(NONE));
-            for id in &g.requested_tool_calls {
-                self.tools.push(strings.intern(id));
+                .push(g.tool_call_id.map_or(NONE, |s| strings.intern(s)));
+            self.tools
+                .push(u32::try_from(g.requested.len()).unwrap_or(NONE));
+            for id in g.requested {
+                self.tools.push(strings.intern(id.as_ref()));
             }
             start
         };
-        let profile = Profile {
-            missing_context: g.missing_context,
-            name: strings.intern(&identity.name),
-            service: identity
-                .service
-                .as_deref()
-                .map_or(NONE, |s| strings.intern(s)),
-            scope: strings.intern(&identity.scope),
-            class: g.class,
-            usage: g.usage,
-            server: g.server,
-        };
-        let profile = self.profile_number(profile);
-        let file = u32::try_from(g.file).unwrap_or(NONE);
-        if !(self.files.is_empty() && file == 0) {
-            self.set_file(n, file);
+        if !(self.files.is_empty() && g.file == 0) {
+            self.set_file(n, g.file);
         }
         if line != 0 || !self.lines.is_empty() {
             self.pad_lines(n as usize);
@@ -580,10 +607,21 @@ impl TraceIndex {
         }
         self.facts.push(StoredFacts {
             offset: g.offset,
-            profile,
+            profile: g.profile,
             tools,
         });
         n
+    }
+
+    /// Records a span of trace `trace_id` (`facts`: its facts' index, or [`NONE`]).
+    fn push_link(&mut self, trace_id: u128, span_id: u64, parent_id: u64, facts: u32) {
+        let trace = self.trace_numbers.number(trace_key(trace_id));
+        self.spans.push(SpanLink {
+            trace,
+            facts,
+            span_id,
+            parent_id,
+        });
     }
 
     /// Gives the facts before index `len` a byte position in `lines` if they have none yet.
@@ -623,7 +661,8 @@ impl TraceIndex {
     /// Adds another file's spans, marking their GenAI facts with that file's index.
     pub fn merge(&mut self, other: TraceIndex, file: usize) {
         let file = u32::try_from(file).unwrap_or(NONE);
-        if self.spans.is_empty() {
+        // An index whose spans were written out keeps its profiles, which they refer to.
+        if self.spans.is_empty() && self.profiles.is_empty() {
             *self = other;
             self.files.clear();
             if !self.facts.is_empty() {
@@ -899,23 +938,34 @@ impl TraceIndex {
         }
     }
 
-    fn genai_facts(&self, n: u32, f: &StoredFacts, trace_id: u128, span_id: u64) -> GenAiFacts {
-        let text = |n: u32| self.strings.get(n).to_string();
-        let unusual = self.unusual.get(&n).copied().unwrap_or_default();
-        let p = self.profiles[f.profile as usize];
-        let (tool_call_id, requested) = match self.tools.get(f.tools as usize..) {
+    /// The tool call id (or [`NONE`]) and requested tool calls at `tools` in `self.tools`.
+    fn tool_calls(&self, tools: u32) -> (u32, &[u32]) {
+        match self.tools.get(tools as usize..) {
             Some([id, len, rest @ ..]) => (*id, rest.get(..*len as usize).unwrap_or(&[])),
             _ => (NONE, &[][..]),
-        };
+        }
+    }
+
+    /// The position of the facts at index `n`.
+    fn position_of(&self, n: u32, f: &StoredFacts) -> Position {
+        let unusual = self.unusual.get(&n).and_then(|u| u.position);
         let [line, column] = self.lines.get(n as usize).copied().unwrap_or([0, 0]);
-        let position = match (unusual.position, line) {
+        match (unusual, line) {
             (Some(position), _) => position,
             (None, 0) => Position::Byte(f.offset),
             (None, line) => Position::LineColumn {
                 line: line as usize,
                 column: column as usize,
             },
-        };
+        }
+    }
+
+    fn genai_facts(&self, n: u32, f: &StoredFacts, trace_id: u128, span_id: u64) -> GenAiFacts {
+        let text = |n: u32| self.strings.get(n).to_string();
+        let unusual = self.unusual.get(&n).copied().unwrap_or_default();
+        let p = self.profiles[f.profile as usize];
+        let (tool_call_id, requested) = self.tool_calls(f.tools);
+        let position = self.position_of(n, f);
         GenAiFacts {
             class: p.class,
             usage: p.usage,

@@ -325,7 +325,8 @@ fn run_streamed(
     let mut unreadable = 0;
     // Names and trace indexes of the files read, by file index.
     let mut names: Vec<String> = Vec::new();
-    let mut traces = trace::TraceIndex::default();
+    // Within a memory budget: past it, the spans go to temporary files.
+    let mut traces = trace::BudgetedIndex::default();
     let mut text = String::new();
     // `--write-baseline` counts the findings into the baseline instead of reporting them.
     let mut recorder = args
@@ -373,7 +374,9 @@ fn run_streamed(
             match result {
                 Ok(Ok(mut report)) => {
                     let name = std::mem::take(&mut report.name);
-                    traces.merge(std::mem::take(&mut report.traces), file);
+                    if let Err(err) = traces.merge(std::mem::take(&mut report.traces), file) {
+                        return spill_failed(&err);
+                    }
                     if let Err(stop) =
                         emit(&mut report, &name, &mut errors, &mut summary, &mut output)
                     {
@@ -385,9 +388,12 @@ fn run_streamed(
                     let name = chunker.name.clone();
                     let mut stopped = None;
                     check::check_stream_parts(chunker, &setup.rules, options, &mut |mut part| {
-                        traces.merge(std::mem::take(&mut part.traces), file);
-                        stopped =
-                            emit(&mut part, &name, &mut errors, &mut summary, &mut output).err();
+                        stopped = match traces.merge(std::mem::take(&mut part.traces), file) {
+                            Err(err) => Some(spill_failed(&err)),
+                            Ok(()) => {
+                                emit(&mut part, &name, &mut errors, &mut summary, &mut output).err()
+                            }
+                        };
                         stopped.is_none()
                     });
                     if let Some(stop) = stopped {
@@ -424,7 +430,7 @@ fn run_streamed(
         let name = names.get(file).map_or("", String::as_str);
         emit(&mut part, name, errors, summary, output)
     };
-    check::trace_findings_each(traces, &setup.rules, &mut |found| {
+    let evaluated = check::trace_findings_each(traces, &setup.rules, &mut |found| {
         if !batch.is_empty() && (found.file != batch_file || batch.len() >= TRACE_FINDINGS_AT_ONCE)
         {
             stopped = flush(
@@ -440,6 +446,9 @@ fn run_streamed(
         batch.push(located(found));
         stopped.is_none()
     });
+    if let Err(err) = evaluated {
+        return spill_failed(&err);
+    }
     if let Some(stop) = stopped {
         return stop;
     }
@@ -485,6 +494,12 @@ fn run_streamed(
 }
 
 const TRACE_FINDINGS_AT_ONCE: usize = 4096;
+
+/// The trace index could not use its temporary files: the run cannot finish.
+fn spill_failed(err: &trace::SpillError) -> ExitStatus {
+    eprint_diagnostic(err);
+    ExitStatus::Error
+}
 
 fn located(found: trace::TraceFinding) -> LocatedFinding {
     LocatedFinding {

@@ -1,0 +1,270 @@
+//! The run's trace index past its memory budget (`SPANLINT_INDEX_BUDGET`, bytes): its spans
+//! are written to temporary files, split by trace id, and evaluated partition by partition.
+//! The reports must be byte for byte those of a run that kept the index in memory.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use spanlint::input::wire;
+
+/// Runs `spanlint` as `common::spanlint` does, with `env` set.
+fn spanlint_with(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = Command::cargo_bin("spanlint").expect("the spanlint binary is built");
+    command
+        .args(args)
+        .env("COLUMNS", "100")
+        .env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("FORCE_COLOR")
+        .env_remove("SPANLINT_INDEX_BUDGET");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("spanlint runs")
+}
+
+/// The reports compared: every streamed format `check` has, and the counting ones.
+const REPORTS: &[&[&str]] = &[
+    &["--format", "json"],
+    &["--format", "jsonl"],
+    &["--quiet"],
+    &["--statistics"],
+];
+
+/// Checks `inputs` with the index in memory and spilled at every merge (budget 1) and now
+/// and then (budget 3000), and asserts identical output.
+fn assert_spilling_changes_nothing(inputs: &[&str]) {
+    let mut args = vec!["check", "--format", "json"];
+    args.extend(inputs);
+    let report = common::json(&spanlint_with(&[], &args));
+    let trace_rules = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            let rule = f["rule"].as_str().unwrap();
+            spanlint::rules::TRACE_RULES
+                .iter()
+                .any(|r| r.info.id == rule)
+        })
+        .count();
+    assert!(
+        trace_rules > 1,
+        "the run has trace-level findings to compare"
+    );
+    for report in REPORTS {
+        let args: Vec<&str> = ["check"]
+            .iter()
+            .chain(report.iter())
+            .chain(inputs)
+            .copied()
+            .collect();
+        let kept = spanlint_with(&[], &args);
+        for budget in ["1", "3000"] {
+            let spilled = spanlint_with(&[("SPANLINT_INDEX_BUDGET", budget)], &args);
+            assert_eq!(spilled.status.code(), kept.status.code(), "{report:?}");
+            assert!(
+                spilled.stdout == kept.stdout,
+                "{report:?}, budget {budget}: stdout differs"
+            );
+            assert_eq!(
+                common::stderr(&spilled),
+                common::stderr(&kept),
+                "{report:?}"
+            );
+        }
+    }
+}
+
+const TRACE_RULE_FIXTURES: &[&str] = &[
+    "fixtures/rules/orphan-span",
+    "fixtures/rules/tool-outside-agent",
+    "fixtures/rules/shallow-trace",
+    "fixtures/rules/missing-context",
+    "fixtures/rules/tool-call-unmatched",
+    "fixtures/rules/usage-double-count",
+];
+
+#[test]
+fn spilled_small_files_report_as_kept_ones() {
+    // Real dumps (JSON lines and protobuf) twice over (every span read twice), and the trace
+    // rules' fixtures (a trace split over two files).
+    let mut inputs = vec!["fixtures/real"];
+    inputs.extend(TRACE_RULE_FIXTURES);
+    inputs.push("fixtures/real");
+    assert_spilling_changes_nothing(&inputs);
+}
+
+/// Each real JSON-lines fixture's lines and each trace rule fixture as one line.
+fn json_documents() -> Vec<String> {
+    let mut lines = Vec::new();
+    for dir in ["fixtures/real"].iter().chain(TRACE_RULE_FIXTURES) {
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl" || e == "json"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap();
+            if path.extension().is_some_and(|e| e == "json") {
+                let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+                lines.push(serde_json::to_string(&document).unwrap());
+            } else {
+                lines.extend(text.lines().map(str::to_string));
+            }
+        }
+    }
+    lines
+}
+
+/// The trace ids written in a JSON document.
+fn trace_ids(document: &serde_json::Value) -> Vec<String> {
+    let mut ids = Vec::new();
+    let spans = document["resourceSpans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["scopeSpans"].as_array().into_iter().flatten())
+        .flat_map(|s| s["spans"].as_array().into_iter().flatten());
+    for span in spans {
+        if let Some(id) = span["traceId"].as_str()
+            && id.len() == 32
+            && !ids.iter().any(|i| i == id)
+        {
+            ids.push(id.to_string());
+        }
+    }
+    ids
+}
+
+/// `id` (32 hex digits) as copy `copy` writes it: its last 8 digits replaced.
+fn copied_id(id: &str, copy: u32) -> String {
+    format!("{}{copy:08x}", &id[..24])
+}
+
+/// More than 8 MiB of JSON lines (streamed chunk by chunk): 40 blocks of plain HTTP spans,
+/// each followed by the real and trace rule documents with their trace ids renamed for copy
+/// `block % 20`, so each copy's traces are split over two places megabytes apart (and their
+/// spans read twice).
+fn large_json_lines() -> Vec<u8> {
+    let documents = json_documents();
+    let ids: Vec<Vec<String>> = documents
+        .iter()
+        .map(|d| trace_ids(&serde_json::from_str(d).unwrap()))
+        .collect();
+    let filler = concat!(
+        r#"{"resourceSpans":[{"resource":{},"scopeSpans":[{"scope":{},"spans":[{"traceId":"#,
+        r#""5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /","#,
+        r#""kind":2}]}]}]}"#,
+        "\n"
+    );
+    let mut out = String::new();
+    for block in 0..40u32 {
+        out.push_str(&filler.repeat((220 << 10) / filler.len()));
+        for (document, ids) in documents.iter().zip(&ids) {
+            let mut line = document.clone();
+            for id in ids {
+                line = line.replace(id.as_str(), &copied_id(id, block % 20));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    assert!(out.len() > 8 << 20);
+    out.into_bytes()
+}
+
+/// More than 8 MiB of protobuf frames: the real dumps 300 times over, their trace ids renamed
+/// for copy `n % 150` (so each copy's traces are split over two places in the stream).
+fn large_protobuf() -> Vec<u8> {
+    let mut messages = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir("fixtures/real")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pb"))
+        .collect();
+    paths.sort();
+    for path in &paths {
+        let twin = path.with_extension("jsonl");
+        let text = std::fs::read_to_string(&twin).unwrap();
+        let ids: Vec<String> = text
+            .lines()
+            .flat_map(|l| trace_ids(&serde_json::from_str(l).unwrap()))
+            .collect();
+        messages.push((std::fs::read(path).unwrap(), ids));
+    }
+    let mut frames = Vec::new();
+    let mut size = 0;
+    for n in 0..300u32 {
+        for (message, ids) in &messages {
+            let mut message = message.clone();
+            for id in ids {
+                let from = hex_bytes(id);
+                let to = hex_bytes(&copied_id(id, n % 150));
+                replace_bytes(&mut message, &from, &to);
+            }
+            size += message.len();
+            frames.push(message);
+        }
+    }
+    assert!(size > 8 << 20, "{size}");
+    wire::join_frames(&frames)
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn replace_bytes(data: &mut [u8], from: &[u8], to: &[u8]) {
+    let mut at = 0;
+    while let Some(found) = data[at..].windows(from.len()).position(|w| w == from) {
+        data[at + found..at + found + to.len()].copy_from_slice(to);
+        at += found + to.len();
+    }
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, data).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn spilled_streamed_json_lines_report_as_kept_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = write(dir.path(), "big.jsonl", &large_json_lines());
+    assert_spilling_changes_nothing(&[&big, "fixtures/rules/orphan-span"]);
+}
+
+#[test]
+fn spilled_streamed_protobuf_reports_as_kept_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = write(dir.path(), "big.binpb", &large_protobuf());
+    assert_spilling_changes_nothing(&[&big]);
+}
+
+#[test]
+fn a_run_within_the_budget_never_touches_the_disk_and_one_past_it_names_the_directory() {
+    let args = ["check", "--quiet", "fixtures/real"];
+    let missing = "/nonexistent/spanlint-spill-test";
+    let kept = spanlint_with(&[("TMPDIR", missing)], &args);
+    assert_eq!(kept.status.code(), Some(1), "{}", common::stderr(&kept));
+    let spilled = spanlint_with(
+        &[("TMPDIR", missing), ("SPANLINT_INDEX_BUDGET", "1")],
+        &args,
+    );
+    assert_eq!(spilled.status.code(), Some(2));
+    let stderr = common::stderr(&spilled);
+    assert!(
+        stderr.contains("cannot create the trace index's temporary files in")
+            && stderr.contains(missing),
+        "{stderr}"
+    );
+}

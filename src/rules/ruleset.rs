@@ -11,6 +11,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::Settings;
 use super::key_facts::{self, KeyFacts};
+use super::messages::MessageAttribute;
 use super::rulesfile::{
     AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedEvent,
     DeprecatedValue, ForeignNamespace, Level, Refinement, Requirement, ReservedNamespace,
@@ -18,6 +19,7 @@ use super::rulesfile::{
 };
 use crate::finding::{Finding, SpanIdentity};
 use crate::model::{Attribute, Event, Offset, ResourceSpans, Scope, Span, SpanKind, StatusCode};
+use std::borrow::Cow;
 
 /// A rules file whose content is inconsistent (it parsed, but cannot be used).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -887,6 +889,11 @@ pub struct SpanContext<'r, 'a> {
     /// The [`KeyFacts`] of the span's own attributes, then of its events' attributes (same
     /// order), looked up once, all together, for the several rules that ask.
     attribute_facts: OnceCell<Vec<KeyFacts>>,
+    /// The span's message attributes, parsed once, when the context is built, for the rules and
+    /// the trace index that read them (see [`super::messages`]); `None` in a context from
+    /// [`SpanContext::new`]. Not a lazy cell: one would make the context invariant in its
+    /// lifetimes, which callers that keep what it lends across spans cannot live with.
+    parsed_messages: Option<Vec<MessageAttribute<'r, 'a>>>,
     /// [`SpanContext::provider`], found once for the several rules that ask (every rule run
     /// asks it at least once; a plain field, not a lazy cell, which would tie the span's and
     /// the ruleset's lifetimes together).
@@ -896,17 +903,22 @@ pub struct SpanContext<'r, 'a> {
 }
 
 impl<'r, 'a> SpanContext<'r, 'a> {
+    /// A span context for asking about a span that is not checked (`migrate` asks a rewritten
+    /// span's type): as [`SpanContext::in_scope`], but its messages are parsed only when asked
+    /// for, each time.
     pub fn new(
         rules: &'r Ruleset,
         span: &'r Span<'a>,
         resource: &'r ResourceSpans<'a>,
         scope: &'r Scope<'a>,
     ) -> Self {
-        Self::in_scope(rules, span, resource, scope, "", false)
+        let mut ctx = Self::in_scope_parsed(rules, span, resource, scope, "", false, false);
+        ctx.parsed_messages = None;
+        ctx
     }
 
     /// A span context that knows its scope's schema URL and whether it is the scope's first
-    /// GenAI span.
+    /// GenAI span (the context of every span the rules check: its messages are parsed now).
     pub fn in_scope(
         rules: &'r Ruleset,
         span: &'r Span<'a>,
@@ -914,6 +926,27 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         scope: &'r Scope<'a>,
         scope_schema_url: &'r str,
         first_in_scope: bool,
+    ) -> Self {
+        Self::in_scope_parsed(
+            rules,
+            span,
+            resource,
+            scope,
+            scope_schema_url,
+            first_in_scope,
+            true,
+        )
+    }
+
+    /// [`SpanContext::in_scope`], parsing the span's messages now or not.
+    fn in_scope_parsed(
+        rules: &'r Ruleset,
+        span: &'r Span<'a>,
+        resource: &'r ResourceSpans<'a>,
+        scope: &'r Scope<'a>,
+        scope_schema_url: &'r str,
+        first_in_scope: bool,
+        parse_messages: bool,
     ) -> Self {
         let operation = match span.str_attribute("gen_ai.operation.name") {
             Some(name) => Some(Operation {
@@ -942,6 +975,7 @@ impl<'r, 'a> SpanContext<'r, 'a> {
                 scope: scope.name.to_string(),
             }),
             attribute_facts: OnceCell::new(),
+            parsed_messages: parse_messages.then(|| super::messages::of(span)),
             provider: find_provider(rules, span),
             messages: true,
         }
@@ -1001,6 +1035,15 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             .iter()
             .zip(own.iter().copied())
             .chain(event_attributes)
+    }
+
+    /// The span's message attributes (`gen_ai.input.messages`, …: its own, then its events'),
+    /// each parsed (once, when the context was built by [`SpanContext::in_scope`]).
+    pub fn messages(&self) -> Cow<'_, [MessageAttribute<'r, 'a>]> {
+        match &self.parsed_messages {
+            Some(parsed) => Cow::Borrowed(parsed),
+            None => Cow::Owned(super::messages::of(self.span)),
+        }
     }
 
     /// The foreign vocabulary a span describes its LLM work in, when it carries no `gen_ai.*`

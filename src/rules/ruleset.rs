@@ -846,6 +846,25 @@ impl PresentAttributes {
     }
 }
 
+/// [`SpanContext::foreign_vocabulary`].
+fn foreign_vocabulary<'r>(
+    rules: &'r Ruleset,
+    span: &'r Span<'_>,
+) -> Option<(&'r ForeignNamespace, &'r str)> {
+    if span.attributes.iter().any(|a| a.key.starts_with("gen_ai.")) {
+        return None;
+    }
+    // The first prefix of a vocabulary is its most telling key (`openinference.span.kind`).
+    rules.file.foreign_namespaces.iter().find_map(|ns| {
+        ns.prefixes.iter().find_map(|p| {
+            span.attributes
+                .iter()
+                .find(|a| a.key.starts_with(p.as_str()))
+                .map(|a| (ns, a.key.as_ref()))
+        })
+    })
+}
+
 /// [`SpanContext::provider`].
 fn find_provider<'r>(rules: &'r Ruleset, span: &'r Span<'_>) -> Option<&'r str> {
     let (key, value) = match span.str_attribute("gen_ai.provider.name") {
@@ -894,6 +913,9 @@ pub struct SpanContext<'r, 'a> {
     /// [`SpanContext::new`]. Not a lazy cell: one would make the context invariant in its
     /// lifetimes, which callers that keep what it lends across spans cannot live with.
     parsed_messages: Option<Vec<MessageAttribute<'r, 'a>>>,
+    /// [`SpanContext::foreign_vocabulary`], found once when the context is built (two rules
+    /// ask); `None` in a context from [`SpanContext::new`].
+    foreign: Option<Option<(&'r ForeignNamespace, &'r str)>>,
     /// [`SpanContext::provider`], found once for the several rules that ask (every rule run
     /// asks it at least once; a plain field, not a lazy cell, which would tie the span's and
     /// the ruleset's lifetimes together).
@@ -904,21 +926,20 @@ pub struct SpanContext<'r, 'a> {
 
 impl<'r, 'a> SpanContext<'r, 'a> {
     /// A span context for asking about a span that is not checked (`migrate` asks a rewritten
-    /// span's type): as [`SpanContext::in_scope`], but its messages are parsed only when asked
-    /// for, each time.
+    /// span's type): as [`SpanContext::in_scope`], but its messages are parsed and its foreign
+    /// vocabulary found only when asked for, each time.
     pub fn new(
         rules: &'r Ruleset,
         span: &'r Span<'a>,
         resource: &'r ResourceSpans<'a>,
         scope: &'r Scope<'a>,
     ) -> Self {
-        let mut ctx = Self::in_scope_parsed(rules, span, resource, scope, "", false, false);
-        ctx.parsed_messages = None;
-        ctx
+        Self::build(rules, span, resource, scope, "", false, false)
     }
 
     /// A span context that knows its scope's schema URL and whether it is the scope's first
-    /// GenAI span (the context of every span the rules check: its messages are parsed now).
+    /// GenAI span: the context of every span the rules check, so what several of them read
+    /// (the parsed messages, the foreign vocabulary) is found now, once.
     pub fn in_scope(
         rules: &'r Ruleset,
         span: &'r Span<'a>,
@@ -927,7 +948,7 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         scope_schema_url: &'r str,
         first_in_scope: bool,
     ) -> Self {
-        Self::in_scope_parsed(
+        Self::build(
             rules,
             span,
             resource,
@@ -938,15 +959,15 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         )
     }
 
-    /// [`SpanContext::in_scope`], parsing the span's messages now or not.
-    fn in_scope_parsed(
+    /// [`SpanContext::in_scope`] (`checked`) or [`SpanContext::new`].
+    fn build(
         rules: &'r Ruleset,
         span: &'r Span<'a>,
         resource: &'r ResourceSpans<'a>,
         scope: &'r Scope<'a>,
         scope_schema_url: &'r str,
         first_in_scope: bool,
-        parse_messages: bool,
+        checked: bool,
     ) -> Self {
         let operation = match span.str_attribute("gen_ai.operation.name") {
             Some(name) => Some(Operation {
@@ -975,7 +996,8 @@ impl<'r, 'a> SpanContext<'r, 'a> {
                 scope: scope.name.to_string(),
             }),
             attribute_facts: OnceCell::new(),
-            parsed_messages: parse_messages.then(|| super::messages::of(span)),
+            parsed_messages: checked.then(|| super::messages::of(span)),
+            foreign: checked.then(|| foreign_vocabulary(rules, span)),
             provider: find_provider(rules, span),
             messages: true,
         }
@@ -1050,24 +1072,8 @@ impl<'r, 'a> SpanContext<'r, 'a> {
     /// key at all (`foreign-namespace` reports it; `missing-required-attribute` then leaves the
     /// missing `gen_ai.operation.name` to it).
     pub fn foreign_vocabulary(&self) -> Option<(&'r ForeignNamespace, &'r str)> {
-        if self
-            .span
-            .attributes
-            .iter()
-            .any(|a| a.key.starts_with("gen_ai."))
-        {
-            return None;
-        }
-        // The first prefix of a vocabulary is its most telling key (`openinference.span.kind`).
-        self.rules.file.foreign_namespaces.iter().find_map(|ns| {
-            ns.prefixes.iter().find_map(|p| {
-                self.span
-                    .attributes
-                    .iter()
-                    .find(|a| a.key.starts_with(p.as_str()))
-                    .map(|a| (ns, a.key.as_ref()))
-            })
-        })
+        self.foreign
+            .unwrap_or_else(|| foreign_vocabulary(self.rules, self.span))
     }
 
     /// Which span this is, for findings.
@@ -1228,7 +1234,7 @@ mod tests {
             })
             .collect();
         paths.sort();
-        let (mut attributes, mut with_events) = (0, 0);
+        let (mut attributes, mut with_events, mut messages, mut foreign) = (0, 0, 0, 0);
         for path in &paths {
             let format = match path.extension().and_then(|e| e.to_str()) {
                 Some("pb") => InputFormat::Proto,
@@ -1242,6 +1248,25 @@ mod tests {
                     let Some(ctx) = ctx else { return };
                     let own: Vec<_> = ctx.attributes_with_facts().collect();
                     assert_eq!(own.len(), span.attributes.len());
+                    // What the checked context found when built is what a context that looks
+                    // when asked finds.
+                    let asked = SpanContext::new(&rules, span, ctx.resource, ctx.scope);
+                    let named = |found: Option<(&ForeignNamespace, &str)>| {
+                        found.map(|(ns, key)| (ns.name.clone(), key.to_string()))
+                    };
+                    assert_eq!(
+                        named(ctx.foreign_vocabulary()),
+                        named(asked.foreign_vocabulary())
+                    );
+                    let keys = |c: &SpanContext<'_, '_>| -> Vec<(String, bool, bool)> {
+                        c.messages()
+                            .iter()
+                            .map(|m| (m.attribute.key.to_string(), m.in_event, m.shape.is_some()))
+                            .collect()
+                    };
+                    assert_eq!(keys(&ctx), keys(&asked));
+                    messages += ctx.messages().len();
+                    foreign += usize::from(ctx.foreign_vocabulary().is_some());
                     // Every event, or those with a name of even length.
                     let chosen = |all: bool, e: &Event<'_>| all || e.name.len().is_multiple_of(2);
                     for all in [true, false] {
@@ -1269,6 +1294,10 @@ mod tests {
             "{paths:?} {attributes}"
         );
         assert!(with_events > 10, "{with_events} spans with events");
+        assert!(
+            messages > 10 && foreign > 2,
+            "{messages} messages, {foreign} foreign"
+        );
     }
 
     /// The built-in rules compile their glob sets when first asked, and may then not fail:

@@ -1037,26 +1037,19 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         event: impl Fn(&Event<'a>) -> bool,
     ) -> impl Iterator<Item = (&'r Attribute<'a>, KeyFacts)> {
         let span = self.span;
-        let facts = self.facts();
-        // Each event with where its attributes' facts start.
-        let event_attributes = span
-            .events
-            .iter()
-            .scan(span.attributes.len(), |start, e| {
-                let first = *start;
-                *start += e.attributes.len();
-                Some((e, first))
-            })
-            .filter(move |(e, _)| event(e))
-            .flat_map(move |(e, first)| {
-                let these = &facts[first..first + e.attributes.len()];
-                e.attributes.iter().zip(these.iter().copied())
-            });
-        let own = &facts[..span.attributes.len()];
+        let (own, mut rest) = self.facts().split_at(span.attributes.len());
+        // Each event takes the next facts, whether `event` keeps its attributes or not.
+        let event_attributes = span.events.iter().flat_map(move |e| {
+            let (these, after) = rest.split_at(e.attributes.len());
+            rest = after;
+            let kept = if event(e) { &e.attributes[..] } else { &[] };
+            kept.iter().zip(these)
+        });
         span.attributes
             .iter()
-            .zip(own.iter().copied())
+            .zip(own)
             .chain(event_attributes)
+            .map(|(attribute, facts)| (attribute, *facts))
     }
 
     /// The span's message attributes (`gen_ai.input.messages`, …: its own, then its events'),

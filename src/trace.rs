@@ -1109,24 +1109,34 @@ pub fn facts(
     }
 }
 
-/// Ids of `tool_call` parts in the span's `gen_ai.output.messages` (structured or JSON text).
+/// Ids of `tool_call` parts in the span's `gen_ai.output.messages` (structured or JSON text),
+/// read from the messages the span context parsed for the rules.
 fn requested_tool_calls(ctx: &SpanContext<'_, '_>) -> Vec<String> {
-    let Some(attribute) = ctx.span.attribute("gen_ai.output.messages") else {
-        return Vec::new();
-    };
-    let Some(json) = crate::rules::invalid_message_content::to_json(&attribute.value) else {
+    use crate::rules::messages::{Shape, get};
+    // The span's first `gen_ai.output.messages` (`Span::attribute`), not an event's.
+    let parsed = ctx.messages();
+    let Some(Some(Shape::Array(messages))) = parsed
+        .iter()
+        .find(|m| !m.in_event && m.attribute.key == "gen_ai.output.messages")
+        .map(|m| m.shape.as_ref())
+    else {
         return Vec::new();
     };
     let mut ids = Vec::new();
     let mut seen = HashSet::new();
-    let messages = json.as_array().into_iter().flatten();
-    for part in messages
-        .filter_map(|m| m.get("parts")?.as_array())
-        .flatten()
-    {
-        if part.get("type").and_then(|t| t.as_str()) == Some("tool_call")
-            && let Some(id) = part.get("id").and_then(|i| i.as_str())
-            && seen.insert(id)
+    let parts = messages.iter().filter_map(|m| match m {
+        Shape::Object(m) => match get(m, "parts") {
+            Some(Shape::Array(parts)) => Some(parts),
+            _ => None,
+        },
+        _ => None,
+    });
+    for part in parts.flatten() {
+        let Shape::Object(part) = part else { continue };
+        if let Some(Shape::String(kind)) = get(part, "type")
+            && kind == "tool_call"
+            && let Some(Shape::String(id)) = get(part, "id")
+            && seen.insert(id.as_ref())
         {
             ids.push(id.to_string());
         }

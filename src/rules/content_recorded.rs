@@ -32,6 +32,7 @@
 
 use std::borrow::Cow;
 
+use super::messages::{Shape, get, last_members};
 use super::rulesfile::ContentMode;
 use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
@@ -72,7 +73,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         .all_attributes_with_facts(|e| !ctx.rules.is_content_event(&e.name))
         .filter(|(_, facts)| facts.content)
         .map(|(a, _)| a)
-        .filter(|a| carries_content(ctx, &a.value))
+        .filter(|a| carries_content(ctx, a))
         .filter(|a| !(redacted && is_redacted(ctx, &a.value)));
     // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
     let label = |key| keys::indexed_pattern(key).map_or(Cow::Borrowed(key), Cow::Owned);
@@ -126,13 +127,26 @@ fn is_redacted(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
 /// False for messages (an array of objects with `parts`, as `gen_ai.input.messages` holds)
 /// in which no content field (`[content] redacted-fields`) holds anything: the structure
 /// left when capture was off. Any other value is content.
-fn carries_content(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
+fn carries_content(ctx: &SpanContext<'_, '_>, attribute: &Attribute<'_>) -> bool {
+    let fields = &ctx.rules.file.content.redacted_fields;
+    let value = &attribute.value;
     // Only a JSON array can be empty messages: a string that does not start like one (plain
     // text, as nearly all recorded content is) carries content without being parsed.
-    let fields = &ctx.rules.file.content.redacted_fields;
+    if let Value::String(s) = value
+        && !s.trim_start_matches(JSON_WHITESPACE).starts_with('[')
+    {
+        return true;
+    }
+    // A message attribute the span context has parsed already.
+    let messages = ctx.messages();
+    let parsed = messages
+        .iter()
+        .find(|m| std::ptr::addr_eq(m.attribute, attribute));
+    if let Some(parsed) = parsed {
+        return shape_carries_messages_content(fields, parsed.shape.as_ref());
+    }
     if let Value::String(s) = value {
-        return !s.trim_start_matches(JSON_WHITESPACE).starts_with('[')
-            || messages_text::carries_content(fields, s);
+        return messages_text::carries_content(fields, s);
     }
     match super::invalid_message_content::to_json(value) {
         Some(serde_json::Value::Array(messages))
@@ -143,6 +157,38 @@ fn carries_content(ctx: &SpanContext<'_, '_>, value: &Value<'_>) -> bool {
                 .any(|m| json_carries_content(fields, m, false))
         }
         _ => true,
+    }
+}
+
+/// [`carries_content`] of a parsed value (`None`: a string that is not JSON).
+fn shape_carries_messages_content(fields: &[String], shape: Option<&Shape<'_>>) -> bool {
+    match shape {
+        Some(Shape::Array(messages))
+            if !messages.is_empty()
+                && messages
+                    .iter()
+                    .all(|m| matches!(m, Shape::Object(m) if get(m, "parts").is_some())) =>
+        {
+            messages
+                .iter()
+                .any(|m| shape_carries_content(fields, m, false))
+        }
+        _ => true,
+    }
+}
+
+/// [`json_carries_content`] on a parsed [`Shape`] (a repeated member counts once, its last
+/// value, as in a `serde_json::Value`).
+fn shape_carries_content(fields: &[String], shape: &Shape<'_>, in_field: bool) -> bool {
+    match shape {
+        Shape::Null => false,
+        Shape::Array(items) => items
+            .iter()
+            .any(|i| shape_carries_content(fields, i, in_field)),
+        Shape::Object(members) => last_members(members).any(|(k, v)| {
+            shape_carries_content(fields, v, in_field || fields.iter().any(|f| f == k))
+        }),
+        Shape::String(_) | Shape::Bool | Shape::Number => in_field,
     }
 }
 
@@ -416,11 +462,25 @@ mod tests {
             r#"[{"parts":[]},{"parts":[{"content":"x"}]},{"parts":[]}]"#,
             r#"[{"parts":[]},{"parts":[]},{"role":"user"}]"#,
         ];
-        for text in cases {
+        // Repeated members past the look-ahead of `last_members`.
+        let many = |last: &str| {
+            let members: String = (0..40).map(|i| format!(r#""k{i}":null,"#)).collect();
+            format!(r#"[{{"parts":[],{members}"content":"x","k3":1,"content":{last}}}]"#)
+        };
+        let (many_null, many_text) = (many("null"), many(r#""y""#));
+        for text in cases.iter().copied().chain([&*many_null, &*many_text]) {
+            let expected = parsed(&fields, text);
             assert_eq!(
                 messages_text::carries_content(&fields, text),
-                parsed(&fields, text),
+                expected,
                 "{text}"
+            );
+            let value = Value::String(text.into());
+            let shape = Shape::of(&value);
+            assert_eq!(
+                shape_carries_messages_content(&fields, shape.as_ref()),
+                expected,
+                "parsed once: {text}"
             );
         }
         let deep = format!("[{{\"parts\":{}{}}}]", "[".repeat(200), "]".repeat(200));
@@ -428,5 +488,56 @@ mod tests {
             messages_text::carries_content(&fields, &deep),
             parsed(&fields, &deep)
         );
+        let deep_value = Value::String(deep.as_str().into());
+        assert!(
+            Shape::of(&deep_value).is_none(),
+            "too deep for serde_json, as parsed"
+        );
+    }
+
+    /// Structured messages (an OTLP array of key-value lists) answer from their parsed shape as
+    /// from a `serde_json::Value`: a repeated key counts once, its last value.
+    #[test]
+    fn structured_shape_answers_as_parsing() {
+        let fields = vec!["content".to_string()];
+        let kv = |key: &str, value: Value<'static>| Attribute {
+            key: key.to_string().into(),
+            value,
+            offset: 0,
+        };
+        let text = |t: &str| Value::String(t.to_string().into());
+        let message = |content: Vec<Value<'static>>| {
+            let mut members = vec![kv("parts", Value::Array(vec![]))];
+            members.extend(content.into_iter().map(|c| kv("content", c)));
+            Value::KvList(members)
+        };
+        let values = [
+            Value::Array(vec![message(vec![text("x"), Value::Empty])]),
+            Value::Array(vec![message(vec![Value::Empty, text("x")])]),
+            Value::Array(vec![message(vec![]), message(vec![Value::Int(1)])]),
+            Value::Array(vec![message(vec![]), Value::Int(3)]),
+            Value::Array(vec![message(vec![Value::Double(f64::NAN)])]),
+            Value::Array(vec![]),
+            Value::Empty,
+        ];
+        for value in values {
+            let expected = match super::super::invalid_message_content::to_json(&value) {
+                Some(serde_json::Value::Array(messages))
+                    if !messages.is_empty()
+                        && messages.iter().all(|m| m.get("parts").is_some()) =>
+                {
+                    messages
+                        .iter()
+                        .any(|m| json_carries_content(&fields, m, false))
+                }
+                _ => true,
+            };
+            let shape = Shape::of(&value);
+            assert_eq!(
+                shape_carries_messages_content(&fields, shape.as_ref()),
+                expected,
+                "{value:?}"
+            );
+        }
     }
 }

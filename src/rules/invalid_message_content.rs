@@ -28,11 +28,10 @@
 //! with `spanlint migrate`.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
+use super::messages::{Shape, get};
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
 use crate::model::{Attribute, Value};
@@ -43,20 +42,12 @@ pub const INFO: RuleInfo = RuleInfo {
     default_severity: Severity::Error,
 };
 
-/// The attributes this rule validates (other rules leave their shape to it).
-pub const MESSAGE_KEYS: [&str; 3] = [
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-];
+pub use super::messages::MESSAGE_KEYS;
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
-    let event_attributes = ctx.span.events.iter().flat_map(|e| &e.attributes);
-    for attribute in ctx.span.attributes.iter().chain(event_attributes) {
-        if !MESSAGE_KEYS.contains(&attribute.key.as_ref()) {
-            continue;
-        }
-        if let Some(problem) = problem(attribute) {
+    for message in ctx.messages().iter() {
+        let attribute = message.attribute;
+        if let Some(problem) = problem(attribute, message.shape.as_ref()) {
             out.push(
                 ctx.finding(&INFO, Some(&attribute.key), attribute.offset, || {
                     (
@@ -115,15 +106,16 @@ fn structured(value: &Value<'_>) -> Json {
     }
 }
 
-/// The first structural problem of a message attribute, described without content.
-fn problem(attribute: &Attribute<'_>) -> Option<String> {
+/// The first structural problem of a message attribute (parsed: `shape`), described without
+/// content.
+fn problem(attribute: &Attribute<'_>, shape: Option<&Shape<'_>>) -> Option<String> {
     if matches!(attribute.value, Value::Empty) {
         return None;
     }
-    let Some(json) = Shape::of(&attribute.value) else {
+    let Some(json) = shape else {
         return Some("it is a string that is not JSON".to_string());
     };
-    let Shape::Array(items) = &json else {
+    let Shape::Array(items) = json else {
         return Some(format!("it is {}, not an array", json.kind()));
     };
     let instructions = attribute.key == "gen_ai.system_instructions";
@@ -206,141 +198,5 @@ fn field_problem(part: &[(Cow<'_, str>, Shape<'_>)], name: &str, field: Field) -
         (Field::Typed, Shape::Object(_)) => Some(format!(".{name} has no `type`")),
         (Field::String, other) => Some(format!(".{name} is {}, not a string", other.kind())),
         (Field::Typed, other) => Some(format!(".{name} is {}, not an object", other.kind())),
-    }
-}
-
-/// A member of a JSON object; a repeated name means its last value, as in a parsed
-/// `serde_json::Value`.
-fn get<'s, 'a>(object: &'s [(Cow<'a, str>, Shape<'a>)], name: &str) -> Option<&'s Shape<'a>> {
-    object.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-/// Just enough of a JSON value to check the message structure: strings are borrowed from the
-/// attribute (copied only when they hold escapes), objects are member lists. Checking a span's
-/// messages this way does not copy its content into a `serde_json::Value` tree.
-enum Shape<'a> {
-    Null,
-    Bool,
-    Number,
-    String(Cow<'a, str>),
-    Array(Vec<Shape<'a>>),
-    Object(Vec<(Cow<'a, str>, Shape<'a>)>),
-}
-
-impl<'a> Shape<'a> {
-    /// The OTLP value's shape: structured values as they are, strings parsed as JSON (`None`
-    /// for a string that is not JSON), exactly as [`to_json`] sees them.
-    fn of(value: &'a Value<'_>) -> Option<Shape<'a>> {
-        match value {
-            Value::String(s) => {
-                let mut json = serde_json::Deserializer::from_str(s);
-                let shape = Shape::deserialize(&mut json).ok()?;
-                json.end().ok()?;
-                Some(shape)
-            }
-            other => Some(Shape::structured(other)),
-        }
-    }
-
-    /// As [`structured`]: empty values, bytes and non-finite doubles are `null`.
-    fn structured(value: &'a Value<'_>) -> Shape<'a> {
-        match value {
-            Value::Empty | Value::Bytes(_) => Shape::Null,
-            Value::String(s) => Shape::String(Cow::Borrowed(s)),
-            Value::Bool(_) => Shape::Bool,
-            Value::Int(_) => Shape::Number,
-            Value::Double(d) if d.is_finite() => Shape::Number,
-            Value::Double(_) => Shape::Null,
-            Value::Array(items) => Shape::Array(items.iter().map(Shape::structured).collect()),
-            Value::KvList(entries) => Shape::Object(
-                entries
-                    .iter()
-                    .map(|a| (Cow::Borrowed(a.key.as_ref()), Shape::structured(&a.value)))
-                    .collect(),
-            ),
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            Shape::Null => "null",
-            Shape::Bool => "a boolean",
-            Shape::Number => "a number",
-            Shape::String(_) => "a string",
-            Shape::Array(_) => "an array",
-            Shape::Object(_) => "an object",
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Shape<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ShapeVisitor)
-    }
-}
-
-struct ShapeVisitor;
-
-impl<'de> Visitor<'de> for ShapeVisitor {
-    type Value = Shape<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Shape<'de>, E> {
-        Ok(Shape::Null)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape<'de>, E> {
-        Ok(Shape::Bool)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape<'de>, E> {
-        Ok(Shape::Number)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape<'de>, E> {
-        Ok(Shape::Number)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape<'de>, E> {
-        Ok(Shape::Number)
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Shape<'de>, E> {
-        Ok(Shape::String(Cow::Borrowed(s)))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Shape<'de>, E> {
-        Ok(Shape::String(Cow::Owned(s.to_owned())))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Shape::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape<'de>, A::Error> {
-        let mut members = Vec::new();
-        while let Some(name) = map.next_key::<BorrowedName<'de>>()? {
-            members.push((name.0, map.next_value()?));
-        }
-        Ok(Shape::Object(members))
-    }
-}
-
-/// An object member's name, borrowed when it holds no escapes.
-struct BorrowedName<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for BorrowedName<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Shape::deserialize(d)? {
-            Shape::String(name) => Ok(BorrowedName(name)),
-            _ => Err(de::Error::custom("an object member's name is a string")),
-        }
     }
 }

@@ -26,17 +26,23 @@ pub struct KeyFacts {
     /// Matches `[recommended] aggregate-ignore`.
     pub aggregate_ignored: bool,
     /// The index of the metric name the key is or lies under (`[metrics] names`).
-    pub metric: Option<usize>,
+    pub metric: Option<u32>,
     /// The index of the key's registry definition ([`Ruleset::attribute`](super::Ruleset::attribute)).
-    pub attribute: Option<usize>,
+    pub attribute: Option<u32>,
+    /// Whether `attribute` is a template's (`gen_ai.prompt.variable`) and the key one of its
+    /// concrete keys (`gen_ai.prompt.variable.city`), not the registry key itself.
+    pub template_key: bool,
     /// The index of the key's `[[deprecated-attribute]]`.
-    pub deprecated: Option<usize>,
+    pub deprecated: Option<u32>,
     /// Whether some of the key's values are deprecated (`[[deprecated-value]]`), so only those
     /// keys' values are looked up.
     pub deprecated_values: bool,
     /// [`Ruleset::is_resource_attribute`](super::Ruleset::is_resource_attribute).
     pub resource: bool,
 }
+
+// Indices are `u32` (a rules file has far fewer entries), so a span's facts are half the size
+// they would be with `usize`: every rule copies them attribute by attribute.
 
 /// At most this many keys are remembered per thread (about 100 bytes each).
 const MEMO_CAPACITY: usize = 16_384;
@@ -86,6 +92,37 @@ pub fn memoized(ruleset_id: u64, key: &str, compute: impl FnOnce(&str) -> KeyFac
     facts
 }
 
+/// The facts of each of `keys`, appended to `out` in order: [`memoized`] for each key, with
+/// the memo borrowed once for a run of remembered keys instead of once per key (a span's keys
+/// are nearly all remembered).
+pub fn memoized_all<'k>(
+    ruleset_id: u64,
+    keys: impl IntoIterator<Item = &'k str>,
+    compute: impl Fn(&str) -> KeyFacts,
+    out: &mut Vec<KeyFacts>,
+) {
+    let mut keys = keys.into_iter();
+    loop {
+        // Remembered keys' facts, up to the first key that is not remembered.
+        let unknown = MEMO.with_borrow(|memo| {
+            if memo.ruleset != Some(ruleset_id) {
+                return keys.next();
+            }
+            for key in keys.by_ref() {
+                match memo.facts.get(key) {
+                    Some(facts) => out.push(*facts),
+                    None => return Some(key),
+                }
+            }
+            None
+        });
+        let Some(key) = unknown else {
+            return;
+        };
+        out.push(memoized(ruleset_id, key, &compute));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +134,7 @@ mod tests {
         aggregate_ignored: false,
         metric: None,
         attribute: None,
+        template_key: false,
         deprecated: None,
         deprecated_values: false,
         resource: false,
@@ -108,6 +146,7 @@ mod tests {
         aggregate_ignored: false,
         metric: Some(1),
         attribute: Some(2),
+        template_key: true,
         deprecated: None,
         deprecated_values: false,
         resource: true,
@@ -122,6 +161,25 @@ mod tests {
         // Another ruleset has its own answers.
         assert_eq!(memoized(second, "a.b", |_| NO), NO);
         assert_eq!(memoized(first, "a.b", |_| YES), YES);
+    }
+
+    #[test]
+    fn all_at_once_is_one_at_a_time() {
+        let id = next_ruleset_id();
+        let facts = |key: &str| if key.contains('y') { YES } else { NO };
+        let long = "y".repeat(LONGEST_REMEMBERED_KEY + 1);
+        let keys = ["a.y", "b", "a.y", long.as_str(), "c.y", "b", "d"];
+        // Nothing remembered, some remembered, all remembered.
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            memoized_all(id, keys, facts, &mut out);
+            let expected: Vec<KeyFacts> = keys.iter().map(|k| facts(k)).collect();
+            assert_eq!(out, expected);
+        }
+        // Appends, and a memo of another ruleset is not read.
+        let mut out = vec![YES];
+        memoized_all(next_ruleset_id(), ["a.y", "b"], |_| NO, &mut out);
+        assert_eq!(out, [YES, NO, NO]);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod foreign_namespace;
 pub mod invalid_message_content;
 pub mod key_facts;
 pub mod keys;
+pub mod messages;
 pub mod metric_name_as_attribute;
 pub mod missing_context;
 pub mod missing_required_attribute;

@@ -11,6 +11,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::Settings;
 use super::key_facts::{self, KeyFacts};
+use super::messages::MessageAttribute;
 use super::rulesfile::{
     AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedEvent,
     DeprecatedValue, ForeignNamespace, Level, Refinement, Requirement, ReservedNamespace,
@@ -18,6 +19,7 @@ use super::rulesfile::{
 };
 use crate::finding::{Finding, SpanIdentity};
 use crate::model::{Attribute, Event, Offset, ResourceSpans, Scope, Span, SpanKind, StatusCode};
+use std::borrow::Cow;
 
 /// A rules file whose content is inconsistent (it parsed, but cannot be used).
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -301,18 +303,24 @@ impl Ruleset {
 
     /// [`Ruleset::attribute`] of a key whose facts are known.
     pub fn attribute_of(&self, facts: KeyFacts) -> Option<&AttributeDef> {
-        facts.attribute.map(|i| &self.file.attributes[i])
+        facts.attribute.map(|i| &self.file.attributes[i as usize])
     }
 
     fn attribute_index(&self, key: &str) -> Option<usize> {
+        self.attribute_entry(key).map(|(i, _)| i)
+    }
+
+    /// [`Ruleset::attribute_index`], and whether the key is a template's concrete key.
+    fn attribute_entry(&self, key: &str) -> Option<(usize, bool)> {
         if let Some(&i) = self.attributes.get(key) {
-            return Some(i);
+            return Some((i, false));
         }
         let prefix = self
             .template_prefixes
             .iter()
             .find(|p| key.starts_with(p.as_str()))?;
-        self.attributes.get(prefix.trim_end_matches('.')).copied()
+        let i = *self.attributes.get(prefix.trim_end_matches('.'))?;
+        Some((i, true))
     }
 
     /// The keys some GenAI span of every trace should carry (`missing-context`): the
@@ -393,7 +401,7 @@ impl Ruleset {
     pub fn deprecated_of(&self, facts: KeyFacts) -> Option<&DeprecatedAttribute> {
         facts
             .deprecated
-            .map(|i| &self.file.deprecated_attributes[i])
+            .map(|i| &self.file.deprecated_attributes[i as usize])
     }
 
     /// The deprecated attributes `key` replaces, in rules-file order.
@@ -419,17 +427,30 @@ impl Ruleset {
 
     /// The glob-matched facts of a key, remembered per distinct key (see [`super::key_facts`]).
     pub fn key_facts(&self, key: &str) -> KeyFacts {
-        key_facts::memoized(self.id, key, |key| KeyFacts {
+        key_facts::memoized(self.id, key, |key| self.facts_uncached(key))
+    }
+
+    /// [`Ruleset::key_facts`] of each key, appended to `out` in order.
+    pub fn keys_facts<'k>(&self, keys: impl IntoIterator<Item = &'k str>, out: &mut Vec<KeyFacts>) {
+        key_facts::memoized_all(self.id, keys, |key| self.facts_uncached(key), out);
+    }
+
+    fn facts_uncached(&self, key: &str) -> KeyFacts {
+        // Indices fit `u32`: a rules file with 4 billion entries cannot be loaded.
+        let index = |i: usize| u32::try_from(i).ok();
+        let attribute = self.attribute_entry(key);
+        KeyFacts {
             content: self.content_attribute_uncached(key),
             squatter: self.squatter_uncached(key),
             recommended_ignored: self.recommended_ignore.is_match(key),
             aggregate_ignored: self.aggregate_ignore.is_match(key),
-            metric: self.metric_uncached(key),
-            attribute: self.attribute_index(key),
-            deprecated: self.deprecated.get(key).copied(),
+            metric: self.metric_uncached(key).and_then(index),
+            attribute: attribute.and_then(|(i, _)| index(i)),
+            template_key: attribute.is_some_and(|(_, template)| template),
+            deprecated: self.deprecated.get(key).copied().and_then(index),
             deprecated_values: self.deprecated_values.contains_key(key),
             resource: self.resource_attributes.contains(key),
-        })
+        }
     }
 
     fn content_attribute_uncached(&self, key: &str) -> bool {
@@ -497,7 +518,9 @@ impl Ruleset {
     /// The conventions' metric a key names or lies under (`gen_ai.client.token.usage.input`),
     /// from the key's facts.
     pub fn metric_named(&self, facts: KeyFacts) -> Option<&str> {
-        facts.metric.map(|i| self.file.metrics.names[i].as_str())
+        facts
+            .metric
+            .map(|i| self.file.metrics.names[i as usize].as_str())
     }
 
     fn metric_uncached(&self, key: &str) -> Option<usize> {
@@ -795,12 +818,12 @@ impl PresentAttributes {
 
     pub fn of(ctx: &SpanContext<'_, '_>) -> Self {
         let mut bits = [0u64; Self::WORDS];
-        for (attribute, facts) in ctx.attributes_with_facts() {
+        for (_, facts) in ctx.attributes_with_facts() {
             // A template's concrete key (`gen_ai.request.x.y`) has the template's index but is
             // not the template's key.
-            if let Some(index) = facts.attribute
+            if let Some(index) = facts.attribute.map(|i| i as usize)
                 && index < Self::CAPACITY
-                && ctx.rules.file.attributes[index].key == attribute.key
+                && !facts.template_key
             {
                 bits[index / 64] |= 1 << (index % 64);
             }
@@ -821,6 +844,25 @@ impl PresentAttributes {
                 .is_some(),
         }
     }
+}
+
+/// [`SpanContext::foreign_vocabulary`].
+fn foreign_vocabulary<'r>(
+    rules: &'r Ruleset,
+    span: &'r Span<'_>,
+) -> Option<(&'r ForeignNamespace, &'r str)> {
+    if span.attributes.iter().any(|a| a.key.starts_with("gen_ai.")) {
+        return None;
+    }
+    // The first prefix of a vocabulary is its most telling key (`openinference.span.kind`).
+    rules.file.foreign_namespaces.iter().find_map(|ns| {
+        ns.prefixes.iter().find_map(|p| {
+            span.attributes
+                .iter()
+                .find(|a| a.key.starts_with(p.as_str()))
+                .map(|a| (ns, a.key.as_ref()))
+        })
+    })
 }
 
 /// [`SpanContext::provider`].
@@ -863,9 +905,17 @@ pub struct SpanContext<'r, 'a> {
     /// Whether this is the first GenAI span of its scope (scope-level rules report once).
     pub first_in_scope: bool,
     identity: Arc<SpanIdentity>,
-    /// The [`KeyFacts`] of the span's own attributes (same order), looked up once for the
-    /// several rules that ask.
+    /// The [`KeyFacts`] of the span's own attributes, then of its events' attributes (same
+    /// order), looked up once, all together, for the several rules that ask.
     attribute_facts: OnceCell<Vec<KeyFacts>>,
+    /// The span's message attributes, parsed once, when the context is built, for the rules and
+    /// the trace index that read them (see [`super::messages`]); `None` in a context from
+    /// [`SpanContext::new`]. Not a lazy cell: one would make the context invariant in its
+    /// lifetimes, which callers that keep what it lends across spans cannot live with.
+    parsed_messages: Option<Vec<MessageAttribute<'r, 'a>>>,
+    /// [`SpanContext::foreign_vocabulary`], found once when the context is built (two rules
+    /// ask); `None` in a context from [`SpanContext::new`].
+    foreign: Option<Option<(&'r ForeignNamespace, &'r str)>>,
     /// [`SpanContext::provider`], found once for the several rules that ask (every rule run
     /// asks it at least once; a plain field, not a lazy cell, which would tie the span's and
     /// the ruleset's lifetimes together).
@@ -875,17 +925,21 @@ pub struct SpanContext<'r, 'a> {
 }
 
 impl<'r, 'a> SpanContext<'r, 'a> {
+    /// A span context for asking about a span that is not checked (`migrate` asks a rewritten
+    /// span's type): as [`SpanContext::in_scope`], but its messages are parsed and its foreign
+    /// vocabulary found only when asked for, each time.
     pub fn new(
         rules: &'r Ruleset,
         span: &'r Span<'a>,
         resource: &'r ResourceSpans<'a>,
         scope: &'r Scope<'a>,
     ) -> Self {
-        Self::in_scope(rules, span, resource, scope, "", false)
+        Self::build(rules, span, resource, scope, "", false, false)
     }
 
     /// A span context that knows its scope's schema URL and whether it is the scope's first
-    /// GenAI span.
+    /// GenAI span: the context of every span the rules check, so what several of them read
+    /// (the parsed messages, the foreign vocabulary) is found now, once.
     pub fn in_scope(
         rules: &'r Ruleset,
         span: &'r Span<'a>,
@@ -893,6 +947,27 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         scope: &'r Scope<'a>,
         scope_schema_url: &'r str,
         first_in_scope: bool,
+    ) -> Self {
+        Self::build(
+            rules,
+            span,
+            resource,
+            scope,
+            scope_schema_url,
+            first_in_scope,
+            true,
+        )
+    }
+
+    /// [`SpanContext::in_scope`] (`checked`) or [`SpanContext::new`].
+    fn build(
+        rules: &'r Ruleset,
+        span: &'r Span<'a>,
+        resource: &'r ResourceSpans<'a>,
+        scope: &'r Scope<'a>,
+        scope_schema_url: &'r str,
+        first_in_scope: bool,
+        checked: bool,
     ) -> Self {
         let operation = match span.str_attribute("gen_ai.operation.name") {
             Some(name) => Some(Operation {
@@ -921,6 +996,8 @@ impl<'r, 'a> SpanContext<'r, 'a> {
                 scope: scope.name.to_string(),
             }),
             attribute_facts: OnceCell::new(),
+            parsed_messages: checked.then(|| super::messages::of(span)),
+            foreign: checked.then(|| foreign_vocabulary(rules, span)),
             provider: find_provider(rules, span),
             messages: true,
         }
@@ -935,16 +1012,22 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         self
     }
 
+    /// The [`KeyFacts`] of the span's own attributes, then of each event's attributes.
+    fn facts(&self) -> &[KeyFacts] {
+        self.attribute_facts.get_or_init(|| {
+            let events = self.span.events.iter().flat_map(|e| &e.attributes);
+            let attributes = self.span.attributes.iter().chain(events);
+            let mut facts = Vec::with_capacity(attributes.clone().count());
+            self.rules
+                .keys_facts(attributes.map(|a| a.key.as_ref()), &mut facts);
+            facts
+        })
+    }
+
     /// The span's own attributes, each with its key's facts.
     pub fn attributes_with_facts(&self) -> impl Iterator<Item = (&'r Attribute<'a>, KeyFacts)> {
-        let facts = self.attribute_facts.get_or_init(|| {
-            self.span
-                .attributes
-                .iter()
-                .map(|a| self.rules.key_facts(&a.key))
-                .collect()
-        });
-        self.span.attributes.iter().zip(facts.iter().copied())
+        let own = &self.facts()[..self.span.attributes.len()];
+        self.span.attributes.iter().zip(own.iter().copied())
     }
 
     /// The span's own attributes, then its events' (all of them, or those `event` accepts),
@@ -953,39 +1036,37 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         &self,
         event: impl Fn(&Event<'a>) -> bool,
     ) -> impl Iterator<Item = (&'r Attribute<'a>, KeyFacts)> {
-        let rules = self.rules;
-        let event_attributes = self
-            .span
-            .events
+        let span = self.span;
+        let (own, mut rest) = self.facts().split_at(span.attributes.len());
+        // Each event takes the next facts, whether `event` keeps its attributes or not.
+        let event_attributes = span.events.iter().flat_map(move |e| {
+            let (these, after) = rest.split_at(e.attributes.len());
+            rest = after;
+            let kept = if event(e) { &e.attributes[..] } else { &[] };
+            kept.iter().zip(these)
+        });
+        span.attributes
             .iter()
-            .filter(move |e| event(e))
-            .flat_map(|e| &e.attributes)
-            .map(move |a| (a, rules.key_facts(&a.key)));
-        self.attributes_with_facts().chain(event_attributes)
+            .zip(own)
+            .chain(event_attributes)
+            .map(|(attribute, facts)| (attribute, *facts))
+    }
+
+    /// The span's message attributes (`gen_ai.input.messages`, …: its own, then its events'),
+    /// each parsed (once, when the context was built by [`SpanContext::in_scope`]).
+    pub fn messages(&self) -> Cow<'_, [MessageAttribute<'r, 'a>]> {
+        match &self.parsed_messages {
+            Some(parsed) => Cow::Borrowed(parsed),
+            None => Cow::Owned(super::messages::of(self.span)),
+        }
     }
 
     /// The foreign vocabulary a span describes its LLM work in, when it carries no `gen_ai.*`
     /// key at all (`foreign-namespace` reports it; `missing-required-attribute` then leaves the
     /// missing `gen_ai.operation.name` to it).
     pub fn foreign_vocabulary(&self) -> Option<(&'r ForeignNamespace, &'r str)> {
-        if self
-            .span
-            .attributes
-            .iter()
-            .any(|a| a.key.starts_with("gen_ai."))
-        {
-            return None;
-        }
-        // The first prefix of a vocabulary is its most telling key (`openinference.span.kind`).
-        self.rules.file.foreign_namespaces.iter().find_map(|ns| {
-            ns.prefixes.iter().find_map(|p| {
-                self.span
-                    .attributes
-                    .iter()
-                    .find(|a| a.key.starts_with(p.as_str()))
-                    .map(|a| (ns, a.key.as_ref()))
-            })
-        })
+        self.foreign
+            .unwrap_or_else(|| foreign_vocabulary(self.rules, self.span))
     }
 
     /// Which span this is, for findings.
@@ -1118,6 +1199,98 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    /// Each span's facts, looked up all at once, are each key's own answer (computed afresh,
+    /// not remembered), for every attribute of every span and event of every real, migrate and
+    /// rules fixture, in the order `all_attributes_with_facts` gives them (events filtered or
+    /// not).
+    #[test]
+    fn span_facts_are_each_keys_facts() {
+        use crate::input::{InputFormat, LoadedFile};
+        let rules = Ruleset::builtin();
+        let rule_dirs = std::fs::read_dir("fixtures/rules")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir());
+        let mut paths: Vec<_> = ["fixtures/real".into(), "fixtures/migrate".into()]
+            .into_iter()
+            .chain(rule_dirs)
+            .flat_map(|dir: std::path::PathBuf| {
+                std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path())
+            })
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("json" | "jsonl" | "pb")
+                )
+            })
+            .collect();
+        paths.sort();
+        let (mut attributes, mut with_events, mut messages, mut foreign) = (0, 0, 0, 0);
+        for path in &paths {
+            let format = match path.extension().and_then(|e| e.to_str()) {
+                Some("pb") => InputFormat::Proto,
+                _ => InputFormat::Json,
+            };
+            let file =
+                LoadedFile::from_bytes("dump", std::fs::read(path).unwrap(), format).unwrap();
+            for batch in file.batches() {
+                let Ok(batch) = batch else { continue };
+                super::super::walk::for_each_span(&rules, &batch, |span, ctx| {
+                    let Some(ctx) = ctx else { return };
+                    let own: Vec<_> = ctx.attributes_with_facts().collect();
+                    assert_eq!(own.len(), span.attributes.len());
+                    // What the checked context found when built is what a context that looks
+                    // when asked finds.
+                    let asked = SpanContext::new(&rules, span, ctx.resource, ctx.scope);
+                    let named = |found: Option<(&ForeignNamespace, &str)>| {
+                        found.map(|(ns, key)| (ns.name.clone(), key.to_string()))
+                    };
+                    assert_eq!(
+                        named(ctx.foreign_vocabulary()),
+                        named(asked.foreign_vocabulary())
+                    );
+                    let keys = |c: &SpanContext<'_, '_>| -> Vec<(String, bool, bool)> {
+                        c.messages()
+                            .iter()
+                            .map(|m| (m.attribute.key.to_string(), m.in_event, m.shape.is_some()))
+                            .collect()
+                    };
+                    assert_eq!(keys(&ctx), keys(&asked));
+                    messages += ctx.messages().len();
+                    foreign += usize::from(ctx.foreign_vocabulary().is_some());
+                    // Every event, or those with a name of even length.
+                    let chosen = |all: bool, e: &Event<'_>| all || e.name.len().is_multiple_of(2);
+                    for all in [true, false] {
+                        let found: Vec<_> =
+                            ctx.all_attributes_with_facts(|e| chosen(all, e)).collect();
+                        let events = span.events.iter().filter(|e| chosen(all, e));
+                        let expected: Vec<_> = span
+                            .attributes
+                            .iter()
+                            .chain(events.flat_map(|e| &e.attributes))
+                            .collect();
+                        assert_eq!(found.len(), expected.len(), "{}", path.display());
+                        for ((attribute, facts), want) in found.iter().zip(expected) {
+                            assert!(std::ptr::eq(*attribute, want));
+                            assert_eq!(*facts, rules.facts_uncached(&want.key), "{}", want.key);
+                            attributes += 1;
+                        }
+                        with_events += usize::from(!span.events.is_empty());
+                    }
+                });
+            }
+        }
+        assert!(
+            paths.len() >= 25 && attributes > 1000,
+            "{paths:?} {attributes}"
+        );
+        assert!(with_events > 10, "{with_events} spans with events");
+        assert!(
+            messages > 10 && foreign > 2,
+            "{messages} messages, {foreign} foreign"
+        );
     }
 
     /// The built-in rules compile their glob sets when first asked, and may then not fail:

@@ -467,7 +467,11 @@ impl Migrator {
         // Spellings of current keys first, so a foreign key whose mapped value equals the
         // normalised current value is recognised as a duplicate.
         self.normalise_values(&mut w, &mut changes);
-        let operation = self.operation_of(&w, span);
+        // The hint reads the span as read: found once, when the renames or a missing
+        // `gen_ai.operation.name` need it.
+        let hinted = std::cell::OnceCell::new();
+        let hint = || *hinted.get_or_init(|| self.hinted_operation(span));
+        let operation = self.operation_of(&w, hint);
         self.rename(&mut w, operation.as_deref(), &mut changes);
         for (n, unpack) in self.mapping.unpacks.iter().enumerate() {
             if may(steps, ids.unpack + n) {
@@ -476,7 +480,7 @@ impl Migrator {
             }
         }
         self.prefix_rename(&mut w, steps, &mut changes);
-        self.add_operation(&mut w, span, &mut changes);
+        self.add_operation(&mut w, hint, &mut changes);
         let mut event_works: Vec<Vec<Work<'a>>> = span
             .events
             .iter()
@@ -1058,7 +1062,12 @@ impl Migrator {
 
     /// The span's operation before renames: `gen_ai.operation.name` (spelling normalised) or
     /// the hinted one.
-    fn operation_of(&self, w: &[Work<'_>], span: &Span<'_>) -> Option<String> {
+    /// `hint`: the operation the span's attributes tell ([`Self::hinted_operation`]).
+    fn operation_of<'s>(
+        &self,
+        w: &[Work<'_>],
+        hint: impl Fn() -> Option<(&'s str, &'s str)>,
+    ) -> Option<String> {
         if let Some(x) = w.iter().find(|x| x.key == "gen_ai.operation.name") {
             let value = x.value.as_str()?;
             return Some(
@@ -1069,7 +1078,7 @@ impl Migrator {
                     .to_string(),
             );
         }
-        self.hinted_operation(span).map(|(op, _)| op.to_string())
+        hint().map(|(op, _)| op.to_string())
     }
 
     /// The operation a span's foreign attributes tell: the mapping's `[[operation-hint]]`s,
@@ -1534,11 +1543,17 @@ impl Migrator {
         }
     }
 
-    fn add_operation<'a>(&self, w: &mut Vec<Work<'a>>, span: &Span<'_>, changes: &mut Vec<Change>) {
+    /// `hint`: the operation the span's attributes tell, and the key that tells it.
+    fn add_operation<'a, 's>(
+        &self,
+        w: &mut Vec<Work<'a>>,
+        hint: impl Fn() -> Option<(&'s str, &'s str)>,
+        changes: &mut Vec<Change>,
+    ) {
         if w.iter().any(|x| x.key == "gen_ai.operation.name") {
             return;
         }
-        let Some((op, from)) = self.hinted_operation(span) else {
+        let Some((op, from)) = hint() else {
             return;
         };
         if self.missing_operations.contains(op) {
@@ -1908,7 +1923,7 @@ struct Sources {
     /// Exact source key → the steps it is a source of.
     exact: HashMap<String, StepSet>,
     /// Source key prefixes (folds, indexed conversions, prefix renames) → their steps.
-    prefixes: Vec<(String, StepSet)>,
+    prefixes: PrefixTrie,
     /// Steps whose source keys some step can write (a rename target, a fold's messages, a
     /// prefix rename's new prefix…): keys that appear while the span is planned, so these steps
     /// are never skipped. None for the built-in mapping.
@@ -1979,10 +1994,14 @@ impl Sources {
                         .any(|w| w.starts_with(p.as_str()) || p.starts_with(w))
             }))
             .fold(0, |all, (_, set)| all | set);
+        let mut trie = PrefixTrie::default();
+        for (prefix, set) in &prefixes {
+            trie.insert(prefix, *set);
+        }
         Sources {
             ids,
             exact,
-            prefixes,
+            prefixes: trie,
             always,
         }
     }
@@ -1995,11 +2014,63 @@ impl Sources {
             if let Some(set) = self.exact.get(a.key.as_ref()) {
                 steps |= set;
             }
-            for (prefix, set) in &self.prefixes {
-                if a.key.starts_with(prefix.as_str()) {
-                    steps |= set;
+            steps |= self.prefixes.steps_of(&a.key);
+        }
+        steps
+    }
+}
+
+/// Key prefixes and their steps as a byte trie: a key is walked once, down to where it leaves
+/// every prefix (a few bytes in for most keys), instead of being compared with each prefix.
+#[derive(Debug)]
+struct PrefixTrie {
+    /// The root (the empty prefix) first.
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Default)]
+struct TrieNode {
+    /// The next byte → its node.
+    children: Vec<(u8, usize)>,
+    /// The steps of the prefix that ends here.
+    steps: StepSet,
+}
+
+impl Default for PrefixTrie {
+    fn default() -> Self {
+        PrefixTrie {
+            nodes: vec![TrieNode::default()],
+        }
+    }
+}
+
+impl PrefixTrie {
+    fn insert(&mut self, prefix: &str, steps: StepSet) {
+        let mut node = 0;
+        for &byte in prefix.as_bytes() {
+            node = match self.nodes[node].children.iter().find(|(b, _)| *b == byte) {
+                Some(&(_, next)) => next,
+                None => {
+                    let next = self.nodes.len();
+                    self.nodes.push(TrieNode::default());
+                    self.nodes[node].children.push((byte, next));
+                    next
                 }
-            }
+            };
+        }
+        self.nodes[node].steps |= steps;
+    }
+
+    /// The steps of every prefix `key` starts with.
+    fn steps_of(&self, key: &str) -> StepSet {
+        let mut node = &self.nodes[0];
+        let mut steps = node.steps;
+        for &byte in key.as_bytes() {
+            let Some(&(_, next)) = node.children.iter().find(|(b, _)| *b == byte) else {
+                break;
+            };
+            node = &self.nodes[next];
+            steps |= node.steps;
         }
         steps
     }
@@ -2701,6 +2772,49 @@ mod tests {
             }
         }
         assert!(planned > 50, "{planned}");
+    }
+
+    #[test]
+    fn the_prefix_trie_gives_the_steps_of_every_prefix_a_key_starts_with() {
+        let prefixes = [
+            ("llm.", 1),
+            ("llm.input_messages.", 2),
+            ("llm.input_messages.", 4),
+            ("llm.tools.", 8),
+            ("gen_ai.prompt.", 16),
+            ("gen_ai.é.", 32),
+        ];
+        let mut trie = PrefixTrie::default();
+        for (prefix, steps) in prefixes {
+            trie.insert(prefix, steps);
+        }
+        let naive = |key: &str| {
+            prefixes
+                .iter()
+                .filter(|(p, _)| key.starts_with(p))
+                .fold(0, |all, (_, steps)| all | steps)
+        };
+        for key in [
+            "",
+            "llm",
+            "llm.",
+            "llm.input_messages.0.message.role",
+            "llm.input_messages",
+            "llm.tools.0.tool.json_schema",
+            "llm.toolsx",
+            "gen_ai.prompt.0.content",
+            "gen_ai.prompt",
+            "gen_ai.é.x",
+            "gen_ai.request.model",
+            "ai.prompt",
+        ] {
+            assert_eq!(trie.steps_of(key), naive(key), "{key}");
+        }
+        assert_eq!(trie.steps_of("llm.input_messages.0"), 1 | 2 | 4);
+        // The empty prefix matches every key.
+        trie.insert("", 64);
+        assert_eq!(trie.steps_of("x"), 64);
+        assert_eq!(trie.steps_of("llm.tools.1"), 64 | 1 | 8);
     }
 
     #[test]

@@ -18,8 +18,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-// foldhash, not SipHash: every attribute of every span is looked up in `renames` and
-// `value_maps`.
+// foldhash, not SipHash: every attribute of every span is looked up in `renames` and the
+// step sources.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::value::RawValue;
@@ -296,8 +296,12 @@ pub struct Migrator {
     rules: Ruleset,
     mapping: MappingFile,
     options: Options,
-    renames: HashMap<String, Vec<usize>>,
+    /// What can rename each key: one lookup per attribute tells both.
+    renames: HashMap<String, RenameSources>,
     value_maps: HashMap<String, BTreeMap<String, String>>,
+    /// The keys whose values have spellings to normalise (`value_maps`' and the provider's):
+    /// so few that comparing (lengths first) costs less than hashing each attribute's key.
+    normalised_keys: Vec<String>,
     missing: HashSet<String>,
     missing_operations: HashSet<String>,
     /// The summary name of each change it can make, made once.
@@ -307,6 +311,15 @@ pub struct Migrator {
     describe: bool,
     /// Which steps a span's keys can set off.
     sources: Sources,
+}
+
+/// What can rename one attribute key.
+#[derive(Debug, Default)]
+struct RenameSources {
+    /// Its `[[rename]]`s, by index, in the mapping's order.
+    mapping: Vec<usize>,
+    /// Whether genai.toml deprecates it.
+    deprecated: bool,
 }
 
 /// Unknown `--target`.
@@ -330,15 +343,20 @@ impl Migrator {
         mapping: MappingFile,
         options: Options,
     ) -> Result<Self, UnknownTarget> {
-        let mut renames: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut renames: HashMap<String, RenameSources> = HashMap::new();
         for (i, r) in mapping.renames.iter().enumerate() {
-            renames.entry(r.from.clone()).or_default().push(i);
+            renames.entry(r.from.clone()).or_default().mapping.push(i);
         }
-        let value_maps = mapping
+        for d in &rules.file.deprecated_attributes {
+            renames.entry(d.key.clone()).or_default().deprecated = true;
+        }
+        let value_maps: HashMap<String, BTreeMap<String, String>> = mapping
             .value_maps
             .iter()
             .map(|v| (v.attribute.clone(), v.values.clone()))
             .collect();
+        let mut normalised_keys: Vec<String> = value_maps.keys().cloned().collect();
+        normalised_keys.push("gen_ai.provider.name".to_string());
         let (missing, missing_operations) = match options.target.as_deref() {
             None | Some("latest") => (HashSet::new(), HashSet::new()),
             Some(name) => {
@@ -371,6 +389,7 @@ impl Migrator {
             options,
             renames,
             value_maps,
+            normalised_keys,
             missing,
             missing_operations,
             describe: true,
@@ -1339,8 +1358,8 @@ impl Migrator {
     ) -> Option<(String, Value<'a>, &'s Labels)> {
         let x = &w[i];
         let present = |k: &str| w.iter().any(|y| y.key == k);
-        let candidates = self.renames.get(x.key.as_ref()).into_iter().flatten();
-        for &index in candidates {
+        let sources = self.renames.get(x.key.as_ref())?;
+        for &index in &sources.mapping {
             let r = &self.mapping.renames[index];
             if !self.target_available(&r.to)
                 || (!r.operations.is_empty()
@@ -1370,6 +1389,9 @@ impl Migrator {
             if self.fits(&r.to, &value) {
                 return Some((r.to.clone(), value, &self.labels.renames[index]));
             }
+        }
+        if !sources.deprecated {
+            return None;
         }
         let d = self.rules.deprecated_attribute(&x.key)?;
         let to = d.replacement.as_ref()?;
@@ -1523,7 +1545,7 @@ impl Migrator {
     fn normalise_values<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
         for x in w.iter_mut() {
             // Most keys have no spelling to normalise: skip them without copying their value.
-            if x.key != "gen_ai.provider.name" && !self.value_maps.contains_key(x.key.as_ref()) {
+            if !self.normalised_keys.iter().any(|k| *k == x.key) {
                 continue;
             }
             let new = self.normalise(&x.key, x.value.clone());

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
@@ -23,6 +24,7 @@ use crate::input::{
     self, Chunk, Chunker, Codec, Compression, InputError, InputFormat, Limits, LoadedFile, Opened,
     Source,
 };
+use crate::migrate::engine::Label;
 use crate::migrate::mapping::MappingFile;
 use crate::migrate::{self, ContentAction, MigrateError, Migrator, Options, OwnedPlan};
 use crate::report::{sanitize, shown_path};
@@ -131,8 +133,10 @@ struct Done {
     changed: bool,
     /// Spans that change.
     spans: usize,
-    /// Changes per mapping.
-    mappings: BTreeMap<String, usize>,
+    /// Changes per mapping, by the address of its label: the migrator makes each label once
+    /// and its changes share it, so counting compares no text ([`summary`] adds them up by
+    /// name, which also merges the few labels made per change).
+    mappings: foldhash::HashMap<usize, (Label, usize)>,
     /// The `--diff` text (kept only with `--diff`).
     diff: String,
     name: String,
@@ -143,7 +147,7 @@ impl Done {
         Done {
             changed,
             spans: 0,
-            mappings: BTreeMap::new(),
+            mappings: foldhash::HashMap::default(),
             diff: String::new(),
             name: name.to_string(),
         }
@@ -155,13 +159,11 @@ impl Done {
         self.spans += changed;
         self.changed |= changed > 0;
         for change in plans.iter().flat_map(|p| &p.changes) {
-            // Most mappings are already counted: copy the name only the first time.
-            match self.mappings.get_mut(&change.mapping) {
-                Some(count) => *count += 1,
-                None => {
-                    self.mappings.insert(change.mapping.clone(), 1);
-                }
-            }
+            let address = Arc::as_ptr(&change.mapping).cast::<u8>() as usize;
+            self.mappings
+                .entry(address)
+                .or_insert_with(|| (change.mapping.clone(), 0))
+                .1 += 1;
         }
         if diff {
             diff_text(&self.name, plans, &mut self.diff);
@@ -982,7 +984,7 @@ pub fn diff_text(file: &str, plans: &[OwnedPlan], out: &mut String) {
 fn summary(done: &[Done]) {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for d in done {
-        for (mapping, n) in &d.mappings {
+        for (mapping, n) in d.mappings.values() {
             *counts.entry(mapping).or_default() += n;
         }
     }

@@ -16,9 +16,10 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-// foldhash, not SipHash: every attribute of every span is looked up in `renames` and
-// `value_maps`.
+// foldhash, not SipHash: every attribute of every span is looked up in `renames` and the
+// step sources.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::value::RawValue;
@@ -75,8 +76,10 @@ pub enum Item<'a> {
 /// One change, for `--diff` and the summary. Values are already rendered and masked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
-    /// The mapping that made it, e.g. `rename gen_ai.system → gen_ai.provider.name`.
-    pub mapping: String,
+    /// The mapping that made it, e.g. `rename gen_ai.system → gen_ai.provider.name`: made once
+    /// per mapping entry by the [`Migrator`] and shared by its changes (a span has several, a
+    /// dump millions), so the summary can count them by identity (see [`Label`]).
+    pub mapping: Label,
     /// `key=value` before (absent for an added attribute).
     pub old: Option<String>,
     /// `key=value` after (absent for a removed attribute).
@@ -112,24 +115,211 @@ impl SpanPlan<'_> {
     }
 }
 
+/// The name of a mapping in the summary and `--diff`; clones share the text.
+pub type Label = Arc<str>;
+
+/// The labels of one mapping entry: its own, and the two it takes when its target is already
+/// there (with the same value, or another one: a conflict).
+#[derive(Debug, Clone)]
+struct Labels {
+    made: Label,
+    already: Label,
+    conflict: Label,
+}
+
+impl Labels {
+    fn new(made: String) -> Self {
+        Labels {
+            already: format!("{made} (already there)").into(),
+            conflict: format!("conflict, kept: {made}").into(),
+            made: made.into(),
+        }
+    }
+}
+
+/// Every label a migration can give a change, made once (planning a span would otherwise
+/// format several, and the summary compare them as text), in the order of the mapping file's
+/// entries of each kind.
+#[derive(Debug)]
+struct MappingLabels {
+    folds: Vec<Labels>,
+    wraps: Vec<Labels>,
+    splits: Vec<Labels>,
+    combines: Vec<Labels>,
+    conversions: Vec<Labels>,
+    unpacks: Vec<Labels>,
+    prefixes: Vec<Labels>,
+    event_attributes: Vec<Labels>,
+    event_messages: Vec<EventMessagesLabels>,
+    renames: Vec<Labels>,
+    /// The rename of each deprecated key with a replacement.
+    deprecations: HashMap<String, Labels>,
+    /// `value KEY`, for the keys whose values have spellings to normalise.
+    values: HashMap<String, Label>,
+    /// `operation from KEY`, for each hint's key.
+    operations: HashMap<String, Label>,
+    span_name: Label,
+    content_drop: Label,
+    content_hash: Label,
+    content_redact: Label,
+}
+
+/// The labels of an `[[event-messages]]` entry.
+#[derive(Debug)]
+struct EventMessagesLabels {
+    moved: Labels,
+    no_content: Label,
+}
+
+impl MappingLabels {
+    fn new(mapping: &MappingFile, rules: &Ruleset) -> Self {
+        let conversion = |c: &Conversion| match c.format {
+            ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions => {
+                let prefix = c.from.first().map_or("", String::as_str);
+                format!("convert {prefix}* → {} ({})", c.to, c.vocabulary)
+            }
+            ConversionFormat::FunctionCall => {
+                let from = c.from.first().map_or("", String::as_str);
+                format!("convert {from} → {} ({})", c.to, c.vocabulary)
+            }
+            _ => format!(
+                "convert {} → {} ({})",
+                c.from.join(", "),
+                c.to,
+                c.vocabulary
+            ),
+        };
+        let event_messages = |e: &EventMessages| {
+            let names = e.events.keys().map(String::as_str).collect::<Vec<_>>();
+            let made = format!("events {} → {} ({})", names.join(", "), e.to, e.vocabulary);
+            EventMessagesLabels {
+                no_content: format!("{made} (no content)").into(),
+                moved: Labels::new(made),
+            }
+        };
+        let deprecations = rules
+            .file
+            .deprecated_attributes
+            .iter()
+            // The entry the key is looked up as (the last, should a key be listed twice).
+            .filter_map(|d| rules.deprecated_attribute(&d.key))
+            .filter_map(|d| {
+                let to = d.replacement.as_ref()?;
+                let made = format!("rename {} → {to} (deprecated since {})", d.key, d.since);
+                Some((d.key.clone(), Labels::new(made)))
+            })
+            .collect();
+        let values = mapping
+            .value_maps
+            .iter()
+            .map(|v| v.attribute.as_str())
+            .chain(["gen_ai.provider.name"])
+            .map(|key| (key.to_string(), Label::from(format!("value {key}"))))
+            .collect();
+        let operations = mapping
+            .operation_hints
+            .iter()
+            .map(|h| h.attribute.as_str())
+            .chain(
+                rules
+                    .file
+                    .operation_hints
+                    .iter()
+                    .map(|h| h.attribute.as_str()),
+            )
+            .map(|key| {
+                (
+                    key.to_string(),
+                    Label::from(format!("operation from {key}")),
+                )
+            })
+            .collect();
+        MappingLabels {
+            folds: (mapping.folds.iter())
+                .map(|f| Labels::new(format!("fold {}* → {}", f.prefix, f.to)))
+                .collect(),
+            wraps: (mapping.wrap_messages.iter())
+                .map(|w| Labels::new(format!("wrap {} → {}", w.from, w.to)))
+                .collect(),
+            splits: (mapping.split_urls.iter())
+                .map(|s| {
+                    Labels::new(format!(
+                        "split {} → {}, {} ({})",
+                        s.from, s.address, s.port, s.vocabulary
+                    ))
+                })
+                .collect(),
+            combines: (mapping.combines.iter())
+                .map(|c| {
+                    Labels::new(format!(
+                        "combine {} → {} ({})",
+                        c.from.join(" + "),
+                        c.to,
+                        c.vocabulary
+                    ))
+                })
+                .collect(),
+            conversions: (mapping.conversions.iter())
+                .map(|c| Labels::new(conversion(c)))
+                .collect(),
+            unpacks: (mapping.unpacks.iter())
+                .map(|u| Labels::new(format!("unpack {} ({})", u.from, u.vocabulary)))
+                .collect(),
+            prefixes: (mapping.prefix_renames.iter())
+                .map(|p| Labels::new(format!("prefix {}* → {}* ({})", p.from, p.to, p.vocabulary)))
+                .collect(),
+            event_attributes: (mapping.event_attributes.iter())
+                .map(|h| {
+                    Labels::new(format!(
+                        "event {} {} → {} ({})",
+                        h.event, h.from, h.to, h.vocabulary
+                    ))
+                })
+                .collect(),
+            event_messages: mapping.event_messages.iter().map(event_messages).collect(),
+            renames: (mapping.renames.iter())
+                .map(|r| Labels::new(format!("rename {} → {} ({})", r.from, r.to, r.vocabulary)))
+                .collect(),
+            deprecations,
+            values,
+            operations,
+            span_name: "span name".into(),
+            content_drop: "content drop".into(),
+            content_hash: "content hash".into(),
+            content_redact: "content redact".into(),
+        }
+    }
+}
+
 /// A compiled migration: rules, mapping and options.
 pub struct Migrator {
     rules: Ruleset,
     mapping: MappingFile,
     options: Options,
-    renames: HashMap<String, Vec<usize>>,
+    /// What can rename each key: one lookup per attribute tells both.
+    renames: HashMap<String, RenameSources>,
     value_maps: HashMap<String, BTreeMap<String, String>>,
+    /// The keys whose values have spellings to normalise (`value_maps`' and the provider's):
+    /// so few that comparing (lengths first) costs less than hashing each attribute's key.
+    normalised_keys: Vec<String>,
     missing: HashSet<String>,
     missing_operations: HashSet<String>,
-    /// The summary name of each `[[rename]]` (same order), made once: most changes are renames.
-    rename_labels: Vec<String>,
-    /// The summary name of the rename of each deprecated key with a replacement.
-    deprecation_labels: HashMap<String, String>,
+    /// The summary name of each change it can make, made once.
+    labels: MappingLabels,
     /// Whether changes carry their `old`/`new` text (only `--diff` shows it; building it is a
     /// measurable part of planning on large files).
     describe: bool,
     /// Which steps a span's keys can set off.
     sources: Sources,
+}
+
+/// What can rename one attribute key.
+#[derive(Debug, Default)]
+struct RenameSources {
+    /// Its `[[rename]]`s, by index, in the mapping's order.
+    mapping: Vec<usize>,
+    /// Whether genai.toml deprecates it.
+    deprecated: bool,
 }
 
 /// Unknown `--target`.
@@ -153,15 +343,20 @@ impl Migrator {
         mapping: MappingFile,
         options: Options,
     ) -> Result<Self, UnknownTarget> {
-        let mut renames: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut renames: HashMap<String, RenameSources> = HashMap::new();
         for (i, r) in mapping.renames.iter().enumerate() {
-            renames.entry(r.from.clone()).or_default().push(i);
+            renames.entry(r.from.clone()).or_default().mapping.push(i);
         }
-        let value_maps = mapping
+        for d in &rules.file.deprecated_attributes {
+            renames.entry(d.key.clone()).or_default().deprecated = true;
+        }
+        let value_maps: HashMap<String, BTreeMap<String, String>> = mapping
             .value_maps
             .iter()
             .map(|v| (v.attribute.clone(), v.values.clone()))
             .collect();
+        let mut normalised_keys: Vec<String> = value_maps.keys().cloned().collect();
+        normalised_keys.push("gen_ai.provider.name".to_string());
         let (missing, missing_operations) = match options.target.as_deref() {
             None | Some("latest") => (HashSet::new(), HashSet::new()),
             Some(name) => {
@@ -186,32 +381,15 @@ impl Migrator {
                 )
             }
         };
-        let rename_labels = mapping
-            .renames
-            .iter()
-            .map(|r| format!("rename {} → {} ({})", r.from, r.to, r.vocabulary))
-            .collect();
-        let deprecation_labels = rules
-            .file
-            .deprecated_attributes
-            .iter()
-            // The entry the key is looked up as (the last, should a key be listed twice).
-            .filter_map(|d| rules.deprecated_attribute(&d.key))
-            .filter_map(|d| {
-                let to = d.replacement.as_ref()?;
-                let label = format!("rename {} → {to} (deprecated since {})", d.key, d.since);
-                Some((d.key.clone(), label))
-            })
-            .collect();
         Ok(Migrator {
             sources: Sources::new(&mapping, &rules),
+            labels: MappingLabels::new(&mapping, &rules),
             rules,
             mapping,
-            rename_labels,
-            deprecation_labels,
             options,
             renames,
             value_maps,
+            normalised_keys,
             missing,
             missing_operations,
             describe: true,
@@ -268,38 +446,60 @@ impl Migrator {
         let ids = self.sources.ids;
         for (n, fold) in self.mapping.folds.iter().enumerate() {
             if may(steps, ids.fold + n) {
-                self.fold(fold, &mut w, &mut changes);
+                self.fold(fold, &self.labels.folds[n], &mut w, &mut changes);
             }
         }
         self.wrap_messages(&mut w, steps, &mut changes);
         self.split_urls(&mut w, steps, &mut changes);
         for (n, combine) in self.mapping.combines.iter().enumerate() {
             if may(steps, ids.combine + n) {
-                self.combine(combine, &mut w, &mut changes);
+                self.combine(combine, &self.labels.combines[n], &mut w, &mut changes);
             }
         }
         for (n, conversion) in self.mapping.conversions.iter().enumerate() {
             if may(steps, ids.convert + n) {
-                self.convert(conversion, &mut w, &mut changes);
+                self.convert(
+                    conversion,
+                    &self.labels.conversions[n],
+                    &mut w,
+                    &mut changes,
+                );
             }
         }
         let mut removed_events = Vec::new();
-        for entry in &self.mapping.event_messages {
-            self.event_messages(entry, span, &mut w, &mut removed_events, &mut changes);
+        for (entry, labels) in self
+            .mapping
+            .event_messages
+            .iter()
+            .zip(&self.labels.event_messages)
+        {
+            self.event_messages(
+                entry,
+                labels,
+                span,
+                &mut w,
+                &mut removed_events,
+                &mut changes,
+            );
         }
         removed_events.sort_unstable();
         // Spellings of current keys first, so a foreign key whose mapped value equals the
         // normalised current value is recognised as a duplicate.
         self.normalise_values(&mut w, &mut changes);
-        let operation = self.operation_of(&w, span);
+        // The hint reads the span as read: found once, when the renames or a missing
+        // `gen_ai.operation.name` need it.
+        let hinted = std::cell::OnceCell::new();
+        let hint = || *hinted.get_or_init(|| self.hinted_operation(span));
+        let operation = self.operation_of(&w, hint);
         self.rename(&mut w, operation.as_deref(), &mut changes);
         for (n, unpack) in self.mapping.unpacks.iter().enumerate() {
             if may(steps, ids.unpack + n) {
-                self.unpack(unpack, &mut w, &mut changes);
+                let label = &self.labels.unpacks[n].made;
+                self.unpack(unpack, label, &mut w, &mut changes);
             }
         }
         self.prefix_rename(&mut w, steps, &mut changes);
-        self.add_operation(&mut w, span, &mut changes);
+        self.add_operation(&mut w, hint, &mut changes);
         let mut event_works: Vec<Vec<Work<'a>>> = span
             .events
             .iter()
@@ -328,7 +528,7 @@ impl Migrator {
         };
         if let Some(name) = &name {
             changes.push(Change {
-                mapping: "span name".to_string(),
+                mapping: self.labels.span_name.clone(),
                 old: Some(self.describe(|| format!("name={:?}", span.name))),
                 new: Some(self.describe(|| format!("name={name:?}"))),
             });
@@ -366,7 +566,13 @@ impl Migrator {
 
     // -----------------------------------------------------------------------------------------
 
-    fn fold<'a>(&self, fold: &Fold, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+    fn fold<'a>(
+        &self,
+        fold: &Fold,
+        labels: &Labels,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) {
         if !self.target_available(&fold.to) {
             return;
         }
@@ -446,9 +652,8 @@ impl Migrator {
             &self.mapping.messages.roles,
             &self.mapping.messages.finish_reasons,
         );
-        let mapping = format!("fold {}* → {}", fold.prefix, fold.to);
         let old = Some(self.describe(|| format!("{}* ({} keys)=…", fold.prefix, consumed.len())));
-        self.put_folded(w, changes, &fold.to, json, consumed, mapping, old);
+        self.put_folded(w, changes, &fold.to, json, consumed, labels, old);
     }
 
     /// Adds a folded/wrapped JSON attribute and removes its sources, unless the target is
@@ -461,7 +666,7 @@ impl Migrator {
         to: &str,
         json: String,
         consumed: Vec<usize>,
-        mapping: String,
+        labels: &Labels,
         old: Option<String>,
     ) -> bool {
         // Messages are content: the change shows the key, never the JSON.
@@ -472,7 +677,7 @@ impl Migrator {
             to,
             Value::String(Cow::Owned(json)),
             shown,
-            mapping,
+            labels,
             old,
         );
         if placed {
@@ -492,7 +697,7 @@ impl Migrator {
         to: &str,
         value: Value<'a>,
         shown: String,
-        mapping: String,
+        labels: &Labels,
         old: Option<String>,
     ) -> bool {
         match w.iter().find(|x| x.key == to) {
@@ -501,14 +706,14 @@ impl Migrator {
                     return false;
                 }
                 changes.push(Change {
-                    mapping: format!("{mapping} (already there)"),
+                    mapping: labels.already.clone(),
                     old,
                     new: None,
                 });
             }
             Some(_) => {
                 changes.push(Change {
-                    mapping: format!("conflict, kept: {mapping}"),
+                    mapping: labels.conflict.clone(),
                     old: None,
                     new: None,
                 });
@@ -516,7 +721,7 @@ impl Migrator {
             }
             None => {
                 changes.push(Change {
-                    mapping,
+                    mapping: labels.made.clone(),
                     old: if self.options.dual_emit { None } else { old },
                     new: Some(shown),
                 });
@@ -531,7 +736,13 @@ impl Migrator {
         !self.options.dual_emit
     }
 
-    fn convert<'a>(&self, c: &Conversion, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+    fn convert<'a>(
+        &self,
+        c: &Conversion,
+        labels: &Labels,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) {
         if !self.target_available(&c.to) {
             return;
         }
@@ -539,15 +750,18 @@ impl Migrator {
             c.format,
             ConversionFormat::IndexedToolSchemas | ConversionFormat::IndexedFunctions
         ) {
-            return self.convert_indexed_tools(c, w, changes);
+            return self.convert_indexed_tools(c, labels, w, changes);
         }
         if c.format == ConversionFormat::FunctionCall {
-            return self.convert_function_call(c, w, changes);
+            return self.convert_function_call(c, labels, w, changes);
         }
         // A source key repeated on one span is handled copy by copy, as a second run would
         // (an equal copy goes as "already there"), so migrating the output changes nothing.
         let mut copies_left = w.len();
-        while self.convert_first_copy(c, w, changes) && !self.options.dual_emit && copies_left > 0 {
+        while self.convert_first_copy(c, labels, w, changes)
+            && !self.options.dual_emit
+            && copies_left > 0
+        {
             copies_left -= 1;
         }
     }
@@ -556,6 +770,7 @@ impl Migrator {
     fn convert_first_copy<'a>(
         &self,
         c: &Conversion,
+        labels: &Labels,
         w: &mut Vec<Work<'a>>,
         changes: &mut Vec<Change>,
     ) -> bool {
@@ -623,13 +838,7 @@ impl Migrator {
         let consumed: Vec<usize> = sources.iter().flatten().copied().collect();
         let names: Vec<&str> = consumed.iter().map(|&i| w[i].key.as_ref()).collect();
         let old = Some(self.describe(|| format!("{}=…", names.join(", "))));
-        let mapping = format!(
-            "convert {} → {} ({})",
-            c.from.join(", "),
-            c.to,
-            c.vocabulary
-        );
-        self.put_folded(w, changes, &c.to, json, consumed, mapping, old)
+        self.put_folded(w, changes, &c.to, json, consumed, labels, old)
     }
 
     /// Indexed tool keys (`llm.tools.N.tool.json_schema`, `llm.request.functions.N.*`) →
@@ -637,6 +846,7 @@ impl Migrator {
     fn convert_indexed_tools<'a>(
         &self,
         c: &Conversion,
+        labels: &Labels,
         w: &mut Vec<Work<'a>>,
         changes: &mut Vec<Change>,
     ) {
@@ -690,14 +900,14 @@ impl Migrator {
         }
         let json = format!("[{}]", defs.join(","));
         let old = Some(self.describe(|| format!("{prefix}* ({} keys)=…", consumed.len())));
-        let mapping = format!("convert {prefix}* → {} ({})", c.to, c.vocabulary);
-        self.put_folded(w, changes, &c.to, json, consumed, mapping, old);
+        self.put_folded(w, changes, &c.to, json, consumed, labels, old);
     }
 
     /// `function-call`: a legacy function call → a `tool_call` part of the output messages.
     fn convert_function_call<'a>(
         &self,
         c: &Conversion,
+        labels: &Labels,
         w: &mut Vec<Work<'a>>,
         changes: &mut Vec<Change>,
     ) {
@@ -711,13 +921,12 @@ impl Migrator {
         let Some(part) = w[i].value.as_str().and_then(function_call_part) else {
             return;
         };
-        let mapping = format!("convert {from} → {} ({})", c.to, c.vocabulary);
         let old = Some(self.describe(|| format!("{from}=…")));
         let Some(j) = w.iter().position(|x| x.key == c.to) else {
             let json = format!(
                 "[{{\"role\":\"assistant\",\"parts\":[{part}],\"finish_reason\":\"tool_call\"}}]"
             );
-            self.put_folded(w, changes, &c.to, json, vec![i], mapping, old);
+            self.put_folded(w, changes, &c.to, json, vec![i], labels, old);
             return;
         };
         let made_here = w[j].src.is_none();
@@ -727,7 +936,7 @@ impl Migrator {
             .and_then(|t| serde_json::from_str::<Vec<OrderedObject<'_>>>(t).ok())
         else {
             changes.push(Change {
-                mapping: format!("conflict, kept: {mapping}"),
+                mapping: labels.conflict.clone(),
                 old: None,
                 new: None,
             });
@@ -757,7 +966,7 @@ impl Migrator {
                     return;
                 }
                 changes.push(Change {
-                    mapping: format!("{mapping} (already there)"),
+                    mapping: labels.already.clone(),
                     old,
                     new: None,
                 });
@@ -768,7 +977,7 @@ impl Migrator {
                     last.set("parts", format!("[{}]", parts.join(",")));
                 }
                 changes.push(Change {
-                    mapping,
+                    mapping: labels.made.clone(),
                     old: if self.options.dual_emit { None } else { old },
                     new: Some(self.describe(|| format!("{}=…", c.to))),
                 });
@@ -777,7 +986,7 @@ impl Migrator {
             }
             _ => {
                 changes.push(Change {
-                    mapping: format!("conflict, kept: {mapping}"),
+                    mapping: labels.conflict.clone(),
                     old: None,
                     new: None,
                 });
@@ -806,10 +1015,6 @@ impl Migrator {
             let Some((host, port)) = w[i].value.as_str().and_then(parse_url) else {
                 continue;
             };
-            let mapping = format!(
-                "split {} → {}, {} ({})",
-                split.from, split.address, split.port, split.vocabulary
-            );
             let mut new = vec![(
                 split.address.clone(),
                 Value::String(Cow::Owned(host.to_string())),
@@ -818,7 +1023,7 @@ impl Migrator {
                 new.push((split.port.clone(), Value::Int(i64::from(port))));
             }
             changes.push(Change {
-                mapping,
+                mapping: self.labels.splits[n].made.clone(),
                 old: (!self.options.dual_emit).then(|| self.show(&w[i].key, &w[i].value)),
                 new: Some(
                     new.iter()
@@ -868,15 +1073,20 @@ impl Migrator {
                 &self.mapping.messages.roles,
                 &self.mapping.messages.finish_reasons,
             );
-            let mapping = format!("wrap {} → {}", wrap.from, wrap.to);
             let old = Some(self.describe(|| format!("{}=…", wrap.from)));
-            self.put_folded(w, changes, &wrap.to, json, vec![i], mapping, old);
+            let labels = &self.labels.wraps[n];
+            self.put_folded(w, changes, &wrap.to, json, vec![i], labels, old);
         }
     }
 
     /// The span's operation before renames: `gen_ai.operation.name` (spelling normalised) or
     /// the hinted one.
-    fn operation_of(&self, w: &[Work<'_>], span: &Span<'_>) -> Option<String> {
+    /// `hint`: the operation the span's attributes tell ([`Self::hinted_operation`]).
+    fn operation_of<'s>(
+        &self,
+        w: &[Work<'_>],
+        hint: impl Fn() -> Option<(&'s str, &'s str)>,
+    ) -> Option<String> {
         if let Some(x) = w.iter().find(|x| x.key == "gen_ai.operation.name") {
             let value = x.value.as_str()?;
             return Some(
@@ -887,7 +1097,7 @@ impl Migrator {
                     .to_string(),
             );
         }
-        self.hinted_operation(span).map(|(op, _)| op.to_string())
+        hint().map(|(op, _)| op.to_string())
     }
 
     /// The operation a span's foreign attributes tell: the mapping's `[[operation-hint]]`s,
@@ -909,7 +1119,13 @@ impl Migrator {
     }
 
     /// `[[combine]]`: several keys → one value, when a case matches.
-    fn combine<'a>(&self, c: &Combine, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+    fn combine<'a>(
+        &self,
+        c: &Combine,
+        labels: &Labels,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) {
         if !self.target_available(&c.to) {
             return;
         }
@@ -945,14 +1161,8 @@ impl Migrator {
             .map(|&i| self.show(&w[i].key, &w[i].value))
             .collect::<Vec<_>>()
             .join(", ");
-        let mapping = format!(
-            "combine {} → {} ({})",
-            c.from.join(" + "),
-            c.to,
-            c.vocabulary
-        );
         let shown = self.show(&c.to, &value);
-        if self.place(w, changes, &c.to, value, shown, mapping, Some(old)) {
+        if self.place(w, changes, &c.to, value, shown, labels, Some(old)) {
             remove_consumed(w, consumed);
         }
     }
@@ -960,12 +1170,18 @@ impl Migrator {
     /// `[[unpack-json]]`: a JSON object's fields → attributes; the source goes only when every
     /// field found a home. Each copy of a source repeated on one span is unpacked in the same
     /// run, so that a second run has nothing left to do.
-    fn unpack<'a>(&self, u: &UnpackJson, w: &mut Vec<Work<'a>>, changes: &mut Vec<Change>) {
+    fn unpack<'a>(
+        &self,
+        u: &UnpackJson,
+        label: &Label,
+        w: &mut Vec<Work<'a>>,
+        changes: &mut Vec<Change>,
+    ) {
         let mut start = 0;
         while let Some(found) = w[start..].iter().position(|x| x.key == u.from) {
             let i = start + found;
             // What the copy unpacks goes at the end, under other keys: the search moves on.
-            start = if self.unpack_one(u, i, w, changes) {
+            start = if self.unpack_one(u, label, i, w, changes) {
                 i
             } else {
                 i + 1
@@ -977,6 +1193,7 @@ impl Migrator {
     fn unpack_one<'a>(
         &self,
         u: &UnpackJson,
+        label: &Label,
         i: usize,
         w: &mut Vec<Work<'a>>,
         changes: &mut Vec<Change>,
@@ -1047,7 +1264,7 @@ impl Migrator {
             return false;
         }
         changes.push(Change {
-            mapping: format!("unpack {} ({})", u.from, u.vocabulary),
+            mapping: label.clone(),
             old: remove.then(|| self.show(&w[i].key, &w[i].value)),
             new: (!added.is_empty()).then(|| added.join(", ")),
         });
@@ -1069,7 +1286,7 @@ impl Migrator {
                 i += 1;
                 continue;
             }
-            let Some((to, value, mapping)) = self.rename_of(w, i, operation) else {
+            let Some((to, value, labels)) = self.rename_of(w, i, operation) else {
                 i += 1;
                 continue;
             };
@@ -1089,7 +1306,7 @@ impl Migrator {
                         continue;
                     }
                     changes.push(Change {
-                        mapping: format!("{mapping} (already there)"),
+                        mapping: labels.already.clone(),
                         old: Some(old),
                         new: None,
                     });
@@ -1098,14 +1315,14 @@ impl Migrator {
                 }
                 Some(_) => {
                     changes.push(Change {
-                        mapping: format!("conflict, kept: {mapping}"),
+                        mapping: labels.conflict.clone(),
                         old: None,
                         new: None,
                     });
                 }
                 None if self.options.dual_emit => {
                     changes.push(Change {
-                        mapping: mapping.to_string(),
+                        mapping: labels.made.clone(),
                         old: None,
                         new: Some(new),
                     });
@@ -1118,7 +1335,7 @@ impl Migrator {
                 }
                 None => {
                     changes.push(Change {
-                        mapping: mapping.to_string(),
+                        mapping: labels.made.clone(),
                         old: Some(old),
                         new: Some(new),
                     });
@@ -1138,11 +1355,11 @@ impl Migrator {
         w: &[Work<'a>],
         i: usize,
         operation: Option<&str>,
-    ) -> Option<(String, Value<'a>, &'s str)> {
+    ) -> Option<(String, Value<'a>, &'s Labels)> {
         let x = &w[i];
         let present = |k: &str| w.iter().any(|y| y.key == k);
-        let candidates = self.renames.get(x.key.as_ref()).into_iter().flatten();
-        for &index in candidates {
+        let sources = self.renames.get(x.key.as_ref())?;
+        for &index in &sources.mapping {
             let r = &self.mapping.renames[index];
             if !self.target_available(&r.to)
                 || (!r.operations.is_empty()
@@ -1170,8 +1387,11 @@ impl Migrator {
             }
             let value = self.normalise(&r.to, value);
             if self.fits(&r.to, &value) {
-                return Some((r.to.clone(), value, &self.rename_labels[index]));
+                return Some((r.to.clone(), value, &self.labels.renames[index]));
             }
+        }
+        if !sources.deprecated {
+            return None;
         }
         let d = self.rules.deprecated_attribute(&x.key)?;
         let to = d.replacement.as_ref()?;
@@ -1179,9 +1399,8 @@ impl Migrator {
             return None;
         }
         let value = self.normalise(to, map_value(&x.value, &d.value_map));
-        let label = self.deprecation_labels.get(&d.key)?;
-        self.fits(to, &value)
-            .then(|| (to.clone(), value, label.as_str()))
+        let labels = self.labels.deprecations.get(&d.key)?;
+        self.fits(to, &value).then(|| (to.clone(), value, labels))
     }
 
     /// Whether a value fits the registry type of a key (unknown keys: anything).
@@ -1257,17 +1476,14 @@ impl Migrator {
                 let to = format!("{}{rest}", p.to);
                 if w.iter().any(|y| y.key == to) {
                     changes.push(Change {
-                        mapping: format!(
-                            "conflict, kept: prefix {}* → {}* ({})",
-                            p.from, p.to, p.vocabulary
-                        ),
+                        mapping: self.labels.prefixes[n].conflict.clone(),
                         old: None,
                         new: None,
                     });
                     continue;
                 }
                 changes.push(Change {
-                    mapping: format!("prefix {}* → {}* ({})", p.from, p.to, p.vocabulary),
+                    mapping: self.labels.prefixes[n].made.clone(),
                     old: Some(self.show(&w[i].key, &w[i].value)),
                     new: Some(self.show(&to, &w[i].value)),
                 });
@@ -1302,7 +1518,7 @@ impl Migrator {
             };
             if w.iter().any(|y| y.key == to) {
                 changes.push(Change {
-                    mapping: format!("conflict, kept: squatter {} → {to}", w[i].key),
+                    mapping: format!("conflict, kept: squatter {} → {to}", w[i].key).into(),
                     old: None,
                     new: None,
                 });
@@ -1318,7 +1534,7 @@ impl Migrator {
                 }
             };
             changes.push(Change {
-                mapping: format!("squatter {}* → {ns}.*", namespace.prefix),
+                mapping: format!("squatter {}* → {ns}.*", namespace.prefix).into(),
                 old: Some(show(&w[i].key, &w[i].value)),
                 new: Some(show(&to, &w[i].value)),
             });
@@ -1329,13 +1545,17 @@ impl Migrator {
     fn normalise_values<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
         for x in w.iter_mut() {
             // Most keys have no spelling to normalise: skip them without copying their value.
-            if x.key != "gen_ai.provider.name" && !self.value_maps.contains_key(x.key.as_ref()) {
+            if !self.normalised_keys.iter().any(|k| *k == x.key) {
                 continue;
             }
             let new = self.normalise(&x.key, x.value.clone());
             if new != x.value {
+                let mapping = match self.labels.values.get(x.key.as_ref()) {
+                    Some(label) => label.clone(),
+                    None => format!("value {}", x.key).into(),
+                };
                 changes.push(Change {
-                    mapping: format!("value {}", x.key),
+                    mapping,
                     old: Some(self.show(&x.key, &x.value)),
                     new: Some(self.show(&x.key, &new)),
                 });
@@ -1345,19 +1565,29 @@ impl Migrator {
         }
     }
 
-    fn add_operation<'a>(&self, w: &mut Vec<Work<'a>>, span: &Span<'_>, changes: &mut Vec<Change>) {
+    /// `hint`: the operation the span's attributes tell, and the key that tells it.
+    fn add_operation<'a, 's>(
+        &self,
+        w: &mut Vec<Work<'a>>,
+        hint: impl Fn() -> Option<(&'s str, &'s str)>,
+        changes: &mut Vec<Change>,
+    ) {
         if w.iter().any(|x| x.key == "gen_ai.operation.name") {
             return;
         }
-        let Some((op, from)) = self.hinted_operation(span) else {
+        let Some((op, from)) = hint() else {
             return;
         };
         if self.missing_operations.contains(op) {
             return;
         }
         let value = Value::String(Cow::Owned(op.to_string()));
+        let mapping = match self.labels.operations.get(from) {
+            Some(label) => label.clone(),
+            None => format!("operation from {from}").into(),
+        };
         changes.push(Change {
-            mapping: format!("operation from {from}"),
+            mapping,
             old: None,
             new: Some(self.show("gen_ai.operation.name", &value)),
         });
@@ -1409,16 +1639,16 @@ impl Migrator {
                 (_, _) => Some(REDACTED.to_string()),
             };
             let label = match action {
-                ContentAction::Drop => "drop",
-                ContentAction::Hash => "hash",
-                _ => "redact",
+                ContentAction::Drop => &self.labels.content_drop,
+                ContentAction::Hash => &self.labels.content_hash,
+                _ => &self.labels.content_redact,
             };
             let key = match event {
                 Some(name) => format!("event {name:?} {key}"),
                 None => key,
             };
             changes.push(Change {
-                mapping: format!("content {label}"),
+                mapping: label.clone(),
                 old: Some(self.describe(|| format!("{key}=…"))),
                 new: new.as_ref().map(|_| self.describe(|| format!("{key}=…"))),
             });
@@ -1447,7 +1677,12 @@ impl Migrator {
         event_works: &mut [Vec<Work<'a>>],
         changes: &mut Vec<Change>,
     ) {
-        for h in &self.mapping.event_attributes {
+        for (h, labels) in self
+            .mapping
+            .event_attributes
+            .iter()
+            .zip(&self.labels.event_attributes)
+        {
             if !self.target_available(&h.to) {
                 continue;
             }
@@ -1467,12 +1702,11 @@ impl Migrator {
                 if !self.fits(&h.to, &value) {
                     continue;
                 }
-                let mapping = format!("event {} {} → {} ({})", h.event, h.from, h.to, h.vocabulary);
                 let old = self.describe(|| {
                     format!("event {:?} {}", h.event, self.show(&h.from, &ew[i].value))
                 });
                 let shown = self.show(&h.to, &value);
-                if self.place(w, changes, &h.to, value, shown, mapping, Some(old)) {
+                if self.place(w, changes, &h.to, value, shown, labels, Some(old)) {
                     ew.remove(i);
                 }
             }
@@ -1493,6 +1727,7 @@ impl Migrator {
     fn event_messages<'a>(
         &self,
         entry: &EventMessages,
+        labels: &EventMessagesLabels,
         span: &Span<'a>,
         w: &mut Vec<Work<'a>>,
         removed: &mut Vec<usize>,
@@ -1510,9 +1745,6 @@ impl Migrator {
         if picked.is_empty() {
             return;
         }
-        let names = entry.events.keys().map(String::as_str).collect::<Vec<_>>();
-        let names = names.join(", ");
-        let mapping = format!("events {names} → {} ({})", entry.to, entry.vocabulary);
         let mut messages = Vec::new();
         for (_, event, role) in &picked {
             match self.messages_of_event(entry, event, role, w) {
@@ -1520,9 +1752,10 @@ impl Migrator {
                 None => {
                     changes.push(Change {
                         mapping: format!(
-                            "conflict, kept: {mapping}: event {:?} has an attribute with no home",
-                            event.name
-                        ),
+                            "{}: event {:?} has an attribute with no home",
+                            labels.moved.conflict, event.name
+                        )
+                        .into(),
                         old: None,
                         new: None,
                     });
@@ -1536,7 +1769,7 @@ impl Migrator {
             // Events without content (not captured): nothing to carry over.
             if !self.options.dual_emit {
                 changes.push(Change {
-                    mapping: format!("{mapping} (no content)"),
+                    mapping: labels.no_content.clone(),
                     old,
                     new: None,
                 });
@@ -1559,7 +1792,7 @@ impl Migrator {
             &self.mapping.messages.roles,
             &self.mapping.messages.finish_reasons,
         );
-        if self.put_folded(w, changes, &entry.to, json, Vec::new(), mapping, old) {
+        if self.put_folded(w, changes, &entry.to, json, Vec::new(), &labels.moved, old) {
             removed.extend(consumed);
         }
     }
@@ -1712,7 +1945,7 @@ struct Sources {
     /// Exact source key → the steps it is a source of.
     exact: HashMap<String, StepSet>,
     /// Source key prefixes (folds, indexed conversions, prefix renames) → their steps.
-    prefixes: Vec<(String, StepSet)>,
+    prefixes: PrefixTrie,
     /// Steps whose source keys some step can write (a rename target, a fold's messages, a
     /// prefix rename's new prefix…): keys that appear while the span is planned, so these steps
     /// are never skipped. None for the built-in mapping.
@@ -1783,10 +2016,14 @@ impl Sources {
                         .any(|w| w.starts_with(p.as_str()) || p.starts_with(w))
             }))
             .fold(0, |all, (_, set)| all | set);
+        let mut trie = PrefixTrie::default();
+        for (prefix, set) in &prefixes {
+            trie.insert(prefix, *set);
+        }
         Sources {
             ids,
             exact,
-            prefixes,
+            prefixes: trie,
             always,
         }
     }
@@ -1799,11 +2036,63 @@ impl Sources {
             if let Some(set) = self.exact.get(a.key.as_ref()) {
                 steps |= set;
             }
-            for (prefix, set) in &self.prefixes {
-                if a.key.starts_with(prefix.as_str()) {
-                    steps |= set;
+            steps |= self.prefixes.steps_of(&a.key);
+        }
+        steps
+    }
+}
+
+/// Key prefixes and their steps as a byte trie: a key is walked once, down to where it leaves
+/// every prefix (a few bytes in for most keys), instead of being compared with each prefix.
+#[derive(Debug)]
+struct PrefixTrie {
+    /// The root (the empty prefix) first.
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Default)]
+struct TrieNode {
+    /// The next byte → its node.
+    children: Vec<(u8, usize)>,
+    /// The steps of the prefix that ends here.
+    steps: StepSet,
+}
+
+impl Default for PrefixTrie {
+    fn default() -> Self {
+        PrefixTrie {
+            nodes: vec![TrieNode::default()],
+        }
+    }
+}
+
+impl PrefixTrie {
+    fn insert(&mut self, prefix: &str, steps: StepSet) {
+        let mut node = 0;
+        for &byte in prefix.as_bytes() {
+            node = match self.nodes[node].children.iter().find(|(b, _)| *b == byte) {
+                Some(&(_, next)) => next,
+                None => {
+                    let next = self.nodes.len();
+                    self.nodes.push(TrieNode::default());
+                    self.nodes[node].children.push((byte, next));
+                    next
                 }
-            }
+            };
+        }
+        self.nodes[node].steps |= steps;
+    }
+
+    /// The steps of every prefix `key` starts with.
+    fn steps_of(&self, key: &str) -> StepSet {
+        let mut node = &self.nodes[0];
+        let mut steps = node.steps;
+        for &byte in key.as_bytes() {
+            let Some(&(_, next)) = node.children.iter().find(|(b, _)| *b == byte) else {
+                break;
+            };
+            node = &self.nodes[next];
+            steps |= node.steps;
         }
         steps
     }
@@ -2505,6 +2794,49 @@ mod tests {
             }
         }
         assert!(planned > 50, "{planned}");
+    }
+
+    #[test]
+    fn the_prefix_trie_gives_the_steps_of_every_prefix_a_key_starts_with() {
+        let prefixes = [
+            ("llm.", 1),
+            ("llm.input_messages.", 2),
+            ("llm.input_messages.", 4),
+            ("llm.tools.", 8),
+            ("gen_ai.prompt.", 16),
+            ("gen_ai.é.", 32),
+        ];
+        let mut trie = PrefixTrie::default();
+        for (prefix, steps) in prefixes {
+            trie.insert(prefix, steps);
+        }
+        let naive = |key: &str| {
+            prefixes
+                .iter()
+                .filter(|(p, _)| key.starts_with(p))
+                .fold(0, |all, (_, steps)| all | steps)
+        };
+        for key in [
+            "",
+            "llm",
+            "llm.",
+            "llm.input_messages.0.message.role",
+            "llm.input_messages",
+            "llm.tools.0.tool.json_schema",
+            "llm.toolsx",
+            "gen_ai.prompt.0.content",
+            "gen_ai.prompt",
+            "gen_ai.é.x",
+            "gen_ai.request.model",
+            "ai.prompt",
+        ] {
+            assert_eq!(trie.steps_of(key), naive(key), "{key}");
+        }
+        assert_eq!(trie.steps_of("llm.input_messages.0"), 1 | 2 | 4);
+        // The empty prefix matches every key.
+        trie.insert("", 64);
+        assert_eq!(trie.steps_of("x"), 64);
+        assert_eq!(trie.steps_of("llm.tools.1"), 64 | 1 | 8);
     }
 
     #[test]

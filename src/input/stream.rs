@@ -428,11 +428,13 @@ impl Chunker {
                 .max_input_size
                 .saturating_add(1)
                 .saturating_sub(self.read());
-            let end = self
-                .buf
-                .bytes
-                .capacity()
-                .min(self.buf.filled.saturating_add(room));
+            let mut block = self.buf.bytes.capacity();
+            if self.format == InputFormat::Proto {
+                // Frames are cut where they end however far ahead was read: read into the
+                // room already initialised, and zero more only as far as a frame needs.
+                block = block.min(self.buf.bytes.len().max(want));
+            }
+            let end = block.min(self.buf.filled.saturating_add(room));
             if self.buf.bytes.len() < end {
                 self.buf.bytes.resize(end, 0);
             }

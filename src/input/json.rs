@@ -1246,6 +1246,73 @@ mod tests {
         }
     }
 
+    /// A document read the fast way and the careful way ([`RAW_TOKENS`] on from the start).
+    fn both_passes(text: &str) -> [Option<Result<Batch<'_>, JsonError>>; 2] {
+        let fast = JsonBatches::new(text).next();
+        RAW_TOKENS.set(true);
+        let careful = JsonBatches::new(text).next();
+        RAW_TOKENS.set(false);
+        [fast, careful]
+    }
+
+    #[test]
+    fn the_fast_pass_reads_every_attribute_shape_as_the_careful_pass() {
+        let keys = [
+            r#""key":"k""#,
+            r#""key":"\u006b""#,
+            r#""key":null"#,
+            r#""key":1"#,
+        ];
+        let values = [
+            "", // no value
+            r#","value":{}"#,
+            r#","value":null"#,
+            r#","value":[]"#,
+            r#","value":["s"]"#,
+            r#","value":{"stringValue":"s"}"#,
+            r#","value":{"string_value":"a\"b\u00e9\ud83d\ude00"}"#,
+            r#","value":{"stringValue":"\ud800"}"#,
+            r#","value":{"stringValue":null}"#,
+            r#","value":{"stringValue":5}"#,
+            r#","value":{"boolValue":true}"#,
+            r#","value":{"bool_value":null}"#,
+            r#","value":{"intValue":"12"}"#,
+            r#","value":{"intValue":-3}"#,
+            r#","value":{"intValue":1.5}"#,
+            r#","value":{"intValue":"99999999999999999999"}"#,
+            r#","value":{"doubleValue":"Infinity"}"#,
+            r#","value":{"doubleValue":1e400}"#,
+            r#","value":{"bytesValue":"AAE="}"#,
+            r#","value":{"bytesValue":"?"}"#,
+            r#","value":{"arrayValue":{"values":[{"intValue":1},{"stringValue":"x"},null]}}"#,
+            r#","value":{"arrayValue":null}"#,
+            r#","value":{"kvlistValue":{"values":[{"key":"in","value":{"boolValue":false}}]}}"#,
+            r#","value":{"kvlist_value":{"values":[{"value":{}}]}}"#,
+            r#","value":{"intValue":1,"stringValue":"s"}"#,
+            r#","value":{"stringValue":"a","stringValue":"b"}"#,
+            r#","value":{"other":[{"deep":"\""}],"doubleValue":2}"#,
+            r#","value":{"intValue":1},"value":{"intValue":2}"#,
+            r#","extra":{"a":[1,2,{"b":null}]}"#,
+            r#" , "value" : { "stringValue" : "spaced" } "#,
+            r#","value":{"stringValue":"unterminated}"#,
+        ];
+        let mut checked = 0;
+        for key in keys {
+            for first in values {
+                for second in [values[5], values[9], values[24]] {
+                    let attributes = format!("[{{{key}{first}}},\n{{{key}{second}}}]");
+                    let text = format!(
+                        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"a","attributes":{attributes}}}]}}]}}]}}"#
+                    );
+                    let [fast, careful] = both_passes(&text);
+                    assert_eq!(fast, careful, "{attributes}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, keys.len() * values.len() * 3);
+    }
+
     #[test]
     fn attribute_offsets_after_escaped_values_and_skipped_fields() {
         let attributes = r#"[{"key":"a","value":{"stringValue":"{\"q\": \"\\u00e9\"}"}},{"x":{"y":"\""},"key":"b"},{"key":"c","value":{"kvlistValue":{"values":[{"key":"d"}]}}}]"#;

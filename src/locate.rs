@@ -3,7 +3,10 @@
 //! A dump can be a gigabyte of JSON lines, each line a whole export request of megabytes, with
 //! thousands of findings. A [`Locator`] indexes the line starts once and remembers the last
 //! line it scanned, so locating each finding costs time proportional to the distance from the
-//! previous one, not to its offset in the file.
+//! previous one, not to its offset in the file. A line that is all ASCII (most are: JSON keys
+//! and most recorded text) is told so once, when it is first asked about; on it a column is a
+//! byte distance, found without counting (`check` locates each span's name while it walks the
+//! spans and the findings afterwards, so each line is asked about twice).
 
 use std::cell::{Cell, RefCell};
 
@@ -21,6 +24,8 @@ pub struct Locator<'t> {
     /// The last offset located: (line index, byte offset, characters from the line start).
     /// Offsets are mostly asked for in increasing order, so counting resumes from there.
     last: Cell<(usize, usize, usize)>,
+    /// Whether each line is all ASCII, once asked about.
+    ascii_lines: Vec<Cell<Option<bool>>>,
     /// The string literals of the last line a snippet was made for: (line index, literals).
     literals: Option<(usize, Vec<Literal>)>,
 }
@@ -31,6 +36,7 @@ impl<'t> Locator<'t> {
         line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
         Locator {
             text,
+            ascii_lines: vec![Cell::new(None); line_starts.len()],
             line_starts,
             checkpoints: RefCell::new(None),
             last: Cell::new((0, 0, 0)),
@@ -91,6 +97,9 @@ impl<'t> Locator<'t> {
     /// Characters between the start of `line` and `offset`. Long lines get checkpoints once,
     /// so findings in any order on a multi-megabyte line are cheap to place.
     fn characters_before(&self, line: usize, offset: usize) -> usize {
+        if self.is_ascii(line) {
+            return offset - self.line_starts[line];
+        }
         let (from, chars) = self.counted_before(line, offset);
         let chars = chars + count_chars(&self.text[from..offset]);
         self.last.set((line, offset, chars));
@@ -120,6 +129,22 @@ impl<'t> Locator<'t> {
             .copied()
             .unwrap_or((line_start, 0));
         if point.0 > near.0 { point } else { near }
+    }
+
+    /// Whether `line` is all ASCII, looked at the first time it is asked.
+    fn is_ascii(&self, line: usize) -> bool {
+        if let Some(ascii) = self.ascii_lines[line].get() {
+            return ascii;
+        }
+        let start = self.line_starts[line];
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let ascii = self.text.as_bytes()[start..end].is_ascii();
+        self.ascii_lines[line].set(Some(ascii));
+        ascii
     }
 
     fn checkpoints_of(&self, line: usize) -> Vec<(usize, usize)> {
@@ -215,6 +240,42 @@ mod tests {
                 locator.position(offset),
                 expected(offset),
                 "offset {offset}"
+            );
+        }
+    }
+
+    #[test]
+    fn ascii_and_other_lines_in_turn() {
+        let ascii = "a".repeat(5_000);
+        let other = "é".repeat(2_000) + "b" + &"c".repeat(5_000);
+        let text = format!("{ascii}\n{other}\n{ascii}\n{other}");
+        let locator = Locator::new(&text);
+        let expected = |offset: usize| {
+            let before = &text[..offset];
+            let start = before.rfind('\n').map_or(0, |nl| nl + 1);
+            Position::LineColumn {
+                line: before.matches('\n').count() + 1,
+                column: before[start..].chars().count() + 1,
+            }
+        };
+        let lines: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        // Forwards, backwards and from line to line: a line's answer must not leak into
+        // another's.
+        for (line, at) in [
+            (0, 4_999),
+            (1, 4_500),
+            (1, 10),
+            (2, 3),
+            (3, 8_000),
+            (2, 4_000),
+        ] {
+            let offset = lines[line] + at;
+            assert_eq!(
+                locator.position(offset),
+                expected(offset),
+                "line {line} +{at}"
             );
         }
     }

@@ -297,6 +297,100 @@ fn the_chunker_holds_a_bounded_number_of_bytes() {
     assert_eq!(total, dump.len());
 }
 
+/// A reader that gives at most `step` bytes a read, as a pipe or a decompressor may.
+struct Trickle {
+    data: Cursor<Vec<u8>>,
+    step: usize,
+}
+
+impl std::io::Read for Trickle {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = out.len().min(self.step);
+        std::io::Read::read(&mut self.data, &mut out[..n])
+    }
+}
+
+/// Each chunk's offset, line and bytes, read through a trickling reader with every chunk's
+/// buffer given back (`recycle`) or not.
+fn cut_recycling(
+    data: &[u8],
+    format: InputFormat,
+    size: usize,
+    step: usize,
+    recycle: bool,
+) -> Vec<(usize, usize, Vec<u8>)> {
+    let reader = Trickle {
+        data: Cursor::new(data.to_vec()),
+        step,
+    };
+    let mut chunker = Chunker::new("dump", reader, format, Limits::default()).with_chunk_size(size);
+    let mut cut = Vec::new();
+    while let Some(chunk) = chunker.next() {
+        let chunk = chunk.expect("no read error");
+        let bytes = match &chunk.data {
+            ChunkData::Text(text) => text.as_bytes().to_vec(),
+            ChunkData::Binary(bytes) => bytes.clone(),
+        };
+        cut.push((chunk.offset, chunk.line, bytes));
+        if recycle {
+            chunker.recycle(chunk.data);
+        }
+    }
+    cut
+}
+
+#[test]
+fn recycled_buffers_longer_or_shorter_than_the_next_chunk_hold_only_the_new_bytes() {
+    // Lines of very different lengths, so a recycled buffer holds more old bytes than the next
+    // chunk has (stale room to be written over) or fewer (room to be added).
+    let lines = real_lines();
+    let mut dump = String::new();
+    for (i, line) in lines.iter().cycle().take(3 * lines.len()).enumerate() {
+        dump.push_str(line);
+        dump.push('\n');
+        if i % 3 == 0 {
+            dump.push_str(&"\n".repeat(i * 97 % 5_000));
+        }
+    }
+    let messages = real_messages();
+    let repeated: Vec<_> = messages.iter().cycle().take(3 * messages.len()).collect();
+    let stream = wire::join_frames(&repeated);
+    for (data, format) in [
+        (dump.as_bytes(), InputFormat::Json),
+        (&stream[..], InputFormat::Proto),
+    ] {
+        for (size, step) in [(3_000, 1 << 20), (3_000, 777), (20_000, 5_000), (1, 64)] {
+            let fresh = cut_recycling(data, format, size, step, false);
+            let recycled = cut_recycling(data, format, size, step, true);
+            assert!(recycled.len() > 2, "{format:?}: {} chunks", recycled.len());
+            // Each chunk holds exactly its part of the stream, whatever the buffer held before.
+            let mut at = 0;
+            for (offset, line, bytes) in &recycled {
+                assert_eq!(*offset, at, "{format:?} {size} {step}");
+                assert!(
+                    bytes[..] == data[at..at + bytes.len()],
+                    "{format:?} {size} {step}: chunk at {at}"
+                );
+                if format == InputFormat::Json {
+                    let lines_before = data[..at].iter().filter(|&&b| b == b'\n').count();
+                    assert_eq!(*line, lines_before, "{format:?} {size} {step}");
+                }
+                at += bytes.len();
+            }
+            assert_eq!(
+                at,
+                data.len(),
+                "{format:?} {size} {step}: the chunks are the stream"
+            );
+            // Protobuf is cut after the frame that reaches the chunk size, however much was
+            // read ahead; JSON at the last line end read, which depends on the room.
+            if format == InputFormat::Proto {
+                assert!(fresh == recycled, "{format:?} {size} {step}");
+            }
+        }
+    }
+}
+
 fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::encode_all(data, 1).unwrap()
 }

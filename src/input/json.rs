@@ -401,7 +401,10 @@ struct JsonValue<'a>(Value<'a>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonValue<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        JsonAnyValue::deserialize(d).map(|v| JsonValue(v.into_model()))
+        if RAW_TOKENS.get() {
+            return JsonAnyValue::deserialize(d).map(|v| JsonValue(v.into_model()));
+        }
+        d.deserialize_map(FastValueVisitor).map(JsonValue)
     }
 }
 
@@ -411,7 +414,181 @@ struct JsonAttribute<'a>(Attribute<'a>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonAttribute<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        JsonKeyValue::deserialize(d).map(|kv| JsonAttribute(kv.into_model()))
+        if RAW_TOKENS.get() {
+            return JsonKeyValue::deserialize(d).map(|kv| JsonAttribute(kv.into_model()));
+        }
+        d.deserialize_map(FastAttributeVisitor).map(JsonAttribute)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast pass over attributes and values: a `KeyValue` or `AnyValue` of the usual shape (an
+// object with a key and one value, each field once, none null) is read straight into the
+// model, without the derived structs above and their conversion (an `AnyValue` holds seven
+// options, moved several times per attribute). Anything else fails the fast pass, and the
+// document is read again the careful way ([`RAW_TOKENS`]): the derived structs, which give
+// the exact value (which field wins, what `null` means) or the exact error.
+
+/// Fails the fast pass: the careful pass decides.
+fn read_carefully<E: de::Error>() -> E {
+    E::custom("an unusual attribute: read carefully")
+}
+
+/// The fields of an OTLP `KeyValue`.
+enum KeyValueField {
+    Key,
+    Value,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for KeyValueField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = KeyValueField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyValueField, E> {
+                Ok(match v {
+                    "key" => KeyValueField::Key,
+                    "value" => KeyValueField::Value,
+                    _ => KeyValueField::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(FieldVisitor)
+    }
+}
+
+struct FastAttributeVisitor;
+
+impl<'de> Visitor<'de> for FastAttributeVisitor {
+    type Value = Attribute<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct JsonKeyValue")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut key: Option<Token<'de>> = None;
+        let mut value = None;
+        while let Some(field) = map.next_key()? {
+            match field {
+                KeyValueField::Key if key.is_none() => key = Some(map.next_value()?),
+                KeyValueField::Value if value.is_none() => {
+                    value = Some(map.next_value::<JsonValue<'de>>()?.0)
+                }
+                KeyValueField::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+                _ => return Err(read_carefully()),
+            }
+        }
+        let key = key.ok_or_else(read_carefully)?;
+        Ok(Attribute {
+            key: key.text,
+            value: value.unwrap_or_default(),
+            offset: key.offset,
+        })
+    }
+}
+
+/// The fields of an OTLP `AnyValue`, by either spelling.
+enum AnyValueField {
+    String,
+    Bool,
+    Int,
+    Double,
+    Array,
+    KvList,
+    Bytes,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for AnyValueField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FieldVisitor;
+        impl Visitor<'_> for FieldVisitor {
+            type Value = AnyValueField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AnyValueField, E> {
+                Ok(match v {
+                    "stringValue" | "string_value" => AnyValueField::String,
+                    "boolValue" | "bool_value" => AnyValueField::Bool,
+                    "intValue" | "int_value" => AnyValueField::Int,
+                    "doubleValue" | "double_value" => AnyValueField::Double,
+                    "arrayValue" | "array_value" => AnyValueField::Array,
+                    "kvlistValue" | "kvlist_value" => AnyValueField::KvList,
+                    "bytesValue" | "bytes_value" => AnyValueField::Bytes,
+                    _ => AnyValueField::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(FieldVisitor)
+    }
+}
+
+/// `intValue` and `doubleValue` read as the careful pass reads them.
+struct Int64(i64);
+
+impl<'de> Deserialize<'de> for Int64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Int64(opt_int64(d)?.unwrap_or_default()))
+    }
+}
+
+struct Double(f64);
+
+impl<'de> Deserialize<'de> for Double {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Double(opt_double(d)?.unwrap_or_default()))
+    }
+}
+
+struct FastValueVisitor;
+
+impl<'de> Visitor<'de> for FastValueVisitor {
+    type Value = Value<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct JsonAnyValue")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut value = None;
+        while let Some(field) = map.next_key()? {
+            // `null` fails these reads: the careful pass reads it as no value.
+            let read = match field {
+                AnyValueField::String => Value::String(map.next_value::<BorrowedStr<'de>>()?.0),
+                AnyValueField::Bool => Value::Bool(map.next_value()?),
+                AnyValueField::Int => Value::Int(map.next_value::<Int64>()?.0),
+                AnyValueField::Double => Value::Double(map.next_value::<Double>()?.0),
+                AnyValueField::Array => Value::Array(
+                    map.next_value::<JsonArrayValue<'de>>()?
+                        .values
+                        .into_iter()
+                        .map(|v| v.0)
+                        .collect(),
+                ),
+                AnyValueField::KvList => {
+                    Value::KvList(attributes(map.next_value::<JsonKvList<'de>>()?.values))
+                }
+                AnyValueField::Bytes => bytes_value(map.next_value::<BorrowedStr<'de>>()?.0),
+                AnyValueField::Other => {
+                    map.next_value::<de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            // Two values (or one twice): which one wins, or whether it is an error, is the
+            // careful pass's to say.
+            if value.replace(read).is_some() {
+                return Err(read_carefully());
+            }
+        }
+        Ok(value.unwrap_or_default())
     }
 }
 
@@ -540,14 +717,18 @@ impl<'a> JsonAnyValue<'a> {
         } else if let Some(kv) = self.kvlist_value {
             Value::KvList(attributes(kv.values))
         } else if let Some(b) = self.bytes_value {
-            // OTLP/JSON encodes bytes as base64; keep undecodable input visible rather than lost.
-            match base64::engine::general_purpose::STANDARD.decode(b.as_bytes()) {
-                Ok(bytes) => Value::Bytes(bytes),
-                Err(_) => Value::String(b),
-            }
+            bytes_value(b)
         } else {
             Value::Empty
         }
+    }
+}
+
+/// OTLP/JSON encodes bytes as base64; undecodable input is kept visible rather than lost.
+fn bytes_value(base64: Cow<'_, str>) -> Value<'_> {
+    match base64::engine::general_purpose::STANDARD.decode(base64.as_bytes()) {
+        Ok(bytes) => Value::Bytes(bytes),
+        Err(_) => Value::String(base64),
     }
 }
 
@@ -932,6 +1113,227 @@ mod tests {
             err.message
         );
         assert!(results[1].is_ok());
+    }
+
+    /// The attributes of one span whose `attributes` array is `attributes`.
+    fn attributes_of(attributes: &str) -> Result<Vec<Attribute<'static>>, JsonError> {
+        let text = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"a","attributes":{attributes}}}]}}]}}]}}"#
+        );
+        let batch = JsonBatches::new(&text).next().expect("a document")?;
+        let span = &batch.resource_spans[0].scope_spans[0].spans[0];
+        // Owned, so the attributes outlive the text (offsets are kept as they are).
+        Ok(span
+            .attributes
+            .iter()
+            .map(|a| Attribute {
+                key: Cow::Owned(a.key.to_string()),
+                value: owned(&a.value),
+                offset: a.offset,
+            })
+            .collect())
+    }
+
+    fn owned(value: &Value<'_>) -> Value<'static> {
+        match value {
+            Value::String(s) => Value::String(Cow::Owned(s.to_string())),
+            Value::Array(items) => Value::Array(items.iter().map(owned).collect()),
+            Value::KvList(kvs) => Value::KvList(
+                kvs.iter()
+                    .map(|a| Attribute {
+                        key: Cow::Owned(a.key.to_string()),
+                        value: owned(&a.value),
+                        offset: a.offset,
+                    })
+                    .collect(),
+            ),
+            Value::Empty => Value::Empty,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Double(d) => Value::Double(*d),
+            Value::Bytes(b) => Value::Bytes(b.clone()),
+        }
+    }
+
+    fn values_of(attributes: &str) -> Vec<Value<'static>> {
+        attributes_of(attributes)
+            .unwrap_or_else(|e| panic!("{attributes}: {e:?}"))
+            .into_iter()
+            .map(|a| a.value)
+            .collect()
+    }
+
+    #[test]
+    fn values_of_every_kind_and_spelling() {
+        let values = values_of(
+            r#"[{"key":"s","value":{"stringValue":"x\ty"}},{"key":"b","value":{"bool_value":true}},
+            {"key":"i","value":{"intValue":"-3"}},{"key":"d","value":{"double_value":2}},
+            {"key":"a","value":{"arrayValue":{"values":[{"stringValue":"p"},{"intValue":1}]}}},
+            {"key":"k","value":{"kvlist_value":{"values":[{"key":"in","value":{"boolValue":false}}]}}},
+            {"key":"y","value":{"bytesValue":"AAE="}},{"key":"n","value":{"bytesValue":"not base64"}},
+            {"key":"e","value":{}},{"key":"m"},{"value":{"intValue":1},"key":"late"}]"#,
+        );
+        let Value::KvList(inner) = &values[5] else {
+            panic!("a kvlist: {values:?}")
+        };
+        assert_eq!(inner.len(), 1);
+        assert_eq!(
+            (&*inner[0].key, &inner[0].value),
+            ("in", &Value::Bool(false))
+        );
+        let expected = [
+            Value::String("x\ty".into()),
+            Value::Bool(true),
+            Value::Int(-3),
+            Value::Double(2.0),
+            Value::Array(vec![Value::String("p".into()), Value::Int(1)]),
+            values[5].clone(),
+            Value::Bytes(vec![0, 1]),
+            Value::String("not base64".into()),
+            Value::Empty,
+            Value::Empty,
+            Value::Int(1),
+        ];
+        assert_eq!(values, expected);
+    }
+
+    #[test]
+    fn unusual_values_read_as_the_derived_shape_reads_them() {
+        // Unknown fields are skipped; `null` is no value; of two values the string wins (in
+        // the order string, bool, int, double, array, kvlist, bytes); an array stands for the
+        // fields in order.
+        let values = values_of(
+            r#"[{"key":"u","value":{"other":{"deep":[1,{"x":"\""}]},"boolValue":true,"more":null}},
+            {"key":"n","value":{"stringValue":null,"intValue":"5"}},
+            {"key":"two","value":{"intValue":1,"stringValue":"s"}},
+            {"key":"nb","value":{"boolValue":null}},
+            {"key":"seq","value":["t"]},
+            {"key":"x","other":"ignored","value":{"doubleValue":"NaN"}}]"#,
+        );
+        assert_eq!(values[0], Value::Bool(true));
+        assert_eq!(values[1], Value::Int(5));
+        assert_eq!(values[2], Value::String("s".into()));
+        assert_eq!(values[3], Value::Empty);
+        assert_eq!(values[4], Value::String("t".into()));
+        assert!(matches!(values[5], Value::Double(d) if d.is_nan()));
+    }
+
+    #[test]
+    fn errors_in_attributes_read_as_before() {
+        let cases = [
+            (
+                r#"[{"key":"k","value":{"stringValue":"a","string_value":"b"}}]"#,
+                "duplicate field `stringValue`",
+            ),
+            (r#"[{"key":"k","key":"l"}]"#, "duplicate field `key`"),
+            (r#"[{"value":{"intValue":1}}]"#, "missing field `key`"),
+            (
+                r#"[{"key":"k","value":{"intValue":null}}]"#,
+                "invalid type: null, expected an integer or a decimal string",
+            ),
+            (
+                r#"[{"key":"k","value":null}]"#,
+                "invalid type: null, expected struct JsonAnyValue",
+            ),
+            (
+                r#"[{"key":"k","value":{"boolValue":"yes"}}]"#,
+                "invalid type: string \"…\", expected a boolean",
+            ),
+        ];
+        for (attributes, message) in cases {
+            let err = attributes_of(attributes).expect_err(attributes);
+            assert_eq!(err.message, message, "{attributes}");
+        }
+    }
+
+    /// A document read the fast way and the careful way ([`RAW_TOKENS`] on from the start).
+    fn both_passes(text: &str) -> [Option<Result<Batch<'_>, JsonError>>; 2] {
+        let fast = JsonBatches::new(text).next();
+        RAW_TOKENS.set(true);
+        let careful = JsonBatches::new(text).next();
+        RAW_TOKENS.set(false);
+        [fast, careful]
+    }
+
+    #[test]
+    fn the_fast_pass_reads_every_attribute_shape_as_the_careful_pass() {
+        let keys = [
+            r#""key":"k""#,
+            r#""key":"\u006b""#,
+            r#""key":null"#,
+            r#""key":1"#,
+        ];
+        let values = [
+            "", // no value
+            r#","value":{}"#,
+            r#","value":null"#,
+            r#","value":[]"#,
+            r#","value":["s"]"#,
+            r#","value":{"stringValue":"s"}"#,
+            r#","value":{"string_value":"a\"b\u00e9\ud83d\ude00"}"#,
+            r#","value":{"stringValue":"\ud800"}"#,
+            r#","value":{"stringValue":null}"#,
+            r#","value":{"stringValue":5}"#,
+            r#","value":{"boolValue":true}"#,
+            r#","value":{"bool_value":null}"#,
+            r#","value":{"intValue":"12"}"#,
+            r#","value":{"intValue":-3}"#,
+            r#","value":{"intValue":1.5}"#,
+            r#","value":{"intValue":"99999999999999999999"}"#,
+            r#","value":{"doubleValue":"Infinity"}"#,
+            r#","value":{"doubleValue":1e400}"#,
+            r#","value":{"bytesValue":"AAE="}"#,
+            r#","value":{"bytesValue":"?"}"#,
+            r#","value":{"arrayValue":{"values":[{"intValue":1},{"stringValue":"x"},null]}}"#,
+            r#","value":{"arrayValue":null}"#,
+            r#","value":{"kvlistValue":{"values":[{"key":"in","value":{"boolValue":false}}]}}"#,
+            r#","value":{"kvlist_value":{"values":[{"value":{}}]}}"#,
+            r#","value":{"intValue":1,"stringValue":"s"}"#,
+            r#","value":{"stringValue":"a","stringValue":"b"}"#,
+            r#","value":{"other":[{"deep":"\""}],"doubleValue":2}"#,
+            r#","value":{"intValue":1},"value":{"intValue":2}"#,
+            r#","extra":{"a":[1,2,{"b":null}]}"#,
+            r#" , "value" : { "stringValue" : "spaced" } "#,
+            r#","value":{"stringValue":"unterminated}"#,
+        ];
+        let mut checked = 0;
+        for key in keys {
+            for first in values {
+                for second in [values[5], values[9], values[24]] {
+                    let attributes = format!("[{{{key}{first}}},\n{{{key}{second}}}]");
+                    let text = format!(
+                        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"a","attributes":{attributes}}}]}}]}}]}}"#
+                    );
+                    let [fast, careful] = both_passes(&text);
+                    assert_eq!(fast, careful, "{attributes}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, keys.len() * values.len() * 3);
+    }
+
+    #[test]
+    fn attribute_offsets_after_escaped_values_and_skipped_fields() {
+        let attributes = r#"[{"key":"a","value":{"stringValue":"{\"q\": \"\\u00e9\"}"}},{"x":{"y":"\""},"key":"b"},{"key":"c","value":{"kvlistValue":{"values":[{"key":"d"}]}}}]"#;
+        let text = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"a","attributes":{attributes}}}]}}]}}]}}"#
+        );
+        let batch = JsonBatches::new(&text).next().unwrap().unwrap();
+        let span = &batch.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(
+            span.attributes[0].value,
+            Value::String(r#"{"q": "\u00e9"}"#.into())
+        );
+        for attribute in &span.attributes {
+            let key = &attribute.key;
+            let at = attribute.offset;
+            assert_eq!(&text[at..at + key.len() + 2], format!("\"{key}\""));
+        }
+        let Value::KvList(inner) = &span.attributes[2].value else {
+            panic!("a kvlist")
+        };
+        assert_eq!(&text[inner[0].offset..inner[0].offset + 3], "\"d\"");
     }
 
     #[test]

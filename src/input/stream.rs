@@ -246,8 +246,8 @@ pub struct Chunker {
     reader: Box<dyn Read + Send>,
     codec: Option<Codec>,
     chunk_size: usize,
-    /// Bytes read and not yet handed out; `buf[0]` is at `offset` in the stream.
-    buf: Vec<u8>,
+    /// The bytes read and not yet handed out (boxed: a `Chunker` is passed by value).
+    buf: Box<ReadBuffer>,
     offset: usize,
     /// Newlines before `offset`.
     line: usize,
@@ -261,6 +261,15 @@ pub struct Chunker {
 /// Boxed in [`Chunker`], which is passed around by value and should stay small.
 #[derive(Default)]
 struct SpareBuffers(Vec<Vec<u8>>);
+
+/// Bytes read and not yet handed out are `bytes[..filled]`; `bytes[0]` is at the chunker's
+/// `offset` in the stream. The bytes after them are initialised room that the next reads write
+/// over: kept so a recycled buffer is read into without being zeroed again first.
+#[derive(Default)]
+struct ReadBuffer {
+    bytes: Vec<u8>,
+    filled: usize,
+}
 
 impl Chunker {
     /// A chunker over decompressed bytes (`format` already known).
@@ -277,7 +286,7 @@ impl Chunker {
             reader: Box::new(reader),
             codec: None,
             chunk_size: CHUNK_SIZE,
-            buf: Vec::new(),
+            buf: Box::default(),
             offset: 0,
             line: 0,
             eof: false,
@@ -353,13 +362,13 @@ impl Chunker {
 
     /// Gives back the bytes of a chunk that was checked, for the next chunks to be read into.
     pub fn recycle(&mut self, data: ChunkData) {
-        let mut bytes = match data {
+        let bytes = match data {
             ChunkData::Text(text) => text.into_bytes(),
             ChunkData::Binary(bytes) => bytes,
         };
-        // A buffer that grew for one huge message is not worth keeping.
+        // A buffer that grew for one huge message is not worth keeping. Its bytes are kept:
+        // they are room already initialised (see `fill`).
         if self.spare.0.len() < MAX_SPARE && bytes.capacity() <= 4 * self.chunk_size {
-            bytes.clear();
             self.spare.0.push(bytes);
         }
     }
@@ -378,12 +387,17 @@ impl Chunker {
 
     /// The bytes held right now (for tests of the memory bound).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.filled
     }
 
     /// Bytes read from the stream so far: those handed out or skipped, and those held.
     fn read(&self) -> usize {
-        self.offset + self.buf.len()
+        self.offset + self.buf.filled
+    }
+
+    /// The bytes read and not yet handed out.
+    fn data(&self) -> &[u8] {
+        &self.buf.bytes[..self.buf.filled]
     }
 
     /// Reads until `buf` holds at least `want` bytes or the stream ends.
@@ -391,29 +405,51 @@ impl Chunker {
     /// Reads fill the buffer's room: a recycled chunk buffer has room for a chunk and some
     /// slack, so the next chunk is read into it without growing it (growing copies the
     /// buffer and faults in fresh pages); only a message larger than the slack grows it.
+    /// Reads go straight into the buffer's initialised bytes (`Read::read` into a slice): a
+    /// new buffer comes zeroed from the allocator (fresh pages, not written), and a recycled
+    /// one keeps its old bytes as room, where `read_to_end` would zero the block before each
+    /// read.
     fn fill(&mut self, want: usize) -> Result<(), InputError> {
-        while self.buf.len() < want && !self.eof {
-            if self.buf.capacity() < want {
-                // Room for the whole block at once (`read_to_end` would grow the buffer from a
-                // small size by doubling, copying it each time); a message larger than that
-                // grows it by doubling.
+        while self.buf.filled < want && !self.eof {
+            if self.buf.bytes.capacity() < want {
+                // Room for the whole block at once (growing from a small size by doubling
+                // would copy it each time); a message larger than that grows it by doubling.
                 let target = want
-                    .max(self.buf.len() + self.chunk_size)
-                    .max(2 * self.buf.len())
+                    .max(self.buf.filled + self.chunk_size)
+                    .max(2 * self.buf.filled)
                     + self.chunk_size / 8;
-                self.buf.reserve_exact(target - self.buf.len());
+                let mut bigger = vec![0; target];
+                bigger[..self.buf.filled].copy_from_slice(self.data());
+                self.buf.bytes = bigger;
             }
-            let block = self.buf.capacity() - self.buf.len();
             // One byte past the limit says the limit was passed.
             let room = self
                 .limits
                 .max_input_size
                 .saturating_add(1)
                 .saturating_sub(self.read());
-            let n = (&mut self.reader)
-                .take(block.min(room) as u64)
-                .read_to_end(&mut self.buf)
-                .map_err(|e| read_error(&self.name, self.codec, e))?;
+            let mut block = self.buf.bytes.capacity();
+            if self.format == InputFormat::Proto {
+                // Frames are cut where they end however far ahead was read: read into the
+                // room already initialised, and zero more only as far as a frame needs.
+                block = block.min(self.buf.bytes.len().max(want));
+            }
+            let end = block.min(self.buf.filled.saturating_add(room));
+            if self.buf.bytes.len() < end {
+                self.buf.bytes.resize(end, 0);
+            }
+            // The block is read whole (or to the end of the stream), as `read_to_end` did.
+            let mut n = 0;
+            while self.buf.filled < end {
+                let read =
+                    read_retrying(&mut self.reader, &mut self.buf.bytes[self.buf.filled..end])
+                        .map_err(|e| read_error(&self.name, self.codec, e))?;
+                if read == 0 {
+                    break;
+                }
+                self.buf.filled += read;
+                n += read;
+            }
             if self.read() > self.limits.max_input_size {
                 // The same error as reading the file whole gives.
                 let (position, what) = match self.codec {
@@ -438,33 +474,41 @@ impl Chunker {
     /// Hands out `buf[..end]` as a chunk; the rest moves to a spare buffer.
     fn cut(&mut self, end: usize) -> Vec<u8> {
         let mut rest = self.spare.0.pop().unwrap_or_default();
-        rest.extend_from_slice(&self.buf[end..]);
-        self.buf.truncate(end);
-        std::mem::replace(&mut self.buf, rest)
+        let tail = &self.buf.bytes[end..self.buf.filled];
+        match rest.get_mut(..tail.len()) {
+            Some(start) => start.copy_from_slice(tail),
+            None => {
+                rest.clear();
+                rest.extend_from_slice(tail);
+            }
+        }
+        self.buf.filled = tail.len();
+        self.buf.bytes.truncate(end);
+        std::mem::replace(&mut self.buf.bytes, rest)
     }
 
     fn next_json(&mut self) -> Result<Option<Chunk>, InputError> {
         let mut want = self.chunk_size;
         loop {
             self.fill(want)?;
-            if self.buf.is_empty() {
+            if self.buf.filled == 0 {
                 return Ok(None);
             }
             let end = if self.eof {
-                Some(self.buf.len())
-            } else if let Some(end) = json_boundary(&self.buf) {
+                Some(self.buf.filled)
+            } else if let Some(end) = json_boundary(self.data()) {
                 Some(end)
-            } else if self.buf.len() > self.limits.max_message_size.saturating_add(self.chunk_size)
+            } else if self.buf.filled > self.limits.max_message_size.saturating_add(self.chunk_size)
             {
                 // A message larger than the limit is not held whole: what was read is handed
                 // out, and the reader reports the oversized line.
-                Some(self.buf.len())
+                Some(self.buf.filled)
             } else {
                 None
             };
             match end {
                 Some(end) => return Ok(Some(self.json_chunk(end))),
-                None => want = self.buf.len() + self.chunk_size,
+                None => want = self.buf.filled + self.chunk_size,
             }
         }
     }
@@ -511,9 +555,9 @@ impl Chunker {
         let mut end = 0;
         loop {
             self.fill(end + 4)?;
-            let Some(header) = self.buf.get(end..end + 4) else {
+            let Some(header) = self.data().get(end..end + 4) else {
                 // The end of the stream (a partial length prefix is the reader's error).
-                let end = if self.eof { self.buf.len() } else { end };
+                let end = if self.eof { self.buf.filled } else { end };
                 return Ok(self.proto_chunk(end));
             };
             let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
@@ -525,9 +569,9 @@ impl Chunker {
                 return Err(self.skip_oversized_frame(len));
             }
             self.fill(end + 4 + len)?;
-            if self.buf.len() < end + 4 + len {
+            if self.buf.filled < end + 4 + len {
                 // Truncated: the reader reports it at its place.
-                return Ok(self.proto_chunk(self.buf.len()));
+                return Ok(self.proto_chunk(self.buf.filled));
             }
             end += 4 + len;
             if end >= self.chunk_size {
@@ -566,8 +610,9 @@ impl Chunker {
         };
         let mut left = 4 + len;
         while left > 0 {
-            let take = left.min(self.buf.len());
-            self.buf.drain(..take);
+            let take = left.min(self.buf.filled);
+            self.buf.bytes.drain(..take);
+            self.buf.filled -= take;
             self.offset += take;
             left -= take;
             if left == 0 {
@@ -583,6 +628,16 @@ impl Chunker {
             }
         }
         error
+    }
+}
+
+/// `Read::read` into `out`, again when interrupted (as `read_to_end` does).
+fn read_retrying(reader: &mut impl Read, out: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(out) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
     }
 }
 

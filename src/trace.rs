@@ -1068,11 +1068,9 @@ fn hex(value: u128, digits: usize) -> [u8; 32] {
 /// [`hex`] as a `String`: every GenAI span's identity is written this way when trace rules
 /// run, and `format!`'s padding machinery cost ~2% of `check --quiet` on protobuf.
 fn hex_string(value: u128, digits: usize) -> String {
-    hex(value, digits)[..digits]
-        .iter()
-        .copied()
-        .map(char::from)
-        .collect()
+    // Copied as bytes: collecting the digits as `char`s cost ~500 instructions an id.
+    let digits = &hex(value, digits)[..digits];
+    std::str::from_utf8(digits).unwrap_or_default().to_owned()
 }
 
 /// The facts of one GenAI span.

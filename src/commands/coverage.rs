@@ -1,8 +1,8 @@
 //! `spanlint coverage`: load the inputs (a few files at a time in parallel; a large file chunk
 //! by chunk, see [`crate::input::stream`]), collect each piece's coverage facts
 //! (`crate::coverage::piece_facts`) and fold them, in file order, into a
-//! [`coverage::Tally`], run the trace rules over all files, render, and exit 1 below
-//! `--min-score`.
+//! [`RunTally`] (a [`coverage::Tally`] and the trace index, within a memory budget), run the
+//! trace rules over all files, render, and exit 1 below `--min-score`.
 
 use std::path::PathBuf;
 

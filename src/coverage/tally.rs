@@ -15,7 +15,10 @@
 //! - each duration and time to first chunk (one `f64`), for exact percentiles.
 //!
 //! The lists grow in blocks ([`Blocks`]), never by doubling one buffer, so a large run does
-//! not hold a list twice while it grows.
+//! not hold a list twice while it grows. Past the trace index's budget, [`RunTally`] writes
+//! the table, the usage spans and the spans still to count to temporary files by trace id,
+//! as the index's spans go, and folds them in partition by partition (see `tally/spill.rs`); only
+//! the durations then grow with the run.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
@@ -600,7 +603,7 @@ impl TraceHealthCount {
         counts
     }
 
-    /// [`evaluate`](Self::evaluate) over a run's [`BudgetedIndex`] (its spans maybe in
+    /// [`evaluate`](Self::evaluate) over a run's [`crate::trace::BudgetedIndex`] (its spans maybe in
     /// temporary files).
     pub fn evaluate_budgeted(
         index: crate::trace::BudgetedIndex,

@@ -56,8 +56,15 @@ fn assert_spilling_changes_nothing(inputs: &[&str]) {
         trace_rules > 1,
         "the run has trace-level findings to compare"
     );
-    for report in REPORTS {
-        let args: Vec<&str> = ["check"]
+    assert_budgets_change_nothing("check", REPORTS, inputs);
+}
+
+/// Runs `command` with each of `reports`' flags on `inputs`, with everything in memory and
+/// spilled at every merge (budget 1) and now and then (budget 3000), and asserts identical
+/// output.
+fn assert_budgets_change_nothing(command: &str, reports: &[&[&str]], inputs: &[&str]) {
+    for report in reports {
+        let args: Vec<&str> = [command]
             .iter()
             .chain(report.iter())
             .chain(inputs)
@@ -66,16 +73,12 @@ fn assert_spilling_changes_nothing(inputs: &[&str]) {
         let kept = spanlint_with(&[], &args);
         for budget in ["1", "3000"] {
             let spilled = spanlint_with(&[("SPANLINT_INDEX_BUDGET", budget)], &args);
-            assert_eq!(spilled.status.code(), kept.status.code(), "{report:?}");
+            assert_eq!(spilled.status.code(), kept.status.code(), "{args:?}");
             assert!(
                 spilled.stdout == kept.stdout,
-                "{report:?}, budget {budget}: stdout differs"
+                "{args:?}, budget {budget}: stdout differs"
             );
-            assert_eq!(
-                common::stderr(&spilled),
-                common::stderr(&kept),
-                "{report:?}"
-            );
+            assert_eq!(common::stderr(&spilled), common::stderr(&kept), "{args:?}");
         }
     }
 }
@@ -104,28 +107,7 @@ fn assert_coverage_spilling_changes_nothing(inputs: &[&str]) {
         .sum();
     assert!(repeated > 0, "the run has usage repeated below a span");
     assert!(!report["latency"].as_array().unwrap().is_empty());
-    for format in COVERAGE_REPORTS {
-        let args: Vec<&str> = ["coverage"]
-            .iter()
-            .chain(format.iter())
-            .chain(inputs)
-            .copied()
-            .collect();
-        let kept = spanlint_with(&[], &args);
-        for budget in ["1", "3000"] {
-            let spilled = spanlint_with(&[("SPANLINT_INDEX_BUDGET", budget)], &args);
-            assert_eq!(spilled.status.code(), kept.status.code(), "{format:?}");
-            assert!(
-                spilled.stdout == kept.stdout,
-                "coverage {format:?}, budget {budget}: stdout differs"
-            );
-            assert_eq!(
-                common::stderr(&spilled),
-                common::stderr(&kept),
-                "{format:?}"
-            );
-        }
-    }
+    assert_budgets_change_nothing("coverage", COVERAGE_REPORTS, inputs);
 }
 
 const TRACE_RULE_FIXTURES: &[&str] = &[

@@ -24,7 +24,7 @@ use crate::input::Position;
 use crate::model::Offset;
 use crate::rules::SpanContext;
 
-mod spill;
+pub(crate) mod spill;
 pub use spill::{BudgetedIndex, DEFAULT_BUDGET, PARTITIONS, SpillError};
 
 /// What a GenAI span does, as far as the trace-level rules care.
@@ -622,6 +622,16 @@ impl TraceIndex {
             span_id,
             parent_id,
         });
+    }
+
+    /// Records a span with no GenAI facts (coverage reads a partition's spans back so).
+    pub(crate) fn push_ids(&mut self, trace_id: u128, span_id: u64, parent_id: u64) {
+        self.push_link(trace_id, span_id, parent_id, NONE);
+    }
+
+    /// The trace id of trace number `trace` (as [`span_ids`](Self::span_ids) gives it).
+    pub(crate) fn trace_id_of(&self, trace: u32) -> u128 {
+        trace_id(self.trace_numbers.ids[trace as usize])
     }
 
     /// Gives the facts before index `len` a byte position in `lines` if they have none yet.

@@ -1,6 +1,7 @@
 //! The run's trace index past its memory budget (`SPANLINT_INDEX_BUDGET`, bytes): its spans
 //! are written to temporary files, split by trace id, and evaluated partition by partition.
-//! The reports must be byte for byte those of a run that kept the index in memory.
+//! `coverage` writes its per-span facts out the same way. The reports must be byte for byte
+//! those of a run that kept everything in memory.
 
 mod common;
 
@@ -55,8 +56,15 @@ fn assert_spilling_changes_nothing(inputs: &[&str]) {
         trace_rules > 1,
         "the run has trace-level findings to compare"
     );
-    for report in REPORTS {
-        let args: Vec<&str> = ["check"]
+    assert_budgets_change_nothing("check", REPORTS, inputs);
+}
+
+/// Runs `command` with each of `reports`' flags on `inputs`, with everything in memory and
+/// spilled at every merge (budget 1) and now and then (budget 3000), and asserts identical
+/// output.
+fn assert_budgets_change_nothing(command: &str, reports: &[&[&str]], inputs: &[&str]) {
+    for report in reports {
+        let args: Vec<&str> = [command]
             .iter()
             .chain(report.iter())
             .chain(inputs)
@@ -65,18 +73,41 @@ fn assert_spilling_changes_nothing(inputs: &[&str]) {
         let kept = spanlint_with(&[], &args);
         for budget in ["1", "3000"] {
             let spilled = spanlint_with(&[("SPANLINT_INDEX_BUDGET", budget)], &args);
-            assert_eq!(spilled.status.code(), kept.status.code(), "{report:?}");
+            assert_eq!(spilled.status.code(), kept.status.code(), "{args:?}");
             assert!(
                 spilled.stdout == kept.stdout,
-                "{report:?}, budget {budget}: stdout differs"
+                "{args:?}, budget {budget}: stdout differs"
             );
-            assert_eq!(
-                common::stderr(&spilled),
-                common::stderr(&kept),
-                "{report:?}"
-            );
+            assert_eq!(common::stderr(&spilled), common::stderr(&kept), "{args:?}");
         }
     }
+}
+
+/// The coverage reports compared.
+const COVERAGE_REPORTS: &[&[&str]] = &[
+    &["--format", "json"],
+    &["--format", "table"],
+    &["--format", "markdown"],
+];
+
+/// Runs `coverage` on `inputs` with everything in memory and spilled at every merge (budget
+/// 1) and now and then (budget 3000), and asserts identical output.
+fn assert_coverage_spilling_changes_nothing(inputs: &[&str]) {
+    let mut args = vec!["coverage", "--format", "json"];
+    args.extend(inputs);
+    let report = common::json(&spanlint_with(&[], &args));
+    // The run has what the spilled tally must find again: copies left out (more spans
+    // read than counted is not visible here, but traces and repeated usage are).
+    assert!(report["traces"]["traces"].as_u64().unwrap() > 1, "{report}");
+    let repeated: u64 = report["usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["repeated_spans"].as_u64().unwrap())
+        .sum();
+    assert!(repeated > 0, "the run has usage repeated below a span");
+    assert!(!report["latency"].as_array().unwrap().is_empty());
+    assert_budgets_change_nothing("coverage", COVERAGE_REPORTS, inputs);
 }
 
 const TRACE_RULE_FIXTURES: &[&str] = &[
@@ -96,6 +127,31 @@ fn spilled_small_files_report_as_kept_ones() {
     inputs.extend(TRACE_RULE_FIXTURES);
     inputs.push("fixtures/real");
     assert_spilling_changes_nothing(&inputs);
+    assert_coverage_spilling_changes_nothing(&inputs);
+}
+
+#[test]
+fn spilled_coverage_counts_each_copy_once() {
+    // The same files twice and three times over: spans read again are not counted again,
+    // whether the first copy was counted before the spill or written out with the later ones.
+    let report = |budget: &str, copies: usize| {
+        let mut args = vec!["coverage", "--format", "json"];
+        for _ in 0..copies {
+            args.extend(["fixtures/real", "fixtures/rules/usage-double-count"]);
+        }
+        common::json(&spanlint_with(&[("SPANLINT_INDEX_BUDGET", budget)], &args))
+    };
+    let once = report("1", 1);
+    assert!(once["spans"].as_u64().unwrap() > 20);
+    for budget in ["1", "3000", "100000000"] {
+        for copies in [2, 3] {
+            assert_eq!(
+                report(budget, copies),
+                once,
+                "budget {budget}, {copies} copies"
+            );
+        }
+    }
 }
 
 /// Each real JSON-lines fixture's lines and each trace rule fixture as one line.
@@ -241,6 +297,7 @@ fn spilled_streamed_json_lines_report_as_kept_ones() {
     let dir = tempfile::tempdir().unwrap();
     let big = write(dir.path(), "big.jsonl", &large_json_lines());
     assert_spilling_changes_nothing(&[&big, "fixtures/rules/orphan-span"]);
+    assert_coverage_spilling_changes_nothing(&[&big, "fixtures/rules/usage-double-count"]);
 }
 
 #[test]
@@ -248,6 +305,7 @@ fn spilled_streamed_protobuf_reports_as_kept_one() {
     let dir = tempfile::tempdir().unwrap();
     let big = write(dir.path(), "big.binpb", &large_protobuf());
     assert_spilling_changes_nothing(&[&big]);
+    assert_coverage_spilling_changes_nothing(&[&big, "fixtures/rules/usage-double-count"]);
 }
 
 #[test]
@@ -261,6 +319,26 @@ fn a_run_within_the_budget_never_touches_the_disk_and_one_past_it_names_the_dire
         &args,
     );
     assert_eq!(spilled.status.code(), Some(2));
+    let stderr = common::stderr(&spilled);
+    assert!(
+        stderr.contains("cannot create the trace index's temporary files in")
+            && stderr.contains(missing),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn coverage_within_the_budget_never_touches_the_disk_and_past_it_names_the_directory() {
+    let args = ["coverage", "--format", "json", "fixtures/real"];
+    let missing = "/nonexistent/spanlint-spill-test";
+    let kept = spanlint_with(&[("TMPDIR", missing)], &args);
+    assert_eq!(kept.status.code(), Some(0), "{}", common::stderr(&kept));
+    let spilled = spanlint_with(
+        &[("TMPDIR", missing), ("SPANLINT_INDEX_BUDGET", "1")],
+        &args,
+    );
+    assert_eq!(spilled.status.code(), Some(2));
+    assert!(spilled.stdout.is_empty());
     let stderr = common::stderr(&spilled);
     assert!(
         stderr.contains("cannot create the trace index's temporary files in")

@@ -347,8 +347,7 @@ fn streamed_coverage_is_the_whole_file_coverage() {
     let rules = Ruleset::builtin();
     let report = |totals: Totals| {
         assert!(totals.errors.is_empty());
-        let settled = totals.tally.settle(&totals.index);
-        let health = coverage::TraceHealthCount::evaluate(totals.index, &rules);
+        let (settled, health) = totals.tally.finish(&rules).unwrap();
         render::json(&settled.report(health, None))
     };
     for (dump, format) in [

@@ -1,8 +1,8 @@
 //! `spanlint coverage`: load the inputs (a few files at a time in parallel; a large file chunk
 //! by chunk, see [`crate::input::stream`]), collect each piece's coverage facts
 //! (`crate::coverage::piece_facts`) and fold them, in file order, into a
-//! [`coverage::Tally`], run the trace rules over all files, render, and exit 1 below
-//! `--min-score`.
+//! [`RunTally`] (a [`coverage::Tally`] and the trace index, within a memory budget), run the
+//! trace rules over all files, render, and exit 1 below `--min-score`.
 
 use std::path::PathBuf;
 
@@ -12,11 +12,12 @@ use rayon::prelude::*;
 use crate::app::{ExitStatus, eprint_diagnostic, use_color, write_stdout};
 use crate::cli::ColorChoice;
 use crate::commands::check::{InputFormatArg, LimitArgs};
-use crate::coverage::{self, PieceFacts, Pricing, Report, Tally, TraceHealthCount, html, render};
+use crate::coverage::tally::RunTally;
+use crate::coverage::{self, PieceFacts, Pricing, Report, html, render};
 use crate::input::{self, Chunk, Chunker, InputError, InputFormat, Opened};
 use crate::report::{sanitize, shown_path};
 use crate::rules::Ruleset;
-use crate::trace::TraceIndex;
+use crate::trace::{SpillError, TraceIndex};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -89,25 +90,34 @@ pub struct CoverageArgs {
     pub color: ColorChoice,
 }
 
-/// What a run has read so far: the coverage totals, every span for the trace index, and the
-/// messages and files that could not be read.
+/// What a run has read so far: the coverage totals with every span for the trace index
+/// (within a memory budget, see [`coverage::tally::RunTally`]), and the messages and files
+/// that could not be read.
 #[derive(Debug, Default)]
 pub struct Totals {
-    pub tally: Tally,
-    pub index: TraceIndex,
+    pub tally: RunTally,
     pub errors: Vec<InputError>,
+    /// The tally's temporary files failed: the run cannot finish.
+    pub failed: Option<SpillError>,
 }
 
 impl Totals {
-    /// Adds one piece of file number `file` (pieces are added in file order).
+    /// Adds one piece of file number `file` (pieces are added in file order); `false` once
+    /// the run cannot finish.
     pub fn add(
         &mut self,
         (facts, index, mut errors): (PieceFacts, TraceIndex, Vec<InputError>),
         file: usize,
-    ) {
-        self.index.merge(index, file);
-        self.tally.add(&facts, &self.index);
+    ) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        if let Err(err) = self.tally.add(&facts, index, file) {
+            self.failed = Some(err);
+            return false;
+        }
         self.errors.append(&mut errors);
+        true
     }
 }
 
@@ -161,7 +171,9 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
             .collect();
         for (file, result) in (window_start..).zip(opened) {
             match result {
-                Ok(Ok(piece)) => totals.add(piece, file),
+                Ok(Ok(piece)) => {
+                    totals.add(piece, file);
+                }
                 Ok(Err(chunker)) => stream_facts(chunker, &rules, &mut totals, file),
                 Err(err) => totals.errors.push(err),
             }
@@ -169,20 +181,28 @@ pub fn run(args: &CoverageArgs) -> ExitStatus {
     }
     let Totals {
         tally,
-        index,
         errors: mut read_errors,
+        failed,
     } = totals;
     errors.append(&mut read_errors);
     for err in &errors {
         eprint_diagnostic(err);
     }
+    if let Some(err) = failed {
+        eprint_diagnostic(&err);
+        return ExitStatus::Error;
+    }
     let no_input = sources.is_empty() && errors.is_empty();
     if no_input {
         eprintln!("spanlint: no input files");
     }
-    // The tally reads the index before the trace rules take it.
-    let settled = tally.settle(&index);
-    let trace_health = TraceHealthCount::evaluate(index, &rules);
+    let (settled, trace_health) = match tally.finish(&rules) {
+        Ok(finished) => finished,
+        Err(err) => {
+            eprint_diagnostic(&err);
+            return ExitStatus::Error;
+        }
+    };
     let report = settled.report(trace_health, pricing.as_ref());
 
     let color = args.output.is_none() && use_color(args.color);
@@ -240,10 +260,7 @@ pub fn stream_facts(chunker: Chunker, rules: &Ruleset, totals: &mut Totals, file
         }
         Err(err) => (PieceFacts::default(), TraceIndex::default(), vec![err]),
     };
-    chunker.for_each_in_parallel(chunk_facts, &mut |piece| {
-        totals.add(piece, file);
-        true
-    });
+    chunker.for_each_in_parallel(chunk_facts, &mut |piece| totals.add(piece, file));
 }
 
 fn load_pricing(path: &std::path::Path) -> Result<Pricing, String> {

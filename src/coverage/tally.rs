@@ -15,7 +15,10 @@
 //! - each duration and time to first chunk (one `f64`), for exact percentiles.
 //!
 //! The lists grow in blocks ([`Blocks`]), never by doubling one buffer, so a large run does
-//! not hold a list twice while it grows.
+//! not hold a list twice while it grows. Past the trace index's budget, [`RunTally`] writes
+//! the table, the usage spans and the spans still to count to temporary files by trace id,
+//! as the index's spans go, and folds them in partition by partition (see `tally/spill.rs`); only
+//! the durations then grow with the run.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
@@ -32,6 +35,9 @@ use super::{
 use crate::finding::Finding;
 use crate::rules::Ruleset;
 use crate::trace::{Blocks, TraceIndex, TraceKey, trace_key};
+
+mod spill;
+pub use spill::RunTally;
 
 /// The running totals of a run. [`add`](Tally::add) each piece's facts in file order, then
 /// [`settle`](Tally::settle) and [`report`](Settled::report).
@@ -204,13 +210,7 @@ impl Tally {
     /// span id; the first copy counts). `index` is the run's trace index, which has just
     /// recorded the same spans (its last ones are the piece's spans with a trace and span id).
     pub fn add(&mut self, piece: &PieceFacts, index: &TraceIndex) {
-        // The piece's string numbers → the run's.
-        let strings: Vec<u32> = piece
-            .strings
-            .list()
-            .iter()
-            .map(|s| self.strings.intern(s))
-            .collect();
+        let strings = self.run_strings(piece);
         let string = |n: u32| if n == NONE { NONE } else { strings[n as usize] };
         let in_index = |s: &&super::facts::StoredSpan| s.trace_id != 0 && s.span_id != 0;
         let recorded = piece.spans.iter().filter(in_index).count();
@@ -234,6 +234,24 @@ impl Tally {
                 self.add_genai(g, piece, &string, number);
             }
         }
+    }
+
+    /// The piece's string numbers → the run's.
+    fn run_strings(&mut self, piece: &PieceFacts) -> Vec<u32> {
+        piece
+            .strings
+            .list()
+            .iter()
+            .map(|s| self.strings.intern(s))
+            .collect()
+    }
+
+    /// An estimate of the memory the tally keeps per span (what [`Settled`] frees), in bytes.
+    pub(crate) fn per_span_memory(&self) -> usize {
+        self.first_copies.spans.capacity() * 5
+            + self.usage.len() * std::mem::size_of::<UsageSpan>()
+            + self.traces_without_span_ids.capacity() * 17
+            + self.large_tokens.len() * 48
     }
 
     fn add_genai(
@@ -288,16 +306,39 @@ impl Tally {
                 .usage_keys
                 .entry([service, string(g.provider), model])
                 .or_insert(next);
-            let small = small_tokens(&tokens).unwrap_or_else(|| {
-                let n = u32::try_from(self.usage.len()).unwrap_or(NONE);
-                self.large_tokens.insert(n, tokens);
-                [NONE; 5]
-            });
-            self.usage.push(UsageSpan {
-                span,
-                key,
-                tokens: small,
-            });
+            self.push_usage(span, key, tokens);
+        }
+    }
+
+    /// Keeps usage span `span` (its number in the index) with usage key `key`.
+    fn push_usage(&mut self, span: u32, key: u32, tokens: Tokens) {
+        let small = small_tokens(&tokens).unwrap_or_else(|| {
+            let n = u32::try_from(self.usage.len()).unwrap_or(NONE);
+            self.large_tokens.insert(n, tokens);
+            [NONE; 5]
+        });
+        self.usage.push(UsageSpan {
+            span,
+            key,
+            tokens: small,
+        });
+    }
+
+    /// The tokens of usage span number `n`.
+    fn tokens_of(&self, n: usize, u: &UsageSpan) -> Tokens {
+        match u.tokens {
+            [input, output, cache_read, cache_creation, reasoning] if input != NONE => Tokens {
+                input: input.into(),
+                output: output.into(),
+                cache_read: cache_read.into(),
+                cache_creation: cache_creation.into(),
+                reasoning: reasoning.into(),
+            },
+            _ => u32::try_from(n)
+                .ok()
+                .and_then(|n| self.large_tokens.get(&n))
+                .copied()
+                .unwrap_or_default(),
         }
     }
 
@@ -305,13 +346,10 @@ impl Tally {
     /// trace rules take it): the traces and which usage repeats usage below it. Frees what
     /// the tally kept per span but the durations.
     pub fn settle(self, index: &TraceIndex) -> Settled {
-        let traces = index.trace_count()
-            + self
-                .traces_without_span_ids
-                .iter()
-                .filter(|&&id| !index.has_trace(id))
-                .count();
-        let usage = self.usage_sums(index);
+        let traces = self.traces(index);
+        let mut sums = Vec::new();
+        self.count_usage(index, &mut sums);
+        let usage = self.named_usage(sums);
         Settled {
             tally: Tally {
                 first_copies: SpanTable::default(),
@@ -323,6 +361,16 @@ impl Tally {
             traces,
             usage,
         }
+    }
+
+    /// The traces of the spans in `index` and of those without a span id.
+    fn traces(&self, index: &TraceIndex) -> usize {
+        index.trace_count()
+            + self
+                .traces_without_span_ids
+                .iter()
+                .filter(|&&id| !index.has_trace(id))
+                .count()
     }
 
     /// The report, given the settled trace count and usage sums.
@@ -435,9 +483,9 @@ impl Tally {
         }
     }
 
-    /// Usage by service, provider and model (not priced yet), counting a span's usage only
-    /// when no span below it records usage too.
-    fn usage_sums(&self, index: &TraceIndex) -> Vec<Usage> {
+    /// Adds the usage spans' counts to `sums` (by usage key, unnamed), counting a span's
+    /// usage only when no span below it in `index` records usage too.
+    fn count_usage(&self, index: &TraceIndex, sums: &mut Vec<Usage>) {
         // Spans with a usage-recording span somewhere below them: a bit per span of the index.
         let mut repeated = vec![0u64; index.len().div_ceil(64)];
         let bit = |n: u32| (n as usize / 64, 1u64 << (n % 64));
@@ -464,37 +512,27 @@ impl Tally {
                 at = parent;
             }
         }
-        let mut sums: Vec<Usage> = vec![Usage::default(); self.usage_keys.len()];
-        for (&[service, provider, model], &key) in &self.usage_keys {
-            let sum = &mut sums[key as usize];
-            sum.service = self.strings.get(service).to_string();
-            sum.provider = self.strings.get(provider).to_string();
-            sum.model = self.strings.get(model).to_string();
-        }
+        sums.resize(self.usage_keys.len(), Usage::default());
         for (n, u) in self.usage.iter().enumerate() {
             let sum = &mut sums[u.key as usize];
             if u.span != NONE && is_repeated(&repeated, u.span) {
                 sum.repeated_spans += 1;
             } else {
                 sum.spans += 1;
-                let tokens = match u.tokens {
-                    [input, output, cache_read, cache_creation, reasoning] if input != NONE => {
-                        Tokens {
-                            input: input.into(),
-                            output: output.into(),
-                            cache_read: cache_read.into(),
-                            cache_creation: cache_creation.into(),
-                            reasoning: reasoning.into(),
-                        }
-                    }
-                    _ => u32::try_from(n)
-                        .ok()
-                        .and_then(|n| self.large_tokens.get(&n))
-                        .copied()
-                        .unwrap_or_default(),
-                };
-                sum.tokens.add(&tokens);
+                sum.tokens.add(&self.tokens_of(n, u));
             }
+        }
+    }
+
+    /// Usage by service, provider and model (not priced yet): `sums` by usage key, named
+    /// and sorted.
+    fn named_usage(&self, mut sums: Vec<Usage>) -> Vec<Usage> {
+        sums.resize(self.usage_keys.len(), Usage::default());
+        for (&[service, provider, model], &key) in &self.usage_keys {
+            let sum = &mut sums[key as usize];
+            sum.service = self.strings.get(service).to_string();
+            sum.provider = self.strings.get(provider).to_string();
+            sum.model = self.strings.get(model).to_string();
         }
         sums.sort_by(|a, b| {
             (&a.service, &a.provider, &a.model).cmp(&(&b.service, &b.provider, &b.model))
@@ -563,6 +601,19 @@ impl TraceHealthCount {
             counts.add(findings.iter().map(|found| &found.finding));
         });
         counts
+    }
+
+    /// [`evaluate`](Self::evaluate) over a run's [`crate::trace::BudgetedIndex`] (its spans maybe in
+    /// temporary files).
+    pub fn evaluate_budgeted(
+        index: crate::trace::BudgetedIndex,
+        rules: &Ruleset,
+    ) -> Result<Self, crate::trace::SpillError> {
+        let mut counts = Self::default();
+        index.evaluate_per_trace(rules, &mut |findings| {
+            counts.add(findings.iter().map(|found| &found.finding));
+        })?;
+        Ok(counts)
     }
 
     /// The counts of findings already at hand (serve prints them too).

@@ -76,7 +76,7 @@ pub struct SpillError {
 }
 
 impl SpillError {
-    fn new(action: &'static str) -> impl FnOnce(io::Error) -> SpillError {
+    pub(crate) fn new(action: &'static str) -> impl FnOnce(io::Error) -> SpillError {
         move |source| SpillError {
             action,
             dir: std::env::temp_dir(),
@@ -119,12 +119,29 @@ impl BudgetedIndex {
         Ok(())
     }
 
+    /// [`TraceIndex::merge`] without the budget's check: a caller that keeps more per span
+    /// (coverage's tally) checks the budget itself and calls [`spill`](Self::spill).
+    pub(crate) fn merge_kept(&mut self, other: TraceIndex, file: usize) {
+        self.index.merge(other, file);
+    }
+
+    /// The spans still in memory (all of them until the first spill).
+    pub(crate) fn kept(&self) -> &TraceIndex {
+        &self.index
+    }
+
+    /// The budget this index was made with.
+    pub(crate) fn budget(&self) -> usize {
+        self.budget
+    }
+
     /// Whether spans were written to temporary files.
     pub fn has_spilled(&self) -> bool {
         self.spilled.is_some()
     }
 
-    fn spill(&mut self) -> Result<(), SpillError> {
+    /// Writes the spans in memory out to the partitions and empties the index.
+    pub(crate) fn spill(&mut self) -> Result<(), SpillError> {
         let partitions = match &mut self.spilled {
             Some(partitions) => partitions,
             None => self.spilled.insert(Partitions::create()?),
@@ -184,14 +201,15 @@ impl BudgetedIndex {
     }
 }
 
-/// The partitions' files, being written.
+/// [`PARTITIONS`] anonymous temporary files, being written, each holding the records of
+/// the traces whose id [`partition`] sends there (the trace index's, and coverage's own).
 #[derive(Debug)]
-struct Partitions {
+pub(crate) struct Partitions {
     files: Vec<BufWriter<File>>,
 }
 
 impl Partitions {
-    fn create() -> Result<Self, SpillError> {
+    pub(crate) fn create() -> Result<Self, SpillError> {
         let files = (0..PARTITIONS)
             .map(|_| tempfile::tempfile().map(|f| BufWriter::with_capacity(1 << 16, f)))
             .collect::<io::Result<_>>()
@@ -202,14 +220,17 @@ impl Partitions {
     /// Appends every span of `index` to its trace's partition, in the order they were added.
     fn write(&mut self, index: &TraceIndex) -> Result<(), SpillError> {
         index
-            .write_records(&mut |trace_id, record| {
-                record.write(&mut self.files[partition(trace_id)])
-            })
+            .write_records(&mut |trace_id, record| record.write(self.of_trace(trace_id)))
             .map_err(SpillError::new("write"))
     }
 
+    /// The file of trace `trace_id`'s records.
+    pub(crate) fn of_trace(&mut self, trace_id: u128) -> &mut BufWriter<File> {
+        &mut self.files[partition(trace_id)]
+    }
+
     /// The files, written, to be read from the start.
-    fn into_readers(self) -> Result<Vec<BufReader<File>>, SpillError> {
+    pub(crate) fn into_readers(self) -> Result<Vec<BufReader<File>>, SpillError> {
         self.files
             .into_iter()
             .map(|writer| {
@@ -581,15 +602,15 @@ fn merge_in_order(
 // The records' encoding: little-endian integers, strings as a `u32` length and UTF-8 bytes
 // (length `NONE`: no string).
 
-fn put_u32(out: &mut impl Write, n: u32) -> io::Result<()> {
+pub(crate) fn put_u32(out: &mut impl Write, n: u32) -> io::Result<()> {
     out.write_all(&n.to_le_bytes())
 }
 
-fn put_u64(out: &mut impl Write, n: u64) -> io::Result<()> {
+pub(crate) fn put_u64(out: &mut impl Write, n: u64) -> io::Result<()> {
     out.write_all(&n.to_le_bytes())
 }
 
-fn put_str(out: &mut impl Write, s: &str) -> io::Result<()> {
+pub(crate) fn put_str(out: &mut impl Write, s: &str) -> io::Result<()> {
     let len = u32::try_from(s.len())
         .ok()
         .filter(|&n| n != NONE)
@@ -598,7 +619,7 @@ fn put_str(out: &mut impl Write, s: &str) -> io::Result<()> {
     out.write_all(s.as_bytes())
 }
 
-fn put_opt_str(out: &mut impl Write, s: Option<&str>) -> io::Result<()> {
+pub(crate) fn put_opt_str(out: &mut impl Write, s: Option<&str>) -> io::Result<()> {
     match s {
         Some(s) => put_str(out, s),
         None => put_u32(out, NONE),
@@ -619,25 +640,25 @@ fn put_position(out: &mut impl Write, position: Position) -> io::Result<()> {
     }
 }
 
-fn get_u8(input: &mut impl Read) -> io::Result<u8> {
+pub(crate) fn get_u8(input: &mut impl Read) -> io::Result<u8> {
     let mut b = [0; 1];
     input.read_exact(&mut b)?;
     Ok(b[0])
 }
 
-fn get_u32(input: &mut impl Read) -> io::Result<u32> {
+pub(crate) fn get_u32(input: &mut impl Read) -> io::Result<u32> {
     let mut b = [0; 4];
     input.read_exact(&mut b)?;
     Ok(u32::from_le_bytes(b))
 }
 
-fn get_u64(input: &mut impl Read) -> io::Result<u64> {
+pub(crate) fn get_u64(input: &mut impl Read) -> io::Result<u64> {
     let mut b = [0; 8];
     input.read_exact(&mut b)?;
     Ok(u64::from_le_bytes(b))
 }
 
-fn get_opt_str(input: &mut impl Read) -> io::Result<Option<String>> {
+pub(crate) fn get_opt_str(input: &mut impl Read) -> io::Result<Option<String>> {
     let len = get_u32(input)?;
     if len == NONE {
         return Ok(None);
@@ -649,7 +670,7 @@ fn get_opt_str(input: &mut impl Read) -> io::Result<Option<String>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-fn get_str(input: &mut impl Read) -> io::Result<String> {
+pub(crate) fn get_str(input: &mut impl Read) -> io::Result<String> {
     get_opt_str(input)?
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a string was expected"))
 }

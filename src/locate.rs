@@ -201,6 +201,16 @@ fn floor_char_boundary(text: &str, offset: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// The line and column of `offset`, counted from the start of `text` the slow way.
+    fn counted(text: &str, offset: usize) -> Position {
+        let before = &text[..offset];
+        let start = before.rfind('\n').map_or(0, |nl| nl + 1);
+        Position::LineColumn {
+            line: before.matches('\n').count() + 1,
+            column: before[start..].chars().count() + 1,
+        }
+    }
+
     #[test]
     fn positions_count_lines_and_characters() {
         let text = "ab\nçd\n\nxyz";
@@ -224,14 +234,7 @@ mod tests {
         let line = "abé".repeat(3_000);
         let text = format!("{line}\n{line}\n{line}");
         let locator = Locator::new(&text);
-        let expected = |offset: usize| {
-            let before = &text[..offset];
-            let start = before.rfind('\n').map_or(0, |nl| nl + 1);
-            Position::LineColumn {
-                line: before.matches('\n').count() + 1,
-                column: before[start..].chars().count() + 1,
-            }
-        };
+        let expected = |offset: usize| counted(&text, offset);
         let offsets = [
             0, 8, 800, 9_000, 11_996, 12_001, 12_401, 100, 20_001, 24_010, 12_001, 5,
         ];
@@ -250,14 +253,7 @@ mod tests {
         let other = "é".repeat(2_000) + "b" + &"c".repeat(5_000);
         let text = format!("{ascii}\n{other}\n{ascii}\n{other}");
         let locator = Locator::new(&text);
-        let expected = |offset: usize| {
-            let before = &text[..offset];
-            let start = before.rfind('\n').map_or(0, |nl| nl + 1);
-            Position::LineColumn {
-                line: before.matches('\n').count() + 1,
-                column: before[start..].chars().count() + 1,
-            }
-        };
+        let expected = |offset: usize| counted(&text, offset);
         let lines: Vec<usize> = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();

@@ -17,8 +17,8 @@
 //! The lists grow in blocks ([`Blocks`]), never by doubling one buffer, so a large run does
 //! not hold a list twice while it grows. Past the trace index's budget, [`RunTally`] writes
 //! the table, the usage spans and the spans still to count to temporary files by trace id,
-//! as the index's spans go, and folds them in partition by partition (see `tally/spill.rs`); only
-//! the durations then grow with the run.
+//! as the index's spans go, and folds them in partition by partition (see `tally/spill.rs`); the
+//! durations go to a file of their own (`tally/samples.rs`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
@@ -30,14 +30,17 @@ use hashbrown::hash_table::Entry;
 use super::facts::{NONE, PieceFacts, StoredGenAi, Strings};
 use super::{
     AttributeCoverage, ErrorShare, FinishReasons, Group, Latency, Pricing, Report, ScoreParts,
-    ServiceCoverage, Tokens, TraceHealth, Usage, VERSION, percentile, score, share,
+    ServiceCoverage, Tokens, TraceHealth, Usage, VERSION, score, share,
 };
 use crate::finding::Finding;
 use crate::rules::Ruleset;
 use crate::trace::{Blocks, TraceIndex, TraceKey, trace_key};
 
+mod samples;
 mod spill;
 pub use spill::RunTally;
+
+use samples::Samples;
 
 /// The running totals of a run. [`add`](Tally::add) each piece's facts in file order, then
 /// [`settle`](Tally::settle) and [`report`](Settled::report).
@@ -58,9 +61,9 @@ pub struct Tally {
     /// Model → (spans with finish reasons, reason → spans giving it).
     finish_reasons: HashMap<u32, (usize, HashMap<u32, usize>)>,
     /// (operation, model) → durations in milliseconds.
-    latency: HashMap<(u32, u32), Blocks<f64>>,
+    latency: Samples,
     /// (operation, model) → times to first chunk in milliseconds.
-    time_to_first_chunk: HashMap<(u32, u32), Blocks<f64>>,
+    time_to_first_chunk: Samples,
     errors: HashMap<u32, usize>,
     /// (service, provider, model) of usage, numbered.
     usage_keys: HashMap<[u32; 3], u32>,
@@ -290,12 +293,10 @@ impl Tally {
             }
         }
         if let Some(ns) = g.duration_ns {
-            let durations = self.latency.entry((operation, model)).or_default();
-            durations.push(ns as f64 / 1e6);
+            self.latency.push((operation, model), ns as f64 / 1e6);
         }
         if let Some(s) = g.time_to_first_chunk {
-            let times = self.time_to_first_chunk.entry((operation, model));
-            times.or_default().push(s * 1e3);
+            self.time_to_first_chunk.push((operation, model), s * 1e3);
         }
         if g.error_type != NONE {
             *self.errors.entry(string(g.error_type)).or_default() += 1;
@@ -434,9 +435,9 @@ impl Tally {
                     .collect(),
             })
             .collect();
-        report.latency = percentiles(&self.strings, std::mem::take(&mut self.latency));
+        report.latency = std::mem::take(&mut self.latency).percentiles(&self.strings);
         report.time_to_first_chunk =
-            percentiles(&self.strings, std::mem::take(&mut self.time_to_first_chunk));
+            std::mem::take(&mut self.time_to_first_chunk).percentiles(&self.strings);
         let errors: BTreeMap<&str, usize> =
             self.errors.iter().map(|(e, n)| (by_name(e), *n)).collect();
         report.errors = errors
@@ -557,29 +558,6 @@ impl Settled {
         self.tally
             .report(self.traces, self.usage, trace_health, pricing)
     }
-}
-
-/// Nearest-rank percentiles per (operation, model) of values in milliseconds.
-fn percentiles(strings: &Strings, values: HashMap<(u32, u32), Blocks<f64>>) -> Vec<Latency> {
-    let by: BTreeMap<(&str, &str), Blocks<f64>> = values
-        .into_iter()
-        .map(|((op, m), v)| ((strings.get(op), strings.get(m)), v))
-        .collect();
-    by.into_iter()
-        .map(|((op, m), blocks)| {
-            let mut v = Vec::with_capacity(blocks.len());
-            v.extend(blocks);
-            v.sort_by(f64::total_cmp);
-            Latency {
-                operation: op.to_string(),
-                model: m.to_string(),
-                spans: v.len(),
-                p50_ms: round3(percentile(&v, 50.0)),
-                p95_ms: round3(percentile(&v, 95.0)),
-                p99_ms: round3(percentile(&v, 99.0)),
-            }
-        })
-        .collect()
 }
 
 /// The trace rules' counts, taken trace by trace as the trace rules hand the findings on, so

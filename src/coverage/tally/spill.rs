@@ -21,8 +21,9 @@
 //! index, and its traces are counted. The counters do not depend on the order spans are added
 //! in (the percentiles sort their values), so the report is byte for byte the same.
 //!
-//! **What stays.** The counters (per service, group, model, error type), the strings they
-//! name, and each duration and time to first chunk (8 bytes a span, for exact percentiles).
+//! **What stays.** The counters (per service, group, model, error type) and the strings they
+//! name. The durations and times to first chunk go to a file of their own at the same moment
+//! (see `tally/samples.rs`).
 //!
 //! A run within the budget never spills: it keeps the tally and index as they were.
 
@@ -93,6 +94,8 @@ impl RunTally {
                 usage: Vec::new(),
             };
             self.tally.write_seen(self.index.kept(), &mut spilled)?;
+            self.tally.latency.spill()?;
+            self.tally.time_to_first_chunk.spill()?;
             self.index.spill()?;
             self.spilled = Some(spilled);
         }
@@ -207,6 +210,8 @@ impl Tally {
                 .map_err(SpillError::new("read"))?;
         }
         let usage = self.named_usage(sums);
+        self.latency.select()?;
+        self.time_to_first_chunk.select()?;
         Ok(Settled {
             tally: self,
             traces,

@@ -136,24 +136,24 @@ impl<'t> Locator<'t> {
         if let Some(ascii) = self.ascii_lines[line].get() {
             return ascii;
         }
-        let start = self.line_starts[line];
-        let end = self
-            .line_starts
-            .get(line + 1)
-            .copied()
-            .unwrap_or(self.text.len());
-        let ascii = self.text.as_bytes()[start..end].is_ascii();
+        let ascii = self.text.as_bytes()[self.line_range(line)].is_ascii();
         self.ascii_lines[line].set(Some(ascii));
         ascii
     }
 
-    fn checkpoints_of(&self, line: usize) -> Vec<(usize, usize)> {
+    /// The bytes of `line`, its line end included.
+    fn line_range(&self, line: usize) -> std::ops::Range<usize> {
         let start = self.line_starts[line];
         let end = self
             .line_starts
             .get(line + 1)
             .copied()
             .unwrap_or(self.text.len());
+        start..end
+    }
+
+    fn checkpoints_of(&self, line: usize) -> Vec<(usize, usize)> {
+        let std::ops::Range { start, end } = self.line_range(line);
         let mut points = vec![(start, 0)];
         let (mut at, mut chars) = (start, 0);
         while at + CHECKPOINT < end {

@@ -238,12 +238,7 @@ fn large_json_lines() -> Vec<u8> {
 /// for copy `n % 150` (so each copy's traces are split over two places in the stream).
 fn large_protobuf() -> Vec<u8> {
     let mut messages = Vec::new();
-    let mut paths: Vec<_> = std::fs::read_dir("fixtures/real")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pb"))
-        .collect();
-    paths.sort();
+    let paths = common::real_fixtures("pb");
     for path in &paths {
         let twin = path.with_extension("jsonl");
         let text = std::fs::read_to_string(&twin).unwrap();

@@ -18,12 +18,7 @@ fn rules() -> Ruleset {
 
 /// Every real JSON-lines fixture, one line each, in a fixed order.
 fn real_lines() -> Vec<String> {
-    let mut paths: Vec<_> = std::fs::read_dir("fixtures/real")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    paths.sort();
+    let paths = common::real_fixtures("jsonl");
     paths
         .iter()
         .flat_map(|p| {
@@ -37,12 +32,7 @@ fn real_lines() -> Vec<String> {
 }
 
 fn real_messages() -> Vec<Vec<u8>> {
-    let mut paths: Vec<_> = std::fs::read_dir("fixtures/real")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pb"))
-        .collect();
-    paths.sort();
+    let paths = common::real_fixtures("pb");
     paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 

@@ -25,12 +25,7 @@ fn migrator() -> Migrator {
 }
 
 fn real(extension: &str) -> Vec<Vec<u8>> {
-    let mut paths: Vec<_> = std::fs::read_dir("fixtures/real")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == extension))
-        .collect();
-    paths.sort();
+    let paths = common::real_fixtures(extension);
     paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 

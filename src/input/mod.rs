@@ -243,6 +243,17 @@ impl LoadedFile {
         })
     }
 
+    /// A fixture dump of the repository, its format told by its extension (`.pb`: protobuf).
+    #[cfg(test)]
+    pub(crate) fn fixture(path: &std::path::Path) -> Self {
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("pb") => InputFormat::Proto,
+            _ => InputFormat::Json,
+        };
+        let data = std::fs::read(path).expect("a fixture");
+        LoadedFile::from_bytes("dump", data, format).expect("a readable fixture")
+    }
+
     /// The JSON text (for JSON input).
     pub fn text(&self) -> Option<&str> {
         match &self.content {

@@ -2749,7 +2749,7 @@ mod tests {
     /// fixture, under each option set, plans the same with every step run on every span.
     #[test]
     fn skipped_steps_are_the_ones_that_would_do_nothing() {
-        use crate::input::{InputFormat, LoadedFile};
+        use crate::input::LoadedFile;
         let mut paths: Vec<_> = ["fixtures/real", "fixtures/migrate"]
             .iter()
             .flat_map(|dir| std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
@@ -2781,12 +2781,7 @@ mod tests {
             let mut every_step = new().unwrap();
             every_step.sources.always = StepSet::MAX;
             for path in &paths {
-                let format = match path.extension().and_then(|e| e.to_str()) {
-                    Some("pb") => InputFormat::Proto,
-                    _ => InputFormat::Json,
-                };
-                let file =
-                    LoadedFile::from_bytes("dump", std::fs::read(path).unwrap(), format).unwrap();
+                let file = LoadedFile::fixture(path);
                 let batches: Vec<_> = file.batches().map(Result::unwrap).collect();
                 let plans = skipping.plan(&batches);
                 assert_eq!(plans, every_step.plan(&batches), "{}", path.display());

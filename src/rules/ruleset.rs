@@ -1207,7 +1207,7 @@ mod tests {
     /// not).
     #[test]
     fn span_facts_are_each_keys_facts() {
-        use crate::input::{InputFormat, LoadedFile};
+        use crate::input::LoadedFile;
         let rules = Ruleset::builtin();
         let rule_dirs = std::fs::read_dir("fixtures/rules")
             .unwrap()
@@ -1229,12 +1229,7 @@ mod tests {
         paths.sort();
         let (mut attributes, mut with_events, mut messages, mut foreign) = (0, 0, 0, 0);
         for path in &paths {
-            let format = match path.extension().and_then(|e| e.to_str()) {
-                Some("pb") => InputFormat::Proto,
-                _ => InputFormat::Json,
-            };
-            let file =
-                LoadedFile::from_bytes("dump", std::fs::read(path).unwrap(), format).unwrap();
+            let file = LoadedFile::fixture(path);
             for batch in file.batches() {
                 let Ok(batch) = batch else { continue };
                 super::super::walk::for_each_span(&rules, &batch, |span, ctx| {

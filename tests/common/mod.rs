@@ -44,3 +44,14 @@ pub fn json(output: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// The real dumps under `fixtures/real` with this extension (`jsonl`, `pb`), sorted by name.
+pub fn real_fixtures(extension: &str) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir("fixtures/real")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    paths.sort();
+    paths
+}

@@ -18,11 +18,10 @@ use clap::{Args, ValueEnum};
 use crate::app::{ExitStatus, eprint_diagnostic, write_stdout};
 use crate::commands::check::{InputFormatArg, LimitArgs};
 use crate::config::invalid_squatter_namespace;
-use rayon::prelude::*;
 
 use crate::input::{
-    self, Chunk, Chunker, Codec, Compression, InputError, InputFormat, Limits, LoadedFile, Opened,
-    Source,
+    self, Chunk, ChunkData, Chunker, Codec, Compression, InputError, InputFormat, Limits,
+    LoadedFile, Opened, Source,
 };
 use crate::migrate::engine::Label;
 use crate::migrate::mapping::MappingFile;
@@ -378,12 +377,12 @@ fn migrate_whole(
     Some(done)
 }
 
-/// Migrates a large file chunk by chunk (see [`crate::input::stream`]): a group of chunks is
-/// migrated in parallel while the next group is read, and the results are written in file
-/// order to a [`Spool`], which reaches `target` only once every chunk succeeded. Memory
+/// Migrates a large file chunk by chunk (see [`crate::input::stream`]): chunks are migrated
+/// in parallel while the next ones are read, and the results are written in file order to a
+/// [`Spool`], which reaches `target` only once every chunk succeeded. Memory
 /// depends on the chunk size, not on the file's size (the `--diff` text aside).
 fn migrate_streamed(
-    mut chunker: Chunker,
+    chunker: Chunker,
     job: &Job<'_>,
     target: Option<Option<&Path>>,
     failed: &mut bool,
@@ -400,7 +399,7 @@ fn migrate_streamed(
         }
     };
     let mut done = Done::new(&name, out_format != in_format);
-    match write_stream(&mut chunker, job, &mut spool.writer(), &mut done) {
+    match write_stream(chunker, job, &mut spool.writer(), &mut done) {
         Ok(()) => {}
         Err(Failure::Migrate(e)) => {
             not_rewritten(&e, &name, job);
@@ -433,10 +432,10 @@ fn migrate_streamed(
 /// writes it (tests compare it with the same file migrated whole). Returns whether anything
 /// changed, or the first error.
 pub fn migrate_stream(
-    mut chunker: Chunker,
+    chunker: Chunker,
     migrator: &Migrator,
     output_format: Option<InputFormat>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<bool, String> {
     let job = Job {
         migrator,
@@ -447,7 +446,7 @@ pub fn migrate_stream(
     };
     let mut done = Done::new(&chunker.name, false);
     done.changed = output_format.is_some_and(|f| f != chunker.format);
-    match write_stream(&mut chunker, &job, out, &mut done) {
+    match write_stream(chunker, &job, out, &mut done) {
         Ok(()) => Ok(done.changed),
         Err(Failure::Migrate(e)) => Err(e.to_string()),
         Err(Failure::Convert(message)) => Err(message),
@@ -457,9 +456,9 @@ pub fn migrate_stream(
 
 /// The migrated chunks of a stream, compressed as the input is, written to `out`.
 fn write_stream(
-    chunker: &mut Chunker,
+    chunker: Chunker,
     job: &Job<'_>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     done: &mut Done,
 ) -> Result<(), Failure> {
     let out_format = job.output_format.unwrap_or(chunker.format);
@@ -476,102 +475,108 @@ enum Failure {
 }
 
 /// Migrates the chunks of a stream and writes them to `out`, in file order; stops at the
-/// first error.
+/// first error (a read error, a chunk with lines that are not UTF-8, or one that does not
+/// migrate), having written every chunk before it.
 fn migrate_chunks(
-    chunker: &mut Chunker,
+    chunker: Chunker,
     job: &Job<'_>,
     out_format: InputFormat,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     done: &mut Done,
 ) -> Result<(), Failure> {
     let name = chunker.name.clone();
     let limits = chunker.limits;
     let in_format = chunker.format;
-    let group = rayon::current_num_threads().max(1) * 2;
     let mut framing = Framing::default();
-    let mut next = chunker.next_group(group);
-    while !next.is_empty() {
-        let (chunks, error) = good_prefix(std::mem::take(&mut next));
-        let (outputs, following) = rayon::join(
-            || {
-                chunks
-                    .par_iter()
-                    .map(|chunk| {
-                        migrate_chunk(chunk, &name, &limits, job.migrator, in_format, out_format)
-                    })
-                    .collect::<Vec<_>>()
-            },
-            || match error {
-                None => chunker.next_group(group),
-                Some(_) => Vec::new(),
-            },
-        );
-        for output in outputs {
-            let output = output?;
+    let mut failure = None;
+    let work = |chunk: Result<&mut Chunk, InputError>| match chunk {
+        Ok(chunk) if chunk.errors.is_empty() => {
+            migrate_chunk(chunk, &name, &limits, job.migrator, in_format, out_format)
+        }
+        Ok(chunk) => Err(Failure::Migrate(chunk.errors.swap_remove(0).into())),
+        Err(error) => Err(Failure::Migrate(error.into())),
+    };
+    chunker.for_each_in_order(work, &mut |output, chunk| {
+        let written = output.and_then(|output| {
             done.add(&output.plans, job.diff);
-            match output.content {
-                ChunkOutput::Bytes(bytes) => out.write_all(&bytes).map_err(Failure::Write)?,
-                ChunkOutput::Messages(messages) => {
-                    for message in messages {
-                        framing.push(message, out).map_err(Failure::Write)?;
-                    }
-                }
+            write_chunk(output.content, chunk, &mut framing, out)
+        });
+        match written {
+            Ok(()) => true,
+            Err(error) => {
+                failure = Some(error);
+                false
             }
         }
-        if let Some(error) = error {
-            return Err(Failure::Migrate(error.into()));
-        }
-        next = following;
+    });
+    match failure {
+        Some(failure) => Err(failure),
+        None => framing.finish(out).map_err(Failure::Write),
     }
-    framing.finish(out).map_err(Failure::Write)
 }
 
-/// The chunks of a group before its first read error (a chunk holding lines that are not
-/// UTF-8 counts as one), and that error.
-fn good_prefix(group: Vec<Result<Chunk, InputError>>) -> (Vec<Chunk>, Option<InputError>) {
-    let mut chunks = Vec::with_capacity(group.len());
-    for chunk in group {
-        match chunk {
-            Ok(chunk) if chunk.errors.is_empty() => chunks.push(chunk),
-            Ok(mut chunk) => return (chunks, Some(chunk.errors.swap_remove(0))),
-            Err(error) => return (chunks, Some(error)),
+/// Writes one migrated chunk: its own bytes when nothing in it changed.
+fn write_chunk(
+    content: ChunkOutput,
+    chunk: Option<&Chunk>,
+    framing: &mut Framing,
+    out: &mut (dyn Write + Send),
+) -> Result<(), Failure> {
+    match content {
+        ChunkOutput::Unchanged => {
+            let bytes = match chunk.map(|chunk| &chunk.data) {
+                Some(ChunkData::Text(text)) => text.as_bytes(),
+                Some(ChunkData::Binary(bytes)) => bytes,
+                None => &[],
+            };
+            out.write_all(bytes).map_err(Failure::Write)
         }
+        ChunkOutput::Bytes(bytes) => out.write_all(&bytes).map_err(Failure::Write),
+        ChunkOutput::Messages(messages) => messages
+            .into_iter()
+            .try_for_each(|message| framing.push(message, out))
+            .map_err(Failure::Write),
     }
-    (chunks, None)
 }
 
 /// One chunk after migration (and conversion).
-struct MigratedChunk<'c> {
-    content: ChunkOutput<'c>,
+struct MigratedChunk {
+    content: ChunkOutput,
     plans: Vec<OwnedPlan>,
 }
 
-enum ChunkOutput<'c> {
-    /// Bytes to write as they are (the chunk's own when nothing changed).
-    Bytes(Cow<'c, [u8]>),
+enum ChunkOutput {
+    /// Nothing changed: the chunk's own bytes are written.
+    Unchanged,
+    /// Bytes to write as they are.
+    Bytes(Vec<u8>),
     /// Protobuf messages converted from JSON, framed by [`Framing`].
     Messages(Vec<Vec<u8>>),
 }
 
-fn migrate_chunk<'c>(
-    chunk: &'c Chunk,
-    name: &'c str,
+fn migrate_chunk(
+    chunk: &Chunk,
+    name: &str,
     limits: &Limits,
     migrator: &Migrator,
     from: InputFormat,
     to: InputFormat,
-) -> Result<MigratedChunk<'c>, Failure> {
+) -> Result<MigratedChunk, Failure> {
     let migrated =
         migrate::migrate_piece(chunk.piece(name, limits), migrator).map_err(Failure::Migrate)?;
     let content = match (from, to) {
         (InputFormat::Json, InputFormat::Proto) => {
             ChunkOutput::Messages(json_to_messages(&migrated.content).map_err(Failure::Convert)?)
         }
-        (InputFormat::Proto, InputFormat::Json) => ChunkOutput::Bytes(Cow::Owned(
+        (InputFormat::Proto, InputFormat::Json) => ChunkOutput::Bytes(
             // A chunk of a stream is always frames.
             proto_to_json(&migrated.content, true).map_err(Failure::Convert)?,
-        )),
-        _ => ChunkOutput::Bytes(migrated.content),
+        ),
+        _ => match migrated.content {
+            // What is borrowed is the chunk itself, unchanged.
+            Cow::Borrowed(bytes) if bytes.len() == chunk.len() => ChunkOutput::Unchanged,
+            content => ChunkOutput::Bytes(content.into_owned()),
+        },
     };
     Ok(MigratedChunk {
         content,
@@ -589,7 +594,7 @@ struct Framing {
 }
 
 impl Framing {
-    fn push(&mut self, message: Vec<u8>, out: &mut dyn Write) -> std::io::Result<()> {
+    fn push(&mut self, message: Vec<u8>, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
         if !self.framed && self.first.is_none() {
             self.first = Some(message);
             return Ok(());
@@ -601,7 +606,7 @@ impl Framing {
         out.write_all(&input::wire::join_frames(&[message]))
     }
 
-    fn finish(self, out: &mut dyn Write) -> std::io::Result<()> {
+    fn finish(self, out: &mut (dyn Write + Send)) -> std::io::Result<()> {
         match self.first {
             Some(single) => out.write_all(&single),
             None => Ok(()),
@@ -656,7 +661,7 @@ impl Spool {
         Ok(Spool::Replace { tmp, path })
     }
 
-    fn writer(&self) -> Box<dyn Write + '_> {
+    fn writer(&self) -> Box<dyn Write + Send + '_> {
         match self {
             Spool::Discard => Box::new(std::io::sink()),
             Spool::Replace { tmp, .. } => Box::new(tmp.as_file()),

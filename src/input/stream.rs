@@ -21,24 +21,23 @@
 
 use std::io::{Cursor, Read};
 
+mod ordered;
+
 use super::decompress::Codec;
 use super::{InputError, InputFormat, Limits, LoadedFile, Position, Source, detect};
 
 /// The size of the chunks a large file is read in (a chunk holds whole messages, so it can be
-/// larger when one message is). Two groups of chunks (and their findings) are in memory at
-/// once: 256 KiB chunks, [`CHUNKS_PER_THREAD`] a thread, keep that near 10 MiB on two cores
-/// (2 MiB chunks held 12–24 MB more at the peak of a 1 GB run), at no cost in instructions.
+/// larger when one message is). 256 KiB chunks, [`CHUNKS_PER_THREAD`] a thread in memory at
+/// once, keep that near 4 MiB on two cores (2 MiB chunks held 12–24 MB more at the peak of a
+/// 1 GB run), at no cost in instructions.
 pub const CHUNK_SIZE: usize = 1 << 18;
 
-/// How many chunks a group has for each thread. The threads wait for each other at the end
-/// of a group, and a thread that runs out of chunks first idles for up to one chunk's work:
-/// many small chunks a group keep that wait short (1 GB `check --quiet`, 2 cores, JSON lines
-/// / protobuf: 2 chunks of 1 MiB a thread kept 1.70 / 1.63 cores busy, 8 of 256 KiB 1.78 /
-/// 1.71, for the same CPU time).
+/// How many chunks may be read and not yet handed on, for each thread: room for the chunks
+/// being worked on and for those done while an earlier, slower one is still worked on.
 const CHUNKS_PER_THREAD: usize = 8;
 
-/// How many checked chunks' buffers a [`Chunker`] keeps for reuse (about two groups of
-/// chunks are checked and read at once).
+/// How many checked chunks' buffers a [`Chunker`] keeps for reuse (at most
+/// [`CHUNKS_PER_THREAD`] a thread are read at once).
 const MAX_SPARE: usize = 16;
 
 /// Files up to this size (as read, before decompression) are loaded whole.
@@ -302,69 +301,30 @@ impl Chunker {
         }
     }
 
-    /// The next `n` chunks (fewer at the end of the stream): one group of the chunks that
-    /// `check`, `migrate` and `coverage` process in parallel while the next group is read.
-    pub fn next_group(&mut self, n: usize) -> Vec<Result<Chunk, InputError>> {
-        self.by_ref().take(n).collect()
-    }
-
-    /// Runs `work` on every chunk (or read error) of the stream, two chunks per thread in
-    /// parallel, and hands the outcomes to `take` in file order; the chunks' bytes are
-    /// recycled. `take` returns `false` to stop reading. `check` and `coverage` go through
-    /// here (`migrate` stops at the first bad chunk of a group instead).
+    /// Runs `work` on every chunk (or read error) of the stream in parallel and hands the
+    /// outcomes to `take` in file order; the chunks' bytes are recycled. `take` returns
+    /// `false` to stop reading. `check` and `coverage` go through here.
     ///
-    /// While a group is worked on, the previous group's outcomes are taken and the next group
-    /// is read on the side: `take` (merging trace indexes, writing reports) runs one at a time,
-    /// and done between groups it would leave the other threads idle.
+    /// `take` (merging trace indexes, writing reports) runs one outcome at a time, on
+    /// whichever thread finished the chunk that was next, while the others work on.
     pub fn for_each_in_parallel<T: Send>(
-        mut self,
+        self,
         work: impl Fn(Result<&mut Chunk, InputError>) -> T + Sync,
         take: &mut (dyn FnMut(T) -> bool + Send),
     ) {
-        use rayon::prelude::*;
-        let group = rayon::current_num_threads().max(1) * CHUNKS_PER_THREAD;
-        let mut next = self.next_group(group);
-        let mut done: Vec<(T, Option<ChunkData>)> = Vec::new();
-        while !next.is_empty() {
-            let current = std::mem::take(&mut next);
-            let (outcomes, following) = rayon::join(
-                || {
-                    current
-                        .into_par_iter()
-                        .map(|chunk| match chunk {
-                            Ok(mut chunk) => (work(Ok(&mut chunk)), Some(chunk.data)),
-                            Err(err) => (work(Err(err)), None),
-                        })
-                        .collect::<Vec<_>>()
-                },
-                || {
-                    self.hand_over(std::mem::take(&mut done), take)
-                        .then(|| self.next_group(group))
-                },
-            );
-            let Some(following) = following else { return };
-            done = outcomes;
-            next = following;
-        }
-        self.hand_over(done, take);
+        self.for_each_in_order(work, &mut |outcome, _| take(outcome));
     }
 
-    /// Gives `take` the outcomes of a group in order, recycling their chunks' bytes; `false`
-    /// once `take` asks to stop.
-    fn hand_over<T>(
-        &mut self,
-        outcomes: Vec<(T, Option<ChunkData>)>,
-        take: &mut (dyn FnMut(T) -> bool + Send),
-    ) -> bool {
-        for (outcome, data) in outcomes {
-            if let Some(data) = data {
-                self.recycle(data);
-            }
-            if !take(outcome) {
-                return false;
-            }
-        }
-        true
+    /// [`for_each_in_parallel`](Self::for_each_in_parallel), where `take` also sees the chunk
+    /// the outcome was made from (`None` for a read error): `migrate` writes an unchanged
+    /// chunk's own bytes.
+    pub fn for_each_in_order<T: Send>(
+        self,
+        work: impl Fn(Result<&mut Chunk, InputError>) -> T + Sync,
+        take: &mut ordered::Take<'_, T>,
+    ) {
+        let window = rayon::current_num_threads().max(1) * CHUNKS_PER_THREAD;
+        ordered::run(self, window, work, take);
     }
 
     /// Gives back the bytes of a chunk that was checked, for the next chunks to be read into.

@@ -567,3 +567,41 @@ fn no_format_shows_recorded_content_or_colour() {
         }
     }
 }
+
+#[test]
+fn junit_makes_a_case_of_a_span_s_findings_next_to_each_other() {
+    // Dump A, dump B, then A again, in one file: A's spans again (same ids) at other places.
+    let a = std::fs::read_to_string("fixtures/real/openai-v2-chat.jsonl").unwrap();
+    let b = std::fs::read_to_string("fixtures/real/openai-v2-tool.jsonl").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let failed_cases = |path: &str| -> Vec<(String, usize)> {
+        let xml = stdout(&spanlint(&["check", "--format", "junit", path]));
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        doc.descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .filter_map(|n| {
+                let failures = n.children().filter(|c| c.has_tag_name("failure")).count();
+                (failures > 0).then(|| (n.attribute("name").unwrap().to_string(), failures))
+            })
+            .collect()
+    };
+    let (only_a, only_b) = (
+        failed_cases(&write("a.jsonl", a.clone())),
+        failed_cases(&write("b.jsonl", b.clone())),
+    );
+    assert!(!only_a.is_empty() && !only_b.is_empty());
+    // Apart, A's copies are cases of their own; next to each other, one case.
+    let aba = failed_cases(&write("aba.jsonl", format!("{a}{b}{a}")));
+    assert_eq!(aba, [only_a.clone(), only_b, only_a.clone()].concat());
+    let aa = failed_cases(&write("aa.jsonl", format!("{a}{a}")));
+    let doubled: Vec<_> = only_a
+        .iter()
+        .map(|(name, n)| (name.clone(), 2 * n))
+        .collect();
+    assert_eq!(aa, doubled);
+}

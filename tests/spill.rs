@@ -1,7 +1,8 @@
 //! The run's trace index past its memory budget (`SPANLINT_INDEX_BUDGET`, bytes): its spans
 //! are written to temporary files, split by trace id, and evaluated partition by partition.
-//! `coverage` writes its per-span facts out the same way. The reports must be byte for byte
-//! those of a run that kept everything in memory.
+//! `coverage` writes its per-span facts out the same way, and the JUnit report its findings
+//! (`SPANLINT_JUNIT_BUDGET`). The reports must be byte for byte those of a run that kept
+//! everything in memory.
 
 mod common;
 
@@ -20,7 +21,8 @@ fn spanlint_with(env: &[(&str, &str)], args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .env_remove("CLICOLOR_FORCE")
         .env_remove("FORCE_COLOR")
-        .env_remove("SPANLINT_INDEX_BUDGET");
+        .env_remove("SPANLINT_INDEX_BUDGET")
+        .env_remove("SPANLINT_JUNIT_BUDGET");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -337,6 +339,61 @@ fn coverage_within_the_budget_never_touches_the_disk_and_past_it_names_the_direc
     let stderr = common::stderr(&spilled);
     assert!(
         stderr.contains("cannot create the trace index's temporary files in")
+            && stderr.contains(missing),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn junit_kept_in_temporary_files_reports_as_kept_in_memory() {
+    // Whole files twice over (a span's copies), trace-level findings merged into files'
+    // cases, streamed JSON lines and protobuf, and an input error.
+    let dir = tempfile::tempdir().unwrap();
+    let lines = write(dir.path(), "big.jsonl", &large_json_lines());
+    let proto = write(dir.path(), "big.binpb", &large_protobuf());
+    let mut args = vec!["check", "--format", "junit", "fixtures/real"];
+    args.extend(TRACE_RULE_FIXTURES);
+    args.extend([
+        "fixtures/real",
+        &lines,
+        &proto,
+        "tests/data/bad/truncated.pb",
+    ]);
+    let kept = spanlint_with(&[], &args);
+    let xml = common::stdout(&kept);
+    for rule in ["orphan-span", "missing-required-attribute"] {
+        assert!(xml.contains(&format!("<failure type=\"{rule}\"")), "{rule}");
+    }
+    assert!(xml.contains("<error type="));
+    for (junit, index) in [
+        ("1", None),
+        ("3000", None),
+        ("1", Some("1")),
+        ("100000", Some("3000")),
+    ] {
+        let mut env = vec![("SPANLINT_JUNIT_BUDGET", junit)];
+        env.extend(index.map(|budget| ("SPANLINT_INDEX_BUDGET", budget)));
+        let spooled = spanlint_with(&env, &args);
+        assert_eq!(spooled.status.code(), kept.status.code());
+        assert!(spooled.stdout == kept.stdout, "{env:?}: the reports differ");
+    }
+}
+
+#[test]
+fn junit_within_its_budget_never_touches_the_disk_and_past_it_names_the_directory() {
+    let args = ["check", "--format", "junit", "fixtures/real"];
+    let missing = "/nonexistent/spanlint-spill-test";
+    let kept = spanlint_with(&[("TMPDIR", missing)], &args);
+    assert_eq!(kept.status.code(), Some(1), "{}", common::stderr(&kept));
+    let spooled = spanlint_with(
+        &[("TMPDIR", missing), ("SPANLINT_JUNIT_BUDGET", "1")],
+        &args,
+    );
+    assert_eq!(spooled.status.code(), Some(2));
+    assert!(spooled.stdout.is_empty(), "no half report");
+    let stderr = common::stderr(&spooled);
+    assert!(
+        stderr.contains("cannot use the JUnit report's temporary files in")
             && stderr.contains(missing),
         "{stderr}"
     );

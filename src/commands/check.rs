@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
-use crate::app::{ExitStatus, eprint_diagnostic, terminal_width, use_color, write_stdout};
+use crate::app::{ExitStatus, eprint_diagnostic, terminal_width, use_color};
 use crate::baseline::{self, Baseline};
 use crate::check::{self, CheckOptions, FileReport, LocatedFinding, Summary};
 use crate::cli::ColorChoice;
 use crate::config::Config;
 use crate::finding::Severity;
 use crate::input::{self, InputError, InputFormat, Source};
-use crate::report::{self, CheckOutcome, Format, RenderOptions, View};
+use crate::report::{self, Format, RenderOptions, View};
 use crate::rules::Ruleset;
 use crate::sink::Sink;
 use crate::trace;
@@ -211,10 +211,8 @@ pub fn run(args: &CheckArgs) -> ExitStatus {
             View::Findings
         },
     };
-    match report::Stream::new(args.format, render_options) {
-        Some(stream) => run_streamed(args, &setup, &sources, errors, stream),
-        None => run_whole(args, &setup, &sources, errors, render_options),
-    }
+    let stream = report::Stream::new(args.format, render_options);
+    run_streamed(args, &setup, &sources, errors, stream)
 }
 
 fn check_options(args: &CheckArgs) -> CheckOptions {
@@ -265,6 +263,14 @@ impl Output {
         };
         text.clear();
         self.check(result)
+    }
+
+    /// Where a report that writes itself (`junit`) goes.
+    fn writer(&mut self) -> &mut dyn std::io::Write {
+        match self {
+            Output::Stdout(out) => out,
+            Output::File(out, _) => out,
+        }
     }
 
     fn flush(&mut self) -> Result<(), ExitStatus> {
@@ -335,7 +341,9 @@ fn run_streamed(
         .map(|_| baseline::Recorder::default());
 
     // Renders one piece of the current file (its findings are final once the sink saw them).
+    // `traces`: the part holds trace-level findings, which come after every file.
     let mut emit = |part: &mut FileReport,
+                    (file, traces): (usize, bool),
                     name: &str,
                     errors: &mut Vec<InputError>,
                     summary: &mut Summary,
@@ -350,6 +358,10 @@ fn run_streamed(
             }
         }
         summary.add_findings(&part.findings);
+        if traces {
+            stream.traces_follow();
+        }
+        stream.file(file, name, part.genai_spans);
         stream.findings(name, &part.findings, &mut text);
         part.findings = Vec::new();
         output.write(&mut text)
@@ -377,9 +389,14 @@ fn run_streamed(
                     if let Err(err) = traces.merge(std::mem::take(&mut report.traces), file) {
                         return spill_failed(&err);
                     }
-                    if let Err(stop) =
-                        emit(&mut report, &name, &mut errors, &mut summary, &mut output)
-                    {
+                    if let Err(stop) = emit(
+                        &mut report,
+                        (file, false),
+                        &name,
+                        &mut errors,
+                        &mut summary,
+                        &mut output,
+                    ) {
                         return stop;
                     }
                     names.push(name);
@@ -390,9 +407,15 @@ fn run_streamed(
                     check::check_stream_parts(chunker, &setup.rules, options, &mut |mut part| {
                         stopped = match traces.merge(std::mem::take(&mut part.traces), file) {
                             Err(err) => Some(spill_failed(&err)),
-                            Ok(()) => {
-                                emit(&mut part, &name, &mut errors, &mut summary, &mut output).err()
-                            }
+                            Ok(()) => emit(
+                                &mut part,
+                                (file, false),
+                                &name,
+                                &mut errors,
+                                &mut summary,
+                                &mut output,
+                            )
+                            .err(),
                         };
                         stopped.is_none()
                     });
@@ -428,7 +451,7 @@ fn run_streamed(
             ..FileReport::default()
         };
         let name = names.get(file).map_or("", String::as_str);
-        emit(&mut part, name, errors, summary, output)
+        emit(&mut part, (file, true), name, errors, summary, output)
     };
     let evaluated = check::trace_findings_each(traces, &setup.rules, &mut |found| {
         if !batch.is_empty() && (found.file != batch_file || batch.len() >= TRACE_FINDINGS_AT_ONCE)
@@ -483,8 +506,16 @@ fn run_streamed(
     if no_input {
         eprintln!("spanlint: no input files");
     }
-    stream.finish(&errors, summary, &mut text);
-    if let Err(stop) = output.write(&mut text).and_then(|()| output.flush()) {
+    let finished = stream.finish(&errors, summary, &mut text, output.writer());
+    let written = match finished {
+        Ok(()) => output.write(&mut text).and_then(|()| output.flush()),
+        Err(report::junit::JunitError::Write(err)) => output.check(Err(err)),
+        Err(report::junit::JunitError::Spool(err)) => {
+            eprint_diagnostic(&err);
+            Err(ExitStatus::Error)
+        }
+    };
+    if let Err(stop) = written {
         return stop;
     }
     if args.output.is_some() {
@@ -522,93 +553,6 @@ fn exit_status(
     } else {
         ExitStatus::Clean
     }
-}
-
-/// A run whose report is rendered after every file was checked (`junit`, and
-/// `--write-baseline`): all findings are held until then.
-fn run_whole(
-    args: &CheckArgs,
-    setup: &Setup,
-    sources: &[Source],
-    mut errors: Vec<InputError>,
-    options: RenderOptions,
-) -> ExitStatus {
-    let format = args.input_format.map(InputFormat::from);
-
-    // Files are checked in parallel and reported in argument order.
-    let limits = args.limits.limits();
-    let progress = progress_bar(args, sources);
-    let check_options = check_options(args);
-    let results: Vec<Result<FileReport, InputError>> = sources
-        .par_iter()
-        .map(|source| {
-            let result = input::open(source, format, &limits)
-                .map(|opened| check::check_opened(opened, &setup.rules, check_options));
-            progress.inc(1);
-            result
-        })
-        .collect();
-    progress.finish_and_clear();
-    let mut files: Vec<FileReport> = Vec::with_capacity(results.len());
-    let mut unreadable = 0;
-    for result in results {
-        match result {
-            Ok(mut report) => {
-                errors.append(&mut report.errors);
-                files.push(report);
-            }
-            Err(err) => {
-                unreadable += 1;
-                errors.push(err);
-            }
-        }
-    }
-    // Trace-level rules see all files' spans (a trace may be split over files); they run
-    // before the configuration so severities, ignores and baselines apply to them too.
-    check::check_traces(&mut files, &setup.rules);
-    for err in &errors {
-        eprint_diagnostic(err);
-    }
-
-    if let Err(stop) = apply_configuration(args, setup, &mut files) {
-        return stop;
-    }
-
-    let mut summary = Summary {
-        files: unreadable,
-        input_errors: errors.len(),
-        ..Summary::default()
-    };
-    for report in &files {
-        summary.add(report);
-    }
-    let no_input = sources.is_empty() && errors.is_empty();
-    if no_input {
-        eprintln!("spanlint: no input files");
-    }
-
-    let outcome = CheckOutcome {
-        files: &files,
-        errors: &errors,
-        summary,
-    };
-    let text = report::render(args.format, &outcome, options);
-    match &args.output {
-        None => {
-            if let Err(stop) = write_stdout(&text) {
-                return stop;
-            }
-        }
-        Some(path) => {
-            if let Err(err) = std::fs::write(path, &text) {
-                eprintln!("spanlint: cannot write {}: {err}", report::shown_path(path));
-                return ExitStatus::Error;
-            }
-            eprintln!("{}", report::summary_line(&summary));
-        }
-    }
-
-    exit_status(args, &errors, no_input, summary)
 }
 
 /// Colour for the report: `auto` looks at standard output, so a report written to a file with
@@ -686,30 +630,6 @@ impl Setup {
             previous,
         })
     }
-}
-
-/// Applies severities, ignores and the baseline to the findings, once, after the rules ran
-/// (see `crate::sink`); warns about unmatched ignores and stale baseline entries; writes the
-/// baseline for `--write-baseline`.
-fn apply_configuration(
-    args: &CheckArgs,
-    setup: &Setup,
-    files: &mut [FileReport],
-) -> Result<(), ExitStatus> {
-    let mut sink = Sink::new(&setup.config, setup.baseline.as_ref());
-    sink.apply(files);
-    if let Some(path) = &args.write_baseline {
-        warn_about_ignores_and_stale_entries(setup, &sink);
-        let entries = baseline::record(files, setup.previous.as_ref());
-        let findings = files.iter().map(|f| f.findings.len()).sum();
-        write_baseline(path, &entries, findings)?;
-        for file in files {
-            file.findings.clear();
-        }
-    } else {
-        warn_about_configuration(setup, &sink);
-    }
-    Ok(())
 }
 
 /// Warns about unmatched ignores and stale baseline entries, and says how many findings the

@@ -13,224 +13,637 @@
 //! ```
 //!
 //! One test suite per file. One test case per span with findings, holding one `<failure>` per
-//! error or warning; infos do not fail a case (they are advice, and do not fail a run at the
-//! default `--fail-on`), they are listed in the case's `<system-out>`. The spans without findings are not kept in memory (a dump can hold millions), so
-//! they pass together as one case per file that counts them (`N other GenAI spans conform`, or
-//! `no GenAI spans` when there are none); a clean run therefore still gets a passing case per
-//! file. An input that could not be read is a case with an `<error>`. `failures` counts failed
-//! cases, as JUnit does. Text is XML-escaped and characters XML 1.0 forbids are replaced.
+//! error or warning in file order; infos do not fail a case (they are advice, and do not fail a
+//! run at the default `--fail-on`), they are listed in the case's `<system-out>`. The findings
+//! of a span (trace id, span id and name) next to each other in file order are one case: a
+//! span's own, and a copy of it right after it; a copy elsewhere in the file is a case of its
+//! own. The spans without
+//! findings are not kept in memory (a dump can hold millions), so they pass together as one
+//! case per file that counts them (`N other GenAI spans conform`, or `no GenAI spans` when
+//! there are none); a clean run therefore still gets a passing case per file. An input that
+//! could not be read is a case with an `<error>`. `failures` counts failed cases, as JUnit does.
+//! Text is XML-escaped and characters XML 1.0 forbids are replaced.
+//!
+//! A suite's counts come before its cases and the trace-level findings come after every file,
+//! so the report cannot be written as the files are checked. [`JunitStream`] keeps each
+//! finding, rendered, as a small record: in memory up to [`SPOOL_BUDGET`], then in unlinked
+//! temporary files, and writes the report from them at the end, so memory stays flat however
+//! many findings a run has.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufRead, Read, Seek, Write};
+use std::ops::Range;
+use std::path::PathBuf;
 
-use super::CheckOutcome;
 use crate::check::LocatedFinding;
 use crate::input::InputError;
+
+/// How many bytes of records a spool holds in memory before it moves to a temporary file.
+pub const SPOOL_BUDGET: usize = 4 << 20;
+
+/// [`SPOOL_BUDGET`], or the hidden `SPANLINT_JUNIT_BUDGET` (bytes), for tests that spool
+/// small reports.
+fn spool_budget() -> usize {
+    std::env::var("SPANLINT_JUNIT_BUDGET")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(SPOOL_BUDGET)
+}
 
 /// Whether a finding fails its test case: errors and warnings do, infos are advice.
 fn fails(located: &LocatedFinding) -> bool {
     located.finding.severity > crate::finding::Severity::Info
 }
 
-/// Renders the whole report as one XML document.
-pub fn render(outcome: &CheckOutcome<'_>) -> String {
-    let mut suites: Vec<Suite<'_>> = outcome
-        .files
-        .iter()
-        .map(|file| {
-            let mut suite = Suite {
-                name: &file.name,
-                cases: Vec::new(),
-            };
-            // Spans in the order of their first finding.
-            let mut spans: Vec<(&LocatedFinding, Vec<&LocatedFinding>)> = Vec::new();
-            let mut index: HashMap<(&str, &str, &str), usize> = HashMap::new();
-            for located in &file.findings {
-                let span = &located.finding.span;
-                let key = (
-                    span.trace_id.as_str(),
-                    span.span_id.as_str(),
-                    span.name.as_str(),
-                );
-                match index.get(&key) {
-                    Some(&i) => spans[i].1.push(located),
-                    None => {
-                        index.insert(key, spans.len());
-                        spans.push((located, vec![located]));
-                    }
-                }
-            }
-            let failed = spans.len();
-            for (first, findings) in spans {
-                suite.cases.push(Case::Span { first, findings });
-            }
-            let conforming = file.genai_spans.saturating_sub(failed);
-            let unreadable = outcome.errors.iter().any(|e| e.file() == file.name);
-            // "No GenAI spans" is no pass for a file that could not be read.
-            if conforming > 0 || (file.genai_spans == 0 && !unreadable) {
-                suite.cases.push(Case::Pass {
-                    conforming,
-                    others: failed > 0,
-                });
-            }
-            suite
-        })
-        .collect();
-    for err in outcome.errors {
-        let index = match suites.iter().position(|s| s.name == err.file()) {
-            Some(index) => index,
-            None => {
-                suites.push(Suite {
-                    name: err.file(),
-                    cases: Vec::new(),
-                });
-                suites.len() - 1
-            }
+/// The JUnit report of a run, kept as records while the files are checked.
+#[derive(Default)]
+pub struct JunitStream {
+    files: Vec<SuiteFile>,
+    /// The file the next findings belong to.
+    current: usize,
+    /// The span-level findings, each file's in file order.
+    findings: Spool,
+    /// The trace-level findings, in (file, offset) order.
+    traces: Spool,
+    /// Whether the findings now given are trace-level.
+    tracing: bool,
+    /// The first failure of a spool's temporary file.
+    failed: Option<io::Error>,
+}
+
+/// A checked file: its name, GenAI span count and where its records are.
+#[derive(Default)]
+struct SuiteFile {
+    name: String,
+    genai_spans: usize,
+    findings: Vec<Range<u64>>,
+    traces: Vec<Range<u64>>,
+}
+
+/// Why the report could not be written.
+#[derive(Debug)]
+pub enum JunitError {
+    /// A temporary file could not be written or read back.
+    Spool(SpoolError),
+    /// The report's destination refused the bytes.
+    Write(io::Error),
+}
+
+/// The report's temporary files failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot use the JUnit report's temporary files in {}: {source}", dir.display())]
+#[diagnostic(
+    code(spanlint::junit_spool),
+    help(
+        "a large report is kept in temporary files until its counts are known; free space there, or set TMPDIR to a directory with room"
+    )
+)]
+pub struct SpoolError {
+    dir: PathBuf,
+    source: io::Error,
+}
+
+impl JunitStream {
+    /// The findings given next belong to file number `file` (numbered from 0 in the order
+    /// the files are given), named `name`, with `genai_spans` more GenAI spans.
+    pub fn file(&mut self, file: usize, name: &str, genai_spans: usize) {
+        while self.files.len() <= file {
+            self.files.push(SuiteFile::default());
+        }
+        let suite = &mut self.files[file];
+        if suite.name.is_empty() {
+            suite.name = name.to_string();
+        }
+        suite.genai_spans += genai_spans;
+        self.current = file;
+    }
+
+    /// The findings given from now on are trace-level ones, in (file, offset) order.
+    pub fn traces_follow(&mut self) {
+        self.tracing = true;
+    }
+
+    /// Keeps findings of the current file: a piece of the file's span-level findings (its
+    /// spans are after those of the pieces before), or the next of its trace-level findings.
+    pub fn findings(&mut self, findings: &[LocatedFinding]) {
+        if findings.is_empty() || self.failed.is_some() {
+            return;
+        }
+        if self.current >= self.files.len() {
+            self.file(self.current, "", 0);
+        }
+        // File order: the rules of a span report in their own order.
+        let mut ordered: Vec<&LocatedFinding> = findings.iter().collect();
+        ordered.sort_by_key(|located| located.finding.offset);
+        let (spool, ranges) = match self.tracing {
+            false => (&mut self.findings, &mut self.files[self.current].findings),
+            true => (&mut self.traces, &mut self.files[self.current].traces),
         };
-        suites[index].cases.push(Case::Error(err));
-    }
-
-    let count = |suites: &[Suite<'_>]| {
-        let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
-        let failures: usize = suites.iter().map(Suite::failures).sum();
-        let errors: usize = suites.iter().map(Suite::errors).sum();
-        (tests, failures, errors)
-    };
-    let (tests, failures, errors) = count(&suites);
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"spanlint\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">"
-    );
-    for suite in &suites {
-        suite.render(&mut out);
-    }
-    out.push_str("</testsuites>\n");
-    out
-}
-
-struct Suite<'a> {
-    name: &'a str,
-    cases: Vec<Case<'a>>,
-}
-
-enum Case<'a> {
-    /// A span with findings: its first finding (for the span's identity) and all of them.
-    Span {
-        first: &'a LocatedFinding,
-        findings: Vec<&'a LocatedFinding>,
-    },
-    /// The spans without findings, counted.
-    Pass { conforming: usize, others: bool },
-    /// The input, or one message of it, could not be read.
-    Error(&'a InputError),
-}
-
-impl Suite<'_> {
-    fn failures(&self) -> usize {
-        self.cases
-            .iter()
-            .filter(|c| match c {
-                Case::Span { findings, .. } => findings.iter().any(|f| fails(f)),
-                _ => false,
-            })
-            .count()
-    }
-
-    fn errors(&self) -> usize {
-        self.cases
-            .iter()
-            .filter(|c| matches!(c, Case::Error(_)))
-            .count()
-    }
-
-    fn render(&self, out: &mut String) {
-        let name = escape(self.name);
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
-            self.cases.len(),
-            self.failures(),
-            self.errors()
-        );
-        for case in &self.cases {
-            match case {
-                Case::Span { first, findings } => {
-                    let span = &first.finding.span;
-                    let mut case_name = span.name.clone();
-                    if !span.span_id.is_empty() {
-                        let _ = write!(case_name, " (span {})", span.span_id);
-                    }
-                    let _ = writeln!(
-                        out,
-                        "    <testcase name=\"{}\" classname=\"{name}\">",
-                        escape(&case_name)
-                    );
-                    let mut advice = String::new();
-                    for located in findings {
-                        let f = &located.finding;
-                        let mut body = format!(
-                            "{}[{}] at {}: {}",
-                            f.severity, f.rule, located.position, f.message
-                        );
-                        if let Some(service) = &f.span.service {
-                            let _ = write!(body, "\nservice: {service}");
-                        }
-                        if !f.span.trace_id.is_empty() {
-                            let _ = write!(body, "\ntrace: {}", f.span.trace_id);
-                        }
-                        if let Some(help) = &f.help {
-                            let _ = write!(body, "\nhelp: {help}");
-                        }
-                        if !fails(located) {
-                            let _ = writeln!(advice, "{body}");
-                            continue;
-                        }
-                        let _ = writeln!(
-                            out,
-                            "      <failure type=\"{}\" message=\"{}\">{}</failure>",
-                            f.rule,
-                            escape(&f.message),
-                            escape(&body)
-                        );
-                    }
-                    if !advice.is_empty() {
-                        let _ = writeln!(
-                            out,
-                            "      <system-out>{}</system-out>",
-                            escape(advice.trim_end())
-                        );
-                    }
-                    out.push_str("    </testcase>\n");
-                }
-                Case::Pass { conforming, others } => {
-                    let case_name = match (conforming, others) {
-                        (0, _) => "no GenAI spans".to_string(),
-                        (1, false) => "1 GenAI span conforms".to_string(),
-                        (1, true) => "1 other GenAI span conforms".to_string(),
-                        (n, false) => format!("{n} GenAI spans conform"),
-                        (n, true) => format!("{n} other GenAI spans conform"),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "    <testcase name=\"{case_name}\" classname=\"{name}\"/>"
-                    );
-                }
-                Case::Error(err) => {
-                    let code = miette::Diagnostic::code(*err)
-                        .map_or_else(|| "spanlint::input".to_string(), |c| c.to_string());
-                    let message = escape(&err.to_string());
-                    let _ = writeln!(
-                        out,
-                        "    <testcase name=\"read\" classname=\"{name}\">\n      \
-                         <error type=\"{}\" message=\"{message}\">{message}</error>\n    \
-                         </testcase>",
-                        escape(&code)
-                    );
-                }
+        let start = spool.len();
+        let mut record = Vec::new();
+        for located in ordered {
+            record.clear();
+            encode(located, &mut record);
+            if let Err(err) = spool.push(&record) {
+                self.failed = Some(err);
+                return;
             }
         }
-        out.push_str("  </testsuite>\n");
+        match ranges.last_mut() {
+            Some(last) if last.end == start => last.end = spool.len(),
+            _ => ranges.push(start..spool.len()),
+        }
+    }
+
+    /// Writes the whole report to `out`: the suites of the files, in order, then suites for
+    /// inputs that could not be opened, each with its input errors as error cases.
+    pub fn finish(mut self, errors: &[InputError], out: &mut dyn Write) -> Result<(), JunitError> {
+        let spool_error = |source| {
+            JunitError::Spool(SpoolError {
+                dir: std::env::temp_dir(),
+                source,
+            })
+        };
+        if let Some(err) = self.failed.take() {
+            return Err(spool_error(err));
+        }
+        let files = std::mem::take(&mut self.files);
+        let suites = suites(&files, errors);
+        let mut body = Spool::default();
+        let mut totals = Counts::default();
+        let mut text = String::new();
+        for suite in &suites {
+            let counts = self
+                .render_suite(suite, &mut body, &mut text)
+                .map_err(spool_error)?;
+            totals.add(counts);
+        }
+        let mut head = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            head,
+            "<testsuites name=\"spanlint\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+            totals.tests, totals.failures, totals.errors
+        );
+        out.write_all(head.as_bytes()).map_err(JunitError::Write)?;
+        body.copy_to(out).map_err(|err| match err {
+            Copy::Read(err) => spool_error(err),
+            Copy::Write(err) => JunitError::Write(err),
+        })?;
+        out.write_all(b"</testsuites>\n").map_err(JunitError::Write)
+    }
+
+    /// Renders one suite into `body`; its counts.
+    fn render_suite(
+        &self,
+        suite: &Suite<'_>,
+        body: &mut Spool,
+        text: &mut String,
+    ) -> io::Result<Counts> {
+        let name = escape(suite.name);
+        // First the counts, which come before the cases, then the cases.
+        let mut span_cases = 0;
+        let mut failures = 0;
+        self.each_case(suite.file, &mut |case| {
+            span_cases += 1;
+            failures += usize::from(case.iter().any(|r| r.fails));
+            Ok(())
+        })?;
+        let failed = span_cases;
+        let genai_spans = suite.file.map_or(0, |f| f.genai_spans);
+        let conforming = genai_spans.saturating_sub(failed);
+        let unreadable = !suite.errors.is_empty();
+        // "No GenAI spans" is no pass for a file that could not be read.
+        let pass = (suite.file.is_some() && (conforming > 0 || (genai_spans == 0 && !unreadable)))
+            .then_some((conforming, failed > 0));
+        let counts = Counts {
+            tests: span_cases + usize::from(pass.is_some()) + suite.errors.len(),
+            failures,
+            errors: suite.errors.len(),
+        };
+        let _ = writeln!(
+            text,
+            "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+            counts.tests, counts.failures, counts.errors
+        );
+        body.push(text.as_bytes())?;
+        text.clear();
+        self.each_case(suite.file, &mut |case| {
+            render_case(case, &name, text);
+            body.push(text.as_bytes())?;
+            text.clear();
+            Ok(())
+        })?;
+        if let Some((conforming, others)) = pass {
+            let case_name = match (conforming, others) {
+                (0, _) => "no GenAI spans".to_string(),
+                (1, false) => "1 GenAI span conforms".to_string(),
+                (1, true) => "1 other GenAI span conforms".to_string(),
+                (n, false) => format!("{n} GenAI spans conform"),
+                (n, true) => format!("{n} other GenAI spans conform"),
+            };
+            let _ = writeln!(
+                text,
+                "    <testcase name=\"{case_name}\" classname=\"{name}\"/>"
+            );
+        }
+        for err in &suite.errors {
+            render_error(err, &name, text);
+        }
+        text.push_str("  </testsuite>\n");
+        body.push(text.as_bytes())?;
+        text.clear();
+        Ok(counts)
+    }
+
+    /// Calls `case` with the records of each test case of a file: its span-level and
+    /// trace-level findings merged in file order (span-level first at the same place), the
+    /// findings of one span next to each other making one case.
+    fn each_case(
+        &self,
+        file: Option<&SuiteFile>,
+        case: &mut dyn FnMut(&[Record]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let Some(file) = file else { return Ok(()) };
+        let mut spans = Records::new(self.findings.reader(&file.findings)?);
+        let mut traces = Records::new(self.traces.reader(&file.traces)?);
+        let mut current: Vec<Record> = Vec::new();
+        loop {
+            let take_span = match (spans.peek()?, traces.peek()?) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(s), Some(t)) => s.offset <= t.offset,
+            };
+            let record = match take_span {
+                true => spans.next()?,
+                false => traces.next()?,
+            };
+            let Some(record) = record else { break };
+            if current
+                .first()
+                .is_some_and(|first| !first.same_span(&record))
+            {
+                case(&current)?;
+                current.clear();
+            }
+            current.push(record);
+        }
+        if !current.is_empty() {
+            case(&current)?;
+        }
+        Ok(())
+    }
+}
+
+/// A suite: a checked file (with the input errors of that name), or an input that could not
+/// be opened (its errors only).
+struct Suite<'a> {
+    name: &'a str,
+    file: Option<&'a SuiteFile>,
+    errors: Vec<&'a InputError>,
+}
+
+/// The files' suites in order, then one for each other name the input errors give; each
+/// error goes to the first suite of its file's name.
+fn suites<'a>(files: &'a [SuiteFile], errors: &'a [InputError]) -> Vec<Suite<'a>> {
+    let mut suites: Vec<Suite<'a>> = files
+        .iter()
+        .map(|file| Suite {
+            name: &file.name,
+            file: Some(file),
+            errors: Vec::new(),
+        })
+        .collect();
+    for err in errors {
+        match suites.iter().position(|s| s.name == err.file()) {
+            Some(index) => suites[index].errors.push(err),
+            None => suites.push(Suite {
+                name: err.file(),
+                file: None,
+                errors: vec![err],
+            }),
+        }
+    }
+    suites
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.tests += other.tests;
+        self.failures += other.failures;
+        self.errors += other.errors;
+    }
+}
+
+fn render_case(case: &[Record], classname: &str, out: &mut String) {
+    let first = &case[0];
+    let mut case_name = first.name.clone();
+    if !first.span_id.is_empty() {
+        let _ = write!(case_name, " (span {})", first.span_id);
+    }
+    let _ = writeln!(
+        out,
+        "    <testcase name=\"{}\" classname=\"{classname}\">",
+        escape(&case_name)
+    );
+    let mut advice = String::new();
+    for record in case {
+        match record.fails {
+            true => out.push_str(&record.text),
+            false => {
+                advice.push_str(&record.text);
+                advice.push('\n');
+            }
+        }
+    }
+    if !advice.is_empty() {
+        let _ = writeln!(
+            out,
+            "      <system-out>{}</system-out>",
+            escape(advice.trim_end())
+        );
+    }
+    out.push_str("    </testcase>\n");
+}
+
+fn render_error(err: &InputError, classname: &str, out: &mut String) {
+    let code = miette::Diagnostic::code(err)
+        .map_or_else(|| "spanlint::input".to_string(), |c| c.to_string());
+    let message = escape(&err.to_string());
+    let _ = writeln!(
+        out,
+        "    <testcase name=\"read\" classname=\"{classname}\">\n      \
+         <error type=\"{}\" message=\"{message}\">{message}</error>\n    \
+         </testcase>",
+        escape(&code)
+    );
+}
+
+/// One finding as the report needs it: its place, its span, and its text (a `<failure>`
+/// element, or for advice the plain text that goes in the case's `<system-out>`).
+struct Record {
+    offset: u64,
+    fails: bool,
+    trace_id: String,
+    span_id: String,
+    name: String,
+    text: String,
+}
+
+impl Record {
+    fn same_span(&self, other: &Record) -> bool {
+        self.trace_id == other.trace_id && self.span_id == other.span_id && self.name == other.name
+    }
+}
+
+/// Appends a finding's record: offset, fails, then four length-prefixed strings.
+fn encode(located: &LocatedFinding, out: &mut Vec<u8>) {
+    let f = &located.finding;
+    let mut body = format!(
+        "{}[{}] at {}: {}",
+        f.severity, f.rule, located.position, f.message
+    );
+    if let Some(service) = &f.span.service {
+        let _ = write!(body, "\nservice: {service}");
+    }
+    if !f.span.trace_id.is_empty() {
+        let _ = write!(body, "\ntrace: {}", f.span.trace_id);
+    }
+    if let Some(help) = &f.help {
+        let _ = write!(body, "\nhelp: {help}");
+    }
+    let fails = fails(located);
+    let text = match fails {
+        true => format!(
+            "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
+            f.rule,
+            escape(&f.message),
+            escape(&body)
+        ),
+        false => body,
+    };
+    out.extend_from_slice(&(f.offset as u64).to_le_bytes());
+    out.push(u8::from(fails));
+    for field in [&f.span.trace_id, &f.span.span_id, &f.span.name, &text] {
+        out.extend_from_slice(&(field.len() as u64).to_le_bytes());
+        out.extend_from_slice(field.as_bytes());
+    }
+}
+
+/// The records of a spool's sections, read one ahead.
+struct Records<'s> {
+    reader: Box<dyn BufRead + 's>,
+    peeked: Option<Record>,
+}
+
+impl<'s> Records<'s> {
+    fn new(reader: Box<dyn BufRead + 's>) -> Self {
+        Records {
+            reader,
+            peeked: None,
+        }
+    }
+
+    fn peek(&mut self) -> io::Result<Option<&Record>> {
+        if self.peeked.is_none() {
+            self.peeked = self.read()?;
+        }
+        Ok(self.peeked.as_ref())
+    }
+
+    fn next(&mut self) -> io::Result<Option<Record>> {
+        match self.peeked.take() {
+            Some(record) => Ok(Some(record)),
+            None => self.read(),
+        }
+    }
+
+    fn read(&mut self) -> io::Result<Option<Record>> {
+        if self.reader.fill_buf()?.is_empty() {
+            return Ok(None);
+        }
+        let offset = read_u64(&mut self.reader)?;
+        let mut fails = [0u8];
+        self.reader.read_exact(&mut fails)?;
+        let mut string = || -> io::Result<String> {
+            let len = usize::try_from(read_u64(&mut self.reader)?)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+            let mut bytes = vec![0; len];
+            self.reader.read_exact(&mut bytes)?;
+            String::from_utf8(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+        };
+        Ok(Some(Record {
+            offset,
+            fails: fails[0] != 0,
+            trace_id: string()?,
+            span_id: string()?,
+            name: string()?,
+            text: string()?,
+        }))
+    }
+}
+
+fn read_u64(reader: &mut dyn Read) -> io::Result<u64> {
+    let mut bytes = [0u8; 8];
+    reader.read_exact(&mut bytes)?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// Bytes appended in memory up to a budget ([`SPOOL_BUDGET`]), then to an unlinked
+/// temporary file.
+struct Spool {
+    memory: Vec<u8>,
+    file: Option<File>,
+    /// Bytes already in the file.
+    flushed: u64,
+    budget: usize,
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Spool {
+            memory: Vec::new(),
+            file: None,
+            flushed: 0,
+            budget: spool_budget(),
+        }
+    }
+}
+
+/// Why copying a spool out failed.
+enum Copy {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+impl Spool {
+    fn len(&self) -> u64 {
+        self.flushed + self.memory.len() as u64
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.memory.extend_from_slice(bytes);
+        if self.memory.len() >= self.budget {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(tempfile::tempfile()?),
+        };
+        file.write_all(&self.memory)?;
+        self.flushed += self.memory.len() as u64;
+        self.memory.clear();
+        Ok(())
+    }
+
+    /// Reads the bytes of `ranges`, one after the other.
+    fn reader(&self, ranges: &[Range<u64>]) -> io::Result<Box<dyn BufRead + '_>> {
+        let mut chain: Box<dyn BufRead + '_> = Box::new(io::empty());
+        for range in ranges.iter().rev() {
+            chain = Box::new(self.section(range.clone())?.chain(chain));
+        }
+        Ok(chain)
+    }
+
+    /// One range's bytes, from memory or the file (which holds every byte before `flushed`).
+    fn section(&self, range: Range<u64>) -> io::Result<Box<dyn BufRead + '_>> {
+        match &self.file {
+            None => {
+                let bytes = usize::try_from(range.start)
+                    .ok()
+                    .zip(usize::try_from(range.end).ok())
+                    .and_then(|(start, end)| self.memory.get(start..end))
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+                Ok(Box::new(bytes))
+            }
+            Some(file) => Ok(Box::new(io::BufReader::with_capacity(
+                1 << 16,
+                SpoolSection::new(file, &self.memory, self.flushed, range),
+            ))),
+        }
+    }
+
+    /// Writes every byte to `out`.
+    fn copy_to(mut self, out: &mut dyn Write) -> Result<(), Copy> {
+        if let Some(mut file) = self.file.take() {
+            file.rewind().map_err(Copy::Read)?;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut left = self.flushed;
+            while left > 0 {
+                let n = file.read(&mut buf).map_err(Copy::Read)?;
+                if n == 0 {
+                    return Err(Copy::Read(io::ErrorKind::UnexpectedEof.into()));
+                }
+                out.write_all(&buf[..n]).map_err(Copy::Write)?;
+                left = left.saturating_sub(n as u64);
+            }
+        }
+        out.write_all(&self.memory).map_err(Copy::Write)
+    }
+}
+
+/// A range of a spool whose first part is in its file and the rest (past `flushed`) still in
+/// memory; read at positions, so sections of the same file can be read one after the other.
+struct SpoolSection<'s> {
+    file: &'s File,
+    memory: &'s [u8],
+    flushed: u64,
+    at: u64,
+    end: u64,
+}
+
+impl<'s> SpoolSection<'s> {
+    fn new(file: &'s File, memory: &'s [u8], flushed: u64, range: Range<u64>) -> Self {
+        SpoolSection {
+            file,
+            memory,
+            flushed,
+            at: range.start,
+            end: range.end,
+        }
+    }
+}
+
+impl Read for SpoolSection<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = usize::try_from(self.end.saturating_sub(self.at))
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = if self.at < self.flushed {
+            let want = want.min(usize::try_from(self.flushed - self.at).unwrap_or(usize::MAX));
+            let mut file = self.file;
+            file.seek(io::SeekFrom::Start(self.at))?;
+            file.read(&mut buf[..want])?
+        } else {
+            let start = usize::try_from(self.at - self.flushed)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            let bytes = self
+                .memory
+                .get(start..start + want)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+            buf[..want].copy_from_slice(bytes);
+            want
+        };
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.at += n as u64;
+        Ok(n)
     }
 }
 

@@ -1,7 +1,8 @@
-//! Reports: findings → text. One module per output format. Every format but JUnit is written
-//! piece by piece through a [`Stream`] (findings as they become final, then what follows them),
-//! so a run's memory does not grow with its findings; [`render`] renders a whole
-//! [`CheckOutcome`] into a `String` the same way, for tests.
+//! Reports: findings → text. One module per output format. Every format is written piece by
+//! piece through a [`Stream`] (findings as they become final, then what follows them), so a
+//! run's memory does not grow with its findings (JUnit, whose counts come first, keeps them
+//! in temporary files until the end); [`render`] renders a whole [`CheckOutcome`] into a
+//! `String` the same way, for tests.
 //!
 //! | format | for | module |
 //! | --- | --- | --- |
@@ -117,23 +118,26 @@ impl Default for RenderOptions {
 
 /// Renders a whole run in one format.
 pub fn render(format: Format, outcome: &CheckOutcome<'_>, options: RenderOptions) -> String {
-    let Some(mut stream) = Stream::new(format, options) else {
-        // A JUnit suite's counts come before its test cases: it is written whole.
-        return junit::render(outcome);
-    };
+    let mut stream = Stream::new(format, options);
     let mut out = String::new();
-    for file in outcome.files {
+    for (index, file) in outcome.files.iter().enumerate() {
+        stream.file(index, &file.name, file.genai_spans);
         stream.findings(&file.name, &file.findings, &mut out);
     }
-    stream.finish(outcome.errors, outcome.summary, &mut out);
+    let mut tail = Vec::new();
+    if let Err(err) = stream.finish(outcome.errors, outcome.summary, &mut out, &mut tail) {
+        out.push_str(&format!("{err:?}"));
+    }
+    out.push_str(&String::from_utf8_lossy(&tail));
     out
 }
 
-/// A report written piece by piece while the files are checked, for every format whose
-/// findings need nothing from later ones (all but `junit`): `findings` renders findings as soon
-/// as they are final, `finish` what follows them (input errors, the summary, the end of a JSON
-/// document). What it keeps does not grow with the findings (`--statistics` keeps one count per
-/// rule and severity; `sarif` and `gitlab` one occurrence count per fingerprint).
+/// A report written piece by piece while the files are checked: `findings` renders findings as
+/// soon as they are final, `finish` what follows them (input errors, the summary, the end of a
+/// JSON document). What it keeps in memory does not grow with the findings (`--statistics`
+/// keeps one count per rule and severity; `sarif` and `gitlab` one occurrence count per
+/// fingerprint; `junit`, whose counts come first, keeps its findings in temporary files and
+/// writes the whole report at the end).
 pub struct Stream {
     kind: StreamKind,
 }
@@ -148,11 +152,12 @@ enum StreamKind {
     Gitlab(gitlab::GitlabStream),
     Quiet,
     Statistics(statistics::Counts),
+    Junit(Box<junit::JunitStream>),
 }
 
 impl Stream {
-    /// A streamed report, or `None` for `junit`, written whole.
-    pub fn new(format: Format, options: RenderOptions) -> Option<Stream> {
+    /// A report in `format`.
+    pub fn new(format: Format, options: RenderOptions) -> Stream {
         let human = !format.is_machine();
         let kind = match (format, options.view) {
             (_, View::Quiet) if human => StreamKind::Quiet,
@@ -169,13 +174,32 @@ impl Stream {
             (Format::Sarif, _) => StreamKind::Sarif(sarif::SarifStream::default()),
             (Format::Github, _) => StreamKind::Github,
             (Format::Gitlab, _) => StreamKind::Gitlab(gitlab::GitlabStream::new()),
-            (Format::Junit, _) => return None,
+            (Format::Junit, _) => StreamKind::Junit(Box::default()),
         };
-        Some(Stream { kind })
+        Stream { kind }
+    }
+
+    /// The findings given next are of file number `file` (counted from 0 in the order the
+    /// files are reported), which has `genai_spans` more GenAI spans.
+    pub fn file(&mut self, file: usize, name: &str, genai_spans: usize) {
+        if let StreamKind::Junit(junit) = &mut self.kind {
+            junit.file(file, name, genai_spans);
+        }
+    }
+
+    /// The findings given from now on are the trace-level ones, after every file's span-level
+    /// findings.
+    pub fn traces_follow(&mut self) {
+        if let StreamKind::Junit(junit) = &mut self.kind {
+            junit.traces_follow();
+        }
     }
 
     /// Renders findings of `file` (final: after severities, ignores and the baseline).
     pub fn findings(&mut self, file: &str, findings: &[LocatedFinding], out: &mut String) {
+        if let StreamKind::Junit(junit) = &mut self.kind {
+            return junit.findings(findings);
+        }
         for located in findings {
             match &mut self.kind {
                 StreamKind::Human(handler) => human::render_finding(handler, file, located, out),
@@ -187,24 +211,39 @@ impl Stream {
                 StreamKind::Gitlab(gitlab) => gitlab.write_finding(out, file, located),
                 StreamKind::Quiet => {}
                 StreamKind::Statistics(counts) => statistics::count(counts, located),
+                StreamKind::Junit(_) => {}
             }
         }
     }
 
-    /// Renders what follows the findings: input errors, the statistics table, the summary (line
-    /// or object), the end of the JSON document.
-    pub fn finish(self, errors: &[crate::input::InputError], summary: Summary, out: &mut String) {
+    /// Renders what follows the findings into `out`: input errors, the statistics table, the
+    /// summary (line or object), the end of the JSON document; `junit` writes its whole report
+    /// to `to` instead.
+    pub fn finish(
+        self,
+        errors: &[crate::input::InputError],
+        summary: Summary,
+        out: &mut String,
+        to: &mut dyn std::io::Write,
+    ) -> Result<(), junit::JunitError> {
         match self.kind {
-            StreamKind::Human(_) | StreamKind::Concise | StreamKind::Quiet => {}
-            StreamKind::Statistics(counts) => out.push_str(&statistics::render_counts(counts)),
-            StreamKind::Json(json) => return json.finish(out, errors, summary),
-            StreamKind::Jsonl => return jsonl::write_tail(out, errors, summary),
-            StreamKind::Sarif(sarif) => return sarif.finish(out, errors),
-            StreamKind::Github => return github::write_errors(out, errors),
-            StreamKind::Gitlab(gitlab) => return gitlab.finish(out),
+            StreamKind::Statistics(counts) => {
+                out.push_str(&statistics::render_counts(counts));
+                out.push_str(&summary_line(&summary));
+                out.push('\n');
+            }
+            StreamKind::Json(json) => json.finish(out, errors, summary),
+            StreamKind::Jsonl => jsonl::write_tail(out, errors, summary),
+            StreamKind::Sarif(sarif) => sarif.finish(out, errors),
+            StreamKind::Github => github::write_errors(out, errors),
+            StreamKind::Gitlab(gitlab) => gitlab.finish(out),
+            StreamKind::Junit(junit) => return junit.finish(errors, to),
+            StreamKind::Human(_) | StreamKind::Concise | StreamKind::Quiet => {
+                out.push_str(&summary_line(&summary));
+                out.push('\n');
+            }
         }
-        out.push_str(&summary_line(&summary));
-        out.push('\n');
+        Ok(())
     }
 }
 

@@ -71,6 +71,7 @@ run "check (json report)" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$span
 run "check (json report)" "$dir/dump.binpb" "$spans_binpb" "$bytes_binpb" "$spanlint" check --fail-on never --format json "$dir/dump.binpb"
 run "check (json report)" "$dir/dump.jsonl.zst" "$spans_zst" "$bytes_zst" "$spanlint" check --fail-on never --format json "$dir/dump.jsonl.zst"
 run "check (jsonl report)" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$spanlint" check --fail-on never --format jsonl "$dir/dump.jsonl"
+run "check (junit report)" "$dir/dump.binpb" "$spans_binpb" "$bytes_binpb" "$spanlint" check --fail-on never --format junit "$dir/dump.binpb"
 run "check (--quiet)" "$dir/dump.jsonl" "$spans_jsonl" "$bytes_jsonl" "$spanlint" check --fail-on never --quiet "$dir/dump.jsonl"
 quiet_jsonl_mbps=$last_mbps
 run "check (--quiet)" "$dir/dump.binpb" "$spans_binpb" "$bytes_binpb" "$spanlint" check --fail-on never --quiet "$dir/dump.binpb"

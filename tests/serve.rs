@@ -34,6 +34,11 @@ struct Serve {
 impl Serve {
     /// Starts `spanlint serve` on ephemeral ports with `args` and waits until it listens.
     fn start(args: &[&str]) -> Serve {
+        Serve::start_with(&["--no-coverage"], args, &[])
+    }
+
+    /// [`Serve::start`] with `options` instead of `--no-coverage` and `env` set.
+    fn start_with(options: &[&str], args: &[&str], env: &[(&str, &str)]) -> Serve {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin("spanlint"));
         command
             .args([
@@ -43,8 +48,11 @@ impl Serve {
                 "--grpc-listen",
                 "127.0.0.1:0",
             ])
-            .args(["--isolated", "--no-coverage", "--duration", "5m"])
+            .args(["--isolated", "--duration", "5m"])
+            .args(options)
             .args(args)
+            .envs(env.iter().copied())
+            .env_remove("SPANLINT_INDEX_BUDGET")
             .env("NO_COLOR", "1")
             .env("COLUMNS", "100")
             .stdin(Stdio::null())
@@ -325,6 +333,26 @@ fn checks_real_dumps_posted_as_json_and_gzip_protobuf_and_exits_1_on_errors() {
         summary.contains(&format!(", {} in all):", findings_of_check.len())),
         "{summary}"
     );
+}
+
+#[test]
+fn coverage_and_trace_rules_past_the_memory_budget_report_as_kept_in_memory() {
+    // Past the budget the run's trace index and coverage facts go to temporary files.
+    let report = |env: &[(&str, &str)]| {
+        let serve = Serve::start_with(&[], &["--no-grpc"], env);
+        post_fixtures(&serve.traces_url());
+        serve.terminate();
+        let (_, stdout) = serve.wait();
+        let (_, report) = stdout
+            .split_once("\nfindings (")
+            .unwrap_or_else(|| panic!("{stdout}"));
+        report.to_string()
+    };
+    let kept = report(&[]);
+    // Trace-level findings, and the coverage table.
+    assert!(kept.contains("info[missing-context]"), "{kept}");
+    assert!(kept.contains("orphan spans (parent not in the input)"), "{kept}");
+    assert_eq!(report(&[("SPANLINT_INDEX_BUDGET", "1")]), kept);
 }
 
 fn spanlint_check(args: &[&str]) -> serde_json::Value {

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use facts::{GenAiView, LEGACY_RULES, PieceFacts, Requirement, SpanView, piece_facts};
 pub use pricing::Pricing;
-pub use tally::{Settled, Tally, TraceHealthCount};
+pub use tally::{RunTally, Settled, Tally, TraceHealthCount};
 
 /// Version of the JSON document.
 pub const VERSION: u32 = 1;

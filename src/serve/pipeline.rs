@@ -24,12 +24,12 @@ use super::forward::ForwardBatch;
 use super::record::Recorder;
 use crate::check::{self, FileReport, LocatedFinding};
 use crate::config::Config;
-use crate::coverage::{self, PieceFacts, Tally, TraceHealthCount};
+use crate::coverage::{self, PieceFacts, RunTally, Tally, TraceHealthCount};
 use crate::input::{Limits, LoadedFile};
 use crate::migrate::{self, Migrator};
 use crate::rules::Ruleset;
 use crate::sink::Sink;
-use crate::trace::TraceIndex;
+use crate::trace::{SpillError, TraceIndex};
 
 /// One request, decompressed, waiting for the pipeline.
 #[derive(Debug)]
@@ -239,9 +239,11 @@ pub struct Finished {
 struct State {
     counts: Counts,
     findings: Findings,
-    /// The coverage totals of everything received.
-    coverage: Tally,
-    index: TraceIndex,
+    /// The coverage totals and trace index of everything received, within the memory budget
+    /// (past it, in temporary files).
+    coverage: RunTally,
+    /// The first failure of those temporary files; coverage and trace rules stop at it.
+    spill_error: Option<SpillError>,
     record_error: Option<String>,
     limit_reached: bool,
 }
@@ -252,8 +254,8 @@ impl Pipeline {
         let mut state = State {
             counts: Counts::default(),
             findings: Findings::default(),
-            coverage: Tally::default(),
-            index: TraceIndex::default(),
+            coverage: RunTally::default(),
+            spill_error: None,
             record_error: None,
             limit_reached: false,
         };
@@ -281,15 +283,22 @@ impl Pipeline {
                 return Err(message);
             }
         };
-        if let Ok(batches) = file.batches().collect::<Result<Vec<_>, _>>() {
+        if let Ok(batches) = file.batches().collect::<Result<Vec<_>, _>>()
+            && state.spill_error.is_none()
+        {
             let mut facts = PieceFacts::default();
+            let mut index = TraceIndex::default();
             for batch in &batches {
-                facts.add_batch(batch, &self.rules, &mut state.index, 0);
+                facts.add_batch(batch, &self.rules, &mut index, 0);
             }
-            state.coverage.add(&facts, &state.index);
+            // Every request is file 0: its offsets are the request's own.
+            if let Err(err) = state.coverage.add(&facts, index, 0) {
+                eprintln!("spanlint: {err}; coverage and trace rules stop here");
+                state.spill_error = Some(err);
+            }
         }
         let mut report = check::check_file(&file, &self.rules);
-        // The coverage facts fed the same spans to `state.index`, which the trace rules use.
+        // The coverage facts fed the same spans to the run's index, which the trace rules use.
         report.traces = TraceIndex::default();
         Sink::new(&self.config, None).apply(std::slice::from_mut(&mut report));
         print_new(&mut state.findings, &report.findings);
@@ -339,8 +348,17 @@ impl Pipeline {
         }
         // Trace-level rules need whole traces: they run once, over everything received (the
         // coverage tally reads the index first).
-        let coverage = std::mem::take(&mut state.coverage).settle(&state.index);
-        let trace_findings = std::mem::take(&mut state.index).evaluate(&self.rules);
+        let tally = std::mem::take(&mut state.coverage);
+        let nothing = || (Tally::default().settle(&TraceIndex::default()), Vec::new());
+        let (coverage, trace_findings) = match state.spill_error {
+            Some(_) => nothing(),
+            None => tally
+                .finish_with_findings(&self.rules)
+                .unwrap_or_else(|err| {
+                    eprintln!("spanlint: {err}; no coverage or trace-level findings");
+                    nothing()
+                }),
+        };
         let mut report = FileReport {
             findings: trace_findings
                 .iter()

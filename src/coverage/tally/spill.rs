@@ -35,7 +35,7 @@ use crate::coverage::Usage;
 use crate::coverage::facts::{NONE, PieceFacts, StoredGenAi, StoredRequirement, StoredSpan};
 use crate::rules::Ruleset;
 use crate::trace::spill::{Partitions, get_u8, get_u32, get_u64, put_u32, put_u64};
-use crate::trace::{BudgetedIndex, SpillError, TraceIndex, TraceKey, trace_key};
+use crate::trace::{BudgetedIndex, SpillError, TraceFinding, TraceIndex, TraceKey, trace_key};
 
 /// The kinds of records: counted before the spill (with or without usage), or to count.
 const SEEN: u8 = 0;
@@ -115,6 +115,24 @@ impl RunTally {
         };
         let health = TraceHealthCount::evaluate_budgeted(self.index, rules)?;
         Ok((settled, health))
+    }
+
+    /// The settled tally, and the trace rules' findings over the same spans in (file, offset,
+    /// rule) order (`serve` prints them as well as counting them).
+    pub fn finish_with_findings(
+        self,
+        rules: &Ruleset,
+    ) -> Result<(Settled, Vec<TraceFinding>), SpillError> {
+        let settled = match self.spilled {
+            None => self.tally.settle(self.index.kept()),
+            Some(spilled) => self.tally.settle_spilled(spilled)?,
+        };
+        let mut findings = Vec::new();
+        self.index.evaluate_each(rules, &mut |found| {
+            findings.push(found);
+            true
+        })?;
+        Ok((settled, findings))
     }
 }
 

@@ -82,14 +82,37 @@ pub struct Node {
     /// `None` for a root span.
     pub parent_id: Option<u64>,
     /// Facts about GenAI spans (none for other spans).
-    pub genai: Option<Box<GenAiFacts>>,
+    pub genai: Option<SpanFacts>,
+}
+
+/// What the trace rules read of a GenAI span. Where the span is and which span it is are
+/// looked up in the index only for a finding ([`Trace::finding`]): most spans have none.
+#[derive(Debug, Clone)]
+pub struct SpanFacts {
+    pub class: OpClass,
+    /// The span records token usage (one of `[trace] usage-keys`).
+    pub usage: bool,
+    /// The span is the server side of a remote call (see [`GenAiFacts::server`]).
+    pub server: bool,
+    /// Bit `i` set: `[trace] context-keys[i]` is missing on the span.
+    pub missing_context: u64,
+    /// `gen_ai.tool.call.id` of an execute_tool span.
+    pub tool_call_id: Option<String>,
+    /// Ids of the tool calls the span's recorded output messages request.
+    pub requested_tool_calls: Vec<String>,
+    /// Index of the span's facts in the [`TraceIndex`].
+    stored: u32,
 }
 
 /// Every span of one trace in the input.
-#[derive(Debug, Default)]
-pub struct Trace {
+#[derive(Debug)]
+pub struct Trace<'i> {
     pub nodes: Vec<Node>,
-    by_id: HashMap<u64, usize>,
+    /// The index the trace's spans are in, for the place and identity of findings.
+    index: &'i TraceIndex,
+    trace_id: u128,
+    /// Per node, its parent's node ([`NONE`] for a root span or a parent not in the input).
+    parents: Vec<u32>,
     children: Vec<u32>,
     /// Per node, the nearest ancestor that is a GenAI span.
     genai_above: Vec<Option<usize>>,
@@ -97,26 +120,48 @@ pub struct Trace {
     top: Vec<Option<usize>>,
 }
 
-impl Trace {
-    fn finish(&mut self) {
+impl<'i> Trace<'i> {
+    fn new(index: &'i TraceIndex, trace_id: u128, mut nodes: Vec<Node>) -> Self {
         // The same span read twice (a dump checked in two formats, or twice over) is one span:
         // keep its first copy, or its copies would look like childless siblings.
-        let mut seen = HashSet::new();
-        self.nodes.retain(|n| seen.insert(n.span_id));
-        self.by_id = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.span_id, i))
-            .collect();
-        self.children = vec![0; self.nodes.len()];
-        for node in &self.nodes {
-            if let Some(&p) = node.parent_id.and_then(|p| self.by_id.get(&p)) {
-                self.children[p] += 1;
+        let mut by_id = ids_sorted(&nodes);
+        if by_id.windows(2).any(|w| w[0].0 == w[1].0) {
+            let mut keep = vec![true; nodes.len()];
+            // Sorted by id, then node: a run of one id starts with its first copy.
+            for w in by_id.windows(2).filter(|w| w[0].0 == w[1].0) {
+                keep[w[1].1 as usize] = false;
             }
+            let mut keep = keep.into_iter();
+            nodes.retain(|_| keep.next().unwrap_or(true));
+            by_id = ids_sorted(&nodes);
         }
-        self.genai_above = self.nearest_ancestors(|a| self.nodes[a].genai.is_some());
-        self.top = self.nearest_ancestors(|a| self.parent(a).is_none());
+        // A sorted list, not a hash map: most traces have a handful of spans, and a map built
+        // for each cost more than the rules that ask it.
+        let node_of = |id: u64| {
+            by_id
+                .binary_search_by_key(&id, |&(id, _)| id)
+                .map_or(NONE, |at| by_id[at].1)
+        };
+        let parents: Vec<u32> = nodes
+            .iter()
+            .map(|n| n.parent_id.map_or(NONE, node_of))
+            .collect();
+        let mut children = vec![0; nodes.len()];
+        for &p in parents.iter().filter(|&&p| p != NONE) {
+            children[p as usize] += 1;
+        }
+        let mut trace = Trace {
+            nodes,
+            index,
+            trace_id,
+            parents,
+            children,
+            genai_above: Vec::new(),
+            top: Vec::new(),
+        };
+        trace.genai_above = trace.nearest_ancestors(|a| trace.nodes[a].genai.is_some());
+        trace.top = trace.nearest_ancestors(|a| trace.parent(a).is_none());
+        trace
     }
 
     /// For every node, its nearest ancestor for which `pred` holds, in time linear in the
@@ -171,9 +216,10 @@ impl Trace {
 
     /// The parent's node, when the span has a parent and it is in the input.
     pub fn parent(&self, node: usize) -> Option<usize> {
-        self.nodes[node]
-            .parent_id
-            .and_then(|p| self.by_id.get(&p).copied())
+        match self.parents[node] {
+            NONE => None,
+            p => Some(p as usize),
+        }
     }
 
     /// Whether the span names a parent that is not in the input.
@@ -205,16 +251,22 @@ impl Trace {
         top.is_some_and(|t| self.nodes[t].parent_id.is_none())
     }
 
-    pub fn genai(&self, node: usize) -> Option<&GenAiFacts> {
-        self.nodes[node].genai.as_deref()
+    pub fn genai(&self, node: usize) -> Option<&SpanFacts> {
+        self.nodes[node].genai.as_ref()
     }
 
     /// The GenAI spans, in input order.
-    pub fn genai_nodes(&self) -> impl Iterator<Item = (usize, &GenAiFacts)> + '_ {
+    pub fn genai_nodes(&self) -> impl Iterator<Item = (usize, &SpanFacts)> + '_ {
         self.nodes
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| n.genai.as_deref().map(|g| (i, g)))
+            .filter_map(|(i, n)| n.genai.as_ref().map(|g| (i, g)))
+    }
+
+    /// The name of a GenAI span (empty for another span).
+    pub fn span_name(&self, node: usize) -> &str {
+        self.genai(node)
+            .map_or("", |g| self.index.name_of(g.stored))
     }
 
     /// A finding about a GenAI span of this trace.
@@ -226,23 +278,33 @@ impl Trace {
         help: Option<String>,
         attribute: Option<&str>,
     ) -> TraceFinding {
-        let facts = self
+        let stored = self
             .genai(node)
-            .expect("trace findings are about GenAI spans");
+            .expect("trace findings are about GenAI spans")
+            .stored;
+        let (file, offset, position) = self.index.place(stored);
+        let span_id = self.nodes[node].span_id;
         TraceFinding {
-            file: facts.file,
-            position: facts.position,
+            file,
+            position,
             finding: Finding {
                 rule: info.id,
                 severity: info.default_severity,
                 message,
                 help,
                 attribute: attribute.map(str::to_string),
-                offset: facts.offset,
-                span: facts.identity.clone(),
+                offset,
+                span: std::sync::Arc::new(self.index.identity(stored, self.trace_id, span_id)),
             },
         }
     }
+}
+
+/// Each node's span id with the node, sorted.
+fn ids_sorted(nodes: &[Node]) -> Vec<(u64, u32)> {
+    let mut ids: Vec<(u64, u32)> = (0u32..).zip(nodes).map(|(i, n)| (n.span_id, i)).collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// A finding of a trace-level rule, with the file and place of its span.
@@ -286,6 +348,19 @@ pub struct TraceIndex {
     /// requested tool calls]` at the index in `StoredFacts::tools`.
     tools: Vec<u32>,
     strings: Strings,
+    /// The strings and profile of the last GenAI span stored: the next one mostly shares them
+    /// (a batch's spans share their service and scope), and comparing is cheaper than hashing.
+    recent: Recent,
+}
+
+/// Numbers of the last [`Profile`] and its strings stored; each is checked against what it
+/// numbers before it is used, so one that is out of date (after a merge) is merely missed.
+#[derive(Debug, Default)]
+struct Recent {
+    name: u32,
+    service: u32,
+    scope: u32,
+    profile: u32,
 }
 
 /// A trace id as two halves (high, low).
@@ -395,8 +470,9 @@ struct GenAiParts<'a, S: AsRef<str>> {
 }
 
 /// An id's text, when it is not `canonical`, its lowercase hex (rare: then it is kept).
-fn as_written<'a>(text: &'a str, canonical: &[u8]) -> Option<&'a str> {
-    (text.as_bytes() != canonical).then_some(text)
+#[cfg(test)]
+fn as_written<'a>(text: &'a str, canonical: &str) -> Option<&'a str> {
+    (text != canonical).then_some(text)
 }
 
 /// The parts of a GenAI span's facts that rarely occur, kept aside.
@@ -492,6 +568,15 @@ impl Strings {
         self.add(s.into())
     }
 
+    /// [`intern`](Self::intern), first trying the number in `recent`, which it then updates.
+    fn intern_recent(&mut self, s: &str, recent: &mut u32) -> u32 {
+        if self.list.get(*recent as usize).is_some_and(|r| **r == *s) {
+            return *recent;
+        }
+        *recent = self.intern(s);
+        *recent
+    }
+
     fn intern_arc(&mut self, s: &std::sync::Arc<str>) -> u32 {
         if let Some(&n) = self.numbers.get(s) {
             return n;
@@ -515,34 +600,42 @@ impl TraceIndex {
     /// Records one span (any span: non-GenAI spans are parents and children too). Spans
     /// without valid ids are left out.
     pub fn add(&mut self, span: &crate::model::Span<'_>, genai: Option<GenAiFacts>) {
-        let (Some(trace_id), Some(span_id)) = (
-            u128::from_str_radix(&span.trace_id, 16).ok(),
-            u64::from_str_radix(&span.span_id, 16).ok(),
-        ) else {
+        let (Some(trace_id), Some(span_id)) = (span.trace_id.as_u128(), span.span_id.as_u64())
+        else {
             return;
         };
         if trace_id == 0 || span_id == 0 {
             return;
         }
-        let parent_id = u64::from_str_radix(&span.parent_span_id, 16).unwrap_or(0);
+        let parent_id = span.parent_span_id.as_u64().unwrap_or(0);
         let facts = match genai {
-            Some(g) => self.store(g, trace_id, span_id),
+            // The identity's ids are the span's: kept as text only when the numbers do not
+            // give it back (not 16 and 8 bytes).
+            Some(g) => {
+                let written = |id: &crate::model::Id, len| {
+                    id.bytes_of_len(len).is_none().then(|| id.to_text())
+                };
+                let trace_text = written(&span.trace_id, 16);
+                let span_text = written(&span.span_id, 8);
+                self.store(g, trace_text.as_deref(), span_text.as_deref())
+            }
             None => NONE,
         };
         self.push_link(trace_id, span_id, parent_id, facts);
     }
 
-    fn store(&mut self, g: GenAiFacts, trace_id: u128, span_id: u64) -> u32 {
+    /// Stores a GenAI span's facts, with its ids' text when it is not their lowercase hex.
+    fn store(&mut self, g: GenAiFacts, trace_text: Option<&str>, span_text: Option<&str>) -> u32 {
         let identity = &g.identity;
-        let strings = &mut self.strings;
+        let (strings, recent) = (&mut self.strings, &mut self.recent);
         let profile = Profile {
             missing_context: g.missing_context,
-            name: strings.intern(&identity.name),
+            name: strings.intern_recent(&identity.name, &mut recent.name),
             service: identity
                 .service
                 .as_deref()
-                .map_or(NONE, |s| strings.intern(s)),
-            scope: strings.intern(&identity.scope),
+                .map_or(NONE, |s| strings.intern_recent(s, &mut recent.service)),
+            scope: strings.intern_recent(&identity.scope, &mut recent.scope),
             class: g.class,
             usage: g.usage,
             server: g.server,
@@ -555,8 +648,8 @@ impl TraceIndex {
             position: g.position,
             tool_call_id: g.tool_call_id.as_deref(),
             requested: &g.requested_tool_calls,
-            trace_text: as_written(&identity.trace_id, &hex(trace_id, 32)),
-            span_text: as_written(&identity.span_id, &hex(span_id.into(), 16)[..16]),
+            trace_text,
+            span_text,
         })
     }
 
@@ -642,11 +735,16 @@ impl TraceIndex {
     }
 
     fn profile_number(&mut self, profile: Profile) -> u32 {
+        let recent = self.recent.profile;
+        if self.profiles.get(recent as usize) == Some(&profile) {
+            return recent;
+        }
         let next = u32::try_from(self.profiles.len()).unwrap_or(NONE);
         let n = *self.profile_numbers.entry(profile).or_insert(next);
         if n == next {
             self.profiles.push(profile);
         }
+        self.recent.profile = n;
         n
     }
 
@@ -921,14 +1019,11 @@ impl TraceIndex {
         members: &[u32],
         rules: &crate::rules::Ruleset,
     ) -> Vec<TraceFinding> {
-        let mut trace = Trace {
-            nodes: members
-                .iter()
-                .map(|&i| self.node(trace_id, self.spans[i as usize]))
-                .collect(),
-            ..Trace::default()
-        };
-        trace.finish();
+        let nodes = members
+            .iter()
+            .map(|&i| self.node(self.spans[i as usize]))
+            .collect();
+        let trace = Trace::new(self, trace_id, nodes);
         let mut out = Vec::new();
         for rule in crate::rules::TRACE_RULES {
             (rule.check)(&trace, rules, &mut out);
@@ -937,14 +1032,29 @@ impl TraceIndex {
     }
 
     /// A span as the trace rules see it.
-    fn node(&self, trace_id: u128, span: SpanLink) -> Node {
+    fn node(&self, span: SpanLink) -> Node {
         Node {
             span_id: span.span_id,
             parent_id: (span.parent_id != 0).then_some(span.parent_id),
             genai: self
                 .facts
                 .get(span.facts as usize)
-                .map(|f| Box::new(self.genai_facts(span.facts, f, trace_id, span.span_id))),
+                .map(|f| self.span_facts(span.facts, f)),
+        }
+    }
+
+    fn span_facts(&self, n: u32, f: &StoredFacts) -> SpanFacts {
+        let text = |n: u32| self.strings.get(n).to_string();
+        let p = &self.profiles[f.profile as usize];
+        let (tool_call_id, requested) = self.tool_calls(f.tools);
+        SpanFacts {
+            class: p.class,
+            usage: p.usage,
+            server: p.server,
+            missing_context: p.missing_context,
+            tool_call_id: (tool_call_id != NONE).then(|| text(tool_call_id)),
+            requested_tool_calls: requested.iter().map(|&n| text(n)).collect(),
+            stored: n,
         }
     }
 
@@ -970,33 +1080,50 @@ impl TraceIndex {
         }
     }
 
-    fn genai_facts(&self, n: u32, f: &StoredFacts, trace_id: u128, span_id: u64) -> GenAiFacts {
+    /// The file, offset and position of the GenAI span whose facts are at index `n`.
+    fn place(&self, n: u32) -> (usize, Offset, Position) {
+        let f = &self.facts[n as usize];
+        (self.file_of(n) as usize, f.offset, self.position_of(n, f))
+    }
+
+    /// The name of the GenAI span whose facts are at index `n`.
+    fn name_of(&self, n: u32) -> &str {
+        let f = &self.facts[n as usize];
+        self.strings.get(self.profiles[f.profile as usize].name)
+    }
+
+    /// Which span the facts at index `n` are of, for a finding.
+    fn identity(&self, n: u32, trace_id: u128, span_id: u64) -> SpanIdentity {
         let text = |n: u32| self.strings.get(n).to_string();
         let unusual = self.unusual.get(&n).copied().unwrap_or_default();
-        let p = self.profiles[f.profile as usize];
-        let (tool_call_id, requested) = self.tool_calls(f.tools);
-        let position = self.position_of(n, f);
+        let p = &self.profiles[self.facts[n as usize].profile as usize];
+        SpanIdentity {
+            trace_id: unusual
+                .trace_id
+                .map_or_else(|| trace_id_text(trace_id), text),
+            span_id: unusual.span_id.map_or_else(|| span_id_text(span_id), text),
+            name: text(p.name),
+            service: (p.service != NONE).then(|| text(p.service)),
+            scope: text(p.scope),
+        }
+    }
+
+    /// The facts of a GenAI span as they were added (tests compare them).
+    #[cfg(test)]
+    fn genai_facts(&self, n: u32, trace_id: u128, span_id: u64) -> GenAiFacts {
+        let facts = self.span_facts(n, &self.facts[n as usize]);
+        let (file, offset, position) = self.place(n);
         GenAiFacts {
-            class: p.class,
-            usage: p.usage,
-            server: p.server,
-            missing_context: p.missing_context,
-            tool_call_id: (tool_call_id != NONE).then(|| text(tool_call_id)),
-            requested_tool_calls: requested.iter().map(|&n| text(n)).collect(),
-            file: self.file_of(n) as usize,
-            offset: f.offset,
+            class: facts.class,
+            usage: facts.usage,
+            server: facts.server,
+            missing_context: facts.missing_context,
+            tool_call_id: facts.tool_call_id,
+            requested_tool_calls: facts.requested_tool_calls,
+            file,
+            offset,
             position,
-            identity: std::sync::Arc::new(SpanIdentity {
-                trace_id: unusual
-                    .trace_id
-                    .map_or_else(|| hex_string(trace_id, 32), text),
-                span_id: unusual
-                    .span_id
-                    .map_or_else(|| hex_string(span_id.into(), 16), text),
-                name: text(p.name),
-                service: (p.service != NONE).then(|| text(p.service)),
-                scope: text(p.scope),
-            }),
+            identity: std::sync::Arc::new(self.identity(n, trace_id, span_id)),
         }
     }
 }
@@ -1066,21 +1193,15 @@ impl Ord for Pending {
     }
 }
 
-/// `value`'s last `digits` lowercase hex digits, as `format!("{value:0digits$x}")` writes them.
-fn hex(value: u128, digits: usize) -> [u8; 32] {
-    let mut out = [b'0'; 32];
-    for (i, byte) in out[..digits].iter_mut().rev().enumerate() {
-        *byte = b"0123456789abcdef"[((value >> (4 * i)) & 0xf) as usize];
-    }
-    out
+/// A trace id's text, as `format!("{id:032x}")` writes it, without `format!`'s machinery
+/// (every trace finding's identity is written so).
+fn trace_id_text(id: u128) -> String {
+    crate::model::Id::from_bytes(&id.to_be_bytes()).to_text()
 }
 
-/// [`hex`] as a `String`: every GenAI span's identity is written this way when trace rules
-/// run, and `format!`'s padding machinery cost ~2% of `check --quiet` on protobuf.
-fn hex_string(value: u128, digits: usize) -> String {
-    // Copied as bytes: collecting the digits as `char`s cost ~500 instructions an id.
-    let digits = &hex(value, digits)[..digits];
-    std::str::from_utf8(digits).unwrap_or_default().to_owned()
+/// A span id's text, as `format!("{id:016x}")` writes it.
+fn span_id_text(id: u64) -> String {
+    crate::model::Id::from_bytes(&id.to_be_bytes()).to_text()
 }
 
 /// The facts of one GenAI span.
@@ -1168,9 +1289,9 @@ mod tests {
             u128::MAX,
             0x0123_4567_89ab_cdef << 60,
         ] {
-            assert_eq!(hex_string(value, 32), format!("{value:032x}"));
+            assert_eq!(trace_id_text(value), format!("{value:032x}"));
             let span_id = value as u64;
-            assert_eq!(hex_string(span_id.into(), 16), format!("{span_id:016x}"));
+            assert_eq!(span_id_text(span_id), format!("{span_id:016x}"));
         }
     }
 
@@ -1198,8 +1319,8 @@ mod tests {
                 column: offset,
             },
             identity: Arc::new(SpanIdentity {
-                trace_id: span.trace_id.clone(),
-                span_id: span.span_id.clone(),
+                trace_id: span.trace_id.to_string(),
+                span_id: span.span_id.to_string(),
                 name: name.to_string(),
                 service: Some("svc".to_string()),
                 scope: String::new(),
@@ -1209,16 +1330,15 @@ mod tests {
 
     /// Each GenAI span's facts as the trace rules see them, in input order.
     fn all_facts(index: &TraceIndex) -> Vec<(u64, Option<u64>, GenAiFacts)> {
-        let ids: HashMap<u32, u128> = (0u32..)
-            .zip(index.trace_numbers.ids.iter())
-            .map(|(n, &id)| (n, trace_id(id)))
-            .collect();
         index
             .spans
             .iter()
-            .filter_map(|&link| {
-                let node = index.node(ids[&link.trace], link);
-                Some((node.span_id, node.parent_id, *node.genai?))
+            .filter(|link| link.facts != NONE)
+            .map(|&link| {
+                let trace_id = trace_id(index.trace_numbers.ids[link.trace as usize]);
+                let parent = (link.parent_id != 0).then_some(link.parent_id);
+                let facts = index.genai_facts(link.facts, trace_id, link.span_id);
+                (link.span_id, parent, facts)
             })
             .collect()
     }
@@ -1248,7 +1368,7 @@ mod tests {
         let (id, parent, root_facts) = &facts[0];
         assert_eq!((*id, *parent), (0xaa, None));
         assert_eq!(root_facts.file, 0);
-        assert_eq!(root_facts.identity.trace_id, root.trace_id);
+        assert_eq!(root_facts.identity.trace_id, root.trace_id.to_string());
         assert_eq!(root_facts.identity.span_id, "00000000000000aa");
         assert_eq!(root_facts.tool_call_id.as_deref(), Some("call_a"));
         let (id, parent, child_facts) = &facts[1];

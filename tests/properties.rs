@@ -355,9 +355,9 @@ fn expected(req: &ExportTraceServiceRequest) -> Batch<'static> {
 fn expected_span(s: &Span) -> model::Span<'static> {
     let status = s.status.clone().unwrap_or_default();
     model::Span {
-        trace_id: hex(&s.trace_id),
-        span_id: hex(&s.span_id),
-        parent_span_id: hex(&s.parent_span_id),
+        trace_id: hex(&s.trace_id).as_str().into(),
+        span_id: hex(&s.span_id).as_str().into(),
+        parent_span_id: hex(&s.parent_span_id).as_str().into(),
         name: Cow::Owned(s.name.clone()),
         kind: model::SpanKind::from_i32(s.kind),
         start_time_unix_nano: s.start_time_unix_nano,

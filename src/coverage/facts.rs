@@ -242,11 +242,9 @@ impl PieceFacts {
         let mut reasons = Vec::new();
         walk::for_each_span(rules, batch, |span, ctx| {
             let mut view = SpanView {
-                trace_id: u128::from_str_radix(&span.trace_id, 16).unwrap_or(0),
-                span_id: u64::from_str_radix(&span.span_id, 16).unwrap_or(0),
-                parent_id: u64::from_str_radix(&span.parent_span_id, 16)
-                    .ok()
-                    .filter(|&p| p != 0),
+                trace_id: span.trace_id.as_u128().unwrap_or(0),
+                span_id: span.span_id.as_u64().unwrap_or(0),
+                parent_id: span.parent_span_id.as_u64().filter(|&p| p != 0),
                 genai: None,
             };
             let Some(ctx) = ctx else {

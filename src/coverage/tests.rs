@@ -65,9 +65,9 @@ fn piece(spans: &[SpanView<'_>]) -> PieceFacts {
 fn record(index: &mut TraceIndex, spans: &[SpanView<'_>]) {
     let hex = |id: u128, digits: usize| {
         if id == 0 {
-            String::new()
+            crate::model::Id::default()
         } else {
-            format!("{id:0digits$x}")
+            crate::model::Id::from(format!("{id:0digits$x}").as_str())
         }
     };
     for view in spans {

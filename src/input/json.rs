@@ -801,13 +801,13 @@ fn raw_token(raw: &RawValue) -> Token<'_> {
 
 /// Trace and span ids: the OTLP JSON encoding uses hex, but protojson-based exporters write
 /// base64. Both become lowercase hex.
-fn normalise_id(id: &str) -> String {
-    if id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return id.to_ascii_lowercase();
+fn normalise_id(id: &str) -> crate::model::Id {
+    if let Some(id) = crate::model::Id::from_hex_digits(id) {
+        return id;
     }
     match base64::engine::general_purpose::STANDARD.decode(id) {
-        Ok(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
-        Err(_) => id.to_string(),
+        Ok(bytes) => crate::model::Id::from_bytes(&bytes),
+        Err(_) => crate::model::Id::from(id),
     }
 }
 
@@ -1011,7 +1011,10 @@ mod tests {
         let text = r#"{"resource_spans":[{"scope_spans":[{"spans":[{"trace_id":"AAECAwQFBgcICQoLDA0ODw==","kind":"SPAN_KIND_CLIENT","start_time_unix_nano":5,"status":{"code":"STATUS_CODE_ERROR"},"attributes":[{"key":"n","value":{"int_value":7}},{"key":"s","value":{"intValue":"-8"}},{"key":"d","value":{"doubleValue":"NaN"}}]}]}]}]}"#;
         let batch = one(text);
         let span = &batch.resource_spans[0].scope_spans[0].spans[0];
-        assert_eq!(span.trace_id, "000102030405060708090a0b0c0d0e0f");
+        assert_eq!(
+            span.trace_id.to_string(),
+            "000102030405060708090a0b0c0d0e0f"
+        );
         assert_eq!(span.kind, SpanKind::Client);
         assert_eq!(span.status.code, StatusCode::Error);
         assert_eq!(span.start_time_unix_nano, 5);

@@ -175,7 +175,7 @@ mod tests {
         let bytes = request().encode_to_vec();
         let batch = decode_message(&bytes, 0).unwrap();
         let span = &batch.resource_spans[0].scope_spans[0].spans[0];
-        assert_eq!(span.trace_id, "ab".repeat(16));
+        assert_eq!(span.trace_id.to_string(), "ab".repeat(16));
         assert_eq!(span.kind, SpanKind::Client);
         // name: tag 0x2a, length 8, "chat gpt"
         assert_eq!(span.name_offset, find(&bytes, b"chat gpt") - 2);

@@ -539,8 +539,8 @@ impl Migrator {
         let attributes = items_if_changed(w, &span.attributes);
         Some(SpanPlan {
             index,
-            trace_id: span.trace_id.clone(),
-            span_id: span.span_id.clone(),
+            trace_id: span.trace_id.to_text(),
+            span_id: span.span_id.to_text(),
             old_name: span.name.to_string(),
             name,
             attributes,
@@ -1865,9 +1865,9 @@ impl Migrator {
             // Not `..span.clone()`: that would copy every attribute and event only to drop them.
             // The ids name no span type and no name (span_name_format reads attributes, name
             // and kind): left empty, they cost no copy.
-            trace_id: String::new(),
-            span_id: String::new(),
-            parent_span_id: String::new(),
+            trace_id: Default::default(),
+            span_id: Default::default(),
+            parent_span_id: Default::default(),
             name: Cow::Borrowed(span.name.as_ref()),
             kind: span.kind,
             start_time_unix_nano: span.start_time_unix_nano,

@@ -989,8 +989,8 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             scope_schema_url,
             first_in_scope,
             identity: Arc::new(SpanIdentity {
-                trace_id: span.trace_id.clone(),
-                span_id: span.span_id.clone(),
+                trace_id: span.trace_id.to_text(),
+                span_id: span.span_id.to_text(),
                 name: span.name.to_string(),
                 service: crate::model::service_name(resource).map(str::to_string),
                 scope: scope.name.to_string(),

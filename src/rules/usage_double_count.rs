@@ -49,7 +49,7 @@ pub fn check(trace: &Trace, _rules: &Ruleset, out: &mut Vec<TraceFinding>) {
             if !reported.insert(ancestor) {
                 break;
             }
-            let child = crate::report::truncate(&facts.identity.name, 80);
+            let child = crate::report::truncate(trace.span_name(node), 80);
             out.push(
                 trace.finding(
                     ancestor,

@@ -145,6 +145,6 @@ mod tests {
         let batches: Vec<_> = loaded.batches().collect::<Result<_, _>>().unwrap();
         let span = &batches[0].resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.name, "chat");
-        assert_eq!(span.trace_id, "01".repeat(16));
+        assert_eq!(span.trace_id.to_string(), "01".repeat(16));
     }
 }

@@ -688,7 +688,7 @@ fn get_position(input: &mut impl Read) -> io::Result<Position> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{GenAiFacts, OpClass};
+    use crate::trace::{GenAiFacts, OpClass, as_written, span_id_text, trace_id_text};
 
     /// A small deterministic generator (xorshift), so the test needs no crate.
     struct Dice(u64);
@@ -749,7 +749,14 @@ mod tests {
                         Some(genai_facts(&mut dice, json, offset, trace_id, span_id))
                     };
                     let facts = match facts {
-                        Some(g) => piece.store(g, trace_id, span_id),
+                        Some(g) => {
+                            let identity = g.identity.clone();
+                            let canonical = trace_id_text(trace_id);
+                            let trace_text = as_written(&identity.trace_id, &canonical);
+                            let canonical = span_id_text(span_id);
+                            let span_text = as_written(&identity.span_id, &canonical);
+                            piece.store(g, trace_text, span_text)
+                        }
                         None => NONE,
                     };
                     piece.push_link(trace_id, span_id, parent_id, facts);

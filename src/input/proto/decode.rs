@@ -180,9 +180,9 @@ fn span<'a>(r: &mut Reader<'a>, depth: u32, offset: Offset) -> Result<Span<'a>> 
             _ => r.skip(field, depth)?,
         }
     }
-    out.trace_id = hex(trace_id);
-    out.span_id = hex(span_id);
-    out.parent_span_id = hex(parent_span_id);
+    out.trace_id = crate::model::Id::from_bytes(trace_id);
+    out.span_id = crate::model::Id::from_bytes(span_id);
+    out.parent_span_id = crate::model::Id::from_bytes(parent_span_id);
     Ok(out)
 }
 
@@ -362,27 +362,6 @@ fn array_values<'a>(
         }
     }
     Ok(())
-}
-
-/// Lowercase hex, as the model stores ids.
-fn hex(bytes: &[u8]) -> String {
-    /// Each byte's two digits, so an id is one table look-up per byte.
-    const PAIRS: [[u8; 2]; 256] = {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut pairs = [[0; 2]; 256];
-        let mut byte = 0;
-        while byte < 256 {
-            pairs[byte] = [DIGITS[byte >> 4], DIGITS[byte & 0xf]];
-            byte += 1;
-        }
-        pairs
-    };
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.extend_from_slice(&PAIRS[usize::from(b)]);
-    }
-    // SAFETY: every byte comes from `PAIRS`, which holds only ASCII digits and letters.
-    unsafe { String::from_utf8_unchecked(out) }
 }
 
 /// `bytes` as text when they are valid UTF-8.

@@ -211,9 +211,9 @@ fn span<'a>(s: otlp::Span, layout: Option<&SpanLayout<'_>>) -> Span<'a> {
     });
     let status = s.status.unwrap_or_default();
     Span {
-        trace_id: hex(&s.trace_id),
-        span_id: hex(&s.span_id),
-        parent_span_id: hex(&s.parent_span_id),
+        trace_id: crate::model::Id::from_bytes(&s.trace_id),
+        span_id: crate::model::Id::from_bytes(&s.span_id),
+        parent_span_id: crate::model::Id::from_bytes(&s.parent_span_id),
         name: Cow::Owned(s.name),
         kind: SpanKind::from_i32(s.kind),
         start_time_unix_nano: s.start_time_unix_nano,
@@ -286,9 +286,4 @@ fn value<'a>(v: Option<AnyValue>, offset: usize) -> Value<'a> {
         // A profiling-only string-table reference: meaningless in traces (OTLP says: ignore).
         Some(V::StringValueStrindex(_)) => Value::Empty,
     }
-}
-
-/// Lowercase hex, as the model stores ids.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -327,11 +327,12 @@ struct RenameSources {
 #[error("unknown conventions target `{0}`: use `latest` or one of {1}")]
 pub struct UnknownTarget(pub String, pub String);
 
-/// An attribute being rewritten.
+/// An attribute being rewritten. `'s` is the span's borrow: an attribute's value is borrowed from
+/// the span until a step replaces it (most are never copied).
 #[derive(Debug, Clone)]
-struct Work<'a> {
+struct Work<'s, 'a> {
     key: Cow<'a, str>,
-    value: Value<'a>,
+    value: Cow<'s, Value<'a>>,
     /// Index of the original attribute.
     src: Option<usize>,
     value_changed: bool,
@@ -500,7 +501,7 @@ impl Migrator {
         }
         self.prefix_rename(&mut w, steps, &mut changes);
         self.add_operation(&mut w, hint, &mut changes);
-        let mut event_works: Vec<Vec<Work<'a>>> = span
+        let mut event_works: Vec<Vec<Work<'_, 'a>>> = span
             .events
             .iter()
             .map(|e| works(&e.attributes, 0))
@@ -570,7 +571,7 @@ impl Migrator {
         &self,
         fold: &Fold,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         if !self.target_available(&fold.to) {
@@ -585,7 +586,7 @@ impl Migrator {
             let Some((n, field)) = rest.split_once('.') else {
                 continue;
             };
-            let (Ok(n), Value::String(text)) = (n.parse::<usize>(), &x.value) else {
+            let (Ok(n), Value::String(text)) = (n.parse::<usize>(), &*x.value) else {
                 continue;
             };
             let text = text.to_string();
@@ -641,7 +642,7 @@ impl Migrator {
             .span_finish_reason
             .as_deref()
             .and_then(|k| w.iter().find(|x| x.key == k))
-            .and_then(|x| match &x.value {
+            .and_then(|x| match &*x.value {
                 Value::String(s) => Some(s.to_string()),
                 Value::Array(v) => v.first().and_then(|v| v.as_str()).map(str::to_string),
                 _ => None,
@@ -661,7 +662,7 @@ impl Migrator {
     #[allow(clippy::too_many_arguments)]
     fn put_folded<'a>(
         &self,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
         to: &str,
         json: String,
@@ -692,7 +693,7 @@ impl Migrator {
     #[allow(clippy::too_many_arguments)]
     fn place<'a>(
         &self,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
         to: &str,
         value: Value<'a>,
@@ -701,7 +702,7 @@ impl Migrator {
         old: Option<String>,
     ) -> bool {
         match w.iter().find(|x| x.key == to) {
-            Some(x) if x.value == value => {
+            Some(x) if *x.value == value => {
                 if self.options.dual_emit {
                     return false;
                 }
@@ -727,7 +728,7 @@ impl Migrator {
                 });
                 w.push(Work {
                     key: Cow::Owned(to.to_string()),
-                    value,
+                    value: Cow::Owned(value),
                     src: None,
                     value_changed: false,
                 });
@@ -740,7 +741,7 @@ impl Migrator {
         &self,
         c: &Conversion,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         if !self.target_available(&c.to) {
@@ -771,7 +772,7 @@ impl Migrator {
         &self,
         c: &Conversion,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) -> bool {
         let find = |key: &str| w.iter().position(|x| x.key == key);
@@ -810,7 +811,7 @@ impl Migrator {
                     .finish_reason_from
                     .as_deref()
                     .and_then(|k| w.iter().find(|x| x.key == k))
-                    .and_then(|x| match &x.value {
+                    .and_then(|x| match &*x.value {
                         Value::String(s) => Some(s.as_ref()),
                         Value::Array(v) => v.first().and_then(Value::as_str),
                         _ => None,
@@ -823,7 +824,7 @@ impl Migrator {
                     &self.mapping.messages.finish_reasons,
                 )
             }),
-            ConversionFormat::VercelTools => match sources[0].map(|i| &w[i].value) {
+            ConversionFormat::VercelTools => match sources[0].map(|i| &*w[i].value) {
                 Some(Value::Array(items)) => items
                     .iter()
                     .map(Value::as_str)
@@ -847,7 +848,7 @@ impl Migrator {
         &self,
         c: &Conversion,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         let Some(prefix) = c.from.first() else {
@@ -908,7 +909,7 @@ impl Migrator {
         &self,
         c: &Conversion,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         use serde_json::Value as J;
@@ -981,7 +982,7 @@ impl Migrator {
                     old: if self.options.dual_emit { None } else { old },
                     new: Some(self.describe(|| format!("{}=…", c.to))),
                 });
-                w[j].value = Value::String(Cow::Owned(ordered_array(&messages)));
+                w[j].value = Cow::Owned(Value::String(Cow::Owned(ordered_array(&messages))));
                 w[j].value_changed = true;
             }
             _ => {
@@ -999,7 +1000,7 @@ impl Migrator {
     }
 
     /// `[[split-url]]`: a URL → `server.address` / `server.port`, when neither is there.
-    fn split_urls<'a>(&self, w: &mut Vec<Work<'a>>, steps: StepSet, changes: &mut Vec<Change>) {
+    fn split_urls<'a>(&self, w: &mut Vec<Work<'_, 'a>>, steps: StepSet, changes: &mut Vec<Change>) {
         for (n, split) in self.mapping.split_urls.iter().enumerate() {
             if !may(steps, self.sources.ids.split + n) || !self.target_available(&split.address) {
                 continue;
@@ -1038,7 +1039,7 @@ impl Migrator {
             for (key, value) in new {
                 w.push(Work {
                     key: Cow::Owned(key),
-                    value,
+                    value: Cow::Owned(value),
                     src: None,
                     value_changed: false,
                 });
@@ -1046,7 +1047,12 @@ impl Migrator {
         }
     }
 
-    fn wrap_messages<'a>(&self, w: &mut Vec<Work<'a>>, steps: StepSet, changes: &mut Vec<Change>) {
+    fn wrap_messages<'a>(
+        &self,
+        w: &mut Vec<Work<'_, 'a>>,
+        steps: StepSet,
+        changes: &mut Vec<Change>,
+    ) {
         for (n, wrap) in self.mapping.wrap_messages.iter().enumerate() {
             if !may(steps, self.sources.ids.wrap + n) || !self.target_available(&wrap.to) {
                 continue;
@@ -1054,7 +1060,7 @@ impl Migrator {
             let Some(i) = w.iter().position(|x| x.key == wrap.from) else {
                 continue;
             };
-            let Value::String(text) = &w[i].value else {
+            let Value::String(text) = &*w[i].value else {
                 continue;
             };
             let mut messages = BTreeMap::new();
@@ -1084,7 +1090,7 @@ impl Migrator {
     /// `hint`: the operation the span's attributes tell ([`Self::hinted_operation`]).
     fn operation_of<'s>(
         &self,
-        w: &[Work<'_>],
+        w: &[Work<'_, '_>],
         hint: impl Fn() -> Option<(&'s str, &'s str)>,
     ) -> Option<String> {
         if let Some(x) = w.iter().find(|x| x.key == "gen_ai.operation.name") {
@@ -1123,7 +1129,7 @@ impl Migrator {
         &self,
         c: &Combine,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         if !self.target_available(&c.to) {
@@ -1174,7 +1180,7 @@ impl Migrator {
         &self,
         u: &UnpackJson,
         label: &Label,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         let mut start = 0;
@@ -1195,7 +1201,7 @@ impl Migrator {
         u: &UnpackJson,
         label: &Label,
         i: usize,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) -> bool {
         let Some(object) = w[i].value.as_str().and_then(|t| {
@@ -1243,7 +1249,7 @@ impl Migrator {
             };
             let value = self.normalise(to, value);
             match w.iter().find(|x| x.key == *to) {
-                Some(x) if x.value == value => {}
+                Some(x) if *x.value == value => {}
                 // Another value is already there (OpenInference's `llm.model_name` often holds
                 // the response model): the source stays, which keeps this field. Not reported as
                 // a conflict, so that a migrated dump migrates to itself without a word.
@@ -1252,7 +1258,7 @@ impl Migrator {
                     added.push(self.show(to, &value));
                     w.push(Work {
                         key: Cow::Owned(to.clone()),
-                        value,
+                        value: Cow::Owned(value),
                         src: None,
                         value_changed: false,
                     });
@@ -1276,7 +1282,7 @@ impl Migrator {
 
     fn rename<'a>(
         &self,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         operation: Option<&str>,
         changes: &mut Vec<Change>,
     ) {
@@ -1286,9 +1292,14 @@ impl Migrator {
                 i += 1;
                 continue;
             }
-            let Some((to, value, labels)) = self.rename_of(w, i, operation) else {
+            let Some((to, changed_value, labels)) = self.rename_of(w, i, operation) else {
                 i += 1;
                 continue;
+            };
+            // The value under the new key: the old one (borrowed) unless the rename changes it.
+            let value = match changed_value {
+                Some(v) => Cow::Owned(v),
+                None => w[i].value.clone(),
             };
             // A value moving to a content key is content under its old key too.
             let old = self.describe(|| {
@@ -1340,9 +1351,11 @@ impl Migrator {
                         new: Some(new),
                     });
                     let x = &mut w[i];
-                    x.value_changed |= x.value != value;
+                    if let Cow::Owned(_) = value {
+                        x.value_changed |= x.value != value;
+                        x.value = value;
+                    }
                     x.key = Cow::Owned(to);
-                    x.value = value;
                 }
             }
             i += 1;
@@ -1352,13 +1365,18 @@ impl Migrator {
     /// The new key and value of `w[i]`, when a rename applies and the value fits the new key.
     fn rename_of<'a, 's>(
         &'s self,
-        w: &[Work<'a>],
+        w: &[Work<'_, 'a>],
         i: usize,
         operation: Option<&str>,
-    ) -> Option<(String, Value<'a>, &'s Labels)> {
+    ) -> Option<(String, Option<Value<'a>>, &'s Labels)> {
         let x = &w[i];
         let present = |k: &str| w.iter().any(|y| y.key == k);
         let sources = self.renames.get(x.key.as_ref())?;
+        // The value is copied only when the rename changes it.
+        let owned = |value: Cow<'_, Value<'a>>| match value {
+            Cow::Owned(v) => Some(v),
+            Cow::Borrowed(_) => None,
+        };
         for &index in &sources.mapping {
             let r = &self.mapping.renames[index];
             if !self.target_available(&r.to)
@@ -1369,25 +1387,25 @@ impl Migrator {
                 continue;
             }
             let mut value = map_value(&x.value, &r.value_map);
-            if let (Some(Convert::Int), Value::Double(d)) = (r.convert, &value)
+            if let (Some(Convert::Int), Value::Double(d)) = (r.convert, &*value)
                 && d.fract() == 0.0
                 && d.abs() < 9.0e15
             {
-                value = Value::Int(*d as i64);
+                value = Cow::Owned(Value::Int(*d as i64));
             }
             if let Some(scale) = r.scale {
-                value = match value {
+                value = Cow::Owned(match *value {
                     Value::Int(n) => Value::Double(scaled(n as f64, scale)),
                     Value::Double(d) => Value::Double(scaled(d, scale)),
                     _ => continue,
-                };
+                });
             }
-            if r.wrap_array && matches!(value, Value::String(_)) {
-                value = Value::Array(vec![value]);
+            if r.wrap_array && matches!(*value, Value::String(_)) {
+                value = Cow::Owned(Value::Array(vec![value.into_owned()]));
             }
-            let value = self.normalise(&r.to, value);
+            let value = self.normalise_cow(&r.to, value);
             if self.fits(&r.to, &value) {
-                return Some((r.to.clone(), value, &self.labels.renames[index]));
+                return Some((r.to.clone(), owned(value), &self.labels.renames[index]));
             }
         }
         if !sources.deprecated {
@@ -1398,9 +1416,20 @@ impl Migrator {
         if !self.target_available(to) {
             return None;
         }
-        let value = self.normalise(to, map_value(&x.value, &d.value_map));
+        let value = self.normalise_cow(to, map_value(&x.value, &d.value_map));
         let labels = self.labels.deprecations.get(&d.key)?;
-        self.fits(to, &value).then(|| (to.clone(), value, labels))
+        self.fits(to, &value)
+            .then(|| (to.clone(), owned(value), labels))
+    }
+
+    /// [`Self::normalise`] of a value that may be borrowed: copied only for a key with
+    /// spellings.
+    fn normalise_cow<'v, 'a>(&self, key: &str, value: Cow<'v, Value<'a>>) -> Cow<'v, Value<'a>> {
+        if self.normalised_keys.iter().any(|k| k == key) {
+            Cow::Owned(self.normalise(key, value.into_owned()))
+        } else {
+            value
+        }
     }
 
     /// Whether a value fits the registry type of a key (unknown keys: anything).
@@ -1432,6 +1461,10 @@ impl Migrator {
     /// The conventions' spelling of a current key's value: provider aliases and renamed values
     /// from genai.toml, `[[value-map]]` from the mapping.
     fn normalise<'a>(&self, key: &str, value: Value<'a>) -> Value<'a> {
+        // Most keys have no spellings: no lookup, and an array is not rebuilt.
+        if !self.normalised_keys.iter().any(|k| k == key) {
+            return value;
+        }
         let one = |s: &str| -> Option<String> {
             if key == "gen_ai.provider.name" {
                 if let Some(d) = self.rules.deprecated_value(key, s) {
@@ -1464,7 +1497,7 @@ impl Migrator {
         }
     }
 
-    fn prefix_rename<'a>(&self, w: &mut [Work<'a>], steps: StepSet, changes: &mut Vec<Change>) {
+    fn prefix_rename<'a>(&self, w: &mut [Work<'_, 'a>], steps: StepSet, changes: &mut Vec<Change>) {
         for (n, p) in self.mapping.prefix_renames.iter().enumerate() {
             if !may(steps, self.sources.ids.prefix + n) {
                 continue;
@@ -1497,7 +1530,7 @@ impl Migrator {
     /// replaced by the namespace. A key whose new name is taken stays (a conflict).
     fn move_squatters<'a>(
         &self,
-        w: &mut [Work<'a>],
+        w: &mut [Work<'_, 'a>],
         event: Option<&str>,
         changes: &mut Vec<Change>,
     ) {
@@ -1542,14 +1575,14 @@ impl Migrator {
         }
     }
 
-    fn normalise_values<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
+    fn normalise_values<'a>(&self, w: &mut [Work<'_, 'a>], changes: &mut Vec<Change>) {
         for x in w.iter_mut() {
             // Most keys have no spelling to normalise: skip them without copying their value.
             if !self.normalised_keys.iter().any(|k| *k == x.key) {
                 continue;
             }
-            let new = self.normalise(&x.key, x.value.clone());
-            if new != x.value {
+            let new = self.normalise(&x.key, (*x.value).clone());
+            if new != *x.value {
                 let mapping = match self.labels.values.get(x.key.as_ref()) {
                     Some(label) => label.clone(),
                     None => format!("value {}", x.key).into(),
@@ -1559,7 +1592,7 @@ impl Migrator {
                     old: Some(self.show(&x.key, &x.value)),
                     new: Some(self.show(&x.key, &new)),
                 });
-                x.value = new;
+                x.value = Cow::Owned(new);
                 x.value_changed = true;
             }
         }
@@ -1568,7 +1601,7 @@ impl Migrator {
     /// `hint`: the operation the span's attributes tell, and the key that tells it.
     fn add_operation<'a, 's>(
         &self,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         hint: impl Fn() -> Option<(&'s str, &'s str)>,
         changes: &mut Vec<Change>,
     ) {
@@ -1593,7 +1626,7 @@ impl Migrator {
         });
         w.push(Work {
             key: Cow::Borrowed("gen_ai.operation.name"),
-            value,
+            value: Cow::Owned(value),
             src: None,
             value_changed: false,
         });
@@ -1601,7 +1634,12 @@ impl Migrator {
 
     /// `event`: the name of the span event these attributes belong to (all its attributes are
     /// content when it is a content event).
-    fn content<'a>(&self, w: &mut Vec<Work<'a>>, event: Option<&str>, changes: &mut Vec<Change>) {
+    fn content<'a>(
+        &self,
+        w: &mut Vec<Work<'_, 'a>>,
+        event: Option<&str>,
+        changes: &mut Vec<Change>,
+    ) {
         let action = self.options.content;
         if action == ContentAction::Keep {
             return;
@@ -1616,7 +1654,7 @@ impl Migrator {
                 continue;
             }
             let key = w[i].key.to_string();
-            let new = match (&w[i].value, action) {
+            let new = match (&*w[i].value, action) {
                 (_, ContentAction::Drop) => None,
                 (Value::String(s), ContentAction::Hash) if is_sha256_hex(s) => {
                     i += 1;
@@ -1658,7 +1696,7 @@ impl Migrator {
                     continue;
                 }
                 Some(text) => {
-                    w[i].value = Value::String(Cow::Owned(text));
+                    w[i].value = Cow::Owned(Value::String(Cow::Owned(text)));
                     w[i].value_changed = true;
                 }
             }
@@ -1673,8 +1711,8 @@ impl Migrator {
     fn hoist_event_attributes<'a>(
         &self,
         span: &Span<'a>,
-        w: &mut Vec<Work<'a>>,
-        event_works: &mut [Vec<Work<'a>>],
+        w: &mut Vec<Work<'_, 'a>>,
+        event_works: &mut [Vec<Work<'_, 'a>>],
         changes: &mut Vec<Change>,
     ) {
         for (h, labels) in self
@@ -1693,7 +1731,7 @@ impl Migrator {
                 let Some(i) = ew.iter().position(|x| x.key == h.from) else {
                     continue;
                 };
-                let value = match (h.scale, &ew[i].value) {
+                let value = match (h.scale, &*ew[i].value) {
                     (None, v) => v.clone(),
                     (Some(scale), Value::Int(n)) => Value::Double(scaled(*n as f64, scale)),
                     (Some(scale), Value::Double(d)) => Value::Double(scaled(*d, scale)),
@@ -1729,7 +1767,7 @@ impl Migrator {
         entry: &EventMessages,
         labels: &EventMessagesLabels,
         span: &Span<'a>,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         removed: &mut Vec<usize>,
         changes: &mut Vec<Change>,
     ) {
@@ -1781,7 +1819,7 @@ impl Migrator {
             .finish_reason_from
             .as_deref()
             .and_then(|k| w.iter().find(|x| x.key == k))
-            .and_then(|x| match &x.value {
+            .and_then(|x| match &*x.value {
                 Value::String(s) => Some(s.to_string()),
                 Value::Array(v) => v.first().and_then(Value::as_str).map(str::to_string),
                 _ => None,
@@ -1803,7 +1841,7 @@ impl Migrator {
         entry: &EventMessages,
         event: &Event<'_>,
         role: &str,
-        w: &[Work<'_>],
+        w: &[Work<'_, '_>],
     ) -> Option<Vec<Message>> {
         let provider = |v: &Value<'_>| -> Option<String> {
             let normal = self.normalise("gen_ai.provider.name", v.clone());
@@ -1849,7 +1887,7 @@ impl Migrator {
         span: &Span<'a>,
         resource: &ResourceSpans<'a>,
         scope: &Scope<'a>,
-        w: &[Work<'a>],
+        w: &[Work<'_, 'a>],
     ) -> Option<String> {
         // Attributes borrowed from the work list: copying a long value (a message array) only
         // to read the few keys the span type and name depend on would cost more than the rest.
@@ -2148,11 +2186,11 @@ fn may(steps: StepSet, step: usize) -> bool {
 
 /// The work list of an attribute list, with room for `added` more attributes (a span gets
 /// messages, an operation, split URLs…), so adding them does not move the list.
-fn works<'a>(attributes: &[Attribute<'a>], added: usize) -> Vec<Work<'a>> {
+fn works<'s, 'a>(attributes: &'s [Attribute<'a>], added: usize) -> Vec<Work<'s, 'a>> {
     let mut works = Vec::with_capacity(attributes.len() + added);
     works.extend(attributes.iter().enumerate().map(|(i, a)| Work {
         key: a.key.clone(),
-        value: a.value.clone(),
+        value: Cow::Borrowed(&a.value),
         src: Some(i),
         value_changed: false,
     }));
@@ -2160,7 +2198,7 @@ fn works<'a>(attributes: &[Attribute<'a>], added: usize) -> Vec<Work<'a>> {
 }
 
 /// The items of a rewritten attribute list, or `None` when it is unchanged.
-fn items_if_changed<'a>(w: Vec<Work<'a>>, original: &[Attribute<'a>]) -> Option<Vec<Item<'a>>> {
+fn items_if_changed<'a>(w: Vec<Work<'_, 'a>>, original: &[Attribute<'a>]) -> Option<Vec<Item<'a>>> {
     let changed = w.len() != original.len()
         || w.iter()
             .enumerate()
@@ -2175,19 +2213,20 @@ fn items_if_changed<'a>(w: Vec<Work<'a>>, original: &[Attribute<'a>]) -> Option<
                         Item::Rename(i, x.key.into_owned())
                     }
                 }
-                _ => Item::New(x.key.into_owned(), x.value),
+                _ => Item::New(x.key.into_owned(), x.value.into_owned()),
             })
             .collect()
     })
 }
 
-fn map_value<'a>(value: &Value<'a>, map: &BTreeMap<String, String>) -> Value<'a> {
+/// `value` under a `value-map`: a copy only when the map changes it.
+fn map_value<'v, 'a>(value: &'v Value<'a>, map: &BTreeMap<String, String>) -> Cow<'v, Value<'a>> {
     match value {
-        Value::String(s) => match map.get(s.as_ref()) {
-            Some(new) => Value::String(Cow::Owned(new.clone())),
-            None => value.clone(),
+        Value::String(s) if !map.is_empty() => match map.get(s.as_ref()) {
+            Some(new) => Cow::Owned(Value::String(Cow::Owned(new.clone()))),
+            None => Cow::Borrowed(value),
         },
-        _ => value.clone(),
+        _ => Cow::Borrowed(value),
     }
 }
 
@@ -2427,25 +2466,71 @@ struct ToolCall {
 }
 
 fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serialises")
+    let mut out = String::with_capacity(s.len() + 2);
+    push_json_string(&mut out, s);
+    out
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it (`"`, `\\`, and control
+/// characters: `\b \t \n \f \r` by name, the others as `\u00xx`), without a string of its own.
+pub(super) fn push_json_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Escaped bytes are ASCII: the slices end on character boundaries.
+        out.push_str(&s[start..i]);
+        start = i + 1;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends a JSON value kept as written when the text is JSON, else a JSON string.
+fn push_json_or_string(out: &mut String, s: &str) {
+    match serde_json::from_str::<&RawValue>(s) {
+        Ok(raw) => out.push_str(raw.get()),
+        Err(_) => push_json_string(out, s),
+    }
 }
 
 /// A JSON value kept as written when the text is JSON, else a JSON string.
 fn json_or_string(s: &str) -> String {
-    match serde_json::from_str::<&RawValue>(s) {
-        Ok(raw) => raw.get().to_string(),
-        Err(_) => json_string(s),
-    }
+    let mut out = String::new();
+    push_json_or_string(&mut out, s);
+    out
 }
 
 /// A function tool definition of the conventions.
 fn function_definition(name: &str, description: Option<&str>, parameters: Option<&str>) -> String {
-    let mut s = format!("{{\"type\":\"function\",\"name\":{}", json_string(name));
+    let mut s = String::from("{\"type\":\"function\",\"name\":");
+    push_json_string(&mut s, name);
     if let Some(d) = description {
-        s.push_str(&format!(",\"description\":{}", json_string(d)));
+        s.push_str(",\"description\":");
+        push_json_string(&mut s, d);
     }
     if let Some(p) = parameters {
-        s.push_str(&format!(",\"parameters\":{}", json_or_string(p)));
+        s.push_str(",\"parameters\":");
+        push_json_or_string(&mut s, p);
     }
     s.push('}');
     s
@@ -2653,6 +2738,7 @@ fn messages_json(
     roles: &BTreeMap<String, String>,
     finish_reasons: &BTreeMap<String, String>,
 ) -> String {
+    // Written in one buffer (no string per part): message JSON is most of what planning makes.
     let mut out = String::from("[");
     for (n, m) in messages.values().enumerate() {
         if n > 0 {
@@ -2660,42 +2746,55 @@ fn messages_json(
         }
         let role = m.role.as_deref().unwrap_or("user");
         let role = roles.get(role).map_or(role, String::as_str);
-        out.push_str(&format!("{{\"role\":{},\"parts\":[", json_string(role)));
-        let mut parts = Vec::new();
+        out.push_str("{\"role\":");
+        push_json_string(&mut out, role);
+        out.push_str(",\"parts\":[");
+        let mut first_part = true;
+        let mut part = |out: &mut String| {
+            if !std::mem::take(&mut first_part) {
+                out.push(',');
+            }
+        };
         match (&m.content, &m.tool_call_id) {
             // A tool result whose content was not captured still answers its call.
-            (content, Some(id)) => parts.push(format!(
-                "{{\"type\":\"tool_call_response\",\"id\":{},\"response\":{}}}",
-                json_string(id),
-                content
-                    .as_deref()
-                    .map_or_else(|| "null".to_string(), json_string)
-            )),
-            (Some(content), None) => parts.push(format!(
-                "{{\"type\":\"text\",\"content\":{}}}",
-                json_string(content)
-            )),
+            (content, Some(id)) => {
+                part(&mut out);
+                out.push_str("{\"type\":\"tool_call_response\",\"id\":");
+                push_json_string(&mut out, id);
+                out.push_str(",\"response\":");
+                match content {
+                    Some(content) => push_json_string(&mut out, content),
+                    None => out.push_str("null"),
+                }
+                out.push('}');
+            }
+            (Some(content), None) => {
+                part(&mut out);
+                out.push_str("{\"type\":\"text\",\"content\":");
+                push_json_string(&mut out, content);
+                out.push('}');
+            }
             (None, None) => {}
         }
         for call in m.tool_calls.values() {
-            let mut part = String::from("{\"type\":\"tool_call\"");
+            part(&mut out);
+            out.push_str("{\"type\":\"tool_call\"");
             if let Some(id) = &call.id {
-                part.push_str(&format!(",\"id\":{}", json_string(id)));
+                out.push_str(",\"id\":");
+                push_json_string(&mut out, id);
             }
-            part.push_str(&format!(
-                ",\"name\":{}",
-                json_string(call.name.as_deref().unwrap_or(""))
-            ));
+            out.push_str(",\"name\":");
+            push_json_string(&mut out, call.name.as_deref().unwrap_or(""));
             if let Some(args) = &call.arguments {
-                part.push_str(&format!(",\"arguments\":{}", json_or_string(args)));
+                out.push_str(",\"arguments\":");
+                push_json_or_string(&mut out, args);
             }
-            part.push('}');
-            parts.push(part);
+            out.push('}');
         }
-        out.push_str(&parts.join(","));
         out.push(']');
         if let Some(name) = &m.name {
-            out.push_str(&format!(",\"name\":{}", json_string(name)));
+            out.push_str(",\"name\":");
+            push_json_string(&mut out, name);
         }
         if let Some(span_reason) = finish {
             let reason =
@@ -2708,7 +2807,8 @@ fn messages_json(
                         "tool_call"
                     });
             let reason = finish_reasons.get(reason).map_or(reason, String::as_str);
-            out.push_str(&format!(",\"finish_reason\":{}", json_string(reason)));
+            out.push_str(",\"finish_reason\":");
+            push_json_string(&mut out, reason);
         }
         out.push('}');
     }
@@ -2744,6 +2844,24 @@ fn scaled(value: f64, scale: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        for text in [
+            "",
+            "plain",
+            "quote \" and backslash \\ and / slash",
+            "tabs\tlines\nreturns\r\u{8}\u{c}\u{0}\u{1f}\u{7f}",
+            "non-ASCII: é ü 中文 🎉 \u{2028}",
+            &every_ascii,
+        ] {
+            let mut out = String::from("prefix");
+            push_json_string(&mut out, text);
+            let expected = serde_json::to_string(text).unwrap();
+            assert_eq!(out, format!("prefix{expected}"));
+        }
+    }
 
     /// Skipping the steps whose sources a span lacks changes no plan: every real and migrate
     /// fixture, under each option set, plans the same with every step run on every span.

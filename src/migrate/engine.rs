@@ -296,8 +296,8 @@ pub struct Migrator {
     rules: Ruleset,
     mapping: MappingFile,
     options: Options,
-    /// What can rename each key: one lookup per attribute tells both.
-    renames: HashMap<String, RenameSources>,
+    /// The registry type of each `[[rename]]`'s target (`None`: not in the registry).
+    rename_types: Vec<Option<AttributeType>>,
     value_maps: HashMap<String, BTreeMap<String, String>>,
     /// The keys whose values have spellings to normalise (`value_maps`' and the provider's):
     /// so few that comparing (lengths first) costs less than hashing each attribute's key.
@@ -336,6 +336,9 @@ struct Work<'s, 'a> {
     /// Index of the original attribute.
     src: Option<usize>,
     value_changed: bool,
+    /// What the mapping does with the key, looked up once per original attribute (`None` for
+    /// keys a step wrote: looked up when needed).
+    facts: Option<&'s KeyFacts>,
 }
 
 impl Migrator {
@@ -344,13 +347,6 @@ impl Migrator {
         mapping: MappingFile,
         options: Options,
     ) -> Result<Self, UnknownTarget> {
-        let mut renames: HashMap<String, RenameSources> = HashMap::new();
-        for (i, r) in mapping.renames.iter().enumerate() {
-            renames.entry(r.from.clone()).or_default().mapping.push(i);
-        }
-        for d in &rules.file.deprecated_attributes {
-            renames.entry(d.key.clone()).or_default().deprecated = true;
-        }
         let value_maps: HashMap<String, BTreeMap<String, String>> = mapping
             .value_maps
             .iter()
@@ -385,10 +381,14 @@ impl Migrator {
         Ok(Migrator {
             sources: Sources::new(&mapping, &rules),
             labels: MappingLabels::new(&mapping, &rules),
+            rename_types: mapping
+                .renames
+                .iter()
+                .map(|r| rules.attribute(&r.to).map(|d| d.ty))
+                .collect(),
             rules,
             mapping,
             options,
-            renames,
             value_maps,
             normalised_keys,
             missing,
@@ -441,9 +441,8 @@ impl Migrator {
         resource: &ResourceSpans<'a>,
         scope: &Scope<'a>,
     ) -> Option<SpanPlan<'a>> {
-        let mut w = works(&span.attributes, 4);
+        let (mut w, steps) = self.sources.works_of(&span.attributes, 4);
         let mut changes = Vec::new();
-        let steps = self.sources.of(&span.attributes);
         let ids = self.sources.ids;
         for (n, fold) in self.mapping.folds.iter().enumerate() {
             if may(steps, ids.fold + n) {
@@ -731,6 +730,7 @@ impl Migrator {
                     value: Cow::Owned(value),
                     src: None,
                     value_changed: false,
+                    facts: None,
                 });
             }
         }
@@ -1042,6 +1042,7 @@ impl Migrator {
                     value: Cow::Owned(value),
                     src: None,
                     value_changed: false,
+                    facts: None,
                 });
             }
         }
@@ -1261,6 +1262,7 @@ impl Migrator {
                         value: Cow::Owned(value),
                         src: None,
                         value_changed: false,
+                        facts: None,
                     });
                 }
             }
@@ -1342,6 +1344,7 @@ impl Migrator {
                         value,
                         src: None,
                         value_changed: false,
+                        facts: None,
                     });
                 }
                 None => {
@@ -1356,6 +1359,7 @@ impl Migrator {
                         x.value = value;
                     }
                     x.key = Cow::Owned(to);
+                    x.facts = None;
                 }
             }
             i += 1;
@@ -1371,7 +1375,13 @@ impl Migrator {
     ) -> Option<(String, Option<Value<'a>>, &'s Labels)> {
         let x = &w[i];
         let present = |k: &str| w.iter().any(|y| y.key == k);
-        let sources = self.renames.get(x.key.as_ref())?;
+        let sources = match x.facts {
+            Some(facts) => &facts.renames,
+            None => &self.sources.facts(&x.key).renames,
+        };
+        if sources.mapping.is_empty() && !sources.deprecated {
+            return None;
+        }
         // The value is copied only when the rename changes it.
         let owned = |value: Cow<'_, Value<'a>>| match value {
             Cow::Owned(v) => Some(v),
@@ -1404,7 +1414,7 @@ impl Migrator {
                 value = Cow::Owned(Value::Array(vec![value.into_owned()]));
             }
             let value = self.normalise_cow(&r.to, value);
-            if self.fits(&r.to, &value) {
+            if fits_type(self.rename_types[index], &value) {
                 return Some((r.to.clone(), owned(value), &self.labels.renames[index]));
             }
         }
@@ -1434,28 +1444,7 @@ impl Migrator {
 
     /// Whether a value fits the registry type of a key (unknown keys: anything).
     fn fits(&self, key: &str, value: &Value<'_>) -> bool {
-        let Some(def) = self.rules.attribute(key) else {
-            return true;
-        };
-        let all = |v: &Vec<Value<'_>>, f: fn(&Value<'_>) -> bool| v.iter().all(f);
-        match (def.ty, value) {
-            (AttributeType::String | AttributeType::TemplateString, Value::String(_)) => true,
-            (AttributeType::Int, Value::Int(_)) => true,
-            (AttributeType::Double, Value::Double(_) | Value::Int(_)) => true,
-            (AttributeType::Boolean, Value::Bool(_)) => true,
-            (AttributeType::StringArray, Value::Array(v)) => {
-                all(v, |x| matches!(x, Value::String(_)))
-            }
-            (AttributeType::IntArray, Value::Array(v)) => all(v, |x| matches!(x, Value::Int(_))),
-            (AttributeType::DoubleArray, Value::Array(v)) => {
-                all(v, |x| matches!(x, Value::Double(_) | Value::Int(_)))
-            }
-            (AttributeType::BooleanArray, Value::Array(v)) => {
-                all(v, |x| matches!(x, Value::Bool(_)))
-            }
-            (AttributeType::Any, _) => true,
-            _ => false,
-        }
+        fits_type(self.rules.attribute(key).map(|d| d.ty), value)
     }
 
     /// The conventions' spelling of a current key's value: provider aliases and renamed values
@@ -1521,6 +1510,7 @@ impl Migrator {
                     new: Some(self.show(&to, &w[i].value)),
                 });
                 w[i].key = Cow::Owned(to);
+                w[i].facts = None;
             }
         }
     }
@@ -1572,13 +1562,18 @@ impl Migrator {
                 new: Some(show(&to, &w[i].value)),
             });
             w[i].key = Cow::Owned(to);
+            w[i].facts = None;
         }
     }
 
     fn normalise_values<'a>(&self, w: &mut [Work<'_, 'a>], changes: &mut Vec<Change>) {
         for x in w.iter_mut() {
             // Most keys have no spelling to normalise: skip them without copying their value.
-            if !self.normalised_keys.iter().any(|k| *k == x.key) {
+            let normalised = match x.facts {
+                Some(facts) => facts.normalised,
+                None => self.normalised_keys.iter().any(|k| *k == x.key),
+            };
+            if !normalised {
                 continue;
             }
             let new = self.normalise(&x.key, (*x.value).clone());
@@ -1629,6 +1624,7 @@ impl Migrator {
             value: Cow::Owned(value),
             src: None,
             value_changed: false,
+            facts: None,
         });
     }
 
@@ -1889,6 +1885,17 @@ impl Migrator {
         scope: &Scope<'a>,
         w: &[Work<'_, 'a>],
     ) -> Option<String> {
+        // A span without events whose attributes stay as they are is named as it is (the
+        // migrated copy below would hold the same).
+        let unchanged = span.events.is_empty()
+            && w.len() == span.attributes.len()
+            && w.iter()
+                .zip(&span.attributes)
+                .enumerate()
+                .all(|(i, (x, a))| x.src == Some(i) && !x.value_changed && x.key == a.key);
+        if unchanged {
+            return self.name_for(span, span, resource, scope);
+        }
         // Attributes borrowed from the work list: copying a long value (a message array) only
         // to read the few keys the span type and name depend on would cost more than the rest.
         let migrated = Span {
@@ -1915,16 +1922,50 @@ impl Migrator {
             offset: span.offset,
             name_offset: span.name_offset,
         };
-        if !self.rules.is_genai_span(&migrated) {
+        self.name_for(span, &migrated, resource, scope)
+    }
+
+    /// The name of `migrated` (the span as migrated) per its span type's first template that
+    /// renders, when it differs from the name of `span` (as read).
+    fn name_for(
+        &self,
+        span: &Span<'_>,
+        migrated: &Span<'_>,
+        resource: &ResourceSpans<'_>,
+        scope: &Scope<'_>,
+    ) -> Option<String> {
+        if !self.rules.is_genai_span(migrated) {
             return None;
         }
-        let ctx = SpanContext::new(&self.rules, &migrated, resource, scope);
+        let ctx = SpanContext::new(&self.rules, migrated, resource, scope);
         let span_type = ctx.span_type()?;
         let name = span_type
             .span_names
             .iter()
             .find_map(|t| crate::rules::span_name_format::render(t, &ctx))?;
         (name != span.name).then_some(name)
+    }
+}
+
+/// Whether a value fits a registry type (`None`, a key not in the registry: anything).
+fn fits_type(ty: Option<AttributeType>, value: &Value<'_>) -> bool {
+    let Some(ty) = ty else {
+        return true;
+    };
+    let all = |v: &Vec<Value<'_>>, f: fn(&Value<'_>) -> bool| v.iter().all(f);
+    match (ty, value) {
+        (AttributeType::String | AttributeType::TemplateString, Value::String(_)) => true,
+        (AttributeType::Int, Value::Int(_)) => true,
+        (AttributeType::Double, Value::Double(_) | Value::Int(_)) => true,
+        (AttributeType::Boolean, Value::Bool(_)) => true,
+        (AttributeType::StringArray, Value::Array(v)) => all(v, |x| matches!(x, Value::String(_))),
+        (AttributeType::IntArray, Value::Array(v)) => all(v, |x| matches!(x, Value::Int(_))),
+        (AttributeType::DoubleArray, Value::Array(v)) => {
+            all(v, |x| matches!(x, Value::Double(_) | Value::Int(_)))
+        }
+        (AttributeType::BooleanArray, Value::Array(v)) => all(v, |x| matches!(x, Value::Bool(_))),
+        (AttributeType::Any, _) => true,
+        _ => false,
     }
 }
 
@@ -1980,8 +2021,8 @@ fn step_bit(step: usize) -> StepSet {
 #[derive(Debug)]
 struct Sources {
     ids: StepIds,
-    /// Exact source key → the steps it is a source of.
-    exact: HashMap<String, StepSet>,
+    /// Exact key → what the mapping does with it: one lookup per attribute.
+    keys: HashMap<String, KeyFacts>,
     /// Source key prefixes (folds, indexed conversions, prefix renames) → their steps.
     prefixes: PrefixTrie,
     /// Steps whose source keys some step can write (a rename target, a fold's messages, a
@@ -2008,10 +2049,10 @@ impl Sources {
             unpack,
             prefix,
         };
-        let mut exact: HashMap<String, StepSet> = HashMap::new();
+        let mut exact: HashMap<String, KeyFacts> = HashMap::new();
         let mut prefixes: Vec<(String, StepSet)> = Vec::new();
         let mut key =
-            |k: &str, step: usize| *exact.entry(k.to_string()).or_default() |= step_bit(step);
+            |k: &str, step: usize| exact.entry(k.to_string()).or_default().steps |= step_bit(step);
         for (n, w) in mapping.wrap_messages.iter().enumerate() {
             key(&w.from, wrap + n);
         }
@@ -2047,6 +2088,7 @@ impl Sources {
             .filter(|(k, _)| {
                 written.contains(k.as_str()) || written_prefixes.iter().any(|p| k.starts_with(p))
             })
+            .map(|(k, facts)| (k, &facts.steps))
             .chain(prefixes.iter().map(|(p, set)| (p, set)).filter(|(p, _)| {
                 written.iter().any(|k| k.starts_with(p.as_str()))
                     || written_prefixes
@@ -2058,27 +2100,80 @@ impl Sources {
         for (prefix, set) in &prefixes {
             trie.insert(prefix, *set);
         }
+        for (i, r) in mapping.renames.iter().enumerate() {
+            exact
+                .entry(r.from.clone())
+                .or_default()
+                .renames
+                .mapping
+                .push(i);
+        }
+        for d in &rules.file.deprecated_attributes {
+            exact.entry(d.key.clone()).or_default().renames.deprecated = true;
+        }
+        let normalised = mapping.value_maps.iter().map(|v| v.attribute.as_str());
+        for key in normalised.chain(["gen_ai.provider.name"]) {
+            exact.entry(key.to_string()).or_default().normalised = true;
+        }
         Sources {
             ids,
-            exact,
+            keys: exact,
             prefixes: trie,
             always,
         }
     }
 
-    /// The steps that may act on a span with these attributes: those whose source keys are
-    /// among them, and those whose sources a step may write.
-    fn of(&self, attributes: &[Attribute<'_>]) -> StepSet {
+    /// What the mapping does with a key.
+    fn facts(&self, key: &str) -> &KeyFacts {
+        self.keys.get(key).unwrap_or(&NO_FACTS)
+    }
+
+    /// The work list of a span's attributes, each with its key's facts (room is kept for
+    /// `added` more: a span gets messages, an operation, split URLs…, so adding them does not
+    /// move the list), and the steps that may act on the span: those whose source keys are
+    /// among its keys, and those whose sources a step may write.
+    fn works_of<'s, 'a>(
+        &'s self,
+        attributes: &'s [Attribute<'a>],
+        added: usize,
+    ) -> (Vec<Work<'s, 'a>>, StepSet) {
         let mut steps = self.always;
-        for a in attributes {
-            if let Some(set) = self.exact.get(a.key.as_ref()) {
-                steps |= set;
-            }
-            steps |= self.prefixes.steps_of(&a.key);
+        let mut works = Vec::with_capacity(attributes.len() + added);
+        for (i, a) in attributes.iter().enumerate() {
+            let facts = self.facts(&a.key);
+            steps |= facts.steps | self.prefixes.steps_of(&a.key);
+            works.push(Work {
+                key: a.key.clone(),
+                value: Cow::Borrowed(&a.value),
+                src: Some(i),
+                value_changed: false,
+                facts: Some(facts),
+            });
         }
-        steps
+        (works, steps)
     }
 }
+
+/// What the mapping does with one attribute key.
+#[derive(Debug, Default)]
+struct KeyFacts {
+    /// The steps it is a source of.
+    steps: StepSet,
+    /// What can rename it.
+    renames: RenameSources,
+    /// Whether its values have spellings to normalise.
+    normalised: bool,
+}
+
+/// The facts of a key the mapping does nothing with.
+static NO_FACTS: KeyFacts = KeyFacts {
+    steps: 0,
+    renames: RenameSources {
+        mapping: Vec::new(),
+        deprecated: false,
+    },
+    normalised: false,
+};
 
 /// Key prefixes and their steps as a byte trie: a key is walked once, down to where it leaves
 /// every prefix (a few bytes in for most keys), instead of being compared with each prefix.
@@ -2193,6 +2288,7 @@ fn works<'s, 'a>(attributes: &'s [Attribute<'a>], added: usize) -> Vec<Work<'s, 
         value: Cow::Borrowed(&a.value),
         src: Some(i),
         value_changed: false,
+        facts: None,
     }));
     works
 }

@@ -224,7 +224,7 @@ const NOT_AS_READ: &str = "the protobuf message differs from the one read";
 
 /// Writes a changed span: its new name, attributes and events, every other field as it was.
 fn span(msg: &[u8], plan: &SpanPlan<'_>, out: &mut Vec<u8>) -> Result<()> {
-    let fields = Fields::new(msg).collect::<Result<Vec<_>>>()?;
+    let fields = fields_of(msg)?;
     let attributes = occurrences(&fields, tag::SPAN_ATTRIBUTES);
     let edits_events = !plan.events.is_empty() || !plan.removed_events.is_empty();
     // Each replaced field's slot: where the new bytes go.
@@ -517,6 +517,16 @@ impl<'m> Iterator for Fields<'m> {
         }
         Some(field)
     }
+}
+
+/// The fields of a message, in order. Room is made for about as many as the message can
+/// hold (a field takes a few bytes, an attribute tens), so the list seldom grows.
+fn fields_of(msg: &[u8]) -> Result<Vec<Field<'_>>> {
+    let mut fields = Vec::with_capacity((msg.len() / 32 + 8).min(256));
+    for field in Fields::new(msg) {
+        fields.push(field?);
+    }
+    Ok(fields)
 }
 
 /// The occurrences of a repeated message field, in order.

@@ -296,8 +296,8 @@ pub struct Migrator {
     rules: Ruleset,
     mapping: MappingFile,
     options: Options,
-    /// What can rename each key: one lookup per attribute tells both.
-    renames: HashMap<String, RenameSources>,
+    /// The registry type of each `[[rename]]`'s target (`None`: not in the registry).
+    rename_types: Vec<Option<AttributeType>>,
     value_maps: HashMap<String, BTreeMap<String, String>>,
     /// The keys whose values have spellings to normalise (`value_maps`' and the provider's):
     /// so few that comparing (lengths first) costs less than hashing each attribute's key.
@@ -327,14 +327,18 @@ struct RenameSources {
 #[error("unknown conventions target `{0}`: use `latest` or one of {1}")]
 pub struct UnknownTarget(pub String, pub String);
 
-/// An attribute being rewritten.
+/// An attribute being rewritten. `'s` is the span's borrow: an attribute's value is borrowed from
+/// the span until a step replaces it (most are never copied).
 #[derive(Debug, Clone)]
-struct Work<'a> {
+struct Work<'s, 'a> {
     key: Cow<'a, str>,
-    value: Value<'a>,
+    value: Cow<'s, Value<'a>>,
     /// Index of the original attribute.
     src: Option<usize>,
     value_changed: bool,
+    /// What the mapping does with the key, looked up once per original attribute (`None` for
+    /// keys a step wrote: looked up when needed).
+    facts: Option<&'s KeyFacts>,
 }
 
 impl Migrator {
@@ -343,13 +347,6 @@ impl Migrator {
         mapping: MappingFile,
         options: Options,
     ) -> Result<Self, UnknownTarget> {
-        let mut renames: HashMap<String, RenameSources> = HashMap::new();
-        for (i, r) in mapping.renames.iter().enumerate() {
-            renames.entry(r.from.clone()).or_default().mapping.push(i);
-        }
-        for d in &rules.file.deprecated_attributes {
-            renames.entry(d.key.clone()).or_default().deprecated = true;
-        }
         let value_maps: HashMap<String, BTreeMap<String, String>> = mapping
             .value_maps
             .iter()
@@ -384,10 +381,14 @@ impl Migrator {
         Ok(Migrator {
             sources: Sources::new(&mapping, &rules),
             labels: MappingLabels::new(&mapping, &rules),
+            rename_types: mapping
+                .renames
+                .iter()
+                .map(|r| rules.attribute(&r.to).map(|d| d.ty))
+                .collect(),
             rules,
             mapping,
             options,
-            renames,
             value_maps,
             normalised_keys,
             missing,
@@ -440,9 +441,8 @@ impl Migrator {
         resource: &ResourceSpans<'a>,
         scope: &Scope<'a>,
     ) -> Option<SpanPlan<'a>> {
-        let mut w = works(&span.attributes, 4);
+        let (mut w, steps) = self.sources.works_of(&span.attributes, 4);
         let mut changes = Vec::new();
-        let steps = self.sources.of(&span.attributes);
         let ids = self.sources.ids;
         for (n, fold) in self.mapping.folds.iter().enumerate() {
             if may(steps, ids.fold + n) {
@@ -500,7 +500,7 @@ impl Migrator {
         }
         self.prefix_rename(&mut w, steps, &mut changes);
         self.add_operation(&mut w, hint, &mut changes);
-        let mut event_works: Vec<Vec<Work<'a>>> = span
+        let mut event_works: Vec<Vec<Work<'_, 'a>>> = span
             .events
             .iter()
             .map(|e| works(&e.attributes, 0))
@@ -570,7 +570,7 @@ impl Migrator {
         &self,
         fold: &Fold,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         if !self.target_available(&fold.to) {
@@ -585,7 +585,7 @@ impl Migrator {
             let Some((n, field)) = rest.split_once('.') else {
                 continue;
             };
-            let (Ok(n), Value::String(text)) = (n.parse::<usize>(), &x.value) else {
+            let (Ok(n), Value::String(text)) = (n.parse::<usize>(), &*x.value) else {
                 continue;
             };
             let text = text.to_string();
@@ -641,7 +641,7 @@ impl Migrator {
             .span_finish_reason
             .as_deref()
             .and_then(|k| w.iter().find(|x| x.key == k))
-            .and_then(|x| match &x.value {
+            .and_then(|x| match &*x.value {
                 Value::String(s) => Some(s.to_string()),
                 Value::Array(v) => v.first().and_then(|v| v.as_str()).map(str::to_string),
                 _ => None,
@@ -661,7 +661,7 @@ impl Migrator {
     #[allow(clippy::too_many_arguments)]
     fn put_folded<'a>(
         &self,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
         to: &str,
         json: String,
@@ -692,7 +692,7 @@ impl Migrator {
     #[allow(clippy::too_many_arguments)]
     fn place<'a>(
         &self,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
         to: &str,
         value: Value<'a>,
@@ -701,7 +701,7 @@ impl Migrator {
         old: Option<String>,
     ) -> bool {
         match w.iter().find(|x| x.key == to) {
-            Some(x) if x.value == value => {
+            Some(x) if *x.value == value => {
                 if self.options.dual_emit {
                     return false;
                 }
@@ -727,9 +727,10 @@ impl Migrator {
                 });
                 w.push(Work {
                     key: Cow::Owned(to.to_string()),
-                    value,
+                    value: Cow::Owned(value),
                     src: None,
                     value_changed: false,
+                    facts: None,
                 });
             }
         }
@@ -740,7 +741,7 @@ impl Migrator {
         &self,
         c: &Conversion,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         if !self.target_available(&c.to) {
@@ -771,7 +772,7 @@ impl Migrator {
         &self,
         c: &Conversion,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) -> bool {
         let find = |key: &str| w.iter().position(|x| x.key == key);
@@ -810,7 +811,7 @@ impl Migrator {
                     .finish_reason_from
                     .as_deref()
                     .and_then(|k| w.iter().find(|x| x.key == k))
-                    .and_then(|x| match &x.value {
+                    .and_then(|x| match &*x.value {
                         Value::String(s) => Some(s.as_ref()),
                         Value::Array(v) => v.first().and_then(Value::as_str),
                         _ => None,
@@ -823,7 +824,7 @@ impl Migrator {
                     &self.mapping.messages.finish_reasons,
                 )
             }),
-            ConversionFormat::VercelTools => match sources[0].map(|i| &w[i].value) {
+            ConversionFormat::VercelTools => match sources[0].map(|i| &*w[i].value) {
                 Some(Value::Array(items)) => items
                     .iter()
                     .map(Value::as_str)
@@ -847,7 +848,7 @@ impl Migrator {
         &self,
         c: &Conversion,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         let Some(prefix) = c.from.first() else {
@@ -908,7 +909,7 @@ impl Migrator {
         &self,
         c: &Conversion,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         use serde_json::Value as J;
@@ -981,7 +982,7 @@ impl Migrator {
                     old: if self.options.dual_emit { None } else { old },
                     new: Some(self.describe(|| format!("{}=…", c.to))),
                 });
-                w[j].value = Value::String(Cow::Owned(ordered_array(&messages)));
+                w[j].value = Cow::Owned(Value::String(Cow::Owned(ordered_array(&messages))));
                 w[j].value_changed = true;
             }
             _ => {
@@ -999,7 +1000,7 @@ impl Migrator {
     }
 
     /// `[[split-url]]`: a URL → `server.address` / `server.port`, when neither is there.
-    fn split_urls<'a>(&self, w: &mut Vec<Work<'a>>, steps: StepSet, changes: &mut Vec<Change>) {
+    fn split_urls<'a>(&self, w: &mut Vec<Work<'_, 'a>>, steps: StepSet, changes: &mut Vec<Change>) {
         for (n, split) in self.mapping.split_urls.iter().enumerate() {
             if !may(steps, self.sources.ids.split + n) || !self.target_available(&split.address) {
                 continue;
@@ -1038,15 +1039,21 @@ impl Migrator {
             for (key, value) in new {
                 w.push(Work {
                     key: Cow::Owned(key),
-                    value,
+                    value: Cow::Owned(value),
                     src: None,
                     value_changed: false,
+                    facts: None,
                 });
             }
         }
     }
 
-    fn wrap_messages<'a>(&self, w: &mut Vec<Work<'a>>, steps: StepSet, changes: &mut Vec<Change>) {
+    fn wrap_messages<'a>(
+        &self,
+        w: &mut Vec<Work<'_, 'a>>,
+        steps: StepSet,
+        changes: &mut Vec<Change>,
+    ) {
         for (n, wrap) in self.mapping.wrap_messages.iter().enumerate() {
             if !may(steps, self.sources.ids.wrap + n) || !self.target_available(&wrap.to) {
                 continue;
@@ -1054,7 +1061,7 @@ impl Migrator {
             let Some(i) = w.iter().position(|x| x.key == wrap.from) else {
                 continue;
             };
-            let Value::String(text) = &w[i].value else {
+            let Value::String(text) = &*w[i].value else {
                 continue;
             };
             let mut messages = BTreeMap::new();
@@ -1084,7 +1091,7 @@ impl Migrator {
     /// `hint`: the operation the span's attributes tell ([`Self::hinted_operation`]).
     fn operation_of<'s>(
         &self,
-        w: &[Work<'_>],
+        w: &[Work<'_, '_>],
         hint: impl Fn() -> Option<(&'s str, &'s str)>,
     ) -> Option<String> {
         if let Some(x) = w.iter().find(|x| x.key == "gen_ai.operation.name") {
@@ -1123,7 +1130,7 @@ impl Migrator {
         &self,
         c: &Combine,
         labels: &Labels,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         if !self.target_available(&c.to) {
@@ -1174,7 +1181,7 @@ impl Migrator {
         &self,
         u: &UnpackJson,
         label: &Label,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) {
         let mut start = 0;
@@ -1195,7 +1202,7 @@ impl Migrator {
         u: &UnpackJson,
         label: &Label,
         i: usize,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         changes: &mut Vec<Change>,
     ) -> bool {
         let Some(object) = w[i].value.as_str().and_then(|t| {
@@ -1243,7 +1250,7 @@ impl Migrator {
             };
             let value = self.normalise(to, value);
             match w.iter().find(|x| x.key == *to) {
-                Some(x) if x.value == value => {}
+                Some(x) if *x.value == value => {}
                 // Another value is already there (OpenInference's `llm.model_name` often holds
                 // the response model): the source stays, which keeps this field. Not reported as
                 // a conflict, so that a migrated dump migrates to itself without a word.
@@ -1252,9 +1259,10 @@ impl Migrator {
                     added.push(self.show(to, &value));
                     w.push(Work {
                         key: Cow::Owned(to.clone()),
-                        value,
+                        value: Cow::Owned(value),
                         src: None,
                         value_changed: false,
+                        facts: None,
                     });
                 }
             }
@@ -1276,7 +1284,7 @@ impl Migrator {
 
     fn rename<'a>(
         &self,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         operation: Option<&str>,
         changes: &mut Vec<Change>,
     ) {
@@ -1286,9 +1294,14 @@ impl Migrator {
                 i += 1;
                 continue;
             }
-            let Some((to, value, labels)) = self.rename_of(w, i, operation) else {
+            let Some((to, changed_value, labels)) = self.rename_of(w, i, operation) else {
                 i += 1;
                 continue;
+            };
+            // The value under the new key: the old one (borrowed) unless the rename changes it.
+            let value = match changed_value {
+                Some(v) => Cow::Owned(v),
+                None => w[i].value.clone(),
             };
             // A value moving to a content key is content under its old key too.
             let old = self.describe(|| {
@@ -1331,6 +1344,7 @@ impl Migrator {
                         value,
                         src: None,
                         value_changed: false,
+                        facts: None,
                     });
                 }
                 None => {
@@ -1340,9 +1354,12 @@ impl Migrator {
                         new: Some(new),
                     });
                     let x = &mut w[i];
-                    x.value_changed |= x.value != value;
+                    if let Cow::Owned(_) = value {
+                        x.value_changed |= x.value != value;
+                        x.value = value;
+                    }
                     x.key = Cow::Owned(to);
-                    x.value = value;
+                    x.facts = None;
                 }
             }
             i += 1;
@@ -1352,13 +1369,24 @@ impl Migrator {
     /// The new key and value of `w[i]`, when a rename applies and the value fits the new key.
     fn rename_of<'a, 's>(
         &'s self,
-        w: &[Work<'a>],
+        w: &[Work<'_, 'a>],
         i: usize,
         operation: Option<&str>,
-    ) -> Option<(String, Value<'a>, &'s Labels)> {
+    ) -> Option<(String, Option<Value<'a>>, &'s Labels)> {
         let x = &w[i];
         let present = |k: &str| w.iter().any(|y| y.key == k);
-        let sources = self.renames.get(x.key.as_ref())?;
+        let sources = match x.facts {
+            Some(facts) => &facts.renames,
+            None => &self.sources.facts(&x.key).renames,
+        };
+        if sources.mapping.is_empty() && !sources.deprecated {
+            return None;
+        }
+        // The value is copied only when the rename changes it.
+        let owned = |value: Cow<'_, Value<'a>>| match value {
+            Cow::Owned(v) => Some(v),
+            Cow::Borrowed(_) => None,
+        };
         for &index in &sources.mapping {
             let r = &self.mapping.renames[index];
             if !self.target_available(&r.to)
@@ -1369,25 +1397,25 @@ impl Migrator {
                 continue;
             }
             let mut value = map_value(&x.value, &r.value_map);
-            if let (Some(Convert::Int), Value::Double(d)) = (r.convert, &value)
+            if let (Some(Convert::Int), Value::Double(d)) = (r.convert, &*value)
                 && d.fract() == 0.0
                 && d.abs() < 9.0e15
             {
-                value = Value::Int(*d as i64);
+                value = Cow::Owned(Value::Int(*d as i64));
             }
             if let Some(scale) = r.scale {
-                value = match value {
+                value = Cow::Owned(match *value {
                     Value::Int(n) => Value::Double(scaled(n as f64, scale)),
                     Value::Double(d) => Value::Double(scaled(d, scale)),
                     _ => continue,
-                };
+                });
             }
-            if r.wrap_array && matches!(value, Value::String(_)) {
-                value = Value::Array(vec![value]);
+            if r.wrap_array && matches!(*value, Value::String(_)) {
+                value = Cow::Owned(Value::Array(vec![value.into_owned()]));
             }
-            let value = self.normalise(&r.to, value);
-            if self.fits(&r.to, &value) {
-                return Some((r.to.clone(), value, &self.labels.renames[index]));
+            let value = self.normalise_cow(&r.to, value);
+            if fits_type(self.rename_types[index], &value) {
+                return Some((r.to.clone(), owned(value), &self.labels.renames[index]));
             }
         }
         if !sources.deprecated {
@@ -1398,40 +1426,34 @@ impl Migrator {
         if !self.target_available(to) {
             return None;
         }
-        let value = self.normalise(to, map_value(&x.value, &d.value_map));
+        let value = self.normalise_cow(to, map_value(&x.value, &d.value_map));
         let labels = self.labels.deprecations.get(&d.key)?;
-        self.fits(to, &value).then(|| (to.clone(), value, labels))
+        self.fits(to, &value)
+            .then(|| (to.clone(), owned(value), labels))
+    }
+
+    /// [`Self::normalise`] of a value that may be borrowed: copied only for a key with
+    /// spellings.
+    fn normalise_cow<'v, 'a>(&self, key: &str, value: Cow<'v, Value<'a>>) -> Cow<'v, Value<'a>> {
+        if self.normalised_keys.iter().any(|k| k == key) {
+            Cow::Owned(self.normalise(key, value.into_owned()))
+        } else {
+            value
+        }
     }
 
     /// Whether a value fits the registry type of a key (unknown keys: anything).
     fn fits(&self, key: &str, value: &Value<'_>) -> bool {
-        let Some(def) = self.rules.attribute(key) else {
-            return true;
-        };
-        let all = |v: &Vec<Value<'_>>, f: fn(&Value<'_>) -> bool| v.iter().all(f);
-        match (def.ty, value) {
-            (AttributeType::String | AttributeType::TemplateString, Value::String(_)) => true,
-            (AttributeType::Int, Value::Int(_)) => true,
-            (AttributeType::Double, Value::Double(_) | Value::Int(_)) => true,
-            (AttributeType::Boolean, Value::Bool(_)) => true,
-            (AttributeType::StringArray, Value::Array(v)) => {
-                all(v, |x| matches!(x, Value::String(_)))
-            }
-            (AttributeType::IntArray, Value::Array(v)) => all(v, |x| matches!(x, Value::Int(_))),
-            (AttributeType::DoubleArray, Value::Array(v)) => {
-                all(v, |x| matches!(x, Value::Double(_) | Value::Int(_)))
-            }
-            (AttributeType::BooleanArray, Value::Array(v)) => {
-                all(v, |x| matches!(x, Value::Bool(_)))
-            }
-            (AttributeType::Any, _) => true,
-            _ => false,
-        }
+        fits_type(self.rules.attribute(key).map(|d| d.ty), value)
     }
 
     /// The conventions' spelling of a current key's value: provider aliases and renamed values
     /// from genai.toml, `[[value-map]]` from the mapping.
     fn normalise<'a>(&self, key: &str, value: Value<'a>) -> Value<'a> {
+        // Most keys have no spellings: no lookup, and an array is not rebuilt.
+        if !self.normalised_keys.iter().any(|k| k == key) {
+            return value;
+        }
         let one = |s: &str| -> Option<String> {
             if key == "gen_ai.provider.name" {
                 if let Some(d) = self.rules.deprecated_value(key, s) {
@@ -1464,7 +1486,7 @@ impl Migrator {
         }
     }
 
-    fn prefix_rename<'a>(&self, w: &mut [Work<'a>], steps: StepSet, changes: &mut Vec<Change>) {
+    fn prefix_rename<'a>(&self, w: &mut [Work<'_, 'a>], steps: StepSet, changes: &mut Vec<Change>) {
         for (n, p) in self.mapping.prefix_renames.iter().enumerate() {
             if !may(steps, self.sources.ids.prefix + n) {
                 continue;
@@ -1488,6 +1510,7 @@ impl Migrator {
                     new: Some(self.show(&to, &w[i].value)),
                 });
                 w[i].key = Cow::Owned(to);
+                w[i].facts = None;
             }
         }
     }
@@ -1497,7 +1520,7 @@ impl Migrator {
     /// replaced by the namespace. A key whose new name is taken stays (a conflict).
     fn move_squatters<'a>(
         &self,
-        w: &mut [Work<'a>],
+        w: &mut [Work<'_, 'a>],
         event: Option<&str>,
         changes: &mut Vec<Change>,
     ) {
@@ -1539,17 +1562,22 @@ impl Migrator {
                 new: Some(show(&to, &w[i].value)),
             });
             w[i].key = Cow::Owned(to);
+            w[i].facts = None;
         }
     }
 
-    fn normalise_values<'a>(&self, w: &mut [Work<'a>], changes: &mut Vec<Change>) {
+    fn normalise_values<'a>(&self, w: &mut [Work<'_, 'a>], changes: &mut Vec<Change>) {
         for x in w.iter_mut() {
             // Most keys have no spelling to normalise: skip them without copying their value.
-            if !self.normalised_keys.iter().any(|k| *k == x.key) {
+            let normalised = match x.facts {
+                Some(facts) => facts.normalised,
+                None => self.normalised_keys.iter().any(|k| *k == x.key),
+            };
+            if !normalised {
                 continue;
             }
-            let new = self.normalise(&x.key, x.value.clone());
-            if new != x.value {
+            let new = self.normalise(&x.key, (*x.value).clone());
+            if new != *x.value {
                 let mapping = match self.labels.values.get(x.key.as_ref()) {
                     Some(label) => label.clone(),
                     None => format!("value {}", x.key).into(),
@@ -1559,7 +1587,7 @@ impl Migrator {
                     old: Some(self.show(&x.key, &x.value)),
                     new: Some(self.show(&x.key, &new)),
                 });
-                x.value = new;
+                x.value = Cow::Owned(new);
                 x.value_changed = true;
             }
         }
@@ -1568,7 +1596,7 @@ impl Migrator {
     /// `hint`: the operation the span's attributes tell, and the key that tells it.
     fn add_operation<'a, 's>(
         &self,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         hint: impl Fn() -> Option<(&'s str, &'s str)>,
         changes: &mut Vec<Change>,
     ) {
@@ -1593,15 +1621,21 @@ impl Migrator {
         });
         w.push(Work {
             key: Cow::Borrowed("gen_ai.operation.name"),
-            value,
+            value: Cow::Owned(value),
             src: None,
             value_changed: false,
+            facts: None,
         });
     }
 
     /// `event`: the name of the span event these attributes belong to (all its attributes are
     /// content when it is a content event).
-    fn content<'a>(&self, w: &mut Vec<Work<'a>>, event: Option<&str>, changes: &mut Vec<Change>) {
+    fn content<'a>(
+        &self,
+        w: &mut Vec<Work<'_, 'a>>,
+        event: Option<&str>,
+        changes: &mut Vec<Change>,
+    ) {
         let action = self.options.content;
         if action == ContentAction::Keep {
             return;
@@ -1616,7 +1650,7 @@ impl Migrator {
                 continue;
             }
             let key = w[i].key.to_string();
-            let new = match (&w[i].value, action) {
+            let new = match (&*w[i].value, action) {
                 (_, ContentAction::Drop) => None,
                 (Value::String(s), ContentAction::Hash) if is_sha256_hex(s) => {
                     i += 1;
@@ -1658,7 +1692,7 @@ impl Migrator {
                     continue;
                 }
                 Some(text) => {
-                    w[i].value = Value::String(Cow::Owned(text));
+                    w[i].value = Cow::Owned(Value::String(Cow::Owned(text)));
                     w[i].value_changed = true;
                 }
             }
@@ -1673,8 +1707,8 @@ impl Migrator {
     fn hoist_event_attributes<'a>(
         &self,
         span: &Span<'a>,
-        w: &mut Vec<Work<'a>>,
-        event_works: &mut [Vec<Work<'a>>],
+        w: &mut Vec<Work<'_, 'a>>,
+        event_works: &mut [Vec<Work<'_, 'a>>],
         changes: &mut Vec<Change>,
     ) {
         for (h, labels) in self
@@ -1693,7 +1727,7 @@ impl Migrator {
                 let Some(i) = ew.iter().position(|x| x.key == h.from) else {
                     continue;
                 };
-                let value = match (h.scale, &ew[i].value) {
+                let value = match (h.scale, &*ew[i].value) {
                     (None, v) => v.clone(),
                     (Some(scale), Value::Int(n)) => Value::Double(scaled(*n as f64, scale)),
                     (Some(scale), Value::Double(d)) => Value::Double(scaled(*d, scale)),
@@ -1729,7 +1763,7 @@ impl Migrator {
         entry: &EventMessages,
         labels: &EventMessagesLabels,
         span: &Span<'a>,
-        w: &mut Vec<Work<'a>>,
+        w: &mut Vec<Work<'_, 'a>>,
         removed: &mut Vec<usize>,
         changes: &mut Vec<Change>,
     ) {
@@ -1781,7 +1815,7 @@ impl Migrator {
             .finish_reason_from
             .as_deref()
             .and_then(|k| w.iter().find(|x| x.key == k))
-            .and_then(|x| match &x.value {
+            .and_then(|x| match &*x.value {
                 Value::String(s) => Some(s.to_string()),
                 Value::Array(v) => v.first().and_then(Value::as_str).map(str::to_string),
                 _ => None,
@@ -1803,7 +1837,7 @@ impl Migrator {
         entry: &EventMessages,
         event: &Event<'_>,
         role: &str,
-        w: &[Work<'_>],
+        w: &[Work<'_, '_>],
     ) -> Option<Vec<Message>> {
         let provider = |v: &Value<'_>| -> Option<String> {
             let normal = self.normalise("gen_ai.provider.name", v.clone());
@@ -1849,8 +1883,19 @@ impl Migrator {
         span: &Span<'a>,
         resource: &ResourceSpans<'a>,
         scope: &Scope<'a>,
-        w: &[Work<'a>],
+        w: &[Work<'_, 'a>],
     ) -> Option<String> {
+        // A span without events whose attributes stay as they are is named as it is (the
+        // migrated copy below would hold the same).
+        let unchanged = span.events.is_empty()
+            && w.len() == span.attributes.len()
+            && w.iter()
+                .zip(&span.attributes)
+                .enumerate()
+                .all(|(i, (x, a))| x.src == Some(i) && !x.value_changed && x.key == a.key);
+        if unchanged {
+            return self.name_for(span, span, resource, scope);
+        }
         // Attributes borrowed from the work list: copying a long value (a message array) only
         // to read the few keys the span type and name depend on would cost more than the rest.
         let migrated = Span {
@@ -1877,16 +1922,50 @@ impl Migrator {
             offset: span.offset,
             name_offset: span.name_offset,
         };
-        if !self.rules.is_genai_span(&migrated) {
+        self.name_for(span, &migrated, resource, scope)
+    }
+
+    /// The name of `migrated` (the span as migrated) per its span type's first template that
+    /// renders, when it differs from the name of `span` (as read).
+    fn name_for(
+        &self,
+        span: &Span<'_>,
+        migrated: &Span<'_>,
+        resource: &ResourceSpans<'_>,
+        scope: &Scope<'_>,
+    ) -> Option<String> {
+        if !self.rules.is_genai_span(migrated) {
             return None;
         }
-        let ctx = SpanContext::new(&self.rules, &migrated, resource, scope);
+        let ctx = SpanContext::new(&self.rules, migrated, resource, scope);
         let span_type = ctx.span_type()?;
         let name = span_type
             .span_names
             .iter()
             .find_map(|t| crate::rules::span_name_format::render(t, &ctx))?;
         (name != span.name).then_some(name)
+    }
+}
+
+/// Whether a value fits a registry type (`None`, a key not in the registry: anything).
+fn fits_type(ty: Option<AttributeType>, value: &Value<'_>) -> bool {
+    let Some(ty) = ty else {
+        return true;
+    };
+    let all = |v: &Vec<Value<'_>>, f: fn(&Value<'_>) -> bool| v.iter().all(f);
+    match (ty, value) {
+        (AttributeType::String | AttributeType::TemplateString, Value::String(_)) => true,
+        (AttributeType::Int, Value::Int(_)) => true,
+        (AttributeType::Double, Value::Double(_) | Value::Int(_)) => true,
+        (AttributeType::Boolean, Value::Bool(_)) => true,
+        (AttributeType::StringArray, Value::Array(v)) => all(v, |x| matches!(x, Value::String(_))),
+        (AttributeType::IntArray, Value::Array(v)) => all(v, |x| matches!(x, Value::Int(_))),
+        (AttributeType::DoubleArray, Value::Array(v)) => {
+            all(v, |x| matches!(x, Value::Double(_) | Value::Int(_)))
+        }
+        (AttributeType::BooleanArray, Value::Array(v)) => all(v, |x| matches!(x, Value::Bool(_))),
+        (AttributeType::Any, _) => true,
+        _ => false,
     }
 }
 
@@ -1942,8 +2021,8 @@ fn step_bit(step: usize) -> StepSet {
 #[derive(Debug)]
 struct Sources {
     ids: StepIds,
-    /// Exact source key → the steps it is a source of.
-    exact: HashMap<String, StepSet>,
+    /// Exact key → what the mapping does with it: one lookup per attribute.
+    keys: HashMap<String, KeyFacts>,
     /// Source key prefixes (folds, indexed conversions, prefix renames) → their steps.
     prefixes: PrefixTrie,
     /// Steps whose source keys some step can write (a rename target, a fold's messages, a
@@ -1970,10 +2049,10 @@ impl Sources {
             unpack,
             prefix,
         };
-        let mut exact: HashMap<String, StepSet> = HashMap::new();
+        let mut exact: HashMap<String, KeyFacts> = HashMap::new();
         let mut prefixes: Vec<(String, StepSet)> = Vec::new();
         let mut key =
-            |k: &str, step: usize| *exact.entry(k.to_string()).or_default() |= step_bit(step);
+            |k: &str, step: usize| exact.entry(k.to_string()).or_default().steps |= step_bit(step);
         for (n, w) in mapping.wrap_messages.iter().enumerate() {
             key(&w.from, wrap + n);
         }
@@ -2009,6 +2088,7 @@ impl Sources {
             .filter(|(k, _)| {
                 written.contains(k.as_str()) || written_prefixes.iter().any(|p| k.starts_with(p))
             })
+            .map(|(k, facts)| (k, &facts.steps))
             .chain(prefixes.iter().map(|(p, set)| (p, set)).filter(|(p, _)| {
                 written.iter().any(|k| k.starts_with(p.as_str()))
                     || written_prefixes
@@ -2020,27 +2100,80 @@ impl Sources {
         for (prefix, set) in &prefixes {
             trie.insert(prefix, *set);
         }
+        for (i, r) in mapping.renames.iter().enumerate() {
+            exact
+                .entry(r.from.clone())
+                .or_default()
+                .renames
+                .mapping
+                .push(i);
+        }
+        for d in &rules.file.deprecated_attributes {
+            exact.entry(d.key.clone()).or_default().renames.deprecated = true;
+        }
+        let normalised = mapping.value_maps.iter().map(|v| v.attribute.as_str());
+        for key in normalised.chain(["gen_ai.provider.name"]) {
+            exact.entry(key.to_string()).or_default().normalised = true;
+        }
         Sources {
             ids,
-            exact,
+            keys: exact,
             prefixes: trie,
             always,
         }
     }
 
-    /// The steps that may act on a span with these attributes: those whose source keys are
-    /// among them, and those whose sources a step may write.
-    fn of(&self, attributes: &[Attribute<'_>]) -> StepSet {
+    /// What the mapping does with a key.
+    fn facts(&self, key: &str) -> &KeyFacts {
+        self.keys.get(key).unwrap_or(&NO_FACTS)
+    }
+
+    /// The work list of a span's attributes, each with its key's facts (room is kept for
+    /// `added` more: a span gets messages, an operation, split URLs…, so adding them does not
+    /// move the list), and the steps that may act on the span: those whose source keys are
+    /// among its keys, and those whose sources a step may write.
+    fn works_of<'s, 'a>(
+        &'s self,
+        attributes: &'s [Attribute<'a>],
+        added: usize,
+    ) -> (Vec<Work<'s, 'a>>, StepSet) {
         let mut steps = self.always;
-        for a in attributes {
-            if let Some(set) = self.exact.get(a.key.as_ref()) {
-                steps |= set;
-            }
-            steps |= self.prefixes.steps_of(&a.key);
+        let mut works = Vec::with_capacity(attributes.len() + added);
+        for (i, a) in attributes.iter().enumerate() {
+            let facts = self.facts(&a.key);
+            steps |= facts.steps | self.prefixes.steps_of(&a.key);
+            works.push(Work {
+                key: a.key.clone(),
+                value: Cow::Borrowed(&a.value),
+                src: Some(i),
+                value_changed: false,
+                facts: Some(facts),
+            });
         }
-        steps
+        (works, steps)
     }
 }
+
+/// What the mapping does with one attribute key.
+#[derive(Debug, Default)]
+struct KeyFacts {
+    /// The steps it is a source of.
+    steps: StepSet,
+    /// What can rename it.
+    renames: RenameSources,
+    /// Whether its values have spellings to normalise.
+    normalised: bool,
+}
+
+/// The facts of a key the mapping does nothing with.
+static NO_FACTS: KeyFacts = KeyFacts {
+    steps: 0,
+    renames: RenameSources {
+        mapping: Vec::new(),
+        deprecated: false,
+    },
+    normalised: false,
+};
 
 /// Key prefixes and their steps as a byte trie: a key is walked once, down to where it leaves
 /// every prefix (a few bytes in for most keys), instead of being compared with each prefix.
@@ -2148,19 +2281,20 @@ fn may(steps: StepSet, step: usize) -> bool {
 
 /// The work list of an attribute list, with room for `added` more attributes (a span gets
 /// messages, an operation, split URLs…), so adding them does not move the list.
-fn works<'a>(attributes: &[Attribute<'a>], added: usize) -> Vec<Work<'a>> {
+fn works<'s, 'a>(attributes: &'s [Attribute<'a>], added: usize) -> Vec<Work<'s, 'a>> {
     let mut works = Vec::with_capacity(attributes.len() + added);
     works.extend(attributes.iter().enumerate().map(|(i, a)| Work {
         key: a.key.clone(),
-        value: a.value.clone(),
+        value: Cow::Borrowed(&a.value),
         src: Some(i),
         value_changed: false,
+        facts: None,
     }));
     works
 }
 
 /// The items of a rewritten attribute list, or `None` when it is unchanged.
-fn items_if_changed<'a>(w: Vec<Work<'a>>, original: &[Attribute<'a>]) -> Option<Vec<Item<'a>>> {
+fn items_if_changed<'a>(w: Vec<Work<'_, 'a>>, original: &[Attribute<'a>]) -> Option<Vec<Item<'a>>> {
     let changed = w.len() != original.len()
         || w.iter()
             .enumerate()
@@ -2175,19 +2309,20 @@ fn items_if_changed<'a>(w: Vec<Work<'a>>, original: &[Attribute<'a>]) -> Option<
                         Item::Rename(i, x.key.into_owned())
                     }
                 }
-                _ => Item::New(x.key.into_owned(), x.value),
+                _ => Item::New(x.key.into_owned(), x.value.into_owned()),
             })
             .collect()
     })
 }
 
-fn map_value<'a>(value: &Value<'a>, map: &BTreeMap<String, String>) -> Value<'a> {
+/// `value` under a `value-map`: a copy only when the map changes it.
+fn map_value<'v, 'a>(value: &'v Value<'a>, map: &BTreeMap<String, String>) -> Cow<'v, Value<'a>> {
     match value {
-        Value::String(s) => match map.get(s.as_ref()) {
-            Some(new) => Value::String(Cow::Owned(new.clone())),
-            None => value.clone(),
+        Value::String(s) if !map.is_empty() => match map.get(s.as_ref()) {
+            Some(new) => Cow::Owned(Value::String(Cow::Owned(new.clone()))),
+            None => Cow::Borrowed(value),
         },
-        _ => value.clone(),
+        _ => Cow::Borrowed(value),
     }
 }
 
@@ -2427,25 +2562,71 @@ struct ToolCall {
 }
 
 fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serialises")
+    let mut out = String::with_capacity(s.len() + 2);
+    push_json_string(&mut out, s);
+    out
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it (`"`, `\\`, and control
+/// characters: `\b \t \n \f \r` by name, the others as `\u00xx`), without a string of its own.
+pub(super) fn push_json_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Escaped bytes are ASCII: the slices end on character boundaries.
+        out.push_str(&s[start..i]);
+        start = i + 1;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends a JSON value kept as written when the text is JSON, else a JSON string.
+fn push_json_or_string(out: &mut String, s: &str) {
+    match serde_json::from_str::<&RawValue>(s) {
+        Ok(raw) => out.push_str(raw.get()),
+        Err(_) => push_json_string(out, s),
+    }
 }
 
 /// A JSON value kept as written when the text is JSON, else a JSON string.
 fn json_or_string(s: &str) -> String {
-    match serde_json::from_str::<&RawValue>(s) {
-        Ok(raw) => raw.get().to_string(),
-        Err(_) => json_string(s),
-    }
+    let mut out = String::new();
+    push_json_or_string(&mut out, s);
+    out
 }
 
 /// A function tool definition of the conventions.
 fn function_definition(name: &str, description: Option<&str>, parameters: Option<&str>) -> String {
-    let mut s = format!("{{\"type\":\"function\",\"name\":{}", json_string(name));
+    let mut s = String::from("{\"type\":\"function\",\"name\":");
+    push_json_string(&mut s, name);
     if let Some(d) = description {
-        s.push_str(&format!(",\"description\":{}", json_string(d)));
+        s.push_str(",\"description\":");
+        push_json_string(&mut s, d);
     }
     if let Some(p) = parameters {
-        s.push_str(&format!(",\"parameters\":{}", json_or_string(p)));
+        s.push_str(",\"parameters\":");
+        push_json_or_string(&mut s, p);
     }
     s.push('}');
     s
@@ -2653,6 +2834,7 @@ fn messages_json(
     roles: &BTreeMap<String, String>,
     finish_reasons: &BTreeMap<String, String>,
 ) -> String {
+    // Written in one buffer (no string per part): message JSON is most of what planning makes.
     let mut out = String::from("[");
     for (n, m) in messages.values().enumerate() {
         if n > 0 {
@@ -2660,42 +2842,55 @@ fn messages_json(
         }
         let role = m.role.as_deref().unwrap_or("user");
         let role = roles.get(role).map_or(role, String::as_str);
-        out.push_str(&format!("{{\"role\":{},\"parts\":[", json_string(role)));
-        let mut parts = Vec::new();
+        out.push_str("{\"role\":");
+        push_json_string(&mut out, role);
+        out.push_str(",\"parts\":[");
+        let mut first_part = true;
+        let mut part = |out: &mut String| {
+            if !std::mem::take(&mut first_part) {
+                out.push(',');
+            }
+        };
         match (&m.content, &m.tool_call_id) {
             // A tool result whose content was not captured still answers its call.
-            (content, Some(id)) => parts.push(format!(
-                "{{\"type\":\"tool_call_response\",\"id\":{},\"response\":{}}}",
-                json_string(id),
-                content
-                    .as_deref()
-                    .map_or_else(|| "null".to_string(), json_string)
-            )),
-            (Some(content), None) => parts.push(format!(
-                "{{\"type\":\"text\",\"content\":{}}}",
-                json_string(content)
-            )),
+            (content, Some(id)) => {
+                part(&mut out);
+                out.push_str("{\"type\":\"tool_call_response\",\"id\":");
+                push_json_string(&mut out, id);
+                out.push_str(",\"response\":");
+                match content {
+                    Some(content) => push_json_string(&mut out, content),
+                    None => out.push_str("null"),
+                }
+                out.push('}');
+            }
+            (Some(content), None) => {
+                part(&mut out);
+                out.push_str("{\"type\":\"text\",\"content\":");
+                push_json_string(&mut out, content);
+                out.push('}');
+            }
             (None, None) => {}
         }
         for call in m.tool_calls.values() {
-            let mut part = String::from("{\"type\":\"tool_call\"");
+            part(&mut out);
+            out.push_str("{\"type\":\"tool_call\"");
             if let Some(id) = &call.id {
-                part.push_str(&format!(",\"id\":{}", json_string(id)));
+                out.push_str(",\"id\":");
+                push_json_string(&mut out, id);
             }
-            part.push_str(&format!(
-                ",\"name\":{}",
-                json_string(call.name.as_deref().unwrap_or(""))
-            ));
+            out.push_str(",\"name\":");
+            push_json_string(&mut out, call.name.as_deref().unwrap_or(""));
             if let Some(args) = &call.arguments {
-                part.push_str(&format!(",\"arguments\":{}", json_or_string(args)));
+                out.push_str(",\"arguments\":");
+                push_json_or_string(&mut out, args);
             }
-            part.push('}');
-            parts.push(part);
+            out.push('}');
         }
-        out.push_str(&parts.join(","));
         out.push(']');
         if let Some(name) = &m.name {
-            out.push_str(&format!(",\"name\":{}", json_string(name)));
+            out.push_str(",\"name\":");
+            push_json_string(&mut out, name);
         }
         if let Some(span_reason) = finish {
             let reason =
@@ -2708,7 +2903,8 @@ fn messages_json(
                         "tool_call"
                     });
             let reason = finish_reasons.get(reason).map_or(reason, String::as_str);
-            out.push_str(&format!(",\"finish_reason\":{}", json_string(reason)));
+            out.push_str(",\"finish_reason\":");
+            push_json_string(&mut out, reason);
         }
         out.push('}');
     }
@@ -2744,6 +2940,24 @@ fn scaled(value: f64, scale: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        for text in [
+            "",
+            "plain",
+            "quote \" and backslash \\ and / slash",
+            "tabs\tlines\nreturns\r\u{8}\u{c}\u{0}\u{1f}\u{7f}",
+            "non-ASCII: é ü 中文 🎉 \u{2028}",
+            &every_ascii,
+        ] {
+            let mut out = String::from("prefix");
+            push_json_string(&mut out, text);
+            let expected = serde_json::to_string(text).unwrap();
+            assert_eq!(out, format!("prefix{expected}"));
+        }
+    }
 
     /// Skipping the steps whose sources a span lacks changes no plan: every real and migrate
     /// fixture, under each option set, plans the same with every step run on every span.

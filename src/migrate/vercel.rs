@@ -9,10 +9,13 @@
 //! as written (a generic part: the schema allows any `type`). System messages stay in the input
 //! messages, as OpenInference's converter does.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use super::engine::push_json_string;
 
 #[derive(Deserialize)]
 struct ModelMessage<'a> {
@@ -111,12 +114,21 @@ struct OutputWrapper<'a> {
 }
 
 fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serialises")
+    let mut out = String::with_capacity(s.len() + 2);
+    push_json_string(&mut out, s);
+    out
+}
+
+/// Whether a JSON value as written is a string (a value of another type is not read as one:
+/// serde_json's error for it costs more than the check).
+fn is_json_string(raw: &RawValue) -> bool {
+    raw.get().starts_with('"')
 }
 
 /// Tool arguments: a string holding JSON is written as that JSON.
 fn arguments(raw: &RawValue) -> String {
-    if let Ok(text) = serde_json::from_str::<String>(raw.get())
+    if is_json_string(raw)
+        && let Ok(text) = serde_json::from_str::<String>(raw.get())
         && let Ok(inner) = serde_json::from_str::<&RawValue>(&text)
     {
         return inner.get().to_string();
@@ -152,10 +164,11 @@ fn part(raw: &RawValue) -> Option<String> {
         }
         "tool-result" => {
             let output = p.output.or(p.result)?;
-            let response = match serde_json::from_str::<OutputWrapper<'_>>(output.get()) {
-                Ok(wrapper) => wrapper.value.get(),
-                Err(_) => output.get(),
+            let wrapper = match output.get().starts_with('{') {
+                true => serde_json::from_str::<OutputWrapper<'_>>(output.get()).ok(),
+                false => None,
             };
+            let response = wrapper.map_or(output.get(), |w| w.value.get());
             let mut s = String::from("{\"type\":\"tool_call_response\"");
             if let Some(id) = &p.tool_call_id {
                 s.push_str(&format!(",\"id\":{}", json_string(id)));
@@ -169,32 +182,54 @@ fn part(raw: &RawValue) -> Option<String> {
 }
 
 fn message(role: &str, parts: &[String], roles: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    push_message(&mut out, role, parts, roles);
+    out
+}
+
+/// Appends a message `{role, parts}`.
+fn push_message(out: &mut String, role: &str, parts: &[String], roles: &BTreeMap<String, String>) {
     let role = roles.get(role).map_or(role, String::as_str);
-    format!(
-        "{{\"role\":{},\"parts\":[{}]}}",
-        json_string(role),
-        parts.join(",")
-    )
+    out.push_str("{\"role\":");
+    push_json_string(out, role);
+    out.push_str(",\"parts\":[");
+    for (n, part) in parts.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(part);
+    }
+    out.push_str("]}");
 }
 
 /// `ai.prompt.messages`: a JSON array of model messages → `gen_ai.input.messages`.
 pub fn prompt_messages(json: &str, roles: &BTreeMap<String, String>) -> Option<String> {
     let messages: Vec<ModelMessage<'_>> = serde_json::from_str(json).ok()?;
-    let mut out = Vec::new();
-    for m in messages {
-        let parts = match serde_json::from_str::<String>(m.content.get()) {
-            Ok(text) => vec![format!(
-                "{{\"type\":\"text\",\"content\":{}}}",
-                json_string(&text)
-            )],
-            Err(_) => {
+    let mut out = String::with_capacity(json.len() + 64);
+    out.push('[');
+    for (n, m) in messages.into_iter().enumerate() {
+        // A string content is one text part; anything else must be an array of parts.
+        let parts = match is_json_string(m.content) {
+            true => {
+                let text = serde_json::from_str::<Cow<'_, str>>(m.content.get()).ok()?;
+                let mut part = String::with_capacity(text.len() + 32);
+                part.push_str("{\"type\":\"text\",\"content\":");
+                push_json_string(&mut part, &text);
+                part.push('}');
+                vec![part]
+            }
+            false => {
                 let raw: Vec<&RawValue> = serde_json::from_str(m.content.get()).ok()?;
                 raw.into_iter().map(part).collect::<Option<Vec<_>>>()?
             }
         };
-        out.push(message(&m.role, &parts, roles));
+        if n > 0 {
+            out.push(',');
+        }
+        push_message(&mut out, &m.role, &parts, roles);
     }
-    Some(format!("[{}]", out.join(",")))
+    out.push(']');
+    Some(out)
 }
 
 #[derive(Deserialize)]

@@ -20,7 +20,6 @@ use std::borrow::Cow;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
 };
-use prost::Message as _;
 use prost::encoding::{encode_varint, encoded_len_varint};
 
 use super::engine::{Item, SpanPlan};
@@ -225,7 +224,7 @@ const NOT_AS_READ: &str = "the protobuf message differs from the one read";
 
 /// Writes a changed span: its new name, attributes and events, every other field as it was.
 fn span(msg: &[u8], plan: &SpanPlan<'_>, out: &mut Vec<u8>) -> Result<()> {
-    let fields = Fields::new(msg).collect::<Result<Vec<_>>>()?;
+    let fields = fields_of(msg)?;
     let attributes = occurrences(&fields, tag::SPAN_ATTRIBUTES);
     let edits_events = !plan.events.is_empty() || !plan.removed_events.is_empty();
     // Each replaced field's slot: where the new bytes go.
@@ -320,14 +319,9 @@ fn key_values(
                 nested(out, field, |out| renamed_key_value(field.data, key, out))?;
             }
             Item::New(key, value) => {
-                let kv = KeyValue {
-                    key: key.clone(),
-                    value: Some(any_value(value)),
-                    ..KeyValue::default()
-                };
                 encode_varint(u64::from(number << 3 | u32::from(LEN)), out);
-                encode_varint(kv.encoded_len() as u64, out);
-                kv.encode_raw(out);
+                encode_varint(key_value_len(key, value) as u64, out);
+                encode_key_value(key, value, out);
             }
         }
     }
@@ -337,6 +331,23 @@ fn key_values(
 /// A `KeyValue` under a new key: its key field replaced, the rest (the value, any other field)
 /// as it was. `msg` was read before, so its fields are well formed.
 fn renamed_key_value(msg: &[u8], key: &str, out: &mut Vec<u8>) -> Result<()> {
+    // The usual layout (prost's: the key, then the value): the new key, then the rest copied
+    // in one piece, when it holds no other key field.
+    let mut fields = Fields::new(msg);
+    if let Some(first) = fields.next().transpose()?
+        && first.number == tag::KEY_VALUE_KEY
+    {
+        let rest_at = fields.pos;
+        let mut more_keys = false;
+        for field in fields {
+            more_keys |= field?.number == tag::KEY_VALUE_KEY;
+        }
+        if !more_keys {
+            string_field(out, tag::KEY_VALUE_KEY, key);
+            out.extend_from_slice(&msg[rest_at..]);
+            return Ok(());
+        }
+    }
     let fields = Fields::new(msg).collect::<Result<Vec<_>>>()?;
     let at = slot(&fields, tag::KEY_VALUE_KEY);
     for (i, field) in fields.iter().enumerate() {
@@ -421,6 +432,13 @@ impl<'m> Fields<'m> {
     }
 
     fn varint(&mut self) -> Result<u64> {
+        // Most tags and lengths fit one byte: read without the general reader's call.
+        if let Some(&byte) = self.msg.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(byte));
+        }
         wire::read_varint(self.msg, &mut self.pos, 0).map_err(|e| e.message)
     }
 
@@ -501,6 +519,16 @@ impl<'m> Iterator for Fields<'m> {
     }
 }
 
+/// The fields of a message, in order. Room is made for about as many as the message can
+/// hold (a field takes a few bytes, an attribute tens), so the list seldom grows.
+fn fields_of(msg: &[u8]) -> Result<Vec<Field<'_>>> {
+    let mut fields = Vec::with_capacity((msg.len() / 32 + 8).min(256));
+    for field in Fields::new(msg) {
+        fields.push(field?);
+    }
+    Ok(fields)
+}
+
 /// The occurrences of a repeated message field, in order.
 fn occurrences<'f, 'm>(fields: &'f [Field<'m>], number: u32) -> Vec<&'f Field<'m>> {
     fields.iter().filter(|f| f.is(number)).collect()
@@ -514,6 +542,118 @@ fn slot(fields: &[Field<'_>], number: u32) -> usize {
         .position(|f| f.number == number)
         .or_else(|| fields.iter().position(|f| f.number > number))
         .unwrap_or(fields.len())
+}
+
+/// `AnyValue` field numbers (its `value` oneof).
+mod any {
+    pub const STRING: u32 = 1;
+    pub const BOOL: u32 = 2;
+    pub const INT: u32 = 3;
+    pub const DOUBLE: u32 = 4;
+    pub const ARRAY: u32 = 5;
+    pub const KVLIST: u32 = 6;
+    pub const BYTES: u32 = 7;
+    /// `ArrayValue.values`, `KeyValueList.values`.
+    pub const VALUES: u32 = 1;
+    /// `KeyValue.value`.
+    pub const KEY_VALUE_VALUE: u32 = 2;
+}
+
+/// The encoded length of a length-delimited field of `len` bytes, tag included (field numbers
+/// here are under 16: one byte of tag).
+fn len_field_len(len: usize) -> usize {
+    1 + encoded_len_varint(len as u64) + len
+}
+
+/// The encoded length of a `KeyValue { key, value: Some(value) }`, as prost computes it: the
+/// key left out when empty, the value always there (a oneof member even when it is a default).
+fn key_value_len(key: &str, value: &Value<'_>) -> usize {
+    let key = if key.is_empty() {
+        0
+    } else {
+        len_field_len(key.len())
+    };
+    key + len_field_len(any_value_len(value))
+}
+
+fn any_value_len(value: &Value<'_>) -> usize {
+    match value {
+        Value::Empty => 0,
+        Value::String(s) => len_field_len(s.len()),
+        Value::Bool(_) => 2,
+        Value::Int(i) => 1 + encoded_len_varint(*i as u64),
+        Value::Double(_) => 9,
+        Value::Bytes(b) => len_field_len(b.len()),
+        Value::Array(items) => len_field_len(array_len(items)),
+        Value::KvList(kvs) => len_field_len(kv_list_len(kvs)),
+    }
+}
+
+fn array_len(items: &[Value<'_>]) -> usize {
+    items.iter().map(|v| len_field_len(any_value_len(v))).sum()
+}
+
+fn kv_list_len(kvs: &[crate::model::Attribute<'_>]) -> usize {
+    kvs.iter()
+        .map(|kv| len_field_len(key_value_len(&kv.key, &kv.value)))
+        .sum()
+}
+
+/// A length-delimited field's tag and length.
+fn len_header(out: &mut Vec<u8>, number: u32, len: usize) {
+    encode_varint(u64::from(number << 3 | u32::from(LEN)), out);
+    encode_varint(len as u64, out);
+}
+
+/// Encodes a `KeyValue` (its fields, without its own tag and length) straight from the model
+/// value: the bytes prost writes for `KeyValue { key, value: Some(any_value(value)) }`, without
+/// copying the value into prost's types first.
+fn encode_key_value(key: &str, value: &Value<'_>, out: &mut Vec<u8>) {
+    string_field(out, tag::KEY_VALUE_KEY, key);
+    len_header(out, any::KEY_VALUE_VALUE, any_value_len(value));
+    encode_any_value(value, out);
+}
+
+/// Encodes an `AnyValue`'s fields (see [`encode_key_value`]).
+fn encode_any_value(value: &Value<'_>, out: &mut Vec<u8>) {
+    let varint_tag = |number: u32| u64::from(number << 3 | u32::from(VARINT));
+    match value {
+        Value::Empty => {}
+        Value::String(s) => {
+            len_header(out, any::STRING, s.len());
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bool(b) => {
+            encode_varint(varint_tag(any::BOOL), out);
+            encode_varint(u64::from(*b), out);
+        }
+        Value::Int(i) => {
+            encode_varint(varint_tag(any::INT), out);
+            encode_varint(*i as u64, out);
+        }
+        Value::Double(d) => {
+            encode_varint(u64::from(any::DOUBLE << 3 | u32::from(I64)), out);
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        Value::Bytes(b) => {
+            len_header(out, any::BYTES, b.len());
+            out.extend_from_slice(b);
+        }
+        Value::Array(items) => {
+            len_header(out, any::ARRAY, array_len(items));
+            for item in items {
+                len_header(out, any::VALUES, any_value_len(item));
+                encode_any_value(item, out);
+            }
+        }
+        Value::KvList(kvs) => {
+            len_header(out, any::KVLIST, kv_list_len(kvs));
+            for kv in kvs {
+                len_header(out, any::VALUES, key_value_len(&kv.key, &kv.value));
+                encode_key_value(&kv.key, &kv.value, out);
+            }
+        }
+    }
 }
 
 /// A model value as a protobuf `AnyValue`.
@@ -546,12 +686,63 @@ pub fn any_value(value: &Value<'_>) -> AnyValue {
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message as _;
 
     use super::*;
     use crate::input::{InputFormat, LoadedFile};
     use crate::migrate::mapping::MappingFile;
     use crate::migrate::{ContentAction, Migrator, Options};
     use crate::rules::Ruleset;
+
+    #[test]
+    fn new_key_values_are_encoded_as_prost_encodes_them() {
+        use crate::model::Attribute;
+        let kv = |key: &str, value: Value<'static>| Attribute {
+            key: Cow::Owned(key.to_string()),
+            value,
+            offset: 0,
+        };
+        let long = "x".repeat(300);
+        let values = vec![
+            Value::Empty,
+            Value::String(Cow::Borrowed("")),
+            Value::String(Cow::Borrowed("gpt-4o")),
+            Value::String(Cow::Owned(long.clone())),
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::Int(0),
+            Value::Int(-1),
+            Value::Int(i64::MAX),
+            Value::Double(0.0),
+            Value::Double(-0.5),
+            Value::Bytes(Vec::new()),
+            Value::Bytes(vec![0, 1, 2]),
+            Value::Array(Vec::new()),
+            Value::Array(vec![
+                Value::String(Cow::Borrowed("stop")),
+                Value::Empty,
+                Value::Array(vec![Value::Int(3), Value::Double(1.5)]),
+            ]),
+            Value::KvList(vec![
+                kv("", Value::Int(1)),
+                kv("a", Value::String(Cow::Owned(long))),
+                kv("b", Value::KvList(vec![kv("c", Value::Empty)])),
+            ]),
+        ];
+        for key in ["", "gen_ai.request.model"] {
+            for value in &values {
+                let prost_kv = KeyValue {
+                    key: key.to_string(),
+                    value: Some(any_value(value)),
+                    ..KeyValue::default()
+                };
+                let mut out = Vec::new();
+                encode_key_value(key, value, &mut out);
+                assert_eq!(out, prost_kv.encode_to_vec(), "{key:?} = {value:?}");
+                assert_eq!(key_value_len(key, value), prost_kv.encoded_len());
+            }
+        }
+    }
 
     /// The protobuf dumps the tests migrate: the real ones, and the hand-written event
     /// fixtures encoded by prost.

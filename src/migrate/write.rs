@@ -220,17 +220,74 @@ fn json_string(s: &str) -> String {
     out
 }
 
-/// Appends `s` as a JSON string, as serde_json writes it: a string without quotes, backslashes
-/// and control characters (nearly every key and most values) is copied between quotes without
-/// going through the serializer.
+/// Appends `s` as a JSON string, byte for byte as serde_json writes it. Reads a word of eight
+/// bytes at a time and copies the runs between the bytes to escape whole: new message
+/// attributes are JSON text, with a quote every few bytes.
 fn push_json_string(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::to_string(s).expect("a string serialises"));
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for i in (0..bytes.len()).step_by(8) {
+        let mut flagged = to_escape(word_at(bytes, i));
+        while flagged != 0 {
+            let at = i + (flagged.trailing_zeros() / 8) as usize;
+            // `at` is at an ASCII byte, so the run ends on a character boundary.
+            out.push_str(&s[run..at]);
+            push_escape(out, bytes[at]);
+            run = at + 1;
+            flagged &= flagged - 1;
+        }
     }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
+/// The high bit set of each byte of `word` that a JSON string must escape: `"`, `\\` and the
+/// control characters (below 0x20).
+fn to_escape(word: u64) -> u64 {
+    const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each zero byte of `x`, exactly (no carry crosses bytes: the low seven bits
+    // plus 0x7f set the high bit unless they are all zero).
+    let zero_bytes = |x: u64| !(((x & !HIGH_BITS) + !HIGH_BITS) | x | !HIGH_BITS);
+    zero_bytes(word & (LOW_BITS * 0xe0))
+        | zero_bytes(word ^ (LOW_BITS * u64::from(b'"')))
+        | zero_bytes(word ^ (LOW_BITS * u64::from(b'\\')))
+}
+
+/// The eight bytes of `bytes` from `i` as a little-endian word (the first byte lowest), padded
+/// with spaces (which need no escape) past the end.
+fn word_at(bytes: &[u8], i: usize) -> u64 {
+    if let Some(Ok(word)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        return u64::from_le_bytes(word);
+    }
+    let mut word = [b' '; 8];
+    let chunk = bytes.get(i..).unwrap_or_default();
+    let len = chunk.len().min(8);
+    word[..len].copy_from_slice(&chunk[..len]);
+    u64::from_le_bytes(word)
+}
+
+/// The escape serde_json writes for `byte` (one [`to_escape`] flags).
+fn push_escape(out: &mut String, byte: u8) {
+    const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let short = match byte {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        0x08 => "\\b",
+        0x0c => "\\f",
+        b'\n' => "\\n",
+        b'\r' => "\\r",
+        b'\t' => "\\t",
+        _ => {
+            out.push_str("\\u00");
+            out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(HEX_DIGITS[usize::from(byte & 0xf)]));
+            return;
+        }
+    };
+    out.push_str(short);
 }
 
 /// One OTLP/JSON `KeyValue`.
@@ -335,6 +392,26 @@ mod tests {
             "del \u{7f}, é, \u{2028}, emoji 🦀",
         ] {
             assert_eq!(json_string(s), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn every_byte_to_escape_is_found_at_every_position_of_a_word() {
+        // Each special byte at each offset of strings longer than a few words, next to
+        // multi-byte characters, so that the word-at-a-time search and its tail both see it.
+        let specials = [
+            '"', '\\', '\n', '\u{0}', '\u{1f}', '\u{8}', '\u{c}', '\u{7f}', 'é', '🦀',
+        ];
+        for len in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
+            for at in 0..=len {
+                for special in specials {
+                    let s: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .chain([special, 'b'])
+                        .collect();
+                    assert_eq!(json_string(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
+                }
+            }
         }
     }
 }

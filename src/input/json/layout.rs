@@ -214,7 +214,7 @@ fn string_end(b: &[u8], pos: usize) -> Result<usize, JsonError> {
     let mut i = pos + 1;
     loop {
         let rest = b.get(i..).unwrap_or_default();
-        let Some(found) = memchr::memchr2(b'"', b'\\', rest) else {
+        let Some(found) = quote_or_backslash(rest) else {
             return Err(unexpected(pos, "a closed string"));
         };
         i += found;
@@ -224,6 +224,53 @@ fn string_end(b: &[u8], pos: usize) -> Result<usize, JsonError> {
             return Ok(i + 1);
         }
     }
+}
+
+/// How far into a string [`quote_or_backslash`] looks a word at a time before it hands over to
+/// `memchr`, whose setup costs more than it saves on the short keys and values most strings are
+/// (and on values holding JSON text, with an escaped quote every few bytes).
+const SHORT_STRING: usize = 64;
+
+/// The index of the first `"` or `\\` in `bytes`: a word of eight bytes at a time for the first
+/// [`SHORT_STRING`] bytes, then with `memchr` (long strings: message content).
+fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const QUOTES: u64 = LOW_BITS * b'"' as u64;
+    const BACKSLASHES: u64 = LOW_BITS * b'\\' as u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        if i >= SHORT_STRING {
+            return memchr::memchr2(b'"', b'\\', &bytes[i..]).map(|found| i + found);
+        }
+        let word = word_at(bytes, i);
+        let flagged = zero_bytes(word ^ QUOTES) | zero_bytes(word ^ BACKSLASHES);
+        if flagged != 0 {
+            return Some(i + (flagged.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    None
+}
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes of `bytes` from `i` as a little-endian word (the first byte lowest), padded
+/// with spaces past the end (a space is not what any search here looks for).
+fn word_at(bytes: &[u8], i: usize) -> u64 {
+    if let Some(Ok(word)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        return u64::from_le_bytes(word);
+    }
+    let mut word = [b' '; 8];
+    let chunk = bytes.get(i..).unwrap_or_default();
+    let len = chunk.len().min(8);
+    word[..len].copy_from_slice(&chunk[..len]);
+    u64::from_le_bytes(word)
+}
+
+/// The high bit set of the first zero byte of `x` (the classic test: a borrow can flag bytes
+/// above the first zero byte wrongly, never the first one, and only that one is used).
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
 }
 
 /// Where the value starting at `pos` ends.
@@ -331,13 +378,22 @@ fn elements(
     }
 }
 
-/// Whether the key token at `key` is `name` (escapes decoded, as serde does).
+/// Whether the key token at `key` is `name` (escapes decoded, as serde does). Inlined, so that
+/// the comparison with each constant name is a few instructions.
+#[inline(always)]
 fn key_is(b: &[u8], key: &std::ops::Range<usize>, name: &str) -> bool {
     let token = &b[key.clone()];
     let inner = &token[1..token.len() - 1];
-    if !inner.contains(&b'\\') {
+    if inner.len() == name.len() {
         return inner == name.as_bytes();
     }
+    // An escape sequence is longer than what it stands for, so only a longer token can be an
+    // escaped spelling of `name` (nearly every mismatch stops here).
+    inner.len() > name.len() && inner.contains(&b'\\') && escaped_key_is(token, name)
+}
+
+/// Whether a key token with escapes is `name` once decoded.
+fn escaped_key_is(token: &[u8], name: &str) -> bool {
     serde_json::from_slice::<String>(token).is_ok_and(|k| k == name)
 }
 
@@ -413,6 +469,42 @@ mod tests {
         // Only the wanted spans, in order; an index past the last span is left out.
         let some = span_layouts_at(text, &[0, 2, 7]).unwrap();
         assert_eq!(some, vec![layouts[0].clone(), layouts[2].clone()]);
+    }
+
+    #[test]
+    fn string_ends_are_found_in_short_and_long_strings_with_escapes_anywhere() {
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 72, 200] {
+            for at in (0..len).step_by(3) {
+                for escape in ["\\\"", "\\\\", "\\n", "\\u0022", "é"] {
+                    let inner: String = (0..len)
+                        .map(|i| if i == at { escape } else { "a" })
+                        .collect();
+                    let text = format!("\"{inner}\",1");
+                    assert_eq!(
+                        string_end(text.as_bytes(), 0).unwrap(),
+                        text.len() - 2,
+                        "{text:?}"
+                    );
+                    // Unclosed: an error, not a panic or a wrong end.
+                    assert!(string_end(&text.as_bytes()[..inner.len() + 1], 0).is_err());
+                }
+            }
+        }
+        // Escapes back to back, across word boundaries.
+        for n in 0..20 {
+            for unit in ["\\\"", "\\\\", "a\\\"", "ab\\\\\\\""] {
+                let text = format!("\"{}\"]", unit.repeat(n));
+                assert_eq!(
+                    string_end(text.as_bytes(), 0).unwrap(),
+                    text.len() - 1,
+                    "{text:?}"
+                );
+            }
+        }
+        let escaped = b"\"n\\u0061me\"";
+        assert!(key_is(escaped, &(0..escaped.len()), "name"));
+        assert!(!key_is(escaped, &(0..escaped.len()), "nam"));
+        assert!(!key_is(b"\"nam\"", &(0..5), "name"));
     }
 
     #[test]

@@ -38,7 +38,7 @@
 
 use std::cell::OnceCell;
 
-use super::ruleset::{Operation, PresentAttributes};
+use super::ruleset::Operation;
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
 use crate::model::Attribute;
@@ -69,7 +69,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     }
     // The span's keys are looked up once, not scanned once per requirement; the label is
     // built only for a finding.
-    let present = PresentAttributes::of(ctx);
+    let present = ctx.present();
     let aggregate = ctx
         .operation
         .is_some_and(|o| ctx.rules.is_aggregate_operation(o.name));
@@ -77,9 +77,10 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let label = OnceCell::new();
     let label = || label.get_or_init(|| ctx.span_type_label()).as_str();
     let mut recommended = Vec::new();
-    for compiled in ctx.requirement_table() {
-        // Opt-in attributes are neither required nor listed as recommended.
-        if compiled.requirement.level == Level::OptIn || present.has(ctx, compiled) {
+    // Opt-in attributes are neither required nor listed as recommended, and others that
+    // could not be reported either are left out of the walk (see `CompiledRequirement::live`).
+    for compiled in ctx.requirement_table().iter().filter(|c| c.live) {
+        if present.has(ctx, compiled) {
             continue;
         }
         let requirement = &compiled.requirement;

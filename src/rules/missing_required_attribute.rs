@@ -38,7 +38,7 @@
 
 use std::cell::OnceCell;
 
-use super::ruleset::Operation;
+use super::ruleset::{CompiledRequirement, Operation};
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
 use crate::model::Attribute;
@@ -88,7 +88,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         if requirement.level == Level::Recommended
             && requirement.condition.is_none()
             && !compiled.recommended_ignored(aggregate)
-            && deprecated_source(ctx, key, compiled.replaces_deprecated).is_none()
+            && !holds_what_it_replaces(ctx, compiled)
         {
             recommended.push(key);
         }
@@ -180,6 +180,15 @@ fn help(ctx: &SpanContext<'_, '_>, key: &str) -> String {
         Some(brief) if !brief.is_empty() => ["set `", key, "`: ", brief].concat(),
         _ => ["set `", key, "`"].concat(),
     }
+}
+
+/// Whether the span carries a deprecated attribute that the requirement's attribute replaces
+/// ([`deprecated_source`], with the replaced attributes known from the compiled requirement).
+fn holds_what_it_replaces(ctx: &SpanContext<'_, '_>, compiled: &CompiledRequirement) -> bool {
+    compiled.replaces_deprecated
+        && compiled
+            .replaced(ctx.rules)
+            .any(|d| ctx.span.attribute(&d.key).is_some())
 }
 
 /// A deprecated attribute on the span that the missing one replaces (`may_replace`: whether

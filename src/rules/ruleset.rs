@@ -313,6 +313,7 @@ impl Ruleset {
             recommended_ignored,
             aggregate_ignored: self.aggregate_ignore.is_match(key),
             replaces_deprecated: self.replacing.contains_key(key),
+            replaced: self.replacing.get(key).cloned().unwrap_or_default(),
         }
     }
 
@@ -866,9 +867,21 @@ pub struct CompiledRequirement {
     aggregate_ignored: bool,
     /// Some deprecated attribute has this one as its replacement.
     pub replaces_deprecated: bool,
+    /// The deprecated attributes this one replaces ([`Ruleset::replaced_by`]), as indices.
+    replaced: Vec<usize>,
 }
 
 impl CompiledRequirement {
+    /// [`Ruleset::replaced_by`] of the attribute, without looking it up.
+    pub fn replaced<'r>(
+        &'r self,
+        rules: &'r Ruleset,
+    ) -> impl Iterator<Item = &'r DeprecatedAttribute> + 'r {
+        self.replaced
+            .iter()
+            .map(|&i| &rules.file.deprecated_attributes[i])
+    }
+
     /// [`Ruleset::recommended_ignored`] of the key, on a span of an aggregate operation or not.
     pub fn recommended_ignored(&self, aggregate_operation: bool) -> bool {
         self.recommended_ignored || (aggregate_operation && self.aggregate_ignored)
@@ -1575,6 +1588,13 @@ mod tests {
                         assert_eq!(
                             c.replaces_deprecated,
                             rules.replaced_by(key).next().is_some(),
+                            "{key}"
+                        );
+                        let replaced = |d: &DeprecatedAttribute| std::ptr::from_ref(d);
+                        assert!(
+                            c.replaced(&rules)
+                                .map(replaced)
+                                .eq(rules.replaced_by(key).map(replaced)),
                             "{key}"
                         );
                     }

@@ -30,8 +30,6 @@
 //! `content-policy = "allow"` (or `"redacted"`, when a redactor replaces it) in `spanlint.toml`.
 //! spanlint never prints the content itself.
 
-use std::borrow::Cow;
-
 use super::messages::{Shape, get, last_members};
 use super::rulesfile::ContentMode;
 use super::{RuleInfo, SpanContext, keys};
@@ -68,24 +66,9 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         ("the content policy forbids it", HELP)
     };
     // Span attributes, and attributes of span events (`gen_ai.client.inference.operation.details`
-    // carries `gen_ai.input.messages` too).
-    let content = ctx
-        .all_attributes_with_facts(|e| !ctx.rules.is_content_event(&e.name))
-        .filter(|(_, facts)| facts.content)
-        .map(|(a, _)| a)
-        .filter(|a| carries_content(ctx, a))
-        .filter(|a| !(redacted && is_redacted(ctx, &a.value)));
-    // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
-    let label = |key| keys::indexed_pattern(key).map_or(Cow::Borrowed(key), Cow::Owned);
-    for group in keys::group(content, label) {
-        out.push(
-            ctx.finding(&INFO, Some(&group.first.key), group.first.offset, || {
-                let mut message = String::from("content recorded in ");
-                group.append_to(&mut message);
-                message.extend([" (", why, ")"]);
-                (message, Some(help.to_string()))
-            }),
-        );
+    // carries `gen_ai.input.messages` too), when some key is content at all.
+    if ctx.all_keys().content() {
+        content_attributes(ctx, redacted, why, help, out);
     }
     for event in &ctx.span.events {
         let all_redacted =
@@ -104,6 +87,32 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
                 (message, Some(help.to_string()))
             }));
         }
+    }
+}
+
+/// The findings on content attributes, one per key or indexed key pattern.
+fn content_attributes(
+    ctx: &SpanContext<'_, '_>,
+    redacted: bool,
+    why: &str,
+    help: &str,
+    out: &mut Vec<Finding>,
+) {
+    let content = ctx
+        .all_attributes_with_facts(|e| !ctx.rules.is_content_event(&e.name))
+        .filter(|(_, facts)| facts.content)
+        .filter(|(a, _)| carries_content(ctx, a))
+        .filter(|(a, _)| !(redacted && is_redacted(ctx, &a.value)));
+    // `gen_ai.prompt.0.content`, `gen_ai.prompt.1.content`, … make one finding.
+    for group in keys::group(content, keys::Label::Pattern) {
+        out.push(
+            ctx.finding(&INFO, Some(&group.first.key), group.first.offset, || {
+                let mut message = String::from("content recorded in ");
+                group.append_to(&mut message);
+                message.extend([" (", why, ")"]);
+                (message, Some(help.to_string()))
+            }),
+        );
     }
 }
 

@@ -31,6 +31,9 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
+    if !ctx.all_keys().deprecated() {
+        return;
+    }
     for (attribute, facts) in ctx.all_attributes_with_facts(|_| true) {
         let Some(deprecated) = ctx.rules.deprecated_of(facts) else {
             continue;

@@ -25,6 +25,9 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
+    if !ctx.own_keys().deprecated_values() {
+        return;
+    }
     for (attribute, facts) in ctx.attributes_with_facts() {
         if facts.deprecated.is_some() || !facts.deprecated_values {
             continue;

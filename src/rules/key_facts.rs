@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use foldhash::HashMap;
 
 /// What the rules need to know about one attribute key under one ruleset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct KeyFacts {
     /// [`Ruleset::is_content_attribute`](super::Ruleset::is_content_attribute).
     pub content: bool,
@@ -39,6 +39,87 @@ pub struct KeyFacts {
     pub deprecated_values: bool,
     /// [`Ruleset::is_resource_attribute`](super::Ruleset::is_resource_attribute).
     pub resource: bool,
+    /// Some segment of the key is a number (`gen_ai.prompt.0.content`: see
+    /// [`super::keys::indexed_pattern`]).
+    pub indexed: bool,
+    /// The facts above that a span's [`KeysSummary`] gathers, for this one key.
+    pub summary: KeysSummary,
+}
+
+/// Which of a few facts some key of a span has (its own keys, or all its keys, its events'
+/// included), so a rule with nothing to look at returns without going through the keys. Each
+/// key's is worked out once, with its [`KeyFacts`]; a span's is their union.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KeysSummary {
+    flags: u8,
+    /// Bit `i` set: some key lies under the prefix of the rules file's `i`-th
+    /// `[[provider-namespace]]` (the 32nd and later set bit 31, which then means "maybe":
+    /// see [`super::ruleset::provider_namespace_bit`]).
+    pub provider_namespaces: u32,
+}
+
+impl KeysSummary {
+    const CONTENT: u8 = 1;
+    const SQUATTER: u8 = 1 << 1;
+    const METRIC: u8 = 1 << 2;
+    const DEPRECATED: u8 = 1 << 3;
+    const DEPRECATED_VALUES: u8 = 1 << 4;
+    const RESOURCE: u8 = 1 << 5;
+
+    /// One key's summary, from its facts and the provider namespaces it lies under.
+    pub fn of_key(facts: &KeyFacts, provider_namespaces: u32) -> Self {
+        let flag = |set: bool, flag: u8| if set { flag } else { 0 };
+        KeysSummary {
+            flags: flag(facts.content, Self::CONTENT)
+                | flag(facts.squatter && facts.metric.is_none(), Self::SQUATTER)
+                | flag(facts.metric.is_some(), Self::METRIC)
+                | flag(facts.deprecated.is_some(), Self::DEPRECATED)
+                | flag(
+                    facts.deprecated.is_none() && facts.deprecated_values,
+                    Self::DEPRECATED_VALUES,
+                )
+                | flag(facts.resource, Self::RESOURCE),
+            provider_namespaces,
+        }
+    }
+
+    /// The summary of the keys of both.
+    pub fn union(self, other: Self) -> Self {
+        KeysSummary {
+            flags: self.flags | other.flags,
+            provider_namespaces: self.provider_namespaces | other.provider_namespaces,
+        }
+    }
+
+    /// Some key is content ([`KeyFacts::content`]).
+    pub fn content(self) -> bool {
+        self.flags & Self::CONTENT != 0
+    }
+
+    /// Some key squats a reserved namespace without naming a metric.
+    pub fn squatter(self) -> bool {
+        self.flags & Self::SQUATTER != 0
+    }
+
+    /// Some key names a metric ([`KeyFacts::metric`]).
+    pub fn metric(self) -> bool {
+        self.flags & Self::METRIC != 0
+    }
+
+    /// Some key is deprecated ([`KeyFacts::deprecated`]).
+    pub fn deprecated(self) -> bool {
+        self.flags & Self::DEPRECATED != 0
+    }
+
+    /// Some key is not deprecated itself but has deprecated values.
+    pub fn deprecated_values(self) -> bool {
+        self.flags & Self::DEPRECATED_VALUES != 0
+    }
+
+    /// Some key is resource identity ([`KeyFacts::resource`]).
+    pub fn resource(self) -> bool {
+        self.flags & Self::RESOURCE != 0
+    }
 }
 
 // Indices are `u32` (a rules file has far fewer entries), so a span's facts are half the size
@@ -94,32 +175,38 @@ pub fn memoized(ruleset_id: u64, key: &str, compute: impl FnOnce(&str) -> KeyFac
 
 /// The facts of each of `keys`, appended to `out` in order: [`memoized`] for each key, with
 /// the memo borrowed once for a run of remembered keys instead of once per key (a span's keys
-/// are nearly all remembered).
-pub fn memoized_all<'k>(
+/// are nearly all remembered). `key` gives an item's key (items are a span's attributes: a
+/// slice walks faster than a chain of iterators).
+pub fn memoized_all<T>(
     ruleset_id: u64,
-    keys: impl IntoIterator<Item = &'k str>,
+    items: &[T],
+    key: impl Fn(&T) -> &str,
     compute: impl Fn(&str) -> KeyFacts,
     out: &mut Vec<KeyFacts>,
 ) {
-    let mut keys = keys.into_iter();
-    loop {
+    let mut rest = items;
+    while !rest.is_empty() {
         // Remembered keys' facts, up to the first key that is not remembered.
-        let unknown = MEMO.with_borrow(|memo| {
+        let remembered = MEMO.with_borrow(|memo| {
             if memo.ruleset != Some(ruleset_id) {
-                return keys.next();
+                return 0;
             }
-            for key in keys.by_ref() {
-                match memo.facts.get(key) {
+            let mut count = 0;
+            for item in rest {
+                match memo.facts.get(key(item)) {
                     Some(facts) => out.push(*facts),
-                    None => return Some(key),
+                    None => break,
                 }
+                count += 1;
             }
-            None
+            count
         });
-        let Some(key) = unknown else {
+        rest = &rest[remembered..];
+        let Some((first, after)) = rest.split_first() else {
             return;
         };
-        out.push(memoized(ruleset_id, key, &compute));
+        out.push(memoized(ruleset_id, key(first), &compute));
+        rest = after;
     }
 }
 
@@ -138,6 +225,11 @@ mod tests {
         deprecated: None,
         deprecated_values: false,
         resource: false,
+        indexed: false,
+        summary: KeysSummary {
+            flags: KeysSummary::CONTENT,
+            provider_namespaces: 0,
+        },
     };
     const NO: KeyFacts = KeyFacts {
         content: false,
@@ -150,6 +242,11 @@ mod tests {
         deprecated: None,
         deprecated_values: false,
         resource: true,
+        indexed: true,
+        summary: KeysSummary {
+            flags: KeysSummary::RESOURCE,
+            provider_namespaces: 1,
+        },
     };
 
     #[test]
@@ -172,13 +269,19 @@ mod tests {
         // Nothing remembered, some remembered, all remembered.
         for _ in 0..2 {
             let mut out = Vec::new();
-            memoized_all(id, keys, facts, &mut out);
+            memoized_all(id, &keys, |k: &&str| *k, facts, &mut out);
             let expected: Vec<KeyFacts> = keys.iter().map(|k| facts(k)).collect();
             assert_eq!(out, expected);
         }
         // Appends, and a memo of another ruleset is not read.
         let mut out = vec![YES];
-        memoized_all(next_ruleset_id(), ["a.y", "b"], |_| NO, &mut out);
+        memoized_all(
+            next_ruleset_id(),
+            &["a.y", "b"],
+            |k: &&str| *k,
+            |_| NO,
+            &mut out,
+        );
         assert_eq!(out, [YES, NO, NO]);
     }
 

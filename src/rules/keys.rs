@@ -5,28 +5,42 @@ use std::borrow::Cow;
 
 use foldhash::HashMap;
 
+use super::key_facts::KeyFacts;
 use crate::model::Attribute;
 
 /// `gen_ai.prompt.0.content` → `gen_ai.prompt.*.content`; `None` when no segment is a number.
 pub fn indexed_pattern(key: &str) -> Option<String> {
+    let mut pattern = String::new();
+    write_indexed_pattern(key, &mut pattern).then_some(pattern)
+}
+
+/// [`indexed_pattern`] written into `pattern` (cleared first; left empty and `false` when no
+/// segment is a number), so a caller labelling many keys reuses one buffer.
+fn write_indexed_pattern(key: &str, pattern: &mut String) -> bool {
     // Runs for every content and squatting key of every span: one pass over the bytes (`.` is
-    // ASCII, so every cut is a char boundary), and no allocation for a key that is not indexed.
-    let mut pattern: Option<String> = None;
+    // ASCII, so every cut is a char boundary), and nothing written for a key that is not
+    // indexed.
+    pattern.clear();
+    let mut indexed = false;
     // The key's text from here on is not in the pattern yet.
     let mut copied = 0;
     let mut start = 0;
     for segment in key.as_bytes().split(|&b| b == b'.') {
         if is_index(segment) {
-            let pattern = pattern.get_or_insert_with(|| String::with_capacity(key.len()));
+            if !indexed {
+                pattern.reserve(key.len());
+                indexed = true;
+            }
             pattern.push_str(&key[copied..start]);
             pattern.push('*');
             copied = start + segment.len();
         }
         start += segment.len() + 1;
     }
-    let mut pattern = pattern?;
-    pattern.push_str(&key[copied..]);
-    Some(pattern)
+    if indexed {
+        pattern.push_str(&key[copied..]);
+    }
+    indexed
 }
 
 /// A segment of a flattened key that is a list index (`0`, `12`).
@@ -36,11 +50,37 @@ fn is_index(segment: &[u8]) -> bool {
 
 /// `gen_ai.prompt.0.content` → `gen_ai.prompt.*`: the key up to its first numeric segment.
 pub fn indexed_prefix(key: &str) -> Option<String> {
-    let mut pattern = indexed_pattern(key)?;
+    let mut prefix = String::new();
+    write_indexed_prefix(key, &mut prefix).then_some(prefix)
+}
+
+/// [`indexed_prefix`] written into `prefix`, as [`write_indexed_pattern`].
+fn write_indexed_prefix(key: &str, prefix: &mut String) -> bool {
+    if !write_indexed_pattern(key, prefix) {
+        return false;
+    }
     // The first `.*` (two bytes: a byte scan, cheaper than setting up a substring search).
-    let star = pattern.as_bytes().windows(2).position(|w| w == b".*")?;
-    pattern.truncate(star + 2);
-    Some(pattern)
+    match prefix.as_bytes().windows(2).position(|w| w == b".*") {
+        Some(star) => {
+            prefix.truncate(star + 2);
+            true
+        }
+        None => {
+            prefix.clear();
+            false
+        }
+    }
+}
+
+/// How [`group`] labels each key.
+#[derive(Debug, Clone, Copy)]
+pub enum Label<'l> {
+    /// Its [`indexed_pattern`] (`gen_ai.prompt.*.content`), or the key itself.
+    Pattern,
+    /// Its [`indexed_prefix`] (`gen_ai.prompt.*`), or the key itself.
+    Prefix,
+    /// This label, for every key.
+    Fixed(&'l str),
 }
 
 /// A group of attributes that one finding reports: every key of one indexed pattern, or one
@@ -78,11 +118,12 @@ impl KeyGroup<'_, '_> {
 /// findings of one rule are nearly always a handful).
 const LINEAR_GROUPS: usize = 16;
 
-/// Groups attributes by `label` (first-seen order), so `gen_ai.prompt.0.role`,
+/// Groups attributes (with their keys' facts, which tell the indexed keys) by their `label`
+/// (first-seen order), so `gen_ai.prompt.0.role`,
 /// `gen_ai.prompt.1.role`, … make one finding instead of one each.
 pub fn group<'s, 'a>(
-    attributes: impl Iterator<Item = &'s Attribute<'a>>,
-    label: impl Fn(&'s str) -> Cow<'s, str>,
+    attributes: impl Iterator<Item = (&'s Attribute<'a>, KeyFacts)>,
+    label: Label<'s>,
 ) -> Vec<KeyGroup<'s, 'a>>
 where
     'a: 's,
@@ -91,10 +132,19 @@ where
     // 10^10 comparisons, so past a few groups the labels are indexed in a map.
     let mut groups: Vec<KeyGroup<'s, 'a>> = Vec::new();
     let mut index: Option<HashMap<String, usize>> = None;
-    for attribute in attributes {
-        let name = label(&attribute.key);
+    // An indexed key's label is written here, and copied only for a new group.
+    let mut written = String::new();
+    for (attribute, facts) in attributes {
+        let key: &'s str = &attribute.key;
+        written.clear();
+        let name: &str = match label {
+            Label::Fixed(fixed) => fixed,
+            Label::Pattern if facts.indexed && write_indexed_pattern(key, &mut written) => &written,
+            Label::Prefix if facts.indexed && write_indexed_prefix(key, &mut written) => &written,
+            Label::Pattern | Label::Prefix => key,
+        };
         let found = match &index {
-            Some(index) => index.get(name.as_ref()).copied(),
+            Some(index) => index.get(name).copied(),
             None => groups.iter().position(|g| g.label == name),
         };
         if let Some(i) = found {
@@ -104,6 +154,11 @@ where
         if let Some(index) = &mut index {
             index.insert(name.to_string(), groups.len());
         }
+        let name: Cow<'s, str> = match label {
+            Label::Fixed(fixed) => Cow::Borrowed(fixed),
+            _ if written.is_empty() => Cow::Borrowed(key),
+            _ => Cow::Owned(written.clone()),
+        };
         groups.push(KeyGroup {
             label: name,
             first: attribute,
@@ -202,8 +257,17 @@ mod tests {
         }
     }
 
-    fn labelled(key: &str) -> Cow<'_, str> {
-        indexed_pattern(key).map_or(Cow::Borrowed(key), Cow::Owned)
+    /// Each attribute with the facts `group` reads.
+    fn with_facts<'s>(
+        attributes: &'s [Attribute<'static>],
+    ) -> impl Iterator<Item = (&'s Attribute<'static>, KeyFacts)> {
+        attributes.iter().map(|a| {
+            let facts = KeyFacts {
+                indexed: indexed_pattern(&a.key).is_some(),
+                ..KeyFacts::default()
+            };
+            (a, facts)
+        })
     }
 
     #[test]
@@ -215,7 +279,7 @@ mod tests {
                 (0..40).map(move |i| attribute(format!("lib.key{i}.{round}.content")))
             })
             .collect();
-        let groups = group(attributes.iter(), labelled);
+        let groups = group(with_facts(&attributes), Label::Pattern);
         assert_eq!(groups.len(), 40);
         for (i, g) in groups.iter().enumerate() {
             assert_eq!(g.label, format!("lib.key{i}.*.content"));
@@ -230,7 +294,7 @@ mod tests {
             .iter()
             .map(|k| attribute(k.to_string()))
             .collect();
-        let groups = group(attributes.iter(), labelled);
+        let groups = group(with_facts(&attributes), Label::Pattern);
         let counts: Vec<(&str, usize)> =
             groups.iter().map(|g| (g.label.as_ref(), g.count)).collect();
         assert_eq!(counts, [("a.b", 2), ("a.c", 1)]);

@@ -29,6 +29,9 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
+    if !ctx.own_keys().metric() {
+        return;
+    }
     for (attribute, facts) in ctx.attributes_with_facts() {
         let Some(metric) = ctx.rules.metric_named(facts) else {
             continue;

@@ -38,7 +38,7 @@
 
 use std::cell::OnceCell;
 
-use super::ruleset::{Operation, PresentAttributes};
+use super::ruleset::{CompiledRequirement, Operation};
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
 use crate::model::Attribute;
@@ -69,7 +69,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     }
     // The span's keys are looked up once, not scanned once per requirement; the label is
     // built only for a finding.
-    let present = PresentAttributes::of(ctx);
+    let present = ctx.present();
     let aggregate = ctx
         .operation
         .is_some_and(|o| ctx.rules.is_aggregate_operation(o.name));
@@ -77,9 +77,10 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let label = OnceCell::new();
     let label = || label.get_or_init(|| ctx.span_type_label()).as_str();
     let mut recommended = Vec::new();
-    for compiled in ctx.requirement_table() {
-        // Opt-in attributes are neither required nor listed as recommended.
-        if compiled.requirement.level == Level::OptIn || present.has(ctx, compiled) {
+    // Opt-in attributes are neither required nor listed as recommended, and others that
+    // could not be reported either are left out of the walk (see `CompiledRequirement::live`).
+    for compiled in ctx.requirement_table().iter().filter(|c| c.live) {
+        if present.has(ctx, compiled) {
             continue;
         }
         let requirement = &compiled.requirement;
@@ -87,7 +88,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         if requirement.level == Level::Recommended
             && requirement.condition.is_none()
             && !compiled.recommended_ignored(aggregate)
-            && deprecated_source(ctx, key, compiled.replaces_deprecated).is_none()
+            && !holds_what_it_replaces(ctx, compiled)
         {
             recommended.push(key);
         }
@@ -179,6 +180,15 @@ fn help(ctx: &SpanContext<'_, '_>, key: &str) -> String {
         Some(brief) if !brief.is_empty() => ["set `", key, "`: ", brief].concat(),
         _ => ["set `", key, "`"].concat(),
     }
+}
+
+/// Whether the span carries a deprecated attribute that the requirement's attribute replaces
+/// ([`deprecated_source`], with the replaced attributes known from the compiled requirement).
+fn holds_what_it_replaces(ctx: &SpanContext<'_, '_>, compiled: &CompiledRequirement) -> bool {
+    compiled.replaces_deprecated
+        && compiled
+            .replaced(ctx.rules)
+            .any(|d| ctx.span.attribute(&d.key).is_some())
 }
 
 /// A deprecated attribute on the span that the missing one replaces (`may_replace`: whether

@@ -18,8 +18,7 @@
 //! Set `gen_ai.provider.name` to the provider actually called, and record only that provider's
 //! attributes.
 
-use std::borrow::Cow;
-
+use super::ruleset::provider_namespace_bit;
 use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
 
@@ -33,17 +32,19 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let Some(provider) = ctx.provider() else {
         return;
     };
-    for namespace in &ctx.rules.file.provider_namespaces {
-        if namespace.providers.iter().any(|p| p == provider) {
+    // Which namespaces some key lies under, known from the keys' facts.
+    let present = ctx.own_keys().provider_namespaces;
+    for (i, namespace) in ctx.rules.file.provider_namespaces.iter().enumerate() {
+        if present & provider_namespace_bit(i) == 0
+            || namespace.providers.iter().any(|p| p == provider)
+        {
             continue;
         }
         let foreign = ctx
-            .span
-            .attributes
-            .iter()
-            .filter(|a| a.key.starts_with(namespace.prefix.as_str()));
+            .attributes_with_facts()
+            .filter(|(a, _)| a.key.starts_with(namespace.prefix.as_str()));
         let prefix = namespace.prefix.trim_end_matches('.');
-        if let Some(group) = keys::group(foreign, |_| Cow::Borrowed(prefix))
+        if let Some(group) = keys::group(foreign, keys::Label::Fixed(prefix))
             .into_iter()
             .next()
         {

@@ -23,8 +23,6 @@
 //! `allow-keys = ["gen_ai.myapp.*"]` in `spanlint.toml` (or in the rules file's
 //! `[[reserved-namespace]] allow` list).
 
-use std::borrow::Cow;
-
 use super::{RuleInfo, SpanContext, keys};
 use crate::finding::{Finding, Severity};
 
@@ -35,17 +33,18 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
+    if !ctx.all_keys().squatter() {
+        return;
+    }
     let squatters = ctx
         .all_attributes_with_facts(|_| true)
         .filter(|(_, facts)| facts.squatter)
         // A metric name as a key is `metric-name-as-attribute`'s (more specific) finding.
         .filter(|(_, facts)| facts.metric.is_none())
         // Recorded content is `content-recorded`'s finding; one error per key is enough.
-        .filter(|(_, facts)| ctx.rules.content_allowed() || !facts.content)
-        .map(|(a, _)| a);
+        .filter(|(_, facts)| ctx.rules.content_allowed() || !facts.content);
     // Indexed keys (`gen_ai.prompt.0.role`, `gen_ai.prompt.1.role`, …) make one finding.
-    let label = |key| keys::indexed_prefix(key).map_or(Cow::Borrowed(key), Cow::Owned);
-    for group in keys::group(squatters, label) {
+    for group in keys::group(squatters, keys::Label::Prefix) {
         let Some(namespace) = ctx.rules.reserved_namespace(&group.first.key) else {
             continue;
         };

@@ -27,6 +27,9 @@ pub const INFO: RuleInfo = RuleInfo {
 };
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
+    if !ctx.own_keys().resource() {
+        return;
+    }
     for (attribute, facts) in ctx.attributes_with_facts() {
         if !facts.resource {
             continue;

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::Settings;
-use super::key_facts::{self, KeyFacts};
+use super::key_facts::{self, KeyFacts, KeysSummary};
 use super::messages::MessageAttribute;
 use super::rulesfile::{
     AttributeDef, AttributeType, Condition, ContentMode, DeprecatedAttribute, DeprecatedEvent,
@@ -94,6 +94,11 @@ pub struct Ruleset {
     metrics: HashSet<String>,
     resource_attributes: HashSet<String>,
     deprecated_events: HashMap<String, usize>,
+    /// Per span type, the kind it selects (`select-kind`, parsed once).
+    span_type_kinds: Vec<Option<SpanKind>>,
+    /// Per `[[tokens.part-of]]`, the registry indices of its total and of its parts (see
+    /// [`SpanContext::registry_attribute`]).
+    token_part_indices: Vec<(Option<usize>, Vec<Option<usize>>)>,
     /// Per span type, its requirements compiled for the per-span check (when first asked for:
     /// a run compiles only the tables of the span types it meets).
     base_requirements: Vec<OnceLock<Vec<CompiledRequirement>>>,
@@ -239,6 +244,20 @@ impl Ruleset {
             metrics: file.metrics.names.iter().cloned().collect(),
             resource_attributes: file.resource.identity.iter().cloned().collect(),
             deprecated_events: index_by(&file.deprecated_events, |e| e.name.clone()),
+            span_type_kinds: file
+                .span_types
+                .iter()
+                .map(|t| t.select_kind.as_deref().and_then(parse_kind))
+                .collect(),
+            token_part_indices: {
+                let attributes = index_by(&file.attributes, |a| a.key.clone());
+                let index = |key: &String| attributes.get(key).copied();
+                file.tokens
+                    .part_of
+                    .iter()
+                    .map(|p| (index(&p.total), p.parts.iter().map(index).collect()))
+                    .collect()
+            },
             base_requirements: file.span_types.iter().map(|_| OnceLock::new()).collect(),
             refined_requirements: file.refinements.iter().map(|_| OnceLock::new()).collect(),
             id: key_facts::next_ruleset_id(),
@@ -281,12 +300,20 @@ impl Ruleset {
 
     fn compile(&self, requirement: &Requirement) -> CompiledRequirement {
         let key = requirement.attribute.as_str();
+        let recommended_ignored = self.recommended_ignore.is_match(key);
         CompiledRequirement {
+            live: match requirement.level {
+                Level::OptIn => false,
+                Level::Required => true,
+                Level::ConditionallyRequired => requirement.when.is_some(),
+                Level::Recommended => requirement.condition.is_none() && !recommended_ignored,
+            },
             requirement: requirement.clone(),
             registry: self.attributes.get(key).copied(),
-            recommended_ignored: self.recommended_ignore.is_match(key),
+            recommended_ignored,
             aggregate_ignored: self.aggregate_ignore.is_match(key),
             replaces_deprecated: self.replacing.contains_key(key),
+            replaced: self.replacing.get(key).cloned().unwrap_or_default(),
         }
     }
 
@@ -430,16 +457,22 @@ impl Ruleset {
         key_facts::memoized(self.id, key, |key| self.facts_uncached(key))
     }
 
-    /// [`Ruleset::key_facts`] of each key, appended to `out` in order.
-    pub fn keys_facts<'k>(&self, keys: impl IntoIterator<Item = &'k str>, out: &mut Vec<KeyFacts>) {
-        key_facts::memoized_all(self.id, keys, |key| self.facts_uncached(key), out);
+    /// [`Ruleset::key_facts`] of each attribute's key, appended to `out` in order.
+    pub fn keys_facts(&self, attributes: &[Attribute<'_>], out: &mut Vec<KeyFacts>) {
+        key_facts::memoized_all(
+            self.id,
+            attributes,
+            |a| a.key.as_ref(),
+            |key| self.facts_uncached(key),
+            out,
+        );
     }
 
     fn facts_uncached(&self, key: &str) -> KeyFacts {
         // Indices fit `u32`: a rules file with 4 billion entries cannot be loaded.
         let index = |i: usize| u32::try_from(i).ok();
         let attribute = self.attribute_entry(key);
-        KeyFacts {
+        let facts = KeyFacts {
             content: self.content_attribute_uncached(key),
             squatter: self.squatter_uncached(key),
             recommended_ignored: self.recommended_ignore.is_match(key),
@@ -450,7 +483,23 @@ impl Ruleset {
             deprecated: self.deprecated.get(key).copied().and_then(index),
             deprecated_values: self.deprecated_values.contains_key(key),
             resource: self.resource_attributes.contains(key),
+            indexed: super::keys::indexed_pattern(key).is_some(),
+            summary: KeysSummary::default(),
+        };
+        KeyFacts {
+            summary: KeysSummary::of_key(&facts, self.provider_namespaces_of(key)),
+            ..facts
         }
+    }
+
+    /// [`KeysSummary::provider_namespaces`] of a key.
+    fn provider_namespaces_of(&self, key: &str) -> u32 {
+        self.file
+            .provider_namespaces
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| key.starts_with(n.prefix.as_str()))
+            .fold(0, |bits, (i, _)| bits | provider_namespace_bit(i))
     }
 
     fn content_attribute_uncached(&self, key: &str) -> bool {
@@ -560,19 +609,30 @@ impl Ruleset {
     /// The span type of a span: the first whose marker attribute is present, or whose
     /// operations include the span's operation, and whose kind selector (if any) matches the
     /// span's kind.
-    pub fn span_type_of(&self, span: &Span<'_>, operation: Option<&str>) -> Option<usize> {
-        self.file.span_types.iter().position(|t| {
-            let by_marker = t
-                .marker
-                .as_deref()
-                .is_some_and(|m| span.attribute(m).is_some());
-            let by_operation = operation.is_some_and(|op| t.operations.iter().any(|o| o == op));
-            let kind_matches = t
-                .select_kind
-                .as_deref()
-                .is_none_or(|k| parse_kind(k) == Some(span.kind));
-            (by_marker || by_operation) && kind_matches
+    pub fn span_type_of<'s>(&'s self, span: &Span<'_>, operation: Option<&str>) -> Option<usize> {
+        // The cheap tests first; a marker is looked for only when they leave it to decide, and
+        // once for the span types that share it (`mcp.method.name`).
+        let mut marker_seen: Option<(&str, bool)> = None;
+        let mut has_marker = |marker: &'s str| match marker_seen {
+            Some((seen, present)) if seen == marker => present,
+            _ => {
+                let present = span.attribute(marker).is_some();
+                marker_seen = Some((marker, present));
+                present
+            }
+        };
+        let types = self.file.span_types.iter().zip(&self.span_type_kinds);
+        types.into_iter().position(|(t, kind)| {
+            let kind_matches = kind.is_none_or(|k| k == span.kind);
+            let by_operation = || operation.is_some_and(|op| t.operations.iter().any(|o| o == op));
+            kind_matches && (by_operation() || t.marker.as_deref().is_some_and(&mut has_marker))
         })
+    }
+
+    /// The registry indices of each `[[tokens.part-of]]`'s total and parts (`None`: not a
+    /// registry key), in the rules file's order.
+    pub fn token_part_indices(&self) -> &[(Option<usize>, Vec<Option<usize>>)] {
+        &self.token_part_indices
     }
 
     /// The requirements for a span type, with a provider refinement applied: a refinement's
@@ -620,6 +680,13 @@ impl Ruleset {
         self.refinement_index(span_type, provider)
             .map(|i| self.file.refinements[i].id.as_str())
     }
+}
+
+/// The bit of the `index`-th `[[provider-namespace]]` in [`KeysSummary::provider_namespaces`]:
+/// its own for the first 31, bit 31 for all others
+/// (set: "maybe", so the rule looks at the keys).
+pub fn provider_namespace_bit(index: usize) -> u32 {
+    1 << index.min(31)
 }
 
 /// A key without its separators, lowercased: `cache_read.input_tokens` and
@@ -787,6 +854,10 @@ pub fn parse_kind(name: &str) -> Option<SpanKind> {
 #[derive(Debug)]
 pub struct CompiledRequirement {
     pub requirement: Requirement,
+    /// Whether the span's lacking it can be reported at all: required, conditionally
+    /// required with a condition spanlint can decide, or recommended without a condition and
+    /// not ignored (`missing-required-attribute` skips the others, which say nothing).
+    pub live: bool,
     /// The attribute's registry index (its exact key, not a template's); `None` for a
     /// deprecated key a custom rules file requires.
     registry: Option<usize>,
@@ -796,9 +867,21 @@ pub struct CompiledRequirement {
     aggregate_ignored: bool,
     /// Some deprecated attribute has this one as its replacement.
     pub replaces_deprecated: bool,
+    /// The deprecated attributes this one replaces ([`Ruleset::replaced_by`]), as indices.
+    replaced: Vec<usize>,
 }
 
 impl CompiledRequirement {
+    /// [`Ruleset::replaced_by`] of the attribute, without looking it up.
+    pub fn replaced<'r>(
+        &'r self,
+        rules: &'r Ruleset,
+    ) -> impl Iterator<Item = &'r DeprecatedAttribute> + 'r {
+        self.replaced
+            .iter()
+            .map(|&i| &rules.file.deprecated_attributes[i])
+    }
+
     /// [`Ruleset::recommended_ignored`] of the key, on a span of an aggregate operation or not.
     pub fn recommended_ignored(&self, aggregate_operation: bool) -> bool {
         self.recommended_ignored || (aggregate_operation && self.aggregate_ignored)
@@ -808,6 +891,7 @@ impl CompiledRequirement {
 /// Which registry attributes a span carries under their exact key: the requirement check asks
 /// it for every requirement, so it is built once per span from the keys' facts (a bit per
 /// registry index, on the stack: no allocation per span).
+#[derive(Clone, Copy)]
 pub struct PresentAttributes {
     bits: [u64; PresentAttributes::WORDS],
 }
@@ -817,8 +901,13 @@ impl PresentAttributes {
     const CAPACITY: usize = Self::WORDS * 64;
 
     pub fn of(ctx: &SpanContext<'_, '_>) -> Self {
+        *ctx.present()
+    }
+
+    /// The attributes present, from the facts of the span's own attributes.
+    fn from_facts(own: &[KeyFacts]) -> Self {
         let mut bits = [0u64; Self::WORDS];
-        for (_, facts) in ctx.attributes_with_facts() {
+        for facts in own {
             // A template's concrete key (`gen_ai.request.x.y`) has the template's index but is
             // not the template's key.
             if let Some(index) = facts.attribute.map(|i| i as usize)
@@ -829,6 +918,12 @@ impl PresentAttributes {
             }
         }
         PresentAttributes { bits }
+    }
+
+    /// Whether the span carries the registry attribute with this index under its exact key;
+    /// `None` when the bits cannot tell (an index past them), so the caller asks the span.
+    pub fn has_index(&self, index: usize) -> Option<bool> {
+        (index < Self::CAPACITY).then(|| self.bits[index / 64] & (1 << (index % 64)) != 0)
     }
 
     /// Whether the span carries the requirement's attribute.
@@ -842,6 +937,48 @@ impl PresentAttributes {
                 .span
                 .attribute(&requirement.requirement.attribute)
                 .is_some(),
+        }
+    }
+}
+
+/// What a span's keys tell the rules, looked up once per span, all together
+/// ([`Ruleset::keys_facts`]) for the several rules that ask.
+struct SpanFacts {
+    /// The [`KeyFacts`] of the span's own attributes, then of its events' attributes (same
+    /// order).
+    facts: Vec<KeyFacts>,
+    /// The registry attributes among the span's own.
+    present: PresentAttributes,
+    /// Summaries of the span's own keys' facts and of all its keys' facts.
+    own: KeysSummary,
+    all: KeysSummary,
+}
+
+impl SpanFacts {
+    fn of(rules: &Ruleset, span: &Span<'_>) -> Self {
+        let events = span
+            .events
+            .iter()
+            .map(|e| e.attributes.len())
+            .sum::<usize>();
+        let mut facts = Vec::with_capacity(span.attributes.len() + events);
+        rules.keys_facts(&span.attributes, &mut facts);
+        for event in &span.events {
+            rules.keys_facts(&event.attributes, &mut facts);
+        }
+        let (own_facts, event_facts) = facts.split_at(span.attributes.len());
+        let union = |facts: &[KeyFacts]| {
+            facts
+                .iter()
+                .fold(KeysSummary::default(), |all, f| all.union(f.summary))
+        };
+        let own = union(own_facts);
+        let all = own.union(union(event_facts));
+        SpanFacts {
+            present: PresentAttributes::from_facts(own_facts),
+            facts,
+            own,
+            all,
         }
     }
 }
@@ -905,9 +1042,8 @@ pub struct SpanContext<'r, 'a> {
     /// Whether this is the first GenAI span of its scope (scope-level rules report once).
     pub first_in_scope: bool,
     identity: Arc<SpanIdentity>,
-    /// The [`KeyFacts`] of the span's own attributes, then of its events' attributes (same
-    /// order), looked up once, all together, for the several rules that ask.
-    attribute_facts: OnceCell<Vec<KeyFacts>>,
+    /// What the span's keys tell the rules, looked up once, when first asked.
+    attribute_facts: OnceCell<SpanFacts>,
     /// The span's message attributes, parsed once, when the context is built, for the rules and
     /// the trace index that read them (see [`super::messages`]); `None` in a context from
     /// [`SpanContext::new`]. Not a lazy cell: one would make the context invariant in its
@@ -1012,16 +1148,48 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         self
     }
 
+    fn span_facts(&self) -> &SpanFacts {
+        self.attribute_facts
+            .get_or_init(|| SpanFacts::of(self.rules, self.span))
+    }
+
     /// The [`KeyFacts`] of the span's own attributes, then of each event's attributes.
     fn facts(&self) -> &[KeyFacts] {
-        self.attribute_facts.get_or_init(|| {
-            let events = self.span.events.iter().flat_map(|e| &e.attributes);
-            let attributes = self.span.attributes.iter().chain(events);
-            let mut facts = Vec::with_capacity(attributes.clone().count());
-            self.rules
-                .keys_facts(attributes.map(|a| a.key.as_ref()), &mut facts);
-            facts
-        })
+        &self.span_facts().facts
+    }
+
+    /// The registry attributes the span carries (its own, under their exact keys).
+    pub fn present(&self) -> &PresentAttributes {
+        &self.span_facts().present
+    }
+
+    /// The span's first own attribute with the registry key `key`, as `span.attribute(key)`
+    /// finds it; `index` is the key's registry index, precompiled by the caller's ruleset
+    /// table, so the span's keys are not compared as strings (its facts know which is which).
+    pub fn registry_attribute(&self, key: &str, index: Option<usize>) -> Option<&'r Attribute<'a>> {
+        let span = self.span;
+        match index.and_then(|i| Some((i, self.present().has_index(i)?))) {
+            Some((_, false)) => None,
+            Some((index, true)) => {
+                let own = &self.facts()[..span.attributes.len()];
+                own.iter()
+                    .position(|f| {
+                        f.attribute.is_some_and(|i| i as usize == index) && !f.template_key
+                    })
+                    .map(|at| &span.attributes[at])
+            }
+            None => span.attribute(key),
+        }
+    }
+
+    /// What some of the span's own keys are.
+    pub fn own_keys(&self) -> KeysSummary {
+        self.span_facts().own
+    }
+
+    /// What some of the span's keys, its events' included, are.
+    pub fn all_keys(&self) -> KeysSummary {
+        self.span_facts().all
     }
 
     /// The span's own attributes, each with its key's facts.
@@ -1228,6 +1396,7 @@ mod tests {
             .collect();
         paths.sort();
         let (mut attributes, mut with_events, mut messages, mut foreign) = (0, 0, 0, 0);
+        let (mut summaries, mut registry_found) = (0, 0);
         for path in &paths {
             let file = LoadedFile::fixture(path);
             for batch in file.batches() {
@@ -1274,6 +1443,30 @@ mod tests {
                         }
                         with_events += usize::from(!span.events.is_empty());
                     }
+                    // The summaries are the union of each key's own, and a rule they let skip
+                    // the keys would have found nothing in them.
+                    let summary = |attributes: &mut dyn Iterator<Item = &Attribute<'_>>| {
+                        attributes.fold(KeysSummary::default(), |all, a| {
+                            all.union(rules.facts_uncached(&a.key).summary)
+                        })
+                    };
+                    let own = summary(&mut span.attributes.iter());
+                    let events = summary(&mut span.events.iter().flat_map(|e| &e.attributes));
+                    assert_eq!(ctx.own_keys(), own);
+                    assert_eq!(ctx.all_keys(), own.union(events));
+                    summaries += usize::from(own != KeysSummary::default());
+                    // A registry key's attribute found by its index is the one found by key.
+                    for (index, definition) in rules.file.attributes.iter().enumerate() {
+                        let key = definition.key.as_str();
+                        let index = (rules.attributes.get(key) == Some(&index)).then_some(index);
+                        let by_index = ctx.registry_attribute(key, index);
+                        let by_key = span.attribute(key);
+                        assert_eq!(
+                            by_index.map(std::ptr::from_ref),
+                            by_key.map(std::ptr::from_ref)
+                        );
+                        registry_found += usize::from(by_key.is_some());
+                    }
                 });
             }
         }
@@ -1282,6 +1475,10 @@ mod tests {
             "{paths:?} {attributes}"
         );
         assert!(with_events > 10, "{with_events} spans with events");
+        assert!(
+            summaries > 100 && registry_found > 500,
+            "{summaries} summaries, {registry_found} registry attributes"
+        );
         assert!(
             messages > 10 && foreign > 2,
             "{messages} messages, {foreign} foreign"
@@ -1362,6 +1559,20 @@ mod tests {
                     for c in table {
                         let key = c.requirement.attribute.as_str();
                         assert_eq!(present.has(&ctx, c), span.attribute(key).is_some(), "{key}");
+                        // A requirement that is not live says nothing when missing.
+                        if !c.live {
+                            let level = c.requirement.level;
+                            assert!(
+                                level == Level::OptIn
+                                    || (level == Level::ConditionallyRequired
+                                        && c.requirement.when.is_none())
+                                    || (level == Level::Recommended
+                                        && (c.requirement.condition.is_some()
+                                            || c.recommended_ignored(false))),
+                                "{key}"
+                            );
+                            assert!(!ctx.enforced(&c.requirement), "{key}");
+                        }
                         assert_eq!(
                             c.recommended_ignored(false),
                             rules.recommended_ignored(key, None),
@@ -1377,6 +1588,13 @@ mod tests {
                         assert_eq!(
                             c.replaces_deprecated,
                             rules.replaced_by(key).next().is_some(),
+                            "{key}"
+                        );
+                        let replaced = |d: &DeprecatedAttribute| std::ptr::from_ref(d);
+                        assert!(
+                            c.replaced(&rules)
+                                .map(replaced)
+                                .eq(rules.replaced_by(key).map(replaced)),
                             "{key}"
                         );
                     }

@@ -31,10 +31,6 @@ pub const INFO: RuleInfo = RuleInfo {
 
 pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
     let tokens = &ctx.rules.file.tokens;
-    let int = |key: &str| match ctx.span.attribute(key).map(|a| &a.value) {
-        Some(Value::Int(n)) => Some(*n),
-        _ => None,
-    };
     for attribute in &ctx.span.attributes {
         let key = attribute.key.as_ref();
         let Value::Int(n) = attribute.value else {
@@ -62,14 +58,25 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
             out.push(finding);
         }
     }
-    for relation in &tokens.part_of {
-        let Some(total) = int(&relation.total) else {
+    // Looked up by registry index: most spans carry few of these keys, which the span's facts
+    // tell without comparing its keys.
+    let int = |key: &str, index: Option<usize>| match ctx
+        .registry_attribute(key, index)
+        .map(|a| &a.value)
+    {
+        Some(Value::Int(n)) => Some(*n),
+        _ => None,
+    };
+    let indices = ctx.rules.token_part_indices();
+    for (relation, (total_index, part_indices)) in tokens.part_of.iter().zip(indices) {
+        let Some(total) = int(&relation.total, *total_index) else {
             continue;
         };
         let present: Vec<(&str, i64)> = relation
             .parts
             .iter()
-            .filter_map(|p| int(p).map(|n| (p.as_str(), n)))
+            .zip(part_indices)
+            .filter_map(|(p, &index)| int(p, index).map(|n| (p.as_str(), n)))
             .collect();
         let sum: i64 = present.iter().map(|(_, n)| n.max(&0)).sum();
         if present.is_empty() || total < 0 || sum <= total {

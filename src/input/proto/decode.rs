@@ -242,11 +242,11 @@ fn key_value<'a>(
     let mut kv = r.message(field, depth)?;
     let depth = depth - 1;
     if depth > 0
-        && let Some((key, value)) = key_and_string(kv.buf)
+        && let Some((key, value)) = key_and_scalar(kv.buf)
     {
         return Ok(Attribute {
             key: Cow::Borrowed(key),
-            value: Value::String(Cow::Borrowed(value)),
+            value,
             offset,
         });
     }
@@ -271,28 +271,68 @@ fn key_value<'a>(
     Ok(out)
 }
 
-/// The key and value of a `KeyValue` in its commonest encoding, read straight from its bytes:
-/// a key, then an `AnyValue` holding only a string, both under 128 bytes and valid UTF-8.
-/// `None` for anything else, which the general loop then reads (and reports if malformed);
-/// both ways give the same attribute. `depth` must leave room for the `AnyValue` message.
+/// The key and value of a `KeyValue` in its commonest encodings, read straight from its bytes:
+/// a key, then an `AnyValue` holding one string, int, double or bool (what nearly every
+/// attribute is), keys and strings valid UTF-8. `None` for anything else (arrays, lists,
+/// repeated or reordered fields, anything malformed), which the general loop then reads (and
+/// reports if malformed); both ways give the same attribute. `depth` must leave room for the
+/// `AnyValue` message.
 #[inline(always)]
-fn key_and_string(kv: &[u8]) -> Option<(&str, &str)> {
+fn key_and_scalar(kv: &[u8]) -> Option<(&str, Value<'_>)> {
     const KEY: u8 = 1 << 3 | LEN; // KeyValue.key
     const VALUE: u8 = 2 << 3 | LEN; // KeyValue.value
     const STRING: u8 = 1 << 3 | LEN; // AnyValue.string_value
-    let [KEY, key_len @ 0..0x80, rest @ ..] = kv else {
-        return None;
-    };
-    let (key, rest) = rest.split_at_checked(usize::from(*key_len))?;
-    let [VALUE, value_len @ 0..0x80, STRING, string_len, string @ ..] = rest else {
-        return None;
-    };
-    if usize::from(*value_len) != usize::from(*string_len) + 2
-        || string.len() != usize::from(*string_len)
-    {
+    const BOOL: u8 = 2 << 3 | VARINT; // AnyValue.bool_value
+    const INT: u8 = 3 << 3 | VARINT; // AnyValue.int_value
+    const DOUBLE: u8 = 4 << 3 | I64; // AnyValue.double_value
+    let mut rest = kv;
+    let key = tagged_payload(&mut rest, KEY)?;
+    let any_value = tagged_payload(&mut rest, VALUE)?;
+    if !rest.is_empty() {
         return None;
     }
-    Some((utf8(key)?, utf8(string)?))
+    let value = match any_value {
+        [STRING, ..] => {
+            let mut rest = any_value;
+            let string = tagged_payload(&mut rest, STRING)?;
+            if !rest.is_empty() {
+                return None;
+            }
+            Value::String(Cow::Borrowed(utf8(string)?))
+        }
+        [BOOL, varint @ ..] => Value::Bool(only_varint(varint)? != 0),
+        [INT, varint @ ..] => Value::Int(only_varint(varint)? as i64),
+        [DOUBLE, bits @ ..] => Value::Double(f64::from_bits(u64::from_le_bytes(
+            <[u8; 8]>::try_from(bits).ok()?,
+        ))),
+        _ => return None,
+    };
+    Some((utf8(key)?, value))
+}
+
+/// For [`key_and_scalar`]: the payload of the length-delimited field at the start of `rest`
+/// when its tag is the one-byte `tag`, `rest` then moved past it.
+#[inline(always)]
+fn tagged_payload<'a>(rest: &mut &'a [u8], tag: u8) -> Option<&'a [u8]> {
+    let [first, after_tag @ ..] = *rest else {
+        return None;
+    };
+    if *first != tag {
+        return None;
+    }
+    let mut reader = Reader::new(after_tag, 0);
+    let len = usize::try_from(reader.varint().ok()?).ok()?;
+    let (payload, after) = after_tag.get(reader.pos..)?.split_at_checked(len)?;
+    *rest = after;
+    Some(payload)
+}
+
+/// For [`key_and_scalar`]: `bytes` as exactly one varint.
+#[inline(always)]
+fn only_varint(bytes: &[u8]) -> Option<u64> {
+    let mut reader = Reader::new(bytes, 0);
+    let value = reader.varint().ok()?;
+    (reader.pos == bytes.len()).then_some(value)
 }
 
 /// Merges an `AnyValue` into `out` (a repeated array or key/value list extends the first, as
@@ -367,18 +407,42 @@ fn array_values<'a>(
 /// `bytes` as text when they are valid UTF-8.
 ///
 /// Prompts and completions are long: simdutf8 checks them many bytes at a time. Keys, names and
-/// enum-like values are short and nearly always ASCII, which a word-at-a-time `is_ascii` answers
-/// in a fraction of what the standard library's UTF-8 check costs on a short string (that check
-/// goes byte by byte until it reaches an aligned word); anything else gets the full check.
-#[inline]
+/// enum-like values are short and nearly always ASCII, which [`is_short_ascii`] answers in a
+/// fraction of what a full UTF-8 check costs on a short string; anything else gets the full
+/// check.
+#[inline(always)]
 fn utf8(bytes: &[u8]) -> Option<&str> {
     if bytes.len() >= LONG_STRING {
         simdutf8::basic::from_utf8(bytes).ok()
-    } else if bytes.is_ascii() {
+    } else if is_short_ascii(bytes) {
         // SAFETY: ASCII is valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(bytes) })
     } else {
         std::str::from_utf8(bytes).ok()
+    }
+}
+
+/// Whether `bytes` (shorter than [`LONG_STRING`]) are all ASCII: the high bits of every 8-byte
+/// word ORed together, the last word overlapping the one before so that no byte is checked one
+/// by one (a string under 8 bytes is read as two overlapping 4-byte words, or byte by byte under
+/// 4).
+#[inline(always)]
+fn is_short_ascii(bytes: &[u8]) -> bool {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let len = bytes.len();
+    if len >= 8 {
+        let (words, _) = bytes.as_chunks::<8>();
+        let last = bytes.last_chunk::<8>().copied().unwrap_or_default();
+        let ored = words.iter().fold(u64::from_ne_bytes(last), |ored, word| {
+            ored | u64::from_ne_bytes(*word)
+        });
+        ored & HIGH_BITS == 0
+    } else if len >= 4 {
+        let first = bytes.first_chunk::<4>().copied().unwrap_or_default();
+        let last = bytes.last_chunk::<4>().copied().unwrap_or_default();
+        (u32::from_ne_bytes(first) | u32::from_ne_bytes(last)) & HIGH_BITS as u32 == 0
+    } else {
+        bytes.iter().fold(0, |ored, byte| ored | byte) < 0x80
     }
 }
 
@@ -711,9 +775,26 @@ mod tests {
     fn key_value_encodings_near_the_fast_path_read_as_prost_reads_them() {
         let string = |n: usize| "s".repeat(n).into_bytes();
         let mut values = Vec::new();
-        for n in [0, 1, 125, 126, 127, 128, 200] {
-            values.push(len(1, &string(n))); // one string, length prefix of one or two bytes
+        for n in [0, 1, 125, 126, 127, 128, 200, 16_381, 16_382, 16_384] {
+            values.push(len(1, &string(n))); // one string, length prefix of one to three bytes
         }
+        let double = |bits: &[u8]| [key(4, I64), bits.to_vec()].concat();
+        values.extend([
+            uint(2, 0),                                  // bool false
+            uint(2, 300),                                // bool true, from a two-byte varint
+            uint(3, 5),                                  // int
+            uint(3, u64::MAX),                           // int -1, a ten-byte varint
+            [key(3, VARINT), vec![0x85, 0x00]].concat(), // int, non-minimal varint
+            [key(3, VARINT), vec![0xff; 10]].concat(),   // varint too long
+            key(3, VARINT),                              // varint missing
+            [uint(3, 1), uint(3, 2)].concat(),           // a repeated int: the last wins
+            [uint(3, 1), uint(2, 1)].concat(),           // an int then a bool
+            double(&1.5f64.to_le_bytes()),               // double
+            double(&[0; 7]),                             // double cut short
+            [double(&[0; 8]), vec![0]].concat(),         // double, then a stray byte
+            [key(4, VARINT), vec![1]].concat(),          // double with the wrong wire type
+            [key(2, I64), vec![0; 8]].concat(),          // bool with the wrong wire type
+        ]);
         values.extend([
             [len(1, b"a"), len(1, b"b")].concat(), // a repeated string: the last wins
             [len(1, b"a"), uint(2, 1)].concat(),   // a string then a bool
@@ -807,7 +888,7 @@ mod tests {
 
     #[test]
     fn strings_short_and_long_ascii_or_not_are_checked_alike() {
-        for size in [0, 1, 7, 8, 31, 63, 64, 65, 200] {
+        for size in [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 63, 64, 65, 200] {
             let ascii = "a".repeat(size);
             let accented = "é".repeat(size / 2 + 1);
             for (text, valid) in [
@@ -815,6 +896,21 @@ mod tests {
                 (accented.clone().into_bytes(), true),
                 ([ascii.as_bytes(), b"\xff"].concat(), false),
                 ([b"\xc3", ascii.as_bytes()].concat(), false),
+                (
+                    [&ascii[..size / 2], "é", &ascii[size / 2..]]
+                        .concat()
+                        .into_bytes(),
+                    true,
+                ),
+                (
+                    [
+                        &ascii.as_bytes()[..size / 2],
+                        b"\x80",
+                        &ascii.as_bytes()[size / 2..],
+                    ]
+                    .concat(),
+                    false,
+                ),
                 (accented.as_bytes()[1..].to_vec(), false),
             ] {
                 let msg = request(&len(5, &text));

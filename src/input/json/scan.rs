@@ -513,20 +513,19 @@ impl<'a> Scanner<'a> {
 }
 
 /// The first byte from `from` that ends a plain run of string text: a quote, a backslash or a
-/// control character. Checked 16 bytes at a time (a fold the compiler turns into vector
-/// compares), then found in its 8 bytes with [`special_bytes`].
+/// control character. Looked for 16 bytes at a time: each byte becomes 0xFF (special) or 0
+/// (written so that the compiler uses vector compares), and the lowest marked byte of the 16
+/// is the count of trailing zero bits over 8.
+#[inline]
 fn find_special(bytes: &[u8], mut from: usize) -> Option<usize> {
     while let Some(chunk) = bytes.get(from..).and_then(<[u8]>::first_chunk::<16>) {
-        let hits = chunk
-            .iter()
-            .fold(0u8, |hits, &b| hits | u8::from(is_special(b)));
-        if hits != 0 {
-            let (low, high) = chunk.split_at(8);
-            let low = special_bytes(low);
-            return Some(match low {
-                0 => from + 8 + first_marked(special_bytes(high)),
-                _ => from + first_marked(low),
-            });
+        let mut marks = [0u8; 16];
+        for (mark, &byte) in marks.iter_mut().zip(chunk) {
+            *mark = if is_special(byte) { 0xFF } else { 0 };
+        }
+        let marks = u128::from_le_bytes(marks);
+        if marks != 0 {
+            return Some(from + (marks.trailing_zeros() / 8) as usize);
         }
         from += 16;
     }
@@ -536,27 +535,6 @@ fn find_special(bytes: &[u8], mut from: usize) -> Option<usize> {
 
 fn is_special(byte: u8) -> bool {
     (byte == b'"') | (byte == b'\\') | (byte < 0x20)
-}
-
-/// The special bytes of 8 bytes, each marked by its high bit (exact up to the first one: a
-/// borrow may mark bytes after it).
-fn special_bytes(eight: &[u8]) -> u64 {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = ONES << 7;
-    let mut word = [0; 8];
-    word.copy_from_slice(eight);
-    let word = u64::from_le_bytes(word);
-    let below = |n: u8| word.wrapping_sub(ONES * u64::from(n));
-    let equal = |byte: u8| {
-        let x = word ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x
-    };
-    (equal(b'"') | equal(b'\\') | (below(0x20) & !word)) & HIGH
-}
-
-/// The index of the first byte `special_bytes` marked.
-fn first_marked(marks: u64) -> usize {
-    (marks.trailing_zeros() / 8) as usize
 }
 
 fn digits_end(bytes: &[u8], from: usize) -> usize {

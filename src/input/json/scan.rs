@@ -355,6 +355,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string and the offset of its opening quote; borrowed when it has no escapes.
+    #[inline]
     fn string(&mut self) -> Option<(Cow<'a, str>, usize)> {
         let open = self.pos;
         if self.peek()? != b'"' {
@@ -372,16 +373,18 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The rest of a string from `from`, whose first escape is at `escape`.
+    /// The rest of a string from `from`, whose first escape is at `escape` (out of line: few
+    /// strings have escapes).
+    #[inline(never)]
     fn unescape(&mut self, from: usize, mut escape: usize) -> Option<String> {
         let mut text = String::with_capacity(2 * (escape - from) + 16);
         text.push_str(self.text.get(from..escape)?);
         loop {
+            // The text after the escape, from `next`; a quote, backslash or slash stands for
+            // itself, so it starts the next run of text rather than being pushed alone.
             let mut next = escape + 2;
             match *self.bytes.get(escape + 1)? {
-                b'"' => text.push('"'),
-                b'\\' => text.push('\\'),
-                b'/' => text.push('/'),
+                b'"' | b'\\' | b'/' => next = escape + 1,
                 b'b' => text.push('\u{8}'),
                 b'f' => text.push('\u{c}'),
                 b'n' => text.push('\n'),
@@ -399,7 +402,9 @@ impl<'a> Scanner<'a> {
                 }
                 _ => return None,
             }
-            let stop = find_special(self.bytes, next)?;
+            // Searched from after the escape (a run starting at an escaped quote or backslash
+            // must not stop at it).
+            let stop = find_special(self.bytes, escape + 2)?;
             text.push_str(self.text.get(next..stop)?);
             match self.bytes[stop] {
                 b'"' => {
@@ -761,6 +766,52 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn strings_decode_as_serde_decodes_them() {
+        let pieces = [
+            r#"\""#,
+            r#"\\"#,
+            r#"\/"#,
+            r#"\n"#,
+            r#"\t"#,
+            r#"\b\f\r"#,
+            r#"\u00e9"#,
+            r#"\u0000"#,
+            r#"\uFFFF"#,
+            "é",
+            "✓",
+            "x",
+            "0123456789abcdef",
+        ];
+        let mut checked = 0;
+        for first in pieces {
+            for second in pieces {
+                for pad in [0, 1, 7, 14, 15, 16, 17, 31] {
+                    let json = format!(
+                        "\"{}{first}{}{second}\"",
+                        "p".repeat(pad),
+                        "q".repeat(pad % 5)
+                    );
+                    let mut scanner = Scanner {
+                        text: &json,
+                        bytes: json.as_bytes(),
+                        pos: 0,
+                        depth: 0,
+                    };
+                    let (text, offset) = scanner.string().expect(&json);
+                    let expected: String = serde_json::from_str(&json).unwrap();
+                    assert_eq!(
+                        (&*text, offset, scanner.pos),
+                        (&*expected, 0, json.len()),
+                        "{json}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, pieces.len() * pieces.len() * 8);
     }
 
     /// A document with a bit of everything the scanner reads, for mutations.

@@ -136,7 +136,7 @@ impl<'t> Locator<'t> {
         if let Some(ascii) = self.ascii_lines[line].get() {
             return ascii;
         }
-        let ascii = self.text.as_bytes()[self.line_range(line)].is_ascii();
+        let ascii = all_ascii(&self.text.as_bytes()[self.line_range(line)]);
         self.ascii_lines[line].set(Some(ascii));
         ascii
     }
@@ -182,11 +182,25 @@ const CHECKPOINT: usize = 4096;
 /// The characters of `text`: its length when it is ASCII, as JSON keys and most recorded text
 /// are (telling that is several times cheaper than counting characters).
 fn count_chars(text: &str) -> usize {
-    if text.is_ascii() {
+    if all_ascii(text.as_bytes()) {
         text.len()
     } else {
         text.chars().count()
     }
+}
+
+/// Whether `bytes` are all ASCII: the OR of all of them, 32 at a time (a fold the compiler
+/// turns into vector ORs, several times fewer instructions than `is_ascii`'s word at a time
+/// on the megabytes of a dump's lines).
+fn all_ascii(bytes: &[u8]) -> bool {
+    let (chunks, rest) = bytes.as_chunks::<32>();
+    let mut ored = [0u8; 32];
+    for chunk in chunks {
+        for (ored, byte) in ored.iter_mut().zip(chunk) {
+            *ored |= byte;
+        }
+    }
+    ored.iter().chain(rest).fold(0, |high, byte| high | byte) < 0x80
 }
 
 fn floor_char_boundary(text: &str, offset: usize) -> usize {
@@ -208,6 +222,19 @@ mod tests {
         Position::LineColumn {
             line: before.matches('\n').count() + 1,
             column: before[start..].chars().count() + 1,
+        }
+    }
+
+    #[test]
+    fn all_ascii_finds_a_non_ascii_byte_anywhere() {
+        let text = "x".repeat(100);
+        for len in 0..text.len() {
+            assert!(all_ascii(&text.as_bytes()[..len]));
+            for at in 0..len {
+                let mut bytes = text.as_bytes()[..len].to_vec();
+                bytes[at] = 0x80 | (at as u8);
+                assert!(!all_ascii(&bytes), "{len} {at}");
+            }
         }
     }
 

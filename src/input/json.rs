@@ -6,10 +6,14 @@
 //! per line as the Collector file exporter writes them, one pretty-printed document, or several
 //! concatenated.
 //!
-//! Positions come for free from borrowed strings: attribute keys and span names are
+//! A document of the usual shape is read by [`scan`], a byte scanner that fills the same
+//! structs serde would and gives up on anything unusual or malformed; serde then reads that
+//! document, so every value, error and position is serde's.
+//!
+//! On the serde path positions come from borrowed strings: attribute keys and span names are
 //! deserialized as slices of the input, and a slice's address minus the input's address is its
 //! byte offset (a document with an escaped key or name is read again with them as
-//! `serde_json::value::RawValue`s, see [`Token`]). No hand-written JSON scanner is needed.
+//! `serde_json::value::RawValue`s, see [`Token`]).
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -25,6 +29,7 @@ use crate::model::{
 };
 
 mod layout;
+mod scan;
 
 pub use layout::{EventLayout, KeyValueLayout, SpanLayout, span_layouts, span_layouts_at};
 
@@ -47,6 +52,9 @@ pub struct JsonBatches<'a> {
     done: bool,
     /// The largest document, in bytes (`--max-message-size`).
     max_message_size: usize,
+    /// Whether documents of the usual shape are read by [`scan`] (off only in tests, to
+    /// compare it with serde).
+    scanner: bool,
 }
 
 impl<'a> JsonBatches<'a> {
@@ -57,7 +65,15 @@ impl<'a> JsonBatches<'a> {
             stream: serde_json::Deserializer::from_str(text).into_iter(),
             done: false,
             max_message_size: usize::MAX,
+            scanner: true,
         }
+    }
+
+    /// Reads every document with serde, as [`scan`] must read the ones it reads.
+    #[cfg(test)]
+    fn serde_only(mut self) -> Self {
+        self.scanner = false;
+        self
     }
 
     /// Rejects documents larger than `max` bytes: a line longer than that is skipped without
@@ -125,6 +141,24 @@ impl<'a> JsonBatches<'a> {
         read
     }
 
+    /// The next document read by the fast reader ([`scan`]), if it has the usual shape; the
+    /// stream then goes on after it. `start` is where the document starts, for its size.
+    fn read_usual_document(&mut self, start: usize) -> Option<Result<Batch<'a>, JsonError>> {
+        let (document, end) =
+            scan::read_document(self.text, self.start + self.stream.byte_offset())?;
+        self.restart_at(end);
+        let size = end - start;
+        if size > self.max_message_size {
+            return Some(Err(too_large(
+                start,
+                "document",
+                size,
+                self.max_message_size,
+            )));
+        }
+        Some(Ok(document.into_model()))
+    }
+
     fn restart_at(&mut self, start: usize) {
         self.start = start;
         self.stream = serde_json::Deserializer::from_str(&self.text[start..]).into_iter();
@@ -145,6 +179,11 @@ impl<'a> Iterator for JsonBatches<'a> {
             return Some(Err(err));
         }
         let start = self.next_start();
+        if self.scanner
+            && let Some(read) = self.read_usual_document(start)
+        {
+            return Some(read);
+        }
         TEXT_START.set(self.text.as_ptr() as usize);
         let read = match self.stream.next()? {
             Ok(doc) => Ok(doc),
@@ -608,18 +647,22 @@ struct JsonEventModel<'a>((Event<'a>, Option<usize>));
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonEventModel<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        JsonEvent::deserialize(d).map(|e| {
-            let (name, offset) = token_parts(e.name);
-            JsonEventModel((
-                Event {
-                    name,
-                    time_unix_nano: e.time_unix_nano,
-                    attributes: attributes(e.attributes),
-                    offset: offset.unwrap_or(0),
-                },
-                offset,
-            ))
-        })
+        JsonEvent::deserialize(d).map(JsonEventModel::from)
+    }
+}
+
+impl<'a> From<JsonEvent<'a>> for JsonEventModel<'a> {
+    fn from(e: JsonEvent<'a>) -> Self {
+        let (name, offset) = token_parts(e.name);
+        JsonEventModel((
+            Event {
+                name,
+                time_unix_nano: e.time_unix_nano,
+                attributes: attributes(e.attributes),
+                offset: offset.unwrap_or(0),
+            },
+            offset,
+        ))
     }
 }
 
@@ -932,17 +975,21 @@ fn opt_double<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> 
             Ok(v as f64)
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
-            match v {
-                "NaN" => Ok(f64::NAN),
-                "Infinity" => Ok(f64::INFINITY),
-                "-Infinity" => Ok(f64::NEG_INFINITY),
-                _ => v
-                    .parse()
-                    .map_err(|_| E::custom("expected a number, found a string that is not one")),
-            }
+            double_from_str(v)
+                .ok_or_else(|| E::custom("expected a number, found a string that is not one"))
         }
     }
     d.deserialize_any(DoubleVisitor).map(Some)
+}
+
+/// A double written as a string.
+fn double_from_str(v: &str) -> Option<f64> {
+    match v {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => v.parse().ok(),
+    }
 }
 
 /// Enums as their number or their proto name (`SPAN_KIND_CLIENT`, `STATUS_CODE_ERROR`).
@@ -960,29 +1007,33 @@ fn enum_number<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
             i32::try_from(v).map_err(|_| E::custom(format!("enum number out of range: {v}")))
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<i32, E> {
-            // The proto names, and the short names some exporters write.
-            let name = v.to_ascii_uppercase();
-            let name = name
-                .strip_prefix("SPAN_KIND_")
-                .or_else(|| name.strip_prefix("STATUS_CODE_"))
-                .unwrap_or(&name);
-            Ok(match name {
-                "UNSPECIFIED" | "UNSET" => 0,
-                "INTERNAL" | "OK" => 1,
-                "SERVER" | "ERROR" => 2,
-                "CLIENT" => 3,
-                "PRODUCER" => 4,
-                "CONSUMER" => 5,
-                _ => {
-                    return Err(E::custom(format!(
-                        "unknown enum name {:?}",
-                        crate::report::truncate(v, 40)
-                    )));
-                }
-            })
+            enum_from_name(v).map_err(E::custom)
         }
     }
     d.deserialize_any(EnumVisitor)
+}
+
+/// An enum's number from its proto name, or the short names some exporters write.
+fn enum_from_name(v: &str) -> Result<i32, String> {
+    let name = v.to_ascii_uppercase();
+    let name = name
+        .strip_prefix("SPAN_KIND_")
+        .or_else(|| name.strip_prefix("STATUS_CODE_"))
+        .unwrap_or(&name);
+    Ok(match name {
+        "UNSPECIFIED" | "UNSET" => 0,
+        "INTERNAL" | "OK" => 1,
+        "SERVER" | "ERROR" => 2,
+        "CLIENT" => 3,
+        "PRODUCER" => 4,
+        "CONSUMER" => 5,
+        _ => {
+            return Err(format!(
+                "unknown enum name {:?}",
+                crate::report::truncate(v, 40)
+            ));
+        }
+    })
 }
 
 #[cfg(test)]
@@ -1249,12 +1300,15 @@ mod tests {
         }
     }
 
-    /// A document read the fast way and the careful way ([`RAW_TOKENS`] on from the start).
+    /// A document read by serde the fast way and the careful way ([`RAW_TOKENS`] on from the
+    /// start); the scanner's reading is checked against the careful one.
     fn both_passes(text: &str) -> [Option<Result<Batch<'_>, JsonError>>; 2] {
-        let fast = JsonBatches::new(text).next();
+        let fast = JsonBatches::new(text).serde_only().next();
         RAW_TOKENS.set(true);
-        let careful = JsonBatches::new(text).next();
+        let careful = JsonBatches::new(text).serde_only().next();
         RAW_TOKENS.set(false);
+        let scanned = JsonBatches::new(text).next();
+        assert_eq!(scanned, careful, "{text}");
         [fast, careful]
     }
 

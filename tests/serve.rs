@@ -351,7 +351,10 @@ fn coverage_and_trace_rules_past_the_memory_budget_report_as_kept_in_memory() {
     let kept = report(&[]);
     // Trace-level findings, and the coverage table.
     assert!(kept.contains("info[missing-context]"), "{kept}");
-    assert!(kept.contains("orphan spans (parent not in the input)"), "{kept}");
+    assert!(
+        kept.contains("orphan spans (parent not in the input)"),
+        "{kept}"
+    );
     assert_eq!(report(&[("SPANLINT_INDEX_BUDGET", "1")]), kept);
 }
 

@@ -31,6 +31,7 @@ use crate::model::{
 mod layout;
 mod scan;
 
+pub(crate) use layout::word_at;
 pub use layout::{EventLayout, KeyValueLayout, SpanLayout, span_layouts, span_layouts_at};
 
 /// A JSON syntax or shape error at a byte offset of the text.

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 
 use super::engine::{Item, SpanPlan};
-use crate::input::json::{EventLayout, KeyValueLayout, SpanLayout, span_layouts_at};
+use crate::input::json::{EventLayout, KeyValueLayout, SpanLayout, span_layouts_at, word_at};
 use crate::model::Value;
 
 /// Applies plans to an OTLP/JSON text: a whole file, or a chunk of whole documents (plan
@@ -254,19 +254,6 @@ fn to_escape(word: u64) -> u64 {
     zero_bytes(word & (LOW_BITS * 0xe0))
         | zero_bytes(word ^ (LOW_BITS * u64::from(b'"')))
         | zero_bytes(word ^ (LOW_BITS * u64::from(b'\\')))
-}
-
-/// The eight bytes of `bytes` from `i` as a little-endian word (the first byte lowest), padded
-/// with spaces (which need no escape) past the end.
-fn word_at(bytes: &[u8], i: usize) -> u64 {
-    if let Some(Ok(word)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
-        return u64::from_le_bytes(word);
-    }
-    let mut word = [b' '; 8];
-    let chunk = bytes.get(i..).unwrap_or_default();
-    let len = chunk.len().min(8);
-    word[..len].copy_from_slice(&chunk[..len]);
-    u64::from_le_bytes(word)
 }
 
 /// The escape serde_json writes for `byte` (one [`to_escape`] flags).

@@ -255,8 +255,9 @@ const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// The eight bytes of `bytes` from `i` as a little-endian word (the first byte lowest), padded
-/// with spaces past the end (a space is not what any search here looks for).
-fn word_at(bytes: &[u8], i: usize) -> u64 {
+/// with spaces past the end (a space is not what any search here, or `migrate`'s escaping,
+/// looks for).
+pub(crate) fn word_at(bytes: &[u8], i: usize) -> u64 {
     if let Some(Ok(word)) = bytes.get(i..i + 8).map(<[u8; 8]>::try_from) {
         return u64::from_le_bytes(word);
     }

@@ -263,42 +263,35 @@ impl<'a> Scanner<'a> {
     /// An object: `field` reads each field's value, given its name (keys with escapes are
     /// serde's), from the value's first byte.
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        self.enter()?;
-        self.skip_whitespace();
-        if self.peek()? == b'}' {
-            self.pos += 1;
-        } else {
-            loop {
-                self.skip_whitespace();
-                let name = match self.string()?.0 {
-                    Cow::Borrowed(name) => name,
-                    Cow::Owned(_) => return None,
-                };
-                self.eat(b':')?;
-                self.skip_whitespace();
-                field(self, name)?;
-                self.skip_whitespace();
-                match self.peek()? {
-                    b',' => self.pos += 1,
-                    b'}' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
-        }
-        self.depth -= 1;
-        Some(())
+        self.items(b'{', b'}', |s| {
+            let name = match s.string()?.0 {
+                Cow::Borrowed(name) => name,
+                Cow::Owned(_) => return None,
+            };
+            s.eat(b':')?;
+            s.skip_whitespace();
+            field(s, name)
+        })
     }
 
     /// An array, `item` reading each item from its first byte.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
+    fn array(&mut self, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.items(b'[', b']', item)
+    }
+
+    /// `open`, items separated by commas (`item` reads one from its first byte), `close`.
+    /// Inlined so each caller's brackets are constants.
+    #[inline(always)]
+    fn items(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
         self.enter()?;
         self.skip_whitespace();
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.pos += 1;
         } else {
             loop {
@@ -307,7 +300,7 @@ impl<'a> Scanner<'a> {
                 self.skip_whitespace();
                 match self.peek()? {
                     b',' => self.pos += 1,
-                    b']' => {
+                    byte if byte == close => {
                         self.pos += 1;
                         break;
                     }

@@ -306,45 +306,6 @@ fn spilled_streamed_protobuf_reports_as_kept_one() {
 }
 
 #[test]
-fn a_run_within_the_budget_never_touches_the_disk_and_one_past_it_names_the_directory() {
-    let args = ["check", "--quiet", "fixtures/real"];
-    let missing = "/nonexistent/spanlint-spill-test";
-    let kept = spanlint_with(&[("TMPDIR", missing)], &args);
-    assert_eq!(kept.status.code(), Some(1), "{}", common::stderr(&kept));
-    let spilled = spanlint_with(
-        &[("TMPDIR", missing), ("SPANLINT_INDEX_BUDGET", "1")],
-        &args,
-    );
-    assert_eq!(spilled.status.code(), Some(2));
-    let stderr = common::stderr(&spilled);
-    assert!(
-        stderr.contains("cannot create the trace index's temporary files in")
-            && stderr.contains(missing),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn coverage_within_the_budget_never_touches_the_disk_and_past_it_names_the_directory() {
-    let args = ["coverage", "--format", "json", "fixtures/real"];
-    let missing = "/nonexistent/spanlint-spill-test";
-    let kept = spanlint_with(&[("TMPDIR", missing)], &args);
-    assert_eq!(kept.status.code(), Some(0), "{}", common::stderr(&kept));
-    let spilled = spanlint_with(
-        &[("TMPDIR", missing), ("SPANLINT_INDEX_BUDGET", "1")],
-        &args,
-    );
-    assert_eq!(spilled.status.code(), Some(2));
-    assert!(spilled.stdout.is_empty());
-    let stderr = common::stderr(&spilled);
-    assert!(
-        stderr.contains("cannot create the trace index's temporary files in")
-            && stderr.contains(missing),
-        "{stderr}"
-    );
-}
-
-#[test]
 fn junit_kept_in_temporary_files_reports_as_kept_in_memory() {
     // Whole files twice over (a span's copies), trace-level findings merged into files'
     // cases, streamed JSON lines and protobuf, and an input error.
@@ -379,22 +340,41 @@ fn junit_kept_in_temporary_files_reports_as_kept_in_memory() {
     }
 }
 
-#[test]
-fn junit_within_its_budget_never_touches_the_disk_and_past_it_names_the_directory() {
-    let args = ["check", "--format", "junit", "fixtures/real"];
+/// Runs `args` with `TMPDIR` missing: within the budget the run ends as `kept_status` says
+/// (it never touched the disk); with `budget` (an environment variable) set to 1 byte it exits
+/// 2 with no report on stdout and an error naming the directory and `says`.
+fn assert_temporary_files_only_past_the_budget(
+    args: &[&str],
+    kept_status: i32,
+    budget: &str,
+    says: &str,
+) {
     let missing = "/nonexistent/spanlint-spill-test";
-    let kept = spanlint_with(&[("TMPDIR", missing)], &args);
-    assert_eq!(kept.status.code(), Some(1), "{}", common::stderr(&kept));
-    let spooled = spanlint_with(
-        &[("TMPDIR", missing), ("SPANLINT_JUNIT_BUDGET", "1")],
-        &args,
+    let kept = spanlint_with(&[("TMPDIR", missing)], args);
+    assert_eq!(
+        kept.status.code(),
+        Some(kept_status),
+        "{}",
+        common::stderr(&kept)
     );
-    assert_eq!(spooled.status.code(), Some(2));
-    assert!(spooled.stdout.is_empty(), "no half report");
-    let stderr = common::stderr(&spooled);
+    let past = spanlint_with(&[("TMPDIR", missing), (budget, "1")], args);
+    assert_eq!(past.status.code(), Some(2), "{args:?}");
+    assert!(past.stdout.is_empty(), "{args:?}: no half report");
+    let stderr = common::stderr(&past);
     assert!(
-        stderr.contains("cannot use the JUnit report's temporary files in")
-            && stderr.contains(missing),
+        stderr.contains(says) && stderr.contains(missing),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_run_within_the_budget_never_touches_the_disk_and_one_past_it_names_the_directory() {
+    let index = "cannot create the trace index's temporary files in";
+    let args = ["check", "--quiet", "fixtures/real"];
+    assert_temporary_files_only_past_the_budget(&args, 1, "SPANLINT_INDEX_BUDGET", index);
+    let args = ["coverage", "--format", "json", "fixtures/real"];
+    assert_temporary_files_only_past_the_budget(&args, 0, "SPANLINT_INDEX_BUDGET", index);
+    let args = ["check", "--format", "junit", "fixtures/real"];
+    let junit = "cannot use the JUnit report's temporary files in";
+    assert_temporary_files_only_past_the_budget(&args, 1, "SPANLINT_JUNIT_BUDGET", junit);
 }

@@ -29,10 +29,11 @@ use super::mapping::{
     Combine, Conversion, ConversionFormat, Convert, EventFormat, EventMessages, Fold, MappingFile,
     UnpackJson,
 };
+use super::naming::Namer;
 use super::vercel;
-use crate::model::{Attribute, Batch, Event, ResourceSpans, Scope, Span, Value};
+use crate::input::json::word_at;
+use crate::model::{Attribute, Batch, Event, Span, Value};
 use crate::rules::Ruleset;
-use crate::rules::ruleset::SpanContext;
 use crate::rules::rulesfile::AttributeType;
 
 /// What to do with recorded content (`--content`).
@@ -311,6 +312,8 @@ pub struct Migrator {
     describe: bool,
     /// Which steps a span's keys can set off.
     sources: Sources,
+    /// What the span name depends on.
+    namer: Namer,
 }
 
 /// What can rename one attribute key.
@@ -378,8 +381,10 @@ impl Migrator {
                 )
             }
         };
+        let namer = Namer::new(&rules);
         Ok(Migrator {
-            sources: Sources::new(&mapping, &rules),
+            sources: Sources::new(&mapping, &rules, &namer),
+            namer,
             labels: MappingLabels::new(&mapping, &rules),
             rename_types: mapping
                 .renames
@@ -422,7 +427,7 @@ impl Migrator {
             for rs in &batch.resource_spans {
                 for ss in &rs.scope_spans {
                     for span in &ss.spans {
-                        if let Some(plan) = self.plan_span(index, span, rs, &ss.scope) {
+                        if let Some(plan) = self.plan_span(index, span) {
                             out.push(plan);
                         }
                         index += 1;
@@ -434,13 +439,7 @@ impl Migrator {
     }
 
     /// Plans one span.
-    pub fn plan_span<'a>(
-        &self,
-        index: usize,
-        span: &Span<'a>,
-        resource: &ResourceSpans<'a>,
-        scope: &Scope<'a>,
-    ) -> Option<SpanPlan<'a>> {
+    pub fn plan_span<'a>(&self, index: usize, span: &Span<'a>) -> Option<SpanPlan<'a>> {
         let (mut w, steps) = self.sources.works_of(&span.attributes, 4);
         let mut changes = Vec::new();
         let ids = self.sources.ids;
@@ -524,7 +523,7 @@ impl Migrator {
         let name = if self.options.keep_span_names {
             None
         } else {
-            self.span_name(span, resource, scope, &w)
+            self.span_name(span, &w)
         };
         if let Some(name) = &name {
             changes.push(Change {
@@ -1878,72 +1877,13 @@ impl Migrator {
     }
 
     /// The span's name per its span type's first template that renders, when it differs.
-    fn span_name<'a>(
-        &self,
-        span: &Span<'a>,
-        resource: &ResourceSpans<'a>,
-        scope: &Scope<'a>,
-        w: &[Work<'_, 'a>],
-    ) -> Option<String> {
-        // A span without events whose attributes stay as they are is named as it is (the
-        // migrated copy below would hold the same).
-        let unchanged = span.events.is_empty()
-            && w.len() == span.attributes.len()
-            && w.iter()
-                .zip(&span.attributes)
-                .enumerate()
-                .all(|(i, (x, a))| x.src == Some(i) && !x.value_changed && x.key == a.key);
-        if unchanged {
-            return self.name_for(span, span, resource, scope);
-        }
-        // Attributes borrowed from the work list: copying a long value (a message array) only
-        // to read the few keys the span type and name depend on would cost more than the rest.
-        let migrated = Span {
-            attributes: w
-                .iter()
-                .map(|x| Attribute {
-                    key: Cow::Borrowed(x.key.as_ref()),
-                    value: borrowed(&x.value),
-                    offset: 0,
-                })
-                .collect(),
-            // Not `..span.clone()`: that would copy every attribute and event only to drop them.
-            // The ids name no span type and no name (span_name_format reads attributes, name
-            // and kind): left empty, they cost no copy.
-            trace_id: Default::default(),
-            span_id: Default::default(),
-            parent_span_id: Default::default(),
-            name: Cow::Borrowed(span.name.as_ref()),
-            kind: span.kind,
-            start_time_unix_nano: span.start_time_unix_nano,
-            end_time_unix_nano: span.end_time_unix_nano,
-            events: Vec::new(),
-            status: span.status.clone(),
-            offset: span.offset,
-            name_offset: span.name_offset,
-        };
-        self.name_for(span, &migrated, resource, scope)
-    }
-
-    /// The name of `migrated` (the span as migrated) per its span type's first template that
-    /// renders, when it differs from the name of `span` (as read).
-    fn name_for(
-        &self,
-        span: &Span<'_>,
-        migrated: &Span<'_>,
-        resource: &ResourceSpans<'_>,
-        scope: &Scope<'_>,
-    ) -> Option<String> {
-        if !self.rules.is_genai_span(migrated) {
-            return None;
-        }
-        let ctx = SpanContext::new(&self.rules, migrated, resource, scope);
-        let span_type = ctx.span_type()?;
-        let name = span_type
-            .span_names
+    fn span_name(&self, span: &Span<'_>, w: &[Work<'_, '_>]) -> Option<String> {
+        // Read from the work list: copying a long value (a message array) only to read the few
+        // keys the span type and name depend on would cost more than the rest.
+        let attributes = w
             .iter()
-            .find_map(|t| crate::rules::span_name_format::render(t, &ctx))?;
-        (name != span.name).then_some(name)
+            .map(|x| (x.key.as_ref(), &*x.value, x.facts.map(|f| f.names)));
+        self.namer.name(&self.rules, span, attributes)
     }
 }
 
@@ -1966,28 +1906,6 @@ fn fits_type(ty: Option<AttributeType>, value: &Value<'_>) -> bool {
         (AttributeType::BooleanArray, Value::Array(v)) => all(v, |x| matches!(x, Value::Bool(_))),
         (AttributeType::Any, _) => true,
         _ => false,
-    }
-}
-
-/// A value borrowing the strings of `value` (byte values are copied).
-fn borrowed<'b>(value: &'b Value<'_>) -> Value<'b> {
-    match value {
-        Value::Empty => Value::Empty,
-        Value::String(s) => Value::String(Cow::Borrowed(s.as_ref())),
-        Value::Bool(b) => Value::Bool(*b),
-        Value::Int(i) => Value::Int(*i),
-        Value::Double(d) => Value::Double(*d),
-        Value::Bytes(b) => Value::Bytes(b.clone()),
-        Value::Array(items) => Value::Array(items.iter().map(borrowed).collect()),
-        Value::KvList(kvs) => Value::KvList(
-            kvs.iter()
-                .map(|kv| Attribute {
-                    key: Cow::Borrowed(kv.key.as_ref()),
-                    value: borrowed(&kv.value),
-                    offset: kv.offset,
-                })
-                .collect(),
-        ),
     }
 }
 
@@ -2032,7 +1950,7 @@ struct Sources {
 }
 
 impl Sources {
-    fn new(mapping: &MappingFile, rules: &Ruleset) -> Self {
+    fn new(mapping: &MappingFile, rules: &Ruleset, namer: &Namer) -> Self {
         let fold = 0;
         let wrap = fold + mapping.folds.len();
         let split = wrap + mapping.wrap_messages.len();
@@ -2115,6 +2033,17 @@ impl Sources {
         for key in normalised.chain(["gen_ai.provider.name"]) {
             exact.entry(key.to_string()).or_default().normalised = true;
         }
+        for key in namer.keys() {
+            exact.entry(key.to_string()).or_default().names = true;
+        }
+        // The registry's keys too, so that most of a span's keys are found here with their
+        // prefixes' steps, without a walk of the trie.
+        for a in &rules.file.attributes {
+            exact.entry(a.key.clone()).or_default();
+        }
+        for (key, facts) in &mut exact {
+            facts.prefix_steps = trie.steps_of(key);
+        }
         Sources {
             ids,
             keys: exact,
@@ -2140,8 +2069,11 @@ impl Sources {
         let mut steps = self.always;
         let mut works = Vec::with_capacity(attributes.len() + added);
         for (i, a) in attributes.iter().enumerate() {
-            let facts = self.facts(&a.key);
-            steps |= facts.steps | self.prefixes.steps_of(&a.key);
+            let (facts, prefix_steps) = match self.keys.get(a.key.as_ref()) {
+                Some(facts) => (facts, facts.prefix_steps),
+                None => (&NO_FACTS, self.prefixes.steps_of(&a.key)),
+            };
+            steps |= facts.steps | prefix_steps;
             works.push(Work {
                 key: a.key.clone(),
                 value: Cow::Borrowed(&a.value),
@@ -2159,24 +2091,32 @@ impl Sources {
 struct KeyFacts {
     /// The steps it is a source of.
     steps: StepSet,
+    /// The steps of the prefixes it starts with.
+    prefix_steps: StepSet,
     /// What can rename it.
     renames: RenameSources,
     /// Whether its values have spellings to normalise.
     normalised: bool,
+    /// Whether the span name can depend on it ([`Namer::decides`]).
+    names: bool,
 }
 
 /// The facts of a key the mapping does nothing with.
 static NO_FACTS: KeyFacts = KeyFacts {
     steps: 0,
+    prefix_steps: 0,
     renames: RenameSources {
         mapping: Vec::new(),
         deprecated: false,
     },
     normalised: false,
+    names: false,
 };
 
 /// Key prefixes and their steps as a byte trie: a key is walked once, down to where it leaves
 /// every prefix (a few bytes in for most keys), instead of being compared with each prefix.
+/// A chain of nodes with one child and no steps (`gen_ai.` before `prompt.`) is passed in one
+/// comparison.
 #[derive(Debug)]
 struct PrefixTrie {
     /// The root (the empty prefix) first.
@@ -2189,6 +2129,10 @@ struct TrieNode {
     children: Vec<(u8, usize)>,
     /// The steps of the prefix that ends here.
     steps: StepSet,
+    /// The bytes after this node that lead, through nodes with one child and no steps, to
+    /// `target` (empty, and `target` this node, when it has steps or not one child).
+    run: Vec<u8>,
+    target: usize,
 }
 
 impl Default for PrefixTrie {
@@ -2214,18 +2158,42 @@ impl PrefixTrie {
             };
         }
         self.nodes[node].steps |= steps;
+        self.find_runs();
+    }
+
+    /// Sets every node's `run` and `target` (after each insertion: a trie has tens of nodes).
+    fn find_runs(&mut self) {
+        for n in 0..self.nodes.len() {
+            let (mut run, mut target) = (Vec::new(), n);
+            while let (0, [(byte, next)]) = (
+                self.nodes[target].steps,
+                self.nodes[target].children.as_slice(),
+            ) {
+                run.push(*byte);
+                target = *next;
+            }
+            self.nodes[n].run = run;
+            self.nodes[n].target = target;
+        }
     }
 
     /// The steps of every prefix `key` starts with.
     fn steps_of(&self, key: &str) -> StepSet {
         let mut node = &self.nodes[0];
         let mut steps = node.steps;
-        for &byte in key.as_bytes() {
-            let Some(&(_, next)) = node.children.iter().find(|(b, _)| *b == byte) else {
+        let mut rest = key.as_bytes();
+        while let Some((&byte, after)) = rest.split_first() {
+            let Some(&(_, child)) = node.children.iter().find(|(b, _)| *b == byte) else {
                 break;
             };
-            node = &self.nodes[next];
+            let child = &self.nodes[child];
+            // The nodes a run passes have no steps: a key that leaves it has no more prefixes.
+            let Some(after) = after.strip_prefix(child.run.as_slice()) else {
+                break;
+            };
+            node = &self.nodes[child.target];
             steps |= node.steps;
+            rest = after;
         }
         steps
     }
@@ -2569,36 +2537,60 @@ fn json_string(s: &str) -> String {
 
 /// Appends `s` as a JSON string, escaped as serde_json escapes it (`"`, `\\`, and control
 /// characters: `\b \t \n \f \r` by name, the others as `\u00xx`), without a string of its own.
+/// Reads a word of eight bytes at a time and copies the runs between the bytes to escape whole
+/// (message text has a byte to escape every few tens of bytes at most).
 pub(super) fn push_json_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
-    let mut start = 0;
-    for (i, byte) in s.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // Escaped bytes are ASCII: the slices end on character boundaries.
-        out.push_str(&s[start..i]);
-        start = i + 1;
-        if escape.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for i in (0..bytes.len()).step_by(8) {
+        let mut flagged = to_escape(word_at(bytes, i));
+        while flagged != 0 {
+            let at = i + (flagged.trailing_zeros() / 8) as usize;
+            // Escaped bytes are ASCII: the runs end on character boundaries.
+            out.push_str(&s[run..at]);
+            push_escape(out, bytes[at]);
+            run = at + 1;
+            flagged &= flagged - 1;
+        }
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
+/// The high bit of each byte of `word` that a JSON string must escape: `"`, `\\` and the
+/// control characters (below 0x20).
+fn to_escape(word: u64) -> u64 {
+    const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each zero byte of `x`, exactly (no carry crosses bytes: the low seven bits
+    // plus 0x7f set the high bit unless they are all zero).
+    let zero_bytes = |x: u64| !(((x & !HIGH_BITS) + !HIGH_BITS) | x | !HIGH_BITS);
+    zero_bytes(word & (LOW_BITS * 0xe0))
+        | zero_bytes(word ^ (LOW_BITS * u64::from(b'"')))
+        | zero_bytes(word ^ (LOW_BITS * u64::from(b'\\')))
+}
+
+/// The escape serde_json writes for a byte [`to_escape`] flags.
+fn push_escape(out: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match byte {
+        b'"' => "\\\"",
+        b'\\' => "\\\\",
+        b'\n' => "\\n",
+        b'\r' => "\\r",
+        b'\t' => "\\t",
+        0x08 => "\\b",
+        0x0c => "\\f",
+        _ => {
             out.push_str("\\u00");
             out.push(char::from(HEX[usize::from(byte >> 4)]));
             out.push(char::from(HEX[usize::from(byte & 0xf)]));
-        } else {
-            out.push_str(escape);
+            return;
         }
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
+    };
+    out.push_str(short);
 }
 
 /// Appends a JSON value kept as written when the text is JSON, else a JSON string.
@@ -2913,16 +2905,17 @@ fn messages_json(
 }
 
 /// Drops the attributes a fold or conversion consumed (by index), keeping the others' order.
-fn remove_consumed<T>(w: &mut Vec<T>, consumed: impl IntoIterator<Item = usize>) {
-    // A mask, not a hash set: a span has tens of attributes, hashing each costs more.
-    let mut gone = vec![false; w.len()];
-    for i in consumed {
-        if let Some(g) = gone.get_mut(i) {
-            *g = true;
-        }
-    }
-    let mut gone = gone.into_iter();
-    w.retain(|_| !gone.next().unwrap_or(false));
+fn remove_consumed<T>(w: &mut Vec<T>, mut consumed: Vec<usize>) {
+    // The indices in order, walked beside the list: no mask or set to build for a few indices.
+    consumed.sort_unstable();
+    consumed.dedup();
+    let mut gone = consumed.into_iter().peekable();
+    let mut i = 0;
+    w.retain(|_| {
+        let keep = gone.next_if_eq(&i).is_none();
+        i += 1;
+        keep
+    });
 }
 
 /// `value × scale`, dividing by the reciprocal when the scale is one over a whole number
@@ -2957,6 +2950,65 @@ mod tests {
             let expected = serde_json::to_string(text).unwrap();
             assert_eq!(out, format!("prefix{expected}"));
         }
+    }
+
+    #[test]
+    fn every_byte_to_escape_is_found_at_every_position_of_a_word() {
+        // Each special byte at each offset of strings longer than a few words, next to
+        // multi-byte characters, so that the word-at-a-time search and its tail both see it.
+        let specials = [
+            '"', '\\', '\n', '\u{0}', '\u{1f}', '\u{8}', '\u{c}', '\u{7f}', ' ', 'é', '🦀',
+        ];
+        for len in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
+            for at in 0..=len {
+                for special in specials {
+                    let text: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .chain([special, 'b'])
+                        .collect();
+                    let mut out = String::new();
+                    push_json_string(&mut out, &text);
+                    assert_eq!(out, serde_json::to_string(&text).unwrap(), "{text:?}");
+                }
+            }
+        }
+    }
+
+    /// The facts of a key say whether the span name depends on it exactly when the namer does
+    /// (planning reads the facts, not the namer, for the span's own keys).
+    #[test]
+    fn key_facts_know_the_keys_the_name_depends_on() {
+        let migrator = Migrator::new(
+            Ruleset::builtin(),
+            MappingFile::builtin(),
+            Options::default(),
+        )
+        .unwrap();
+        let mut named = 0;
+        for (key, facts) in &migrator.sources.keys {
+            assert_eq!(facts.names, migrator.namer.decides(key), "{key}");
+            named += usize::from(facts.names);
+        }
+        assert_eq!(named, migrator.namer.keys().count());
+        for key in [
+            "gen_ai.operation.name",
+            "gen_ai.request.model",
+            "llm.request.type",
+        ] {
+            assert!(migrator.sources.facts(key).names, "{key}");
+        }
+        assert!(!migrator.sources.facts("gen_ai.usage.input_tokens").names);
+    }
+
+    #[test]
+    fn consumed_attributes_go_and_the_others_keep_their_order() {
+        let mut w: Vec<usize> = (0..10).collect();
+        remove_consumed(&mut w, vec![7, 2, 2, 9, 12]);
+        assert_eq!(w, [0, 1, 3, 4, 5, 6, 8]);
+        remove_consumed(&mut w, Vec::new());
+        assert_eq!(w, [0, 1, 3, 4, 5, 6, 8]);
+        remove_consumed(&mut w, vec![0]);
+        assert_eq!(w, [1, 3, 4, 5, 6, 8]);
     }
 
     /// Skipping the steps whose sources a span lacks changes no plan: every real and migrate

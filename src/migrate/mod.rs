@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod mapping;
+mod naming;
 pub mod vercel;
 pub mod write;
 pub mod write_proto;

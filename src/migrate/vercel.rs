@@ -19,21 +19,23 @@ use super::engine::push_json_string;
 
 #[derive(Deserialize)]
 struct ModelMessage<'a> {
-    role: String,
+    #[serde(borrow)]
+    role: Cow<'a, str>,
     #[serde(borrow)]
     content: &'a RawValue,
 }
 
+/// A part of a model message; strings are borrowed from the JSON unless they hold escapes.
 #[derive(Deserialize)]
 struct Part<'a> {
-    #[serde(rename = "type")]
-    ty: String,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default, rename = "toolCallId")]
-    tool_call_id: Option<String>,
-    #[serde(default, rename = "toolName")]
-    tool_name: Option<String>,
+    #[serde(borrow, rename = "type")]
+    ty: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "toolCallId")]
+    tool_call_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "toolName")]
+    tool_name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -48,12 +50,12 @@ struct Part<'a> {
     /// `image` parts: likewise.
     #[serde(default)]
     image: Option<serde_json::Value>,
-    #[serde(default, rename = "mediaType")]
-    media_type: Option<String>,
-    #[serde(default, rename = "mimeType")]
-    mime_type: Option<String>,
-    #[serde(default)]
-    filename: Option<String>,
+    #[serde(borrow, default, rename = "mediaType")]
+    media_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "mimeType")]
+    mime_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    filename: Option<Cow<'a, str>>,
 }
 
 /// A `file` or `image` part → a `blob` (a data URL or base64) or `uri` (a URL) part
@@ -61,12 +63,12 @@ struct Part<'a> {
 /// `audio/…`, else `document`; an `image` part without one is an image). `None` when the data
 /// is not a string (the part is then kept as written).
 fn media_part(p: &Part<'_>) -> Option<String> {
-    let data = match (p.ty.as_str(), &p.data, &p.image) {
+    let data = match (p.ty.as_ref(), &p.data, &p.image) {
         ("file", Some(serde_json::Value::String(d)), _) => d.as_str(),
         ("image", _, Some(serde_json::Value::String(d))) => d.as_str(),
         _ => return None,
     };
-    let mut mime = p.media_type.clone().or_else(|| p.mime_type.clone());
+    let mut mime = p.media_type.as_deref().or(p.mime_type.as_deref());
     let (kind, field, value) = if let Some(rest) = data.strip_prefix("data:") {
         let (header, content) = rest.split_once(',')?;
         let (data_mime, base64) = match header.strip_suffix(";base64") {
@@ -77,7 +79,7 @@ fn media_part(p: &Part<'_>) -> Option<String> {
             return None;
         }
         if mime.is_none() && !data_mime.is_empty() {
-            mime = Some(data_mime.to_string());
+            mime = Some(data_mime);
         }
         ("blob", "content", content)
     } else if data.contains("://") {
@@ -85,7 +87,7 @@ fn media_part(p: &Part<'_>) -> Option<String> {
     } else {
         ("blob", "content", data)
     };
-    let modality = match mime.as_deref().and_then(|m| m.split('/').next()) {
+    let modality = match mime.and_then(|m| m.split('/').next()) {
         Some(top @ ("image" | "video" | "audio")) => top,
         None if p.ty == "image" => "image",
         _ => "document",
@@ -94,7 +96,7 @@ fn media_part(p: &Part<'_>) -> Option<String> {
         "{{\"type\":\"{kind}\",\"modality\":{}",
         json_string(modality)
     );
-    if let Some(mime) = &mime {
+    if let Some(mime) = mime {
         s.push_str(&format!(",\"mime_type\":{}", json_string(mime)));
     }
     s.push_str(&format!(",\"{field}\":{}", json_string(value)));
@@ -136,32 +138,42 @@ fn arguments(raw: &RawValue) -> String {
     raw.get().to_string()
 }
 
-fn part(raw: &RawValue) -> Option<String> {
+/// Appends a text-like part `{"type": ty, "content": text}`.
+fn push_text_part(out: &mut String, ty: &str, text: &str) {
+    out.push_str("{\"type\":\"");
+    out.push_str(ty);
+    out.push_str("\",\"content\":");
+    push_json_string(out, text);
+    out.push('}');
+}
+
+/// Appends a `tool_call` part.
+fn push_tool_call(out: &mut String, id: Option<&str>, name: &str, arguments: Option<&RawValue>) {
+    out.push_str("{\"type\":\"tool_call\"");
+    if let Some(id) = id {
+        out.push_str(",\"id\":");
+        push_json_string(out, id);
+    }
+    out.push_str(",\"name\":");
+    push_json_string(out, name);
+    if let Some(args) = arguments {
+        out.push_str(",\"arguments\":");
+        out.push_str(&self::arguments(args));
+    }
+    out.push('}');
+}
+
+/// Appends the conventions' form of a model message part; `None` when it is not a part.
+fn push_part(out: &mut String, raw: &RawValue) -> Option<()> {
     let p: Part<'_> = serde_json::from_str(raw.get()).ok()?;
-    Some(match p.ty.as_str() {
-        "text" => format!(
-            "{{\"type\":\"text\",\"content\":{}}}",
-            json_string(p.text.as_deref()?)
+    match p.ty.as_ref() {
+        ty @ ("text" | "reasoning") => push_text_part(out, ty, p.text.as_deref()?),
+        "tool-call" => push_tool_call(
+            out,
+            p.tool_call_id.as_deref(),
+            p.tool_name.as_deref()?,
+            p.input.or(p.args),
         ),
-        "reasoning" => format!(
-            "{{\"type\":\"reasoning\",\"content\":{}}}",
-            json_string(p.text.as_deref()?)
-        ),
-        "tool-call" => {
-            let mut s = String::from("{\"type\":\"tool_call\"");
-            if let Some(id) = &p.tool_call_id {
-                s.push_str(&format!(",\"id\":{}", json_string(id)));
-            }
-            s.push_str(&format!(
-                ",\"name\":{}",
-                json_string(p.tool_name.as_deref()?)
-            ));
-            if let Some(args) = p.input.or(p.args) {
-                s.push_str(&format!(",\"arguments\":{}", arguments(args)));
-            }
-            s.push('}');
-            s
-        }
         "tool-result" => {
             let output = p.output.or(p.result)?;
             let wrapper = match output.get().starts_with('{') {
@@ -169,16 +181,22 @@ fn part(raw: &RawValue) -> Option<String> {
                 false => None,
             };
             let response = wrapper.map_or(output.get(), |w| w.value.get());
-            let mut s = String::from("{\"type\":\"tool_call_response\"");
+            out.push_str("{\"type\":\"tool_call_response\"");
             if let Some(id) = &p.tool_call_id {
-                s.push_str(&format!(",\"id\":{}", json_string(id)));
+                out.push_str(",\"id\":");
+                push_json_string(out, id);
             }
-            s.push_str(&format!(",\"response\":{response}}}"));
-            s
+            out.push_str(",\"response\":");
+            out.push_str(response);
+            out.push('}');
         }
-        "file" | "image" => media_part(&p).unwrap_or_else(|| raw.get().to_string()),
-        _ => raw.get().to_string(),
-    })
+        "file" | "image" => match media_part(&p) {
+            Some(media) => out.push_str(&media),
+            None => out.push_str(raw.get()),
+        },
+        _ => out.push_str(raw.get()),
+    }
+    Some(())
 }
 
 fn message(role: &str, parts: &[String], roles: &BTreeMap<String, String>) -> String {
@@ -189,10 +207,7 @@ fn message(role: &str, parts: &[String], roles: &BTreeMap<String, String>) -> St
 
 /// Appends a message `{role, parts}`.
 fn push_message(out: &mut String, role: &str, parts: &[String], roles: &BTreeMap<String, String>) {
-    let role = roles.get(role).map_or(role, String::as_str);
-    out.push_str("{\"role\":");
-    push_json_string(out, role);
-    out.push_str(",\"parts\":[");
+    push_message_start(out, role, roles);
     for (n, part) in parts.iter().enumerate() {
         if n > 0 {
             out.push(',');
@@ -202,31 +217,40 @@ fn push_message(out: &mut String, role: &str, parts: &[String], roles: &BTreeMap
     out.push_str("]}");
 }
 
-/// `ai.prompt.messages`: a JSON array of model messages → `gen_ai.input.messages`.
+/// Appends the start of a message, `{"role": role, "parts": [`, the role in the conventions'
+/// spelling.
+fn push_message_start(out: &mut String, role: &str, roles: &BTreeMap<String, String>) {
+    let role = roles.get(role).map_or(role, String::as_str);
+    out.push_str("{\"role\":");
+    push_json_string(out, role);
+    out.push_str(",\"parts\":[");
+}
+
+/// `ai.prompt.messages`: a JSON array of model messages → `gen_ai.input.messages`. Written
+/// into one buffer as it is read (no string per part).
 pub fn prompt_messages(json: &str, roles: &BTreeMap<String, String>) -> Option<String> {
     let messages: Vec<ModelMessage<'_>> = serde_json::from_str(json).ok()?;
     let mut out = String::with_capacity(json.len() + 64);
     out.push('[');
-    for (n, m) in messages.into_iter().enumerate() {
-        // A string content is one text part; anything else must be an array of parts.
-        let parts = match is_json_string(m.content) {
-            true => {
-                let text = serde_json::from_str::<Cow<'_, str>>(m.content.get()).ok()?;
-                let mut part = String::with_capacity(text.len() + 32);
-                part.push_str("{\"type\":\"text\",\"content\":");
-                push_json_string(&mut part, &text);
-                part.push('}');
-                vec![part]
-            }
-            false => {
-                let raw: Vec<&RawValue> = serde_json::from_str(m.content.get()).ok()?;
-                raw.into_iter().map(part).collect::<Option<Vec<_>>>()?
-            }
-        };
+    for (n, m) in messages.iter().enumerate() {
         if n > 0 {
             out.push(',');
         }
-        push_message(&mut out, &m.role, &parts, roles);
+        push_message_start(&mut out, &m.role, roles);
+        // A string content is one text part; anything else must be an array of parts.
+        if is_json_string(m.content) {
+            let text = serde_json::from_str::<Cow<'_, str>>(m.content.get()).ok()?;
+            push_text_part(&mut out, "text", &text);
+        } else {
+            let parts: Vec<&RawValue> = serde_json::from_str(m.content.get()).ok()?;
+            for (k, part) in parts.into_iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                push_part(&mut out, part)?;
+            }
+        }
+        out.push_str("]}");
     }
     out.push(']');
     Some(out)
@@ -270,10 +294,10 @@ pub fn prompt(json: &str, roles: &BTreeMap<String, String>) -> Option<String> {
 
 #[derive(Deserialize)]
 struct ResponseToolCall<'a> {
-    #[serde(default, rename = "toolCallId")]
-    tool_call_id: Option<String>,
-    #[serde(rename = "toolName")]
-    tool_name: String,
+    #[serde(borrow, default, rename = "toolCallId")]
+    tool_call_id: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "toolName")]
+    tool_name: Cow<'a, str>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -289,56 +313,53 @@ pub fn response(
     finish_reason: Option<&str>,
     finish_reasons: &BTreeMap<String, String>,
 ) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(r) = reasoning {
-        parts.push(format!(
-            "{{\"type\":\"reasoning\",\"content\":{}}}",
-            json_string(r)
-        ));
-    }
-    if let Some(t) = text {
-        parts.push(format!(
-            "{{\"type\":\"text\",\"content\":{}}}",
-            json_string(t)
-        ));
-    }
-    if let Some(calls) = tool_calls {
-        let calls: Vec<ResponseToolCall<'_>> = serde_json::from_str(calls).ok()?;
-        for c in calls {
-            let mut s = String::from("{\"type\":\"tool_call\"");
-            if let Some(id) = &c.tool_call_id {
-                s.push_str(&format!(",\"id\":{}", json_string(id)));
-            }
-            s.push_str(&format!(",\"name\":{}", json_string(&c.tool_name)));
-            if let Some(args) = c.input.or(c.args) {
-                s.push_str(&format!(",\"arguments\":{}", arguments(args)));
-            }
-            s.push('}');
-            parts.push(s);
-        }
-    }
-    if parts.is_empty() {
+    let calls: Vec<ResponseToolCall<'_>> = match tool_calls {
+        Some(calls) => serde_json::from_str(calls).ok()?,
+        None => Vec::new(),
+    };
+    if reasoning.is_none() && text.is_none() && calls.is_empty() {
         return None;
     }
-    let has_calls = parts
-        .iter()
-        .any(|p| p.starts_with("{\"type\":\"tool_call\""));
-    let reason = finish_reason.unwrap_or(if has_calls { "tool_call" } else { "stop" });
+    let mut out = String::from("[{\"role\":\"assistant\",\"parts\":[");
+    let mut first = true;
+    let mut separate = |out: &mut String| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+    };
+    if let Some(r) = reasoning {
+        separate(&mut out);
+        push_text_part(&mut out, "reasoning", r);
+    }
+    if let Some(t) = text {
+        separate(&mut out);
+        push_text_part(&mut out, "text", t);
+    }
+    for c in &calls {
+        separate(&mut out);
+        let arguments = c.input.or(c.args);
+        push_tool_call(&mut out, c.tool_call_id.as_deref(), &c.tool_name, arguments);
+    }
+    let reason = finish_reason.unwrap_or(if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_call"
+    });
     let reason = finish_reasons.get(reason).map_or(reason, String::as_str);
-    Some(format!(
-        "[{{\"role\":\"assistant\",\"parts\":[{}],\"finish_reason\":{}}}]",
-        parts.join(","),
-        json_string(reason)
-    ))
+    out.push_str("],\"finish_reason\":");
+    push_json_string(&mut out, reason);
+    out.push_str("}]");
+    Some(out)
 }
 
 #[derive(Deserialize)]
 struct Tool<'a> {
-    #[serde(rename = "type")]
-    ty: String,
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
+    #[serde(borrow, rename = "type")]
+    ty: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    description: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "inputSchema")]
     input_schema: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -347,24 +368,28 @@ struct Tool<'a> {
 
 /// `ai.prompt.tools` (each a JSON string) → `gen_ai.tool.definitions`.
 pub fn tools(items: &[&str]) -> Option<String> {
-    let mut out = Vec::new();
-    for item in items {
+    let mut out = String::from("[");
+    for (n, item) in items.iter().enumerate() {
         let t: Tool<'_> = serde_json::from_str(item).ok()?;
-        let mut s = format!(
-            "{{\"type\":{},\"name\":{}",
-            json_string(&t.ty),
-            json_string(&t.name)
-        );
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"type\":");
+        push_json_string(&mut out, &t.ty);
+        out.push_str(",\"name\":");
+        push_json_string(&mut out, &t.name);
         if let Some(d) = &t.description {
-            s.push_str(&format!(",\"description\":{}", json_string(d)));
+            out.push_str(",\"description\":");
+            push_json_string(&mut out, d);
         }
         if let Some(p) = t.input_schema.or(t.parameters) {
-            s.push_str(&format!(",\"parameters\":{}", p.get()));
+            out.push_str(",\"parameters\":");
+            out.push_str(p.get());
         }
-        s.push('}');
-        out.push(s);
+        out.push('}');
     }
-    Some(format!("[{}]", out.join(",")))
+    out.push(']');
+    Some(out)
 }
 
 #[cfg(test)]

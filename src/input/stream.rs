@@ -399,9 +399,11 @@ impl Chunker {
                 .saturating_sub(self.read());
             let mut block = self.buf.bytes.capacity();
             if self.format == InputFormat::Proto {
-                // Frames are cut where they end however far ahead was read: read into the
-                // room already initialised, and zero more only as far as a frame needs.
-                block = block.min(self.buf.bytes.len().max(want));
+                // Frames are cut where the first one to reach the chunk size ends: read a
+                // chunk's worth, then only as far as that frame needs, so nothing past the cut
+                // is read and copied into the next chunk's buffer (`cut`), and no more room is
+                // zeroed than a frame needs.
+                block = block.min(want.max(self.chunk_size));
             }
             let end = block.min(self.buf.filled.saturating_add(room));
             if self.buf.bytes.len() < end {

@@ -88,7 +88,7 @@ fn resource_spans<'a>(r: &mut Reader<'a>, depth: u32) -> Result<ResourceSpans<'a
 fn resource<'a>(r: &mut Reader<'a>, depth: u32, attributes: &mut Vec<Attribute<'a>>) -> Result<()> {
     while let Some(field) = r.field()? {
         match field.number {
-            1 => attributes.push(key_value(r, field, depth, field.offset)?),
+            1 => push_key_value(r, field, depth, attributes)?,
             2 => r.uint(field).map(drop)?, // dropped_attributes_count
             3 => entity_ref(&mut r.message(field, depth)?, depth - 1)?,
             _ => r.skip(field, depth)?,
@@ -130,9 +130,7 @@ fn scope<'a>(r: &mut Reader<'a>, depth: u32, out: &mut Scope<'a>) -> Result<()> 
         match field.number {
             1 => out.name = r.string(field)?,
             2 => out.version = r.string(field)?,
-            3 => out
-                .attributes
-                .push(key_value(r, field, depth, field.offset)?),
+            3 => push_key_value(r, field, depth, &mut out.attributes)?,
             4 => r.uint(field).map(drop)?, // dropped_attributes_count
             _ => r.skip(field, depth)?,
         }
@@ -165,9 +163,7 @@ fn span<'a>(r: &mut Reader<'a>, depth: u32, offset: Offset) -> Result<Span<'a>> 
             6 => out.kind = SpanKind::from_i32(r.uint(field)? as i32),
             7 => out.start_time_unix_nano = r.fixed64(field)?,
             8 => out.end_time_unix_nano = r.fixed64(field)?,
-            ATTRIBUTES => out
-                .attributes
-                .push(key_value(r, field, depth, field.offset)?),
+            ATTRIBUTES => push_key_value(r, field, depth, &mut out.attributes)?,
             11 => {
                 let mut event_reader = r.message(field, depth)?;
                 out.events
@@ -195,9 +191,7 @@ fn event<'a>(r: &mut Reader<'a>, depth: u32, offset: Offset) -> Result<Event<'a>
         match field.number {
             1 => out.time_unix_nano = r.fixed64(field)?,
             2 => out.name = r.string(field)?,
-            3 => out
-                .attributes
-                .push(key_value(r, field, depth, field.offset)?),
+            3 => push_key_value(r, field, depth, &mut out.attributes)?,
             4 => r.uint(field).map(drop)?, // dropped_attributes_count
             _ => r.skip(field, depth)?,
         }
@@ -231,8 +225,39 @@ fn status<'a>(r: &mut Reader<'a>, depth: u32, out: &mut Status<'a>) -> Result<()
     Ok(())
 }
 
+/// Appends the `KeyValue` in `field` of `r` (a message at `depth`) to `attributes`.
+///
+/// Nearly every attribute holds one string, int, double or bool: those are read here, where
+/// the loop over a span's fields is (see [`key_and_scalar`]), and only the others, or a
+/// malformed one, by [`key_value`], which reads them the same way or reports the error.
+#[inline(always)]
+fn push_key_value<'a>(
+    r: &mut Reader<'a>,
+    field: FieldKey,
+    depth: u32,
+    attributes: &mut Vec<Attribute<'a>>,
+) -> Result<()> {
+    // `depth` must leave room for the `KeyValue` and its `AnyValue`.
+    if field.wire_type == LEN
+        && depth > 1
+        && let Some((kv, after)) = length_prefixed(r.rest)
+        && let Some((key, value)) = key_and_scalar(kv)
+    {
+        r.rest = after;
+        attributes.push(Attribute {
+            key: Cow::Borrowed(key),
+            value,
+            offset: field.offset,
+        });
+        return Ok(());
+    }
+    attributes.push(key_value(r, field, depth, field.offset)?);
+    Ok(())
+}
+
 /// The `KeyValue` in `field` of `r` (a message at `depth`), located at `offset`: its own tag,
 /// or for the entries of a key/value list, the enclosing attribute's.
+#[inline(never)]
 fn key_value<'a>(
     r: &mut Reader<'a>,
     field: FieldKey,
@@ -242,7 +267,7 @@ fn key_value<'a>(
     let mut kv = r.message(field, depth)?;
     let depth = depth - 1;
     if depth > 0
-        && let Some((key, value)) = key_and_scalar(kv.buf)
+        && let Some((key, value)) = key_and_scalar(kv.rest)
     {
         return Ok(Attribute {
             key: Cow::Borrowed(key),
@@ -314,17 +339,33 @@ fn key_and_scalar(kv: &[u8]) -> Option<(&str, Value<'_>)> {
 /// when its tag is the one-byte `tag`, `rest` then moved past it.
 #[inline(always)]
 fn tagged_payload<'a>(rest: &mut &'a [u8], tag: u8) -> Option<&'a [u8]> {
-    let [first, after_tag @ ..] = *rest else {
-        return None;
-    };
-    if *first != tag {
-        return None;
+    let bytes: &'a [u8] = rest;
+    match bytes {
+        [first, after_tag @ ..] if *first == tag => {
+            let (payload, after) = length_prefixed(after_tag)?;
+            *rest = after;
+            Some(payload)
+        }
+        _ => None,
     }
-    let mut reader = Reader::new(after_tag, 0);
-    let len = usize::try_from(reader.varint().ok()?).ok()?;
-    let (payload, after) = after_tag.get(reader.pos..)?.split_at_checked(len)?;
-    *rest = after;
-    Some(payload)
+}
+
+/// The payload whose length (a varint) starts `bytes`, and the bytes after it; lengths of one
+/// and two bytes (up to 16 KiB) read inline.
+#[inline(always)]
+fn length_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = match *bytes {
+        [len @ 0..=0x7f, ref rest @ ..] => (usize::from(len), rest),
+        [low, high @ 0..=0x7f, ref rest @ ..] => {
+            (usize::from(low & 0x7f) | usize::from(high) << 7, rest)
+        }
+        _ => {
+            let mut reader = Reader::new(bytes, 0);
+            let len = usize::try_from(reader.varint().ok()?).ok()?;
+            (len, reader.rest)
+        }
+    };
+    rest.split_at_checked(len)
 }
 
 /// For [`key_and_scalar`]: `bytes` as exactly one varint.
@@ -332,7 +373,7 @@ fn tagged_payload<'a>(rest: &mut &'a [u8], tag: u8) -> Option<&'a [u8]> {
 fn only_varint(bytes: &[u8]) -> Option<u64> {
     let mut reader = Reader::new(bytes, 0);
     let value = reader.varint().ok()?;
-    (reader.pos == bytes.len()).then_some(value)
+    reader.rest.is_empty().then_some(value)
 }
 
 /// Merges an `AnyValue` into `out` (a repeated array or key/value list extends the first, as
@@ -458,43 +499,55 @@ struct FieldKey {
     wire_type: u8,
 }
 
-/// A cursor over one message's bytes.
+/// A cursor over one message's bytes: the bytes not read yet, so reading a byte or a field
+/// checks one length, and where the message ends in the input, so every offset is absolute.
 struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    /// Absolute offset of `buf[0]`.
-    base: Offset,
+    /// The bytes not read yet.
+    rest: &'a [u8],
+    /// Absolute offset just past the message's last byte.
+    end: Offset,
 }
 
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8], base: Offset) -> Self {
-        Reader { buf, pos: 0, base }
+        Reader {
+            rest: buf,
+            end: base + buf.len(),
+        }
+    }
+
+    /// Absolute offset of the next byte.
+    #[inline(always)]
+    fn offset(&self) -> Offset {
+        self.end - self.rest.len()
     }
 
     #[cold]
     #[inline(never)]
-    fn malformed(&self, at: usize, reason: &'static str) -> Malformed {
-        Malformed {
-            offset: self.base + at,
-            reason,
-        }
+    fn malformed(&self, offset: Offset, reason: &'static str) -> Malformed {
+        Malformed { offset, reason }
     }
 
     /// The next field's key, or `None` at the end of the message.
     #[inline(always)]
     fn field(&mut self) -> Result<Option<FieldKey>> {
-        if self.pos >= self.buf.len() {
-            return Ok(None);
-        }
-        let offset = self.base + self.pos;
-        let key = self.varint()?;
+        let offset = self.offset();
+        let key = match *self.rest {
+            [] => return Ok(None),
+            // A one-byte tag (fields 1 to 15): its number fits, only 0 is invalid.
+            [byte @ 0..=0x7f, ref rest @ ..] => {
+                self.rest = rest;
+                u64::from(byte)
+            }
+            _ => self.long_varint()?,
+        };
         let number = key >> 3;
         let wire_type = (key & 7) as u8;
         if number == 0 || number > u64::from(u32::MAX >> 3) {
-            return Err(self.malformed(offset - self.base, "invalid field number"));
+            return Err(self.malformed(offset, "invalid field number"));
         }
         if wire_type > I32 {
-            return Err(self.malformed(offset - self.base, "invalid wire type"));
+            return Err(self.malformed(offset, "invalid wire type"));
         }
         Ok(Some(FieldKey {
             offset,
@@ -508,20 +561,15 @@ impl<'a> Reader<'a> {
         if field.wire_type == wire_type {
             Ok(())
         } else {
-            Err(self.malformed(
-                field.offset - self.base,
-                "wrong wire type for a known field",
-            ))
+            Err(self.malformed(field.offset, "wrong wire type for a known field"))
         }
     }
 
     #[inline(always)]
     fn varint(&mut self) -> Result<u64> {
         // Most varints in a dump are one byte (tags, small lengths): read those inline.
-        if let Some(&byte) = self.buf.get(self.pos)
-            && byte < 0x80
-        {
-            self.pos += 1;
+        if let [byte @ 0..=0x7f, ref rest @ ..] = *self.rest {
+            self.rest = rest;
             return Ok(u64::from(byte));
         }
         self.long_varint()
@@ -529,13 +577,13 @@ impl<'a> Reader<'a> {
 
     #[inline(never)]
     fn long_varint(&mut self) -> Result<u64> {
-        let start = self.pos;
+        let start = self.offset();
         let mut value = 0u64;
         for i in 0..10 {
-            let Some(&byte) = self.buf.get(self.pos) else {
+            let [byte, ref rest @ ..] = *self.rest else {
                 return Err(self.malformed(start, "truncated varint"));
             };
-            self.pos += 1;
+            self.rest = rest;
             if i == 9 && byte > 1 {
                 break;
             }
@@ -547,13 +595,13 @@ impl<'a> Reader<'a> {
         Err(self.malformed(start, "varint longer than 64 bits"))
     }
 
-    /// The next `len` bytes.
+    /// The next `len` bytes; `at` is where to report them missing.
     #[inline(always)]
-    fn take(&mut self, len: usize, at: usize) -> Result<&'a [u8]> {
-        match self.buf.get(self.pos..).and_then(|rest| rest.get(..len)) {
-            Some(bytes) => {
-                self.pos += len;
-                Ok(bytes)
+    fn take(&mut self, len: usize, at: Offset) -> Result<&'a [u8]> {
+        match self.rest.split_at_checked(len) {
+            Some((taken, rest)) => {
+                self.rest = rest;
+                Ok(taken)
             }
             None => Err(self.malformed(at, "truncated field")),
         }
@@ -567,13 +615,13 @@ impl<'a> Reader<'a> {
 
     fn fixed64(&mut self, field: FieldKey) -> Result<u64> {
         self.expect(field, I64)?;
-        let bytes = self.take(8, field.offset - self.base)?;
+        let bytes = self.take(8, field.offset)?;
         Ok(u64::from_le_bytes(bytes.try_into().unwrap_or_default()))
     }
 
     fn fixed32(&mut self, field: FieldKey) -> Result<u32> {
         self.expect(field, I32)?;
-        let bytes = self.take(4, field.offset - self.base)?;
+        let bytes = self.take(4, field.offset)?;
         Ok(u32::from_le_bytes(bytes.try_into().unwrap_or_default()))
     }
 
@@ -587,15 +635,12 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     fn length_delimited(&mut self, field: FieldKey) -> Result<&'a [u8]> {
         let len = self.varint()?;
-        self.take(
-            usize::try_from(len).unwrap_or(usize::MAX),
-            field.offset - self.base,
-        )
+        self.take(usize::try_from(len).unwrap_or(usize::MAX), field.offset)
     }
 
     /// A string field, borrowed from the input.
     fn string(&mut self, field: FieldKey) -> Result<Cow<'a, str>> {
-        let at = self.pos;
+        let at = self.offset();
         let bytes = self.bytes(field)?;
         match utf8(bytes) {
             Some(text) => Ok(Cow::Borrowed(text)),
@@ -610,7 +655,7 @@ impl<'a> Reader<'a> {
     fn attribute_capacity_guess(&self) -> usize {
         const BYTES_PER_ATTRIBUTE: usize = 32;
         const MAX_GUESS: usize = 64;
-        ((self.buf.len() - self.pos) / BYTES_PER_ATTRIBUTE).min(MAX_GUESS)
+        (self.rest.len() / BYTES_PER_ATTRIBUTE).min(MAX_GUESS)
     }
 
     /// A sub-message field of a message whose fields are at `depth`.
@@ -618,37 +663,38 @@ impl<'a> Reader<'a> {
     fn message(&mut self, field: FieldKey, depth: u32) -> Result<Reader<'a>> {
         self.expect(field, LEN)?;
         if depth == 0 {
-            return Err(self.malformed(field.offset - self.base, "recursion limit reached"));
+            return Err(self.malformed(field.offset, "recursion limit reached"));
         }
         let data = self.length_delimited(field)?;
-        Ok(Reader::new(data, self.base + self.pos - data.len()))
+        Ok(Reader {
+            rest: data,
+            end: self.offset(),
+        })
     }
 
     /// Skips an unknown field of a message whose fields are at `depth`.
     fn skip(&mut self, field: FieldKey, depth: u32) -> Result<()> {
         if depth == 0 {
-            return Err(self.malformed(field.offset - self.base, "recursion limit reached"));
+            return Err(self.malformed(field.offset, "recursion limit reached"));
         }
         match field.wire_type {
             VARINT => self.varint().map(drop),
-            I64 => self.take(8, field.offset - self.base).map(drop),
-            I32 => self.take(4, field.offset - self.base).map(drop),
+            I64 => self.take(8, field.offset).map(drop),
+            I32 => self.take(4, field.offset).map(drop),
             LEN => self.length_delimited(field).map(drop),
             SGROUP => loop {
                 let Some(inner) = self.field()? else {
-                    return Err(self.malformed(field.offset - self.base, "unterminated group"));
+                    return Err(self.malformed(field.offset, "unterminated group"));
                 };
                 if inner.wire_type == EGROUP {
                     if inner.number != field.number {
-                        return Err(
-                            self.malformed(inner.offset - self.base, "mismatched end group")
-                        );
+                        return Err(self.malformed(inner.offset, "mismatched end group"));
                     }
                     return Ok(());
                 }
                 self.skip(inner, depth - 1)?;
             },
-            _ => Err(self.malformed(field.offset - self.base, "end group outside a group")),
+            _ => Err(self.malformed(field.offset, "end group outside a group")),
         }
     }
 }

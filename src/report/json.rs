@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use super::safe_json::{self, PrettyArray};
+use super::safe_json::{self, ObjectWriter, PrettyArray};
 use crate::check::{LocatedFinding, Summary};
 use crate::input::{InputError, Position};
 
@@ -68,7 +68,8 @@ pub(super) struct JsonStream {
 impl JsonStream {
     pub fn write_finding(&mut self, out: &mut String, file: &str, located: &LocatedFinding) {
         let findings = self.findings.get_or_insert_with(|| open(out));
-        findings.push(&finding((file, located)), out);
+        let finding = finding((file, located));
+        findings.push_object(out, |object| finding.write(object));
     }
 
     pub fn finish(self, out: &mut String, errors: &[InputError], totals: Summary) {
@@ -114,6 +115,26 @@ pub(super) fn finding<'a>((file, located): (&'a str, &'a LocatedFinding)) -> Jso
     }
 }
 
+impl JsonFinding<'_> {
+    /// Writes the fields as serde would (the report writes many findings: see
+    /// [`ObjectWriter`]).
+    pub(super) fn write(&self, object: &mut ObjectWriter<'_>) {
+        object.string("rule", self.rule);
+        object.string("severity", self.severity);
+        object.string("message", self.message);
+        object.optional_string("help", self.help);
+        object.string("file", self.file);
+        object.optional_number("line", self.line);
+        object.optional_number("column", self.column);
+        object.number("offset", self.offset);
+        object.optional_string("trace_id", self.trace_id);
+        object.optional_string("span_id", self.span_id);
+        object.string("span_name", self.span_name);
+        object.optional_string("service", self.service);
+        object.optional_string("attribute", self.attribute);
+    }
+}
+
 /// One input error as the JSON formats show it.
 pub(super) fn error(err: &InputError) -> JsonError<'_> {
     let (line, column, offset) = match err.position() {
@@ -146,4 +167,80 @@ pub(super) fn summary(s: Summary) -> JsonSummary {
 
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::finding::{Finding, Severity, SpanIdentity};
+
+    const HOSTILE: &str =
+        "a\u{1b}[2Jb\u{9b}c\u{202e}d\u{7f}e\u{85}f\u{2028}é😀\"\\\u{8}\u{c}\n\r\t\u{1}\u{1f}g";
+
+    fn findings() -> Vec<LocatedFinding> {
+        let mut out = Vec::new();
+        for text in [
+            "plain text, long enough to fill a block or two",
+            "",
+            HOSTILE,
+        ] {
+            for position in [
+                Position::LineColumn {
+                    line: 3,
+                    column: 17,
+                },
+                Position::Byte(1 << 40),
+            ] {
+                let span = SpanIdentity {
+                    trace_id: text.to_string(),
+                    span_id: "00f067aa0ba902b7".to_string(),
+                    name: format!("chat {text}"),
+                    service: (!text.is_empty()).then(|| text.to_string()),
+                    scope: String::new(),
+                };
+                let finding = Finding {
+                    rule: "missing-required-attribute",
+                    severity: Severity::Warning,
+                    message: format!("`{text}` is missing"),
+                    help: (!text.is_empty()).then(|| format!("set {text}")),
+                    attribute: (!text.is_empty()).then(|| text.to_string()),
+                    offset: 42,
+                    span: Arc::new(span),
+                };
+                out.push(LocatedFinding {
+                    finding,
+                    position,
+                    snippet: None,
+                });
+            }
+        }
+        out
+    }
+
+    /// The findings written field by field are serde_json's bytes, escapes included.
+    #[test]
+    fn hand_written_findings_match_serde() {
+        for located in &findings() {
+            let finding = finding((HOSTILE, located));
+            for depth in 0..3 {
+                let mut by_hand = String::new();
+                let mut object = ObjectWriter::pretty(depth, &mut by_hand);
+                finding.write(&mut object);
+                object.close();
+                let mut by_serde = String::new();
+                safe_json::write_nested(&finding, depth, &mut by_serde);
+                assert_eq!(by_hand, by_serde);
+            }
+            let mut by_hand = String::new();
+            let mut object = ObjectWriter::compact(&mut by_hand);
+            finding.write(&mut object);
+            object.close();
+            assert_eq!(by_hand, safe_json::to_string(&finding).unwrap());
+        }
+        let mut empty = String::new();
+        ObjectWriter::pretty(2, &mut empty).close();
+        assert_eq!(empty, "{}");
+    }
 }

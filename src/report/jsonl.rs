@@ -20,6 +20,7 @@
 use serde::Serialize;
 
 use super::json::{self, VERSION};
+use super::safe_json::ObjectWriter;
 use crate::check::{LocatedFinding, Summary};
 use crate::input::InputError;
 
@@ -41,14 +42,13 @@ fn push(out: &mut String, line: serde_json::Result<String>) {
 
 /// One finding's line (the streamed report writes them as files are checked).
 pub(super) fn write_finding(out: &mut String, file: &str, located: &LocatedFinding) {
-    push(
-        out,
-        super::safe_json::to_string(&Line {
-            kind: "finding",
-            version: None,
-            body: json::finding((file, located)),
-        }),
-    );
+    // The bytes of serializing a `Line` of the finding, written without serde (see
+    // `ObjectWriter`).
+    let mut object = ObjectWriter::compact(out);
+    object.string("type", "finding");
+    json::finding((file, located)).write(&mut object);
+    object.close();
+    out.push('\n');
 }
 
 /// The input errors' lines, then the summary line.
@@ -66,4 +66,47 @@ pub(super) fn write_tail(out: &mut String, errors: &[InputError], totals: Summar
         version: Some(VERSION),
         body: json::summary(totals),
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::finding::{Finding, Severity, SpanIdentity};
+    use crate::input::Position;
+
+    /// A finding's line is the serialized `Line`, escapes included.
+    #[test]
+    fn finding_lines_match_serde() {
+        let text = "x\u{9b}\"\n\u{202e}é";
+        let located = LocatedFinding {
+            finding: Finding {
+                rule: "span-kind",
+                severity: Severity::Info,
+                message: text.to_string(),
+                help: None,
+                attribute: Some(text.to_string()),
+                offset: 7,
+                span: Arc::new(SpanIdentity {
+                    name: text.to_string(),
+                    ..SpanIdentity::default()
+                }),
+            },
+            position: Position::Byte(7),
+            snippet: None,
+        };
+        let mut by_hand = String::new();
+        write_finding(&mut by_hand, text, &located);
+        let mut by_serde = String::new();
+        push(
+            &mut by_serde,
+            super::super::safe_json::to_string(&Line {
+                kind: "finding",
+                version: None,
+                body: json::finding((text, &located)),
+            }),
+        );
+        assert_eq!(by_hand, by_serde);
+    }
 }

@@ -142,9 +142,10 @@ impl JunitStream {
         };
         let start = spool.len();
         let mut record = Vec::new();
+        let mut text = String::new();
         for located in ordered {
             record.clear();
-            encode(located, &mut record);
+            encode(located, &mut text, &mut record);
             if let Err(err) = spool.push(&record) {
                 self.failed = Some(err);
                 return;
@@ -204,7 +205,7 @@ impl JunitStream {
         // First the counts, which come before the cases, then the cases.
         let mut span_cases = 0;
         let mut failures = 0;
-        self.each_case(suite.file, &mut |case| {
+        self.each_case(suite.file, Texts::Skip, &mut |case| {
             span_cases += 1;
             failures += usize::from(case.iter().any(|r| r.fails));
             Ok(())
@@ -228,7 +229,7 @@ impl JunitStream {
         );
         body.push(text.as_bytes())?;
         text.clear();
-        self.each_case(suite.file, &mut |case| {
+        self.each_case(suite.file, Texts::Read, &mut |case| {
             render_case(case, &name, text);
             body.push(text.as_bytes())?;
             text.clear();
@@ -258,42 +259,52 @@ impl JunitStream {
 
     /// Calls `case` with the records of each test case of a file: its span-level and
     /// trace-level findings merged in file order (span-level first at the same place), the
-    /// findings of one span next to each other making one case.
+    /// findings of one span next to each other making one case. The records' texts are read
+    /// only when `texts` asks for them.
     fn each_case(
         &self,
         file: Option<&SuiteFile>,
+        texts: Texts,
         case: &mut dyn FnMut(&[Record]) -> io::Result<()>,
     ) -> io::Result<()> {
         let Some(file) = file else { return Ok(()) };
-        let mut spans = Records::new(self.findings.reader(&file.findings)?);
-        let mut traces = Records::new(self.traces.reader(&file.traces)?);
+        let mut spans = Records::new(self.findings.reader(&file.findings)?, texts);
+        let mut traces = Records::new(self.traces.reader(&file.traces)?, texts);
+        // The current case's records are `current[..len]`; the records past them are kept
+        // for their buffers, so reading a record allocates nothing once they have grown.
         let mut current: Vec<Record> = Vec::new();
+        let mut len = 0;
         loop {
-            let take_span = match (spans.peek()?, traces.peek()?) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some(s), Some(t)) => s.offset <= t.offset,
+            let span_at = spans.peek()?.map(|r| r.offset);
+            let trace_at = traces.peek()?.map(|r| r.offset);
+            let records = match (span_at, trace_at) {
+                (Some(s), Some(t)) if s > t => &mut traces,
+                (Some(_), _) => &mut spans,
+                (None, _) => &mut traces,
             };
-            let record = match take_span {
-                true => spans.next()?,
-                false => traces.next()?,
-            };
-            let Some(record) = record else { break };
-            if current
-                .first()
-                .is_some_and(|first| !first.same_span(&record))
-            {
-                case(&current)?;
-                current.clear();
+            let Some(next) = records.peek()? else { break };
+            if len > 0 && !current[0].same_span(next) {
+                case(&current[..len])?;
+                len = 0;
             }
-            current.push(record);
+            if len == current.len() {
+                current.push(Record::default());
+            }
+            records.take_into(&mut current[len]);
+            len += 1;
         }
-        if !current.is_empty() {
-            case(&current)?;
+        if len > 0 {
+            case(&current[..len])?;
         }
         Ok(())
     }
+}
+
+/// Whether [`JunitStream::each_case`] reads the records' texts (the counting pass does not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Texts {
+    Read,
+    Skip,
 }
 
 /// A suite: a checked file (with the input errors of that name), or an input that could not
@@ -345,9 +356,9 @@ impl Counts {
 
 fn render_case(case: &[Record], classname: &str, out: &mut String) {
     let first = &case[0];
-    let mut case_name = first.name.clone();
-    if !first.span_id.is_empty() {
-        let _ = write!(case_name, " (span {})", first.span_id);
+    let mut case_name = first.name().to_string();
+    if !first.span_id().is_empty() {
+        let _ = write!(case_name, " (span {})", first.span_id());
     }
     let _ = writeln!(
         out,
@@ -389,112 +400,172 @@ fn render_error(err: &InputError, classname: &str, out: &mut String) {
 
 /// One finding as the report needs it: its place, its span, and its text (a `<failure>`
 /// element, or for advice the plain text that goes in the case's `<system-out>`).
+#[derive(Default)]
 struct Record {
     offset: u64,
     fails: bool,
-    trace_id: String,
-    span_id: String,
-    name: String,
+    /// The span's trace id, span id and name, one after the other.
+    span: String,
+    /// Where the span id and the name start in `span`.
+    splits: [usize; 2],
     text: String,
 }
 
 impl Record {
     fn same_span(&self, other: &Record) -> bool {
-        self.trace_id == other.trace_id && self.span_id == other.span_id && self.name == other.name
+        self.splits == other.splits && self.span == other.span
+    }
+
+    fn span_id(&self) -> &str {
+        &self.span[self.splits[0]..self.splits[1]]
+    }
+
+    fn name(&self) -> &str {
+        &self.span[self.splits[1]..]
     }
 }
 
-/// Appends a finding's record: offset, fails, then four length-prefixed strings.
-fn encode(located: &LocatedFinding, out: &mut Vec<u8>) {
+/// The fixed-size start of a record: offset, fails, then the lengths of the trace id, span
+/// id, name and text, whose bytes follow it.
+const HEADER: usize = 8 + 1 + 4 * 8;
+
+/// Appends a finding's record ([`HEADER`], then the span's trace id, span id and name, then the
+/// text); `text` is room to build the text in.
+fn encode(located: &LocatedFinding, text: &mut String, out: &mut Vec<u8>) {
     let f = &located.finding;
-    let mut body = format!(
-        "{}[{}] at {}: {}",
-        f.severity, f.rule, located.position, f.message
-    );
+    let fails = fails(located);
+    text.clear();
+    // A failure's text is escaped here; advice is escaped when its case's <system-out> is
+    // written. Escaping goes character by character, so the parts can be escaped one by one.
+    let put = |text: &mut String, part: &str| match fails {
+        true => escape_into(part, text),
+        false => text.push_str(part),
+    };
+    if fails {
+        text.push_str("      <failure type=\"");
+        text.push_str(f.rule);
+        text.push_str("\" message=\"");
+        escape_into(&f.message, text);
+        text.push_str("\">");
+    }
+    // Severities, rule ids and positions are plain ASCII: nothing to escape.
+    let _ = write!(text, "{}[{}] at {}: ", f.severity, f.rule, located.position);
+    put(text, &f.message);
+    let line_break = if fails { "&#10;" } else { "\n" };
     if let Some(service) = &f.span.service {
-        let _ = write!(body, "\nservice: {service}");
+        text.push_str(line_break);
+        text.push_str("service: ");
+        put(text, service);
     }
     if !f.span.trace_id.is_empty() {
-        let _ = write!(body, "\ntrace: {}", f.span.trace_id);
+        text.push_str(line_break);
+        text.push_str("trace: ");
+        put(text, &f.span.trace_id);
     }
     if let Some(help) = &f.help {
-        let _ = write!(body, "\nhelp: {help}");
+        text.push_str(line_break);
+        text.push_str("help: ");
+        put(text, help);
     }
-    let fails = fails(located);
-    let text = match fails {
-        true => format!(
-            "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
-            f.rule,
-            escape(&f.message),
-            escape(&body)
-        ),
-        false => body,
-    };
+    if fails {
+        text.push_str("</failure>\n");
+    }
     out.extend_from_slice(&(f.offset as u64).to_le_bytes());
     out.push(u8::from(fails));
-    for field in [&f.span.trace_id, &f.span.span_id, &f.span.name, &text] {
+    let fields = [&f.span.trace_id, &f.span.span_id, &f.span.name, &*text];
+    for field in fields {
         out.extend_from_slice(&(field.len() as u64).to_le_bytes());
+    }
+    for field in fields {
         out.extend_from_slice(field.as_bytes());
     }
 }
 
-/// The records of a spool's sections, read one ahead.
+/// The records of a spool's sections, read one ahead into reused buffers.
 struct Records<'s> {
     reader: Box<dyn BufRead + 's>,
-    peeked: Option<Record>,
+    texts: Texts,
+    /// The record read ahead, when `ready`.
+    next: Record,
+    ready: bool,
 }
 
 impl<'s> Records<'s> {
-    fn new(reader: Box<dyn BufRead + 's>) -> Self {
+    fn new(reader: Box<dyn BufRead + 's>, texts: Texts) -> Self {
         Records {
             reader,
-            peeked: None,
+            texts,
+            next: Record::default(),
+            ready: false,
         }
     }
 
     fn peek(&mut self) -> io::Result<Option<&Record>> {
-        if self.peeked.is_none() {
-            self.peeked = self.read()?;
+        if !self.ready {
+            self.ready = self.read()?;
         }
-        Ok(self.peeked.as_ref())
+        Ok(self.ready.then_some(&self.next))
     }
 
-    fn next(&mut self) -> io::Result<Option<Record>> {
-        match self.peeked.take() {
-            Some(record) => Ok(Some(record)),
-            None => self.read(),
-        }
+    /// Moves the record read ahead (call [`Records::peek`] first) into `slot`, whose buffers
+    /// the next record is read into.
+    fn take_into(&mut self, slot: &mut Record) {
+        std::mem::swap(slot, &mut self.next);
+        self.ready = false;
     }
 
-    fn read(&mut self) -> io::Result<Option<Record>> {
+    /// Reads the next record into `self.next`; `false` at the end.
+    fn read(&mut self) -> io::Result<bool> {
         if self.reader.fill_buf()?.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
-        let offset = read_u64(&mut self.reader)?;
-        let mut fails = [0u8];
-        self.reader.read_exact(&mut fails)?;
-        let mut string = || -> io::Result<String> {
-            let len = usize::try_from(read_u64(&mut self.reader)?)
-                .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
-            let mut bytes = vec![0; len];
-            self.reader.read_exact(&mut bytes)?;
-            String::from_utf8(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+        let mut header = [0u8; HEADER];
+        self.reader.read_exact(&mut header)?;
+        let word = |at: usize| {
+            let bytes: [u8; 8] = header[at..at + 8].try_into().unwrap_or_default();
+            usize::try_from(u64::from_le_bytes(bytes))
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
         };
-        Ok(Some(Record {
-            offset,
-            fails: fails[0] != 0,
-            trace_id: string()?,
-            span_id: string()?,
-            name: string()?,
-            text: string()?,
-        }))
+        let record = &mut self.next;
+        record.offset = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
+        record.fails = header[8] != 0;
+        let (trace_id, span_id, name, text) = (word(9)?, word(17)?, word(25)?, word(33)?);
+        record.splits = [trace_id, trace_id + span_id];
+        read_string(
+            &mut self.reader,
+            trace_id + span_id + name,
+            &mut record.span,
+        )?;
+        match self.texts {
+            Texts::Read => read_string(&mut self.reader, text, &mut record.text)?,
+            Texts::Skip => skip(&mut self.reader, text)?,
+        }
+        Ok(true)
     }
 }
 
-fn read_u64(reader: &mut dyn Read) -> io::Result<u64> {
-    let mut bytes = [0u8; 8];
+/// Reads `len` bytes of UTF-8 into `into`, reusing its buffer.
+fn read_string(reader: &mut dyn BufRead, len: usize, into: &mut String) -> io::Result<()> {
+    let mut bytes = std::mem::take(into).into_bytes();
+    bytes.clear();
+    bytes.resize(len, 0);
     reader.read_exact(&mut bytes)?;
-    Ok(u64::from_le_bytes(bytes))
+    *into = String::from_utf8(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    Ok(())
+}
+
+/// Reads past `len` bytes.
+fn skip(reader: &mut dyn BufRead, mut len: usize) -> io::Result<()> {
+    while len > 0 {
+        let available = reader.fill_buf()?.len();
+        if available == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let n = available.min(len);
+        reader.consume(n);
+        len -= n;
+    }
+    Ok(())
 }
 
 /// Bytes appended in memory up to a budget ([`SPOOL_BUDGET`]), then to an unlinked
@@ -654,30 +725,58 @@ impl Read for SpoolSection<'_> {
 /// reach a terminal raw (`cat report.xml`).
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Line breaks in attribute values would be normalised to spaces by parsers.
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c if super::is_unsafe_char(c) => {
-                let _ = write!(out, "&#x{:X};", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
+    escape_into(text, &mut out);
     out
+}
+
+/// [`escape`], appending to `out`.
+fn escape_into(text: &str, out: &mut String) {
+    let mut rest = text;
+    loop {
+        // A run ends before an ASCII byte or at the first byte of a character, so it is
+        // whole characters.
+        let run = super::plain_run(rest.as_bytes(), is_plain);
+        out.push_str(&rest[..run]);
+        let mut chars = rest[run..].chars();
+        let Some(c) = chars.next() else { return };
+        escape_char(c, out);
+        rest = chars.as_str();
+    }
+}
+
+/// Whether a byte is written as it is: printable ASCII but XML's markup characters. (`&`,
+/// not `&&` or `matches!`: without branches the test of a block is vectorized.)
+fn is_plain(b: u8) -> bool {
+    (b.wrapping_sub(b' ') < 95)
+        & (b != b'&')
+        & (b != b'<')
+        & (b != b'>')
+        & (b != b'"')
+        & (b != b'\'')
+}
+
+fn escape_char(c: char, out: &mut String) {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&apos;"),
+        // Line breaks in attribute values would be normalised to spaces by parsers.
+        '\n' => out.push_str("&#10;"),
+        '\r' => out.push_str("&#13;"),
+        '\t' => out.push_str("&#9;"),
+        c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+        c if super::is_unsafe_char(c) => {
+            let _ = write!(out, "&#x{:X};", u32::from(c));
+        }
+        c => out.push(c),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, escape_char};
 
     #[test]
     fn escape_handles_markup_and_forbidden_characters() {
@@ -688,5 +787,28 @@ mod tests {
             escape("c\u{9b}d\u{7f}e\u{202e}f"),
             "c&#x9B;d&#x7F;e&#x202E;f"
         );
+    }
+
+    /// Runs of plain text (copied 16 bytes at a time) and escaped characters anywhere in
+    /// them give what escaping character by character gives.
+    #[test]
+    fn escaping_runs_matches_escaping_each_character() {
+        let pieces = [
+            "plain",
+            "0123456789abcdef",
+            "<&>",
+            "\"'",
+            "é😀",
+            "\u{9b}\u{1}\n",
+            "",
+        ];
+        let mut text = String::new();
+        for i in 0..200 {
+            text.push_str(pieces[i * 7 % pieces.len()]);
+            text.push_str(&"x".repeat(i % 19));
+            let mut one_by_one = String::new();
+            text.chars().for_each(|c| escape_char(c, &mut one_by_one));
+            assert_eq!(escape(&text), one_by_one);
+        }
     }
 }

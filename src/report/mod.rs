@@ -303,6 +303,31 @@ pub fn is_unsafe_char(c: char) -> bool {
         )
 }
 
+/// How many bytes at the start of `bytes` are `plain`. The escapers copy such a run at once:
+/// nearly every byte of a report is plain, and most strings are plain to their end. Tested
+/// 16 bytes at a time (a test without an early exit, which the compiler vectorizes), the
+/// last few padded with spaces to a whole block, byte by byte only in the block that holds
+/// the first other byte.
+pub(crate) fn plain_run(bytes: &[u8], plain: impl Fn(u8) -> bool) -> usize {
+    let all_plain = |block: &[u8]| block.iter().fold(true, |all, &b| all & plain(b));
+    let first_other = |block: &[u8]| block.iter().position(|&b| !plain(b));
+    let mut blocks = bytes.chunks_exact(16);
+    let mut run = 0;
+    for block in &mut blocks {
+        if !all_plain(block) {
+            return run + first_other(block).unwrap_or(block.len());
+        }
+        run += 16;
+    }
+    let rest = blocks.remainder();
+    let mut last = [b' '; 16];
+    last[..rest.len()].copy_from_slice(rest);
+    if plain(b' ') && all_plain(&last) {
+        return bytes.len();
+    }
+    run + first_other(rest).unwrap_or(rest.len())
+}
+
 /// Replaces the [unsafe characters](is_unsafe_char) (ANSI escapes, newlines, bidi overrides)
 /// with U+FFFD, so a dump or a file name cannot rewrite the terminal, reorder what it shows,
 /// or break a line-based format.

@@ -8,6 +8,7 @@
 //! Every JSON report (`json`, `jsonl`, `sarif`, `gitlab`, coverage's `json`) is written through
 //! [`to_string`] or [`to_string_pretty`].
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -186,6 +187,16 @@ impl PrettyArray {
         write_nested(element, self.depth + 1, out);
     }
 
+    /// Adds an object written by `fill` (see [`ObjectWriter`]).
+    pub fn push_object(&mut self, out: &mut String, fill: impl FnOnce(&mut ObjectWriter<'_>)) {
+        out.push_str(if self.empty { "\n" } else { ",\n" });
+        self.empty = false;
+        indent(self.depth + 1, out);
+        let mut object = ObjectWriter::pretty(self.depth + 1, out);
+        fill(&mut object);
+        object.close();
+    }
+
     pub fn close(self, out: &mut String) {
         if !self.empty {
             out.push('\n');
@@ -300,9 +311,136 @@ impl Formatter for NestedFormatter {
     }
 }
 
+/// Appends `text` as a JSON string: the bytes [`to_string`] gives for it (serde_json's
+/// escapes, then the [unsafe characters](super::is_unsafe_char) as `\uXXXX`), without
+/// serde's walk over every byte and an intermediate buffer. For the formats that write many
+/// findings ([`ObjectWriter`]).
+pub fn push_string(text: &str, out: &mut String) {
+    out.push('"');
+    let mut rest = text;
+    loop {
+        // A run ends before an ASCII byte or at the first byte of a character, so it is
+        // whole characters.
+        let run = super::plain_run(rest.as_bytes(), |b| {
+            (b.wrapping_sub(b' ') < 95) & (b != b'"') & (b != b'\\')
+        });
+        out.push_str(&rest[..run]);
+        let mut chars = rest[run..].chars();
+        let Some(c) = chars.next() else { break };
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // The other C0 controls (as serde_json writes them) and every other unsafe
+            // character, all in the Basic Multilingual Plane: one escape.
+            c if super::is_unsafe_char(c) => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+        rest = chars.as_str();
+    }
+    out.push('"');
+}
+
+/// A JSON object written field by field: the bytes [`to_string`] (compact) or
+/// [`write_nested`] (pretty, at a depth) give for a struct with the same fields in the same
+/// order. Used for findings, which are many, instead of serde (see [`push_string`]).
+pub struct ObjectWriter<'o> {
+    out: &'o mut String,
+    /// How deep the object's fields are indented; none when compact.
+    depth: Option<usize>,
+    empty: bool,
+}
+
+impl<'o> ObjectWriter<'o> {
+    /// Opens a compact object.
+    pub fn compact(out: &'o mut String) -> Self {
+        out.push('{');
+        ObjectWriter {
+            out,
+            depth: None,
+            empty: true,
+        }
+    }
+
+    /// Opens an object pretty-printed `depth` levels deep (its `{` follows a key or an
+    /// indent already written).
+    pub fn pretty(depth: usize, out: &'o mut String) -> Self {
+        out.push('{');
+        ObjectWriter {
+            out,
+            depth: Some(depth + 1),
+            empty: true,
+        }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        if let Some(depth) = self.depth {
+            self.out.push('\n');
+            indent(depth, self.out);
+        }
+        // Keys are the field names of the code: plain ASCII, nothing to escape.
+        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out
+            .push_str(if self.depth.is_some() { "\": " } else { "\":" });
+    }
+
+    pub fn string(&mut self, key: &str, value: &str) {
+        self.key(key);
+        push_string(value, self.out);
+    }
+
+    /// A string, or `null`.
+    pub fn optional_string(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(value) => self.string(key, value),
+            None => self.null(key),
+        }
+    }
+
+    pub fn number(&mut self, key: &str, value: usize) {
+        self.key(key);
+        self.out.push_str(itoa::Buffer::new().format(value));
+    }
+
+    /// A number, or `null`.
+    pub fn optional_number(&mut self, key: &str, value: Option<usize>) {
+        match value {
+            Some(value) => self.number(key, value),
+            None => self.null(key),
+        }
+    }
+
+    fn null(&mut self, key: &str) {
+        self.key(key);
+        self.out.push_str("null");
+    }
+
+    pub fn close(self) {
+        if let Some(depth) = self.depth.filter(|_| !self.empty) {
+            self.out.push('\n');
+            indent(depth - 1, self.out);
+        }
+        self.out.push('}');
+    }
+}
+
 fn indent(depth: usize, out: &mut String) {
-    for _ in 0..depth {
-        out.push_str("  ");
+    const SPACES: &str = "                ";
+    match SPACES.get(..2 * depth) {
+        Some(spaces) => out.push_str(spaces),
+        None => (0..depth).for_each(|_| out.push_str("  ")),
     }
 }
 

@@ -46,12 +46,21 @@ fn loaded(data: &[u8], format: InputFormat) -> Option<LoadedFile> {
     Some(file)
 }
 
-/// The OTLP/JSON reader, the checks, and the span layouts `migrate` uses.
+/// The OTLP/JSON reader, the checks, and the span layouts `migrate` uses: the ones the reader
+/// records are the layout pass's.
 pub fn json(data: &[u8]) {
     if let Some(file) = loaded(data, InputFormat::Json) {
         read_and_check(&file);
         if let Some(text) = file.text() {
-            let _ = input::json::span_layouts(text);
+            let passed = input::json::span_layouts(text);
+            if let (Ok((_, recorded)), Ok(passed)) = (file.piece().batches_and_layouts(), passed) {
+                let all = |layouts: &input::json::SpanLayouts| {
+                    (0..layouts.len())
+                        .map(|i| format!("{:?}", layouts.span(i)))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(all(&recorded), all(&passed), "recorded span layouts");
+            }
         }
     }
 }

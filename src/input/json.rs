@@ -32,7 +32,9 @@ mod layout;
 mod scan;
 
 pub(crate) use layout::word_at;
-pub use layout::{EventLayout, KeyValueLayout, SpanLayout, span_layouts, span_layouts_at};
+pub use layout::{
+    EventLayout, EventLayouts, KeyValueLayout, SpanLayout, SpanLayouts, span_layouts,
+};
 
 /// A JSON syntax or shape error at a byte offset of the text.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,8 @@ pub struct JsonBatches<'a> {
     /// Whether documents of the usual shape are read by [`scan`] (off only in tests, to
     /// compare it with serde).
     scanner: bool,
+    /// Where each span's editable parts are, when `migrate` asks for them.
+    layouts: Option<SpanLayouts>,
 }
 
 impl<'a> JsonBatches<'a> {
@@ -67,7 +71,22 @@ impl<'a> JsonBatches<'a> {
             done: false,
             max_message_size: usize::MAX,
             scanner: true,
+            layouts: None,
         }
+    }
+
+    /// Records where each span's editable parts are as the documents are read (for
+    /// `migrate`; see [`SpanLayouts`]): the scanner notes them as it reads, and a document it
+    /// leaves to serde gets them from the layout pass. Reading without it (`check`) pays
+    /// nothing for them.
+    pub fn recording_layouts(mut self) -> Self {
+        self.layouts = Some(SpanLayouts::for_text(self.text.len()));
+        self
+    }
+
+    /// The layouts recorded so far (empty unless [`JsonBatches::recording_layouts`]).
+    pub fn into_layouts(self) -> SpanLayouts {
+        self.layouts.unwrap_or_default()
     }
 
     /// Reads every document with serde, as [`scan`] must read the ones it reads.
@@ -145,8 +164,9 @@ impl<'a> JsonBatches<'a> {
     /// The next document read by the fast reader ([`scan`]), if it has the usual shape; the
     /// stream then goes on after it. `start` is where the document starts, for its size.
     fn read_usual_document(&mut self, start: usize) -> Option<Result<Batch<'a>, JsonError>> {
+        let layouts = self.layouts.as_mut().filter(|l| l.recording());
         let (document, end) =
-            scan::read_document(self.text, self.start + self.stream.byte_offset())?;
+            scan::read_document(self.text, self.start + self.stream.byte_offset(), layouts)?;
         self.restart_at(end);
         let size = end - start;
         if size > self.max_message_size {
@@ -202,6 +222,9 @@ impl<'a> Iterator for JsonBatches<'a> {
                         size,
                         self.max_message_size,
                     )));
+                }
+                if let Some(layouts) = self.layouts.as_mut().filter(|l| l.recording()) {
+                    layout::record_document_or_fail(self.text, start, layouts);
                 }
                 Some(Ok(doc.into_model()))
             }

@@ -359,32 +359,7 @@ impl<'a> Piece<'a> {
     /// Parses the piece's messages one at a time.
     pub fn batches(self) -> Box<dyn Iterator<Item = Result<Batch<'a>, InputError>> + 'a> {
         match self.content {
-            PieceContent::Text(text) => {
-                // One line index for all of the piece's errors (a file of many bad lines must
-                // not be rescanned for each).
-                let mut locator = None;
-                Box::new(
-                    json::JsonBatches::new(text)
-                        .with_max_message_size(self.max_message_size)
-                        .map(move |r| {
-                            r.map_err(|e| {
-                                let locator = locator
-                                    .get_or_insert_with(|| crate::locate::Locator::new(text));
-                                let mut snippet = locator.snippet(e.offset, Token::Mask);
-                                snippet.line += self.line;
-                                let code = SnippetCode::new(self.name, snippet);
-                                let position = locator.position(e.offset);
-                                InputError::Json {
-                                    file: self.name.to_string(),
-                                    position: self.file_position(position),
-                                    message: e.message,
-                                    at: Some(code.highlight()),
-                                    source_code: Some(std::sync::Arc::new(code)),
-                                }
-                            })
-                        }),
-                )
-            }
+            PieceContent::Text(text) => Box::new(self.json_errors(text, self.json_reader(text))),
             PieceContent::Binary(data) => {
                 let batches = if self.offset > 0 {
                     // A chunk of a stream is always frames, whatever its first bytes.
@@ -405,6 +380,52 @@ impl<'a> Piece<'a> {
                 )
             }
         }
+    }
+
+    /// Parses all of the piece's messages (the first error stops it) and, for JSON, records
+    /// where each span's editable parts are, as `migrate` needs them (see
+    /// [`json::SpanLayouts`]; empty for protobuf).
+    pub fn batches_and_layouts(self) -> Result<(Vec<Batch<'a>>, json::SpanLayouts), InputError> {
+        let PieceContent::Text(text) = self.content else {
+            let batches = self.batches().collect::<Result<_, _>>()?;
+            return Ok((batches, json::SpanLayouts::default()));
+        };
+        let mut reader = self.json_reader(text).recording_layouts();
+        let batches = self
+            .json_errors(text, reader.by_ref())
+            .collect::<Result<_, _>>()?;
+        Ok((batches, reader.into_layouts()))
+    }
+
+    fn json_reader(self, text: &'a str) -> json::JsonBatches<'a> {
+        json::JsonBatches::new(text).with_max_message_size(self.max_message_size)
+    }
+
+    /// The reader's documents, its errors as [`InputError`]s with positions in the file.
+    fn json_errors(
+        self,
+        text: &'a str,
+        reader: impl Iterator<Item = Result<Batch<'a>, json::JsonError>>,
+    ) -> impl Iterator<Item = Result<Batch<'a>, InputError>> {
+        // One line index for all of the piece's errors (a file of many bad lines must not be
+        // rescanned for each).
+        let mut locator = None;
+        reader.map(move |r| {
+            r.map_err(|e| {
+                let locator = locator.get_or_insert_with(|| crate::locate::Locator::new(text));
+                let mut snippet = locator.snippet(e.offset, Token::Mask);
+                snippet.line += self.line;
+                let code = SnippetCode::new(self.name, snippet);
+                let position = locator.position(e.offset);
+                InputError::Json {
+                    file: self.name.to_string(),
+                    position: self.file_position(position),
+                    message: e.message,
+                    at: Some(code.highlight()),
+                    source_code: Some(std::sync::Arc::new(code)),
+                }
+            })
+        })
     }
 }
 

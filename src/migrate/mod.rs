@@ -72,7 +72,8 @@ pub fn migrate_piece<'a>(
     piece: Piece<'a>,
     migrator: &Migrator,
 ) -> Result<MigratedPiece<'a>, MigrateError> {
-    let batches = piece.batches().collect::<Result<Vec<_>, _>>()?;
+    // JSON spans' layouts are recorded as the documents are read, for the rewrite.
+    let (batches, layouts) = piece.batches_and_layouts()?;
     let plans = migrator.plan(&batches);
     // The model is freed before the output is made (it is as large as the output): with a
     // few pieces migrated at once, that lowers the peak memory. Protobuf keeps how the spans
@@ -87,10 +88,12 @@ pub fn migrate_piece<'a>(
         message,
     };
     let content = match piece.content {
-        PieceContent::Text(text) => match write::rewrite_json(text, &plans).map_err(rewrite)? {
-            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
-            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
-        },
+        PieceContent::Text(text) => {
+            match write::rewrite_json(text, &plans, &layouts).map_err(rewrite)? {
+                Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+                Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+            }
+        }
         PieceContent::Binary(data) => {
             // A chunk of a stream is always frames; a whole file may be one message.
             let framed = piece.offset > 0 || crate::input::proto::is_length_prefixed(data);

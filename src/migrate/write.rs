@@ -1,8 +1,9 @@
 //! Writers: apply span plans to the original bytes.
 //!
-//! **OTLP/JSON** is edited as text, by byte ranges from [`span_layouts_at`]: only the span names
-//! and attribute arrays of planned spans are replaced; every other byte of the file (unknown
-//! fields, number spellings, whitespace, line layout) is copied. Kept attributes are copied as
+//! **OTLP/JSON** is edited as text, by the byte ranges the reader recorded while reading
+//! ([`SpanLayouts`]): only the span names and attribute arrays of planned spans are replaced;
+//! every other byte of the file (unknown fields, number spellings, whitespace, line layout) is
+//! copied. Kept attributes are copied as
 //! written; renamed ones keep their value text and only get a new key token; new ones are written
 //! compactly in lowerCamelCase OTLP/JSON. Removed span events are cut out of the `events` array
 //! (the others and their separators are copied).
@@ -15,26 +16,24 @@ use std::collections::HashMap;
 use base64::Engine as _;
 
 use super::engine::{Item, SpanPlan};
-use crate::input::json::{EventLayout, KeyValueLayout, SpanLayout, span_layouts_at, word_at};
+use crate::input::json::{EventLayouts, KeyValueLayout, SpanLayout, SpanLayouts, word_at};
 use crate::model::Value;
 
 /// Applies plans to an OTLP/JSON text: a whole file, or a chunk of whole documents (plan
-/// indexes and layouts then count from the chunk's first span). A text without changes is
-/// handed back as it is.
-pub fn rewrite_json<'t>(text: &'t str, plans: &[SpanPlan<'_>]) -> Result<Cow<'t, str>, String> {
+/// indexes and layouts then count from the chunk's first span), given the layouts of its
+/// spans the reader recorded. A text without changes is handed back as it is.
+pub fn rewrite_json<'t>(
+    text: &'t str,
+    plans: &[SpanPlan<'_>],
+    layouts: &SpanLayouts,
+) -> Result<Cow<'t, str>, String> {
     if !plans.iter().any(SpanPlan::rewrites) {
         return Ok(Cow::Borrowed(text));
     }
-    // Only the spans that change need their layout (plans are in reading order).
-    let rewriting: Vec<&SpanPlan<'_>> = plans.iter().filter(|p| p.rewrites()).collect();
-    let indexes: Vec<usize> = rewriting.iter().map(|p| p.index).collect();
-    let layouts = span_layouts_at(text, &indexes).map_err(|e| e.message)?;
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
-    for (i, plan) in rewriting.iter().enumerate() {
-        let layout = layouts
-            .get(i)
-            .ok_or_else(|| format!("span {} not found in the JSON layout", plan.index))?;
-        json_span_edits(text, layout, plan, &mut edits);
+    for plan in plans.iter().filter(|p| p.rewrites()) {
+        let layout = layouts.span(plan.index)?;
+        json_span_edits(text, &layout, plan, &mut edits);
     }
     edits.sort_by_key(|(r, _)| (r.start, r.end));
     // The exact output size, so the (chunk-sized) output is allocated once, never regrown.
@@ -69,12 +68,12 @@ fn json_span_edits(
         }
     }
     if let Some(items) = &plan.attributes {
-        if let Some(edit) = array_edit(text, &layout.attributes, &layout.key_values, items) {
+        if let Some(edit) = array_edit(text, &layout.attributes, layout.key_values, items) {
             edits.push(edit);
         } else {
             insert.push(format!(
                 "\"attributes\":{}",
-                new_array(text, &layout.key_values, items)
+                new_array(text, layout.key_values, items)
             ));
         }
     }
@@ -82,7 +81,7 @@ fn json_span_edits(
         let event = layout.events.get(*e)?;
         Some((
             *e,
-            array_edit(text, &event.attributes, &event.key_values, items)?,
+            array_edit(text, &event.attributes, event.key_values, items)?,
         ))
     });
     match &layout.events_array {
@@ -91,7 +90,7 @@ fn json_span_edits(
             edits.push(events_edit(
                 text,
                 array,
-                &layout.events,
+                layout.events,
                 &plan.removed_events,
                 &event_edits,
             ));
@@ -116,7 +115,7 @@ type Edit = (std::ops::Range<usize>, String);
 fn events_edit(
     text: &str,
     array: &std::ops::Range<usize>,
-    events: &[EventLayout],
+    events: EventLayouts<'_>,
     removed: &[usize],
     event_edits: &HashMap<usize, Edit>,
 ) -> Edit {

@@ -1,171 +1,361 @@
-//! Layout for rewriting (`migrate`): where each span's editable parts are in a JSON text
-//! the reader already accepted. A small reader that reads each byte once and builds nothing,
-//! since serde_json can give a position only through `RawValue`.
+//! Layout for rewriting (`migrate`): where each span's editable parts are in a JSON text the
+//! reader accepted.
+//!
+//! [`SpanLayouts`] holds them for every span of a text (or chunk), in reading order. The
+//! scanner ([`super::scan`]) records them as it reads a document when `migrate` asks for them
+//! ([`super::JsonBatches::recording_layouts`]); a document the scanner leaves to serde gets
+//! them from the layout pass here: a small reader that reads each byte once and builds
+//! nothing, since serde_json can give a position only through `RawValue`.
+
+use std::ops::Range;
 
 use super::JsonError;
 
-/// Byte ranges of one span's editable parts, in the same order as the spans of the model.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SpanLayout {
+/// The byte ranges of the editable parts of every span of a text, in reading order (the order
+/// of the spans of the model). Flat lists, so a span's layout allocates nothing of its own;
+/// [`SpanLayouts::span`] gives one span's as a [`SpanLayout`].
+#[derive(Debug, Clone, Default)]
+pub struct SpanLayouts {
+    spans: Vec<SpanRecord>,
+    events: Vec<EventRecord>,
+    key_values: Vec<KeyValueLayout>,
+    /// Why the layout pass failed on a document: the spans from there on have no layout.
+    failure: Option<JsonError>,
+}
+
+/// One span's entry of [`SpanLayouts`]; its key values and events are index ranges of the
+/// flat lists.
+#[derive(Debug, Clone)]
+struct SpanRecord {
+    span: Range<usize>,
+    name: Option<Range<usize>>,
+    attributes: Option<Range<usize>>,
+    key_values: Range<usize>,
+    events_array: Option<Range<usize>>,
+    events: Range<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct EventRecord {
+    object: Range<usize>,
+    attributes: Option<Range<usize>>,
+    key_values: Range<usize>,
+}
+
+/// Byte ranges of one span's editable parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanLayout<'a> {
     /// The whole span object `{…}`.
-    pub span: std::ops::Range<usize>,
+    pub span: Range<usize>,
     /// The name token (a JSON string), when present.
-    pub name: Option<std::ops::Range<usize>>,
+    pub name: Option<Range<usize>>,
     /// The `attributes` array `[…]`, when present.
-    pub attributes: Option<std::ops::Range<usize>>,
+    pub attributes: Option<Range<usize>>,
     /// Each attribute's `{"key":…,"value":…}` object and its key token, in order.
-    pub key_values: Vec<KeyValueLayout>,
+    pub key_values: &'a [KeyValueLayout],
     /// The `events` array `[…]`, when present.
-    pub events_array: Option<std::ops::Range<usize>>,
+    pub events_array: Option<Range<usize>>,
     /// The span's events, in order.
-    pub events: Vec<EventLayout>,
+    pub events: EventLayouts<'a>,
+}
+
+/// The events of a [`SpanLayout`].
+#[derive(Debug, Clone, Copy)]
+pub struct EventLayouts<'a> {
+    records: &'a [EventRecord],
+    /// The flat list the records' `key_values` index.
+    key_values: &'a [KeyValueLayout],
 }
 
 /// Byte ranges of one span event: the whole `{…}` and its attributes.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventLayout {
-    pub object: std::ops::Range<usize>,
-    pub attributes: Option<std::ops::Range<usize>>,
-    pub key_values: Vec<KeyValueLayout>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLayout<'a> {
+    pub object: Range<usize>,
+    pub attributes: Option<Range<usize>>,
+    pub key_values: &'a [KeyValueLayout],
 }
 
 /// One `KeyValue` object of a span's attributes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyValueLayout {
-    pub object: std::ops::Range<usize>,
-    pub key: std::ops::Range<usize>,
+    pub object: Range<usize>,
+    pub key: Range<usize>,
 }
 
-/// The layout of every span of a text the [`JsonBatches`] reader read without an error, in
-/// reading order. A second, shallow pass over the same text (see [`members`]): the reader itself
-/// is unchanged.
-pub fn span_layouts(text: &str) -> Result<Vec<SpanLayout>, JsonError> {
-    let mut out = Vec::new();
-    for_each_span(text, |_, start| {
-        let (layout, end) = span_layout(text.as_bytes(), start)?;
-        out.push(layout);
-        Ok(Some(end))
-    })?;
-    Ok(out)
-}
-
-/// The layouts of the spans at `indexes` (ascending positions among all spans of the text, in
-/// reading order), in that order; the other spans are only skipped over, so `migrate` pays for
-/// the layout of the spans it rewrites only. Stops reading after the last wanted span. An
-/// index past the last span is not in the result.
-pub fn span_layouts_at(text: &str, indexes: &[usize]) -> Result<Vec<SpanLayout>, JsonError> {
-    let mut out = Vec::with_capacity(indexes.len());
-    let mut wanted = indexes.iter().copied().peekable();
-    for_each_span(text, |index, start| {
-        while wanted.next_if(|&i| i < index).is_some() {}
-        if wanted.peek().is_none() {
-            return Ok(None);
+impl SpanLayouts {
+    /// Empty lists with room for the spans of a text of `len` bytes as real dumps have them
+    /// (a span's or event's `KeyValue` every ~120 bytes, a span every ~2 KB), so that they
+    /// seldom grow: growing copies them, which costs more than recording them.
+    pub fn for_text(len: usize) -> Self {
+        SpanLayouts {
+            spans: Vec::with_capacity(len / 2048),
+            events: Vec::with_capacity(len / 4096),
+            key_values: Vec::with_capacity(len / 128),
+            failure: None,
         }
-        if wanted.next_if_eq(&index).is_some() {
-            let (layout, end) = span_layout(text.as_bytes(), start)?;
-            out.push(layout);
-            return Ok(Some(end));
+    }
+
+    /// The layout of the span at `index` (its position among the spans of the text).
+    pub fn span(&self, index: usize) -> Result<SpanLayout<'_>, String> {
+        let Some(record) = self.spans.get(index) else {
+            return Err(match &self.failure {
+                Some(failure) => failure.message.clone(),
+                None => format!("span {index} not found in the JSON layout"),
+            });
+        };
+        Ok(SpanLayout {
+            span: record.span.clone(),
+            name: record.name.clone(),
+            attributes: record.attributes.clone(),
+            key_values: &self.key_values[record.key_values.clone()],
+            events_array: record.events_array.clone(),
+            events: EventLayouts {
+                records: &self.events[record.events.clone()],
+                key_values: &self.key_values,
+            },
+        })
+    }
+
+    /// How many spans have a layout.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Whether more spans can be recorded (the layout pass has not failed).
+    pub(super) fn recording(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    /// Where the lists end, to go back to with [`SpanLayouts::truncate`] when the scanner
+    /// gives up on a document halfway.
+    pub(super) fn mark(&self) -> [usize; 3] {
+        [self.spans.len(), self.events.len(), self.key_values.len()]
+    }
+
+    pub(super) fn truncate(&mut self, [spans, events, key_values]: [usize; 3]) {
+        self.spans.truncate(spans);
+        self.events.truncate(events);
+        self.key_values.truncate(key_values);
+    }
+
+    // Recording, in reading order: a span is opened, its parts are recorded into the last
+    // span (and event) opened, and it is closed with its end.
+
+    pub(super) fn open_span(&mut self, start: usize) {
+        self.spans.push(SpanRecord {
+            span: start..start,
+            name: None,
+            attributes: None,
+            key_values: 0..0,
+            events_array: None,
+            events: self.events.len()..self.events.len(),
+        });
+    }
+
+    pub(super) fn close_span(&mut self, end: usize) {
+        let events = self.events.len();
+        if let Some(span) = self.spans.last_mut() {
+            span.span.end = end;
+            span.events.end = events;
         }
-        value_end(text.as_bytes(), start).map(Some)
-    })?;
-    Ok(out)
+    }
+
+    pub(super) fn span_name(&mut self, name: Range<usize>) {
+        if let Some(span) = self.spans.last_mut() {
+            span.name = Some(name);
+        }
+    }
+
+    /// How many key values are recorded: where the next attributes array's start.
+    pub(super) fn key_value_count(&self) -> usize {
+        self.key_values.len()
+    }
+
+    pub(super) fn push_key_value(&mut self, object: Range<usize>, key: Range<usize>) {
+        self.key_values.push(KeyValueLayout { object, key });
+    }
+
+    /// The span's `attributes` array, whose key values were recorded from `first`.
+    pub(super) fn span_attributes(&mut self, array: Range<usize>, first: usize) {
+        let end = self.key_values.len();
+        if let Some(span) = self.spans.last_mut() {
+            span.attributes = Some(array);
+            span.key_values = first..end;
+        }
+    }
+
+    pub(super) fn span_events(&mut self, array: Range<usize>) {
+        if let Some(span) = self.spans.last_mut() {
+            span.events_array = Some(array);
+        }
+    }
+
+    pub(super) fn open_event(&mut self, start: usize) {
+        self.events.push(EventRecord {
+            object: start..start,
+            attributes: None,
+            key_values: 0..0,
+        });
+    }
+
+    pub(super) fn close_event(&mut self, end: usize) {
+        if let Some(event) = self.events.last_mut() {
+            event.object.end = end;
+        }
+    }
+
+    /// The last event's `attributes` array, whose key values were recorded from `first`.
+    pub(super) fn event_attributes(&mut self, array: Range<usize>, first: usize) {
+        let end = self.key_values.len();
+        if let Some(event) = self.events.last_mut() {
+            event.attributes = Some(array);
+            event.key_values = first..end;
+        }
+    }
 }
 
-/// Calls `visit` with each span's position and where its object starts, in reading order;
-/// `visit` returns where the span ends, or `None` when no more spans are wanted.
-fn for_each_span(
-    text: &str,
-    mut visit: impl FnMut(usize, usize) -> Result<Option<usize>, JsonError>,
-) -> Result<(), JsonError> {
+impl<'a> EventLayouts<'a> {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> Option<EventLayout<'a>> {
+        let record = self.records.get(index)?;
+        Some(EventLayout {
+            object: record.object.clone(),
+            attributes: record.attributes.clone(),
+            key_values: &self.key_values[record.key_values.clone()],
+        })
+    }
+
+    pub fn first(&self) -> Option<EventLayout<'a>> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<EventLayout<'a>> {
+        self.get(self.len().checked_sub(1)?)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = EventLayout<'a>> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+impl PartialEq for EventLayouts<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+/// The layout of every span of a text the [`JsonBatches`](super::JsonBatches) reader read
+/// without an error, by the layout pass alone (the fuzzers and the tests compare it with what
+/// the scanner records).
+pub fn span_layouts(text: &str) -> Result<SpanLayouts, JsonError> {
     let b = text.as_bytes();
-    let mut index = 0;
-    let mut go_on = true;
-    // Once no span is wanted, the rest is skipped over.
-    let mut span = |start: usize| -> Result<usize, JsonError> {
-        if go_on && let Some(end) = visit(index, start)? {
-            index += 1;
-            return Ok(end);
-        }
-        go_on = false;
-        value_end(b, start)
-    };
+    let mut layouts = SpanLayouts::default();
     let mut pos = skip_ws(b, 0);
     while pos < b.len() {
-        let end = members(b, pos, |key, value| {
-            if !(key_is(b, &key, "resourceSpans") || key_is(b, &key, "resource_spans")) {
-                return value_end(b, value);
-            }
-            elements(b, value, |rs| {
-                members(b, rs, |key, value| {
-                    if !(key_is(b, &key, "scopeSpans") || key_is(b, &key, "scope_spans")) {
-                        return value_end(b, value);
-                    }
-                    elements(b, value, |ss| {
-                        members(b, ss, |key, value| {
-                            if !key_is(b, &key, "spans") {
-                                return value_end(b, value);
-                            }
-                            elements(b, value, &mut span)
-                        })
+        pos = skip_ws(b, record_document(text, pos, &mut layouts)?);
+    }
+    Ok(layouts)
+}
+
+/// Records the layout of the spans of the document starting at `start` (a document serde
+/// read, not the scanner) and returns where it ends. On an error nothing more is recorded:
+/// the error is kept, for the spans from there on.
+pub(super) fn record_document_or_fail(text: &str, start: usize, layouts: &mut SpanLayouts) {
+    let mark = layouts.mark();
+    if let Err(failure) = record_document(text, start, layouts) {
+        layouts.truncate(mark);
+        layouts.failure = Some(failure);
+    }
+}
+
+/// Records the layout of the spans of the document starting at `start`; returns where it
+/// ends.
+fn record_document(
+    text: &str,
+    start: usize,
+    layouts: &mut SpanLayouts,
+) -> Result<usize, JsonError> {
+    let b = text.as_bytes();
+    members(b, start, |key, value| {
+        if !(key_is(b, &key, "resourceSpans") || key_is(b, &key, "resource_spans")) {
+            return value_end(b, value);
+        }
+        elements(b, value, |rs| {
+            members(b, rs, |key, value| {
+                if !(key_is(b, &key, "scopeSpans") || key_is(b, &key, "scope_spans")) {
+                    return value_end(b, value);
+                }
+                elements(b, value, |ss| {
+                    members(b, ss, |key, value| {
+                        if !key_is(b, &key, "spans") {
+                            return value_end(b, value);
+                        }
+                        elements(b, value, |span| record_span(b, span, layouts))
                     })
                 })
             })
-        })?;
-        pos = skip_ws(b, end);
-    }
-    Ok(())
+        })
+    })
 }
 
-/// The layout of the span object starting at `start`, and where it ends.
-fn span_layout(b: &[u8], start: usize) -> Result<(SpanLayout, usize), JsonError> {
-    let mut layout = SpanLayout::default();
+/// Records the layout of the span object starting at `start`; returns where it ends.
+fn record_span(b: &[u8], start: usize, layouts: &mut SpanLayouts) -> Result<usize, JsonError> {
+    layouts.open_span(start);
     let end = members(b, start, |key, value| {
         if is_null(b, value) {
             return value_end(b, value);
         }
         if key_is(b, &key, "name") {
             let end = value_end(b, value)?;
-            layout.name = Some(value..end);
+            layouts.span_name(value..end);
             Ok(end)
         } else if key_is(b, &key, "attributes") {
-            let (attributes, end) = attributes_layout(b, value, &mut layout.key_values)?;
-            layout.attributes = attributes;
-            Ok(end)
+            record_attributes(b, value, layouts, SpanLayouts::span_attributes)
         } else if key_is(b, &key, "events") && b[value] == b'[' {
             let end = elements(b, value, |object| {
-                let mut event = EventLayout::default();
+                layouts.open_event(object);
                 let end = members(b, object, |key, value| {
                     if key_is(b, &key, "attributes") && !is_null(b, value) {
-                        let (attributes, end) = attributes_layout(b, value, &mut event.key_values)?;
-                        event.attributes = attributes;
-                        return Ok(end);
+                        return record_attributes(b, value, layouts, SpanLayouts::event_attributes);
                     }
                     value_end(b, value)
                 })?;
-                event.object = object..end;
-                layout.events.push(event);
+                layouts.close_event(end);
                 Ok(end)
             })?;
-            layout.events_array = Some(value..end);
+            layouts.span_events(value..end);
             Ok(end)
         } else {
             value_end(b, value)
         }
     })?;
-    layout.span = start..end;
-    Ok((layout, end))
+    layouts.close_span(end);
+    Ok(end)
 }
 
-/// The extent of the attributes array starting at `start` (`None` when it is not an array),
-/// its `KeyValue`s pushed to `key_values`, and where the value ends.
-fn attributes_layout(
+/// Records the attributes array starting at `start` (nothing when it is not an array) and its
+/// `KeyValue`s, the array with `record`; returns where the value ends.
+fn record_attributes(
     b: &[u8],
     start: usize,
-    key_values: &mut Vec<KeyValueLayout>,
-) -> Result<(Option<std::ops::Range<usize>>, usize), JsonError> {
+    layouts: &mut SpanLayouts,
+    record: fn(&mut SpanLayouts, Range<usize>, usize),
+) -> Result<usize, JsonError> {
     if b[start] != b'[' {
-        return Ok((None, value_end(b, start)?));
+        return value_end(b, start);
     }
+    let first = layouts.key_value_count();
     let end = elements(b, start, |object| {
         let mut key = None;
         let end = members(b, object, |name, value| {
@@ -176,13 +366,11 @@ fn attributes_layout(
             Ok(end)
         })?;
         let key = key.ok_or_else(|| unexpected(object, "a KeyValue with a string `key`"))?;
-        key_values.push(KeyValueLayout {
-            object: object..end,
-            key,
-        });
+        layouts.push_key_value(object..end, key);
         Ok(end)
     })?;
-    Ok((Some(start..end), end))
+    record(layouts, start..end, first);
+    Ok(end)
 }
 
 // A shallow reader for the layout pass. serde_json can tell where a value is only through
@@ -407,10 +595,18 @@ fn is_null(b: &[u8], start: usize) -> bool {
 mod tests {
     use super::*;
 
+    /// Every span's layout.
+    fn all(layouts: &SpanLayouts) -> Vec<SpanLayout<'_>> {
+        (0..layouts.len())
+            .map(|i| layouts.span(i).unwrap())
+            .collect()
+    }
+
     #[test]
     fn span_layouts_give_the_extent_of_spans_names_attributes_and_key_values() {
         let text = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"a\", \"attributes\": [ {\"value\":{\"intValue\":\"1\"},\"key\":\"k\"} ,{\"key\":\"j\"}]},{}]}]}]}\n{\"resourceSpans\":[]}\n";
         let layouts = span_layouts(text).unwrap();
+        let layouts = all(&layouts);
         assert_eq!(layouts.len(), 2);
         let l = &layouts[0];
         assert_eq!(&text[l.name.clone().unwrap()], "\"a\"");
@@ -429,15 +625,23 @@ mod tests {
     fn span_layouts_give_the_extent_of_events() {
         let text = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"events": [ {"name":"a"}, {"name":"b","attributes":[{"key":"k"}]} ]},{"events":null}]}]}]}"#;
         let layouts = span_layouts(text).unwrap();
+        let layouts = all(&layouts);
         let l = &layouts[0];
         assert_eq!(
             &text[l.events_array.clone().unwrap()],
             r#"[ {"name":"a"}, {"name":"b","attributes":[{"key":"k"}]} ]"#
         );
-        assert_eq!(&text[l.events[0].object.clone()], r#"{"name":"a"}"#);
-        assert_eq!(l.events[0].attributes, None);
-        assert_eq!(&text[l.events[1].key_values[0].key.clone()], r#""k""#);
+        let events: Vec<_> = l.events.iter().collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(&text[events[0].object.clone()], r#"{"name":"a"}"#);
+        assert_eq!(events[0].attributes, None);
+        assert_eq!(&text[events[1].key_values[0].key.clone()], r#""k""#);
+        assert_eq!(
+            &text[events[1].attributes.clone().unwrap()],
+            r#"[{"key":"k"}]"#
+        );
         assert_eq!(layouts[1].events_array, None);
+        assert!(layouts[1].events.is_empty());
     }
 
     #[test]
@@ -453,6 +657,7 @@ mod tests {
             "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"c\"}]}]}]}"
         );
         let layouts = span_layouts(text).unwrap();
+        let layouts = all(&layouts);
         assert_eq!(layouts.len(), 3);
         let l = &layouts[0];
         assert_eq!(&text[l.name.clone().unwrap()], "\"a\\\"]}\"");
@@ -467,9 +672,28 @@ mod tests {
             (None, None)
         );
         assert_eq!(&text[layouts[2].name.clone().unwrap()], "\"c\"");
-        // Only the wanted spans, in order; an index past the last span is left out.
-        let some = span_layouts_at(text, &[0, 2, 7]).unwrap();
-        assert_eq!(some, vec![layouts[0].clone(), layouts[2].clone()]);
+    }
+
+    #[test]
+    fn a_document_the_layout_pass_fails_on_leaves_its_error_for_the_spans_from_there() {
+        let good = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a"}]}]}]}"#;
+        let bad = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"b"},{"attributes":[{"value":1}]}]}]}]}"#;
+        let text = format!("{good}\n{bad}\n{good}");
+        let mut layouts = SpanLayouts::default();
+        record_document_or_fail(&text, 0, &mut layouts);
+        record_document_or_fail(&text, good.len() + 1, &mut layouts);
+        assert!(!layouts.recording());
+        // The failed document's first span is not kept either: its spans are all or nothing.
+        assert_eq!(layouts.len(), 1);
+        assert_eq!(&text[layouts.span(0).unwrap().name.unwrap()], "\"a\"");
+        assert_eq!(
+            layouts.span(1).unwrap_err(),
+            "expected a KeyValue with a string `key` (layout pass)"
+        );
+        assert_eq!(
+            SpanLayouts::default().span(3).unwrap_err(),
+            "span 3 not found in the JSON layout"
+        );
     }
 
     #[test]

@@ -8,9 +8,14 @@
 //! the serde reader reads the document from its start, so values, errors and positions stay
 //! exactly serde's. Everything it accepts, serde reads to the same value: it is a shortcut,
 //! never a second grammar.
+//!
+//! For `migrate` it also records where each span's editable parts are ([`SpanLayouts`]) as it
+//! reads them, so no second pass over the text has to find them.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
+use super::layout::SpanLayouts;
 use super::{
     JsonAttribute, JsonEvent, JsonEventModel, JsonResource, JsonResourceSpans, JsonScope,
     JsonScopeSpans, JsonSpan, JsonSpanModel, JsonStatus, Token, TracesData, bytes_value,
@@ -22,32 +27,81 @@ use crate::model::{Attribute, Value};
 const MAX_DEPTH: usize = 100;
 
 /// The document starting at `at` (after JSON whitespace) and the offset just after it, or
-/// `None` when serde must read it.
-pub(super) fn read_document(text: &str, at: usize) -> Option<(TracesData<'_>, usize)> {
-    let mut scanner = Scanner {
-        text,
-        bytes: text.as_bytes(),
-        pos: at,
-        depth: 0,
+/// `None` when serde must read it. With `layouts`, the layout of its spans is appended there
+/// (nothing when it gives up).
+pub(super) fn read_document<'a>(
+    text: &'a str,
+    at: usize,
+    layouts: Option<&mut SpanLayouts>,
+) -> Option<(TracesData<'a>, usize)> {
+    let Some(layouts) = layouts else {
+        return Scanner::new(text, at, NoLayouts).document();
     };
-    scanner.skip_whitespace();
-    if scanner.peek()? != b'{' {
-        return None;
+    let mark = layouts.mark();
+    let read = Scanner::new(text, at, &mut *layouts).document();
+    if read.is_none() {
+        layouts.truncate(mark);
     }
-    let document = scanner.traces_data()?;
-    Some((document, scanner.pos))
+    read
 }
 
-struct Scanner<'a> {
+/// Where the scanner notes the layout of the spans it reads: in [`SpanLayouts`] for `migrate`;
+/// nowhere for `check` ([`NoLayouts`]), whose scanner is compiled without any of it.
+trait Layouts {
+    fn layouts(&mut self) -> Option<&mut SpanLayouts>;
+}
+
+struct NoLayouts;
+
+impl Layouts for NoLayouts {
+    #[inline(always)]
+    fn layouts(&mut self) -> Option<&mut SpanLayouts> {
+        None
+    }
+}
+
+impl Layouts for &mut SpanLayouts {
+    #[inline(always)]
+    fn layouts(&mut self) -> Option<&mut SpanLayouts> {
+        Some(self)
+    }
+}
+
+struct Scanner<'a, L> {
     text: &'a str,
     bytes: &'a [u8],
     /// The next byte to read.
     pos: usize,
     /// Objects and arrays open around `pos`.
     depth: usize,
+    /// Where the spans' layouts are recorded.
+    layouts: L,
+}
+
+impl<'a, L: Layouts> Scanner<'a, L> {
+    fn new(text: &'a str, at: usize, layouts: L) -> Self {
+        Scanner {
+            text,
+            bytes: text.as_bytes(),
+            pos: at,
+            depth: 0,
+            layouts,
+        }
+    }
+
+    /// The document from `pos` (after whitespace) and where it ends.
+    fn document(mut self) -> Option<(TracesData<'a>, usize)> {
+        self.skip_whitespace();
+        if self.peek()? != b'{' {
+            return None;
+        }
+        let document = self.traces_data()?;
+        Some((document, self.pos))
+    }
 }
 
 /// Stores a field's value; a field seen twice is serde's to judge.
+#[inline(always)]
 fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     match slot.replace(value) {
         None => Some(()),
@@ -56,7 +110,7 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 }
 
 // The OTLP shape, as `super`'s derived structs read it.
-impl<'a> Scanner<'a> {
+impl<'a, L: Layouts> Scanner<'a, L> {
     fn traces_data(&mut self) -> Option<TracesData<'a>> {
         let mut resource_spans = None;
         self.object(|s, field| match field {
@@ -130,19 +184,35 @@ impl<'a> Scanner<'a> {
         let (mut trace_id, mut span_id, mut parent_span_id, mut name) = (None, None, None, None);
         let (mut kind, mut start, mut end) = (None, None, None);
         let (mut attributes, mut events, mut status) = (None, None, None);
+        let object = self.pos;
+        self.record(|l, _| l.open_span(object));
         self.object(|s, field| match field {
             "traceId" | "trace_id" => once(&mut trace_id, s.string()?.0),
             "spanId" | "span_id" => once(&mut span_id, s.string()?.0),
             "parentSpanId" | "parent_span_id" => once(&mut parent_span_id, s.string()?.0),
-            "name" => once(&mut name, s.token()?),
+            "name" => {
+                let token = s.pos;
+                once(&mut name, s.token()?)?;
+                s.record(|l, end| l.span_name(token..end));
+                Some(())
+            }
             "kind" => once(&mut kind, s.enum_number()?),
             "startTimeUnixNano" | "start_time_unix_nano" => once(&mut start, s.uint64()?),
             "endTimeUnixNano" | "end_time_unix_nano" => once(&mut end, s.uint64()?),
-            "attributes" => once(&mut attributes, s.list(Self::attribute)?),
-            "events" => once(&mut events, s.list(Self::event)?),
+            "attributes" => once(
+                &mut attributes,
+                s.recorded_attributes(SpanLayouts::span_attributes)?,
+            ),
+            "events" => {
+                let array = s.pos;
+                once(&mut events, s.list(Self::event)?)?;
+                s.record(|l, end| l.span_events(array..end));
+                Some(())
+            }
             "status" => once(&mut status, s.status()?),
             _ => s.skip_value(),
         })?;
+        self.record(|l, end| l.close_span(end));
         let span = JsonSpan {
             trace_id: trace_id.unwrap_or_default(),
             span_id: span_id.unwrap_or_default(),
@@ -160,12 +230,18 @@ impl<'a> Scanner<'a> {
 
     fn event(&mut self) -> Option<JsonEventModel<'a>> {
         let (mut name, mut time, mut attributes) = (None, None, None);
+        let object = self.pos;
+        self.record(|l, _| l.open_event(object));
         self.object(|s, field| match field {
             "name" => once(&mut name, s.token()?),
             "timeUnixNano" | "time_unix_nano" => once(&mut time, s.uint64()?),
-            "attributes" => once(&mut attributes, s.list(Self::attribute)?),
+            "attributes" => once(
+                &mut attributes,
+                s.recorded_attributes(SpanLayouts::event_attributes)?,
+            ),
             _ => s.skip_value(),
         })?;
+        self.record(|l, end| l.close_event(end));
         Some(JsonEventModel::from(JsonEvent {
             name,
             time_unix_nano: time.unwrap_or_default(),
@@ -186,20 +262,49 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// A span's or an event's attributes; with layouts, each `KeyValue` is recorded, and the
+    /// array by `record`.
+    fn recorded_attributes(
+        &mut self,
+        record: fn(&mut SpanLayouts, Range<usize>, usize),
+    ) -> Option<Vec<JsonAttribute<'a>>> {
+        let array = self.pos;
+        let first = self.layouts.layouts().map_or(0, |l| l.key_value_count());
+        let attributes = self.list(|s| {
+            let object = s.pos;
+            let (attribute, key_end) = s.key_value()?;
+            let key = attribute.0.offset..key_end;
+            s.record(|l, end| l.push_key_value(object..end, key));
+            Some(attribute)
+        })?;
+        self.record(|l, end| record(l, array..end, first));
+        Some(attributes)
+    }
+
     /// A `KeyValue`, as the fast serde pass reads it (a key, at most one value).
     fn attribute(&mut self) -> Option<JsonAttribute<'a>> {
-        let (mut key, mut value) = (None, None);
+        self.key_value().map(|(attribute, _)| attribute)
+    }
+
+    /// A `KeyValue` and where its key token ends.
+    fn key_value(&mut self) -> Option<(JsonAttribute<'a>, usize)> {
+        let (mut key, mut value, mut key_end) = (None, None, 0);
         self.object(|s, field| match field {
-            "key" => once(&mut key, s.token()?),
+            "key" => {
+                once(&mut key, s.token()?)?;
+                key_end = s.pos;
+                Some(())
+            }
             "value" => once(&mut value, s.any_value()?),
             _ => s.skip_value(),
         })?;
         let key = key?;
-        Some(JsonAttribute(Attribute {
+        let attribute = JsonAttribute(Attribute {
             key: key.text,
             value: value.unwrap_or_default(),
             offset: key.offset,
-        }))
+        });
+        Some((attribute, key_end))
     }
 
     /// An `AnyValue` with at most one value field.
@@ -238,7 +343,16 @@ impl<'a> Scanner<'a> {
 }
 
 // JSON values.
-impl<'a> Scanner<'a> {
+impl<'a, L: Layouts> Scanner<'a, L> {
+    /// Records a part of the layout with `record`, given where the scanner is, when layouts
+    /// are asked for.
+    #[inline(always)]
+    fn record(&mut self, record: impl FnOnce(&mut SpanLayouts, usize)) {
+        if let Some(layouts) = self.layouts.layouts() {
+            record(layouts, self.pos);
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -556,6 +670,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::super::JsonBatches;
+    use super::super::layout::{SpanLayout, span_layouts};
     use super::*;
 
     /// Every document of `text` as the reader gives it (`Debug`, so NaN equals NaN), with
@@ -575,7 +690,7 @@ mod tests {
 
     /// Whether the scanner reads the whole of `text` itself (no document left to serde).
     fn scanned(text: &str) -> bool {
-        let Some((_, end)) = read_document(text, 0) else {
+        let Some((_, end)) = read_document(text, 0, None) else {
             return false;
         };
         text[end..].trim().is_empty()
@@ -787,12 +902,7 @@ mod tests {
                         "p".repeat(pad),
                         "q".repeat(pad % 5)
                     );
-                    let mut scanner = Scanner {
-                        text: &json,
-                        bytes: json.as_bytes(),
-                        pos: 0,
-                        depth: 0,
-                    };
+                    let mut scanner = Scanner::new(&json, 0, NoLayouts);
                     let (text, offset) = scanner.string().expect(&json);
                     let expected: String = serde_json::from_str(&json).unwrap();
                     assert_eq!(
@@ -805,6 +915,121 @@ mod tests {
             }
         }
         assert_eq!(checked, pieces.len() * pieces.len() * 8);
+    }
+
+    /// The layouts the reader records for `text` (scanned documents by the scanner, the
+    /// others by the layout pass), each span's as a [`SpanLayout`], or `None` when a document
+    /// of it is an error.
+    fn recorded(text: &str) -> Option<SpanLayouts> {
+        let mut reader = JsonBatches::new(text).recording_layouts();
+        reader.by_ref().collect::<Result<Vec<_>, _>>().ok()?;
+        Some(reader.into_layouts())
+    }
+
+    fn spans(layouts: &SpanLayouts) -> Vec<SpanLayout<'_>> {
+        (0..layouts.len())
+            .map(|i| layouts.span(i).unwrap())
+            .collect()
+    }
+
+    /// Asserts that the layouts recorded while reading `text` are the layout pass's, and
+    /// returns how many spans it has (`None` when the text does not read).
+    fn assert_recorded_as_the_layout_pass_finds(text: &str) -> Option<usize> {
+        let recorded = recorded(text)?;
+        let passed = span_layouts(text).expect("the layout pass reads what the reader read");
+        assert_eq!(spans(&recorded), spans(&passed), "{text}");
+        Some(passed.len())
+    }
+
+    /// Spans with names, attributes and events (with and without attributes) in several
+    /// orders and spellings, for the layout tests.
+    const LAYOUT_SEED: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"s"}}]},"scopeSpans":[{"scope":{"name":"sc","attributes":[{"key":"sk","value":{}}]},"spans":[{"name":"chat","attributes":[{"key":"a","value":{"kvlistValue":{"values":[{"key":"in","value":{"intValue":"1"}}]}}},{"value":{"stringValue":"q\"\u00e9"},"key":"b\n"}],"events":[{"name":"e","attributes":[{"key":"x","value":{"boolValue":true}}]},{"timeUnixNano":"1"},{"attributes":[]}]},{"events":[{"attributes":[{"key":"y"}],"name":"f"}],"kind":1,"attributes":[{"key":"z","value":{"arrayValue":{"values":[{"intValue":2}]}}}],"name":"n2"},{}]},{"spans":[{"name":"other","attributes":[]}]}]}]}"#;
+
+    #[test]
+    fn recorded_layouts_are_the_layout_passs_on_real_dumps() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/real");
+        let (mut dumps, mut span_count) = (0, 0);
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "jsonl") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    // Recorded by the scanner alone.
+                    let mut layouts = SpanLayouts::default();
+                    read_document(line, 0, Some(&mut layouts)).expect("scanned");
+                    let passed = span_layouts(line).unwrap();
+                    assert_eq!(spans(&layouts), spans(&passed), "{}", path.display());
+                    span_count += layouts.len();
+                }
+                assert_recorded_as_the_layout_pass_finds(&text).expect("read");
+                dumps += 1;
+            }
+        }
+        assert!(dumps >= 10 && span_count >= 20, "{dumps} {span_count}");
+    }
+
+    #[test]
+    fn recorded_layouts_are_the_layout_passs_wherever_whitespace_or_text_is_added() {
+        // Every position: a space, a new line or a letter there either breaks the document or
+        // moves every range after it, which the scanner must record where the layout pass
+        // finds it.
+        assert!(scanned(LAYOUT_SEED));
+        assert_eq!(
+            assert_recorded_as_the_layout_pass_finds(LAYOUT_SEED),
+            Some(4)
+        );
+        let mut checked = 0;
+        for at in 0..=LAYOUT_SEED.len() {
+            for added in [" ", "\n\t", "x"] {
+                let text = format!("{}{added}{}", &LAYOUT_SEED[..at], &LAYOUT_SEED[at..]);
+                if recorded(&text).is_none() {
+                    continue;
+                }
+                assert!(scanned(&text), "{text}");
+                // Added to a key around the spans (`spans`, `scopeSpans`), it hides them.
+                if assert_recorded_as_the_layout_pass_finds(&text) == Some(4) {
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > LAYOUT_SEED.len(), "{checked}");
+    }
+
+    #[test]
+    fn documents_left_to_serde_get_the_layout_passs_layouts_in_their_place() {
+        // Scanned, left to serde (a `null` name, an escaped key), scanned: the spans of each
+        // are recorded in reading order, at their offsets in the whole text.
+        let unusual = LAYOUT_SEED.replacen(r#""name":"n2""#, r#""name":null"#, 1);
+        let escaped = LAYOUT_SEED.replacen(r#""kind":1"#, r#""k\u0069nd":1"#, 1);
+        assert!(!scanned(&unusual) && !scanned(&escaped));
+        let text = format!("{LAYOUT_SEED}\n{unusual}\n  {LAYOUT_SEED} {escaped}\n{LAYOUT_SEED}");
+        assert_eq!(assert_recorded_as_the_layout_pass_finds(&text), Some(20));
+        // The layouts point into the text where the spans are.
+        let layouts = recorded(&text).unwrap();
+        let names: Vec<&str> = spans(&layouts)
+            .iter()
+            .map(|l| l.name.clone().map_or("-", |name| &text[name]))
+            .collect();
+        let seed = ["\"chat\"", "\"n2\"", "-", "\"other\""];
+        let unusual = ["\"chat\"", "-", "-", "\"other\""];
+        assert_eq!(names, [seed, unusual, seed, seed, seed].concat());
+        // Reading without asking for layouts records none.
+        let mut reader = JsonBatches::new(&text);
+        assert_eq!(reader.by_ref().filter(Result::is_ok).count(), 5);
+        assert!(reader.into_layouts().is_empty());
+    }
+
+    #[test]
+    fn a_document_the_scanner_gives_up_on_halfway_leaves_no_layouts_behind() {
+        // The scanner reads the first spans, then gives up at the last one's `null` name.
+        let late = LAYOUT_SEED.replacen(r#""name":"other""#, r#""name":null"#, 1);
+        let mut layouts = SpanLayouts::default();
+        assert!(read_document(&late, 0, Some(&mut layouts)).is_none());
+        assert!(layouts.is_empty());
+        assert_eq!(
+            assert_recorded_as_the_layout_pass_finds(&format!("{late}\n{LAYOUT_SEED}")),
+            Some(8)
+        );
     }
 
     /// A document with a bit of everything the scanner reads, for mutations.
@@ -833,6 +1058,29 @@ mod tests {
             if let Ok(text) = String::from_utf8(bytes) {
                 let [scanned, serde] = both_readers(&text);
                 prop_assert_eq!(scanned, serde, "{}", text);
+            }
+        }
+
+        /// Any edit of documents with spans of every layout (most edits make one unusual, and
+        /// so left to serde and the layout pass, or malformed): the layouts recorded while
+        /// reading are the layout pass's, wherever they come from.
+        #[test]
+        fn edited_documents_record_the_layout_passs_layouts(
+            edits in proptest::collection::vec(
+                (0..LAYOUT_SEED.len(), prop::sample::select(&b"\"\\{}[],: 0nul1\nxk"[..]), 0..3u8),
+                1..4,
+            )
+        ) {
+            let mut bytes = format!("{LAYOUT_SEED}\n{LAYOUT_SEED}").into_bytes();
+            for (at, byte, how) in edits {
+                match how {
+                    0 => bytes[at] = byte,
+                    1 => bytes.insert(at, byte),
+                    _ => { bytes.remove(at); }
+                }
+            }
+            if let Ok(text) = String::from_utf8(bytes) {
+                assert_recorded_as_the_layout_pass_finds(&text);
             }
         }
     }

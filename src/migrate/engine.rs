@@ -2827,7 +2827,14 @@ fn messages_json(
     finish_reasons: &BTreeMap<String, String>,
 ) -> String {
     // Written in one buffer (no string per part): message JSON is most of what planning makes.
-    let mut out = String::from("[");
+    // Sized for the texts and their JSON around them, so that it seldom grows (and is copied).
+    let texts = |m: &Message| {
+        let calls = m.tool_calls.values();
+        let call_texts = calls.map(|c| c.arguments.as_ref().map_or(0, String::len) + 96);
+        m.content.as_ref().map_or(0, String::len) + call_texts.sum::<usize>() + 96
+    };
+    let mut out = String::with_capacity(messages.values().map(texts).sum::<usize>() + 2);
+    out.push('[');
     for (n, m) in messages.values().enumerate() {
         if n > 0 {
             out.push(',');

@@ -299,6 +299,8 @@ pub struct Migrator {
     options: Options,
     /// The registry type of each `[[rename]]`'s target (`None`: not in the registry).
     rename_types: Vec<Option<AttributeType>>,
+    /// Whether each `[[rename]]`'s target has spellings to normalise (see `normalised_keys`).
+    rename_normalised: Vec<bool>,
     value_maps: HashMap<String, BTreeMap<String, String>>,
     /// The keys whose values have spellings to normalise (`value_maps`' and the provider's):
     /// so few that comparing (lengths first) costs less than hashing each attribute's key.
@@ -390,6 +392,9 @@ impl Migrator {
                 .renames
                 .iter()
                 .map(|r| rules.attribute(&r.to).map(|d| d.ty))
+                .collect(),
+            rename_normalised: (mapping.renames.iter())
+                .map(|r| normalised_keys.contains(&r.to))
                 .collect(),
             rules,
             mapping,
@@ -1412,7 +1417,10 @@ impl Migrator {
             if r.wrap_array && matches!(*value, Value::String(_)) {
                 value = Cow::Owned(Value::Array(vec![value.into_owned()]));
             }
-            let value = self.normalise_cow(&r.to, value);
+            let value = match self.rename_normalised[index] {
+                true => Cow::Owned(self.normalise(&r.to, value.into_owned())),
+                false => value,
+            };
             if fits_type(self.rename_types[index], &value) {
                 return Some((r.to.clone(), owned(value), &self.labels.renames[index]));
             }
@@ -2827,7 +2835,14 @@ fn messages_json(
     finish_reasons: &BTreeMap<String, String>,
 ) -> String {
     // Written in one buffer (no string per part): message JSON is most of what planning makes.
-    let mut out = String::from("[");
+    // Sized for the texts and their JSON around them, so that it seldom grows (and is copied).
+    let texts = |m: &Message| {
+        let calls = m.tool_calls.values();
+        let call_texts = calls.map(|c| c.arguments.as_ref().map_or(0, String::len) + 96);
+        m.content.as_ref().map_or(0, String::len) + call_texts.sum::<usize>() + 96
+    };
+    let mut out = String::with_capacity(messages.values().map(texts).sum::<usize>() + 2);
+    out.push('[');
     for (n, m) in messages.values().enumerate() {
         if n > 0 {
             out.push(',');
@@ -2909,12 +2924,12 @@ fn remove_consumed<T>(w: &mut Vec<T>, mut consumed: Vec<usize>) {
     // The indices in order, walked beside the list: no mask or set to build for a few indices.
     consumed.sort_unstable();
     consumed.dedup();
-    let mut gone = consumed.into_iter().peekable();
-    let mut i = 0;
+    let (mut next, mut i) = (0, 0);
     w.retain(|_| {
-        let keep = gone.next_if_eq(&i).is_none();
+        let gone = consumed.get(next) == Some(&i);
+        next += usize::from(gone);
         i += 1;
-        keep
+        !gone
     });
 }
 

@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::safe_json::PrettyArray;
+use super::safe_json::{ObjectWriter, PrettyArray};
 use super::{Occurrences, identity_fields, stable_hash};
 use crate::check::LocatedFinding;
 use crate::finding::Severity;
@@ -63,7 +63,7 @@ impl GitlabStream {
     pub fn write_finding(&mut self, out: &mut String, file: &str, located: &LocatedFinding) {
         let issue = self.issue(file, located);
         let issues = self.issues.get_or_insert_with(|| PrettyArray::open(0, out));
-        issues.push(&issue, out);
+        issues.push_object(out, |object| issue.write(object));
     }
 
     pub fn finish(self, out: &mut String) {
@@ -103,6 +103,23 @@ impl GitlabStream {
     }
 }
 
+impl Issue<'_> {
+    /// Writes the fields as serde would (a report has an issue per finding: see
+    /// [`ObjectWriter`]).
+    fn write(&self, object: &mut ObjectWriter<'_>) {
+        object.string("description", &self.description);
+        object.string("check_name", self.check_name);
+        object.string("fingerprint", &self.fingerprint);
+        object.string("severity", self.severity);
+        object.object("location", |object| {
+            object.string("path", self.location.path);
+            object.object("lines", |object| {
+                object.number("begin", self.location.lines.begin);
+            });
+        });
+    }
+}
+
 /// `file` relative to the project directory when it lies under it (GitLab shows issues only
 /// for paths of the repository).
 fn repository_path<'a>(file: &'a str, project_dir: Option<&str>) -> &'a str {
@@ -119,7 +136,33 @@ fn repository_path<'a>(file: &'a str, project_dir: Option<&str>) -> &'a str {
 
 #[cfg(test)]
 mod tests {
-    use super::repository_path;
+    use super::*;
+
+    /// Issues written field by field are serde_json's bytes, escapes included.
+    #[test]
+    fn hand_written_issues_match_serde() {
+        for text in ["", "plain", "a\u{9b}\"\n\u{202e}é x"] {
+            let issue = Issue {
+                description: format!("d {text}"),
+                check_name: "span-kind",
+                fingerprint: text.to_string(),
+                severity: "minor",
+                location: Location {
+                    path: text,
+                    lines: Lines { begin: 12 },
+                },
+            };
+            for depth in [0, 1] {
+                let mut by_hand = String::new();
+                let mut object = ObjectWriter::pretty(depth, &mut by_hand);
+                issue.write(&mut object);
+                object.close();
+                let mut by_serde = String::new();
+                super::super::safe_json::write_nested(&issue, depth, &mut by_serde);
+                assert_eq!(by_hand, by_serde);
+            }
+        }
+    }
 
     #[test]
     fn paths_under_the_project_directory_become_relative() {

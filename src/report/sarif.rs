@@ -24,7 +24,7 @@
 
 use serde::Serialize;
 
-use super::safe_json::{self, PrettyArray};
+use super::safe_json::{self, ObjectWriter, PrettyArray};
 use super::{Occurrences, identity_fields, stable_hash};
 use crate::check::LocatedFinding;
 use crate::finding::Severity;
@@ -195,13 +195,15 @@ impl Region {
 pub(super) struct SarifStream {
     occurrences: Occurrences,
     results: Option<PrettyArray>,
+    /// The last file a result was written for, and its URI.
+    last_uri: (String, String),
 }
 
 impl SarifStream {
     pub fn write_finding(&mut self, out: &mut String, file: &str, located: &LocatedFinding) {
         let result = self.result(file, located);
         let results = self.results.get_or_insert_with(|| open(out));
-        results.push(&result, out);
+        results.push_object(out, |object| result.write(object));
     }
 
     pub fn finish(self, out: &mut String, errors: &[InputError]) {
@@ -209,6 +211,15 @@ impl SarifStream {
         out.push_str(",\n      \"invocations\": ");
         safe_json::write_nested(&[invocation(errors)], 3, out);
         out.push_str("\n    }\n  ]\n}\n");
+    }
+
+    /// The file's URI: the last one made, when the finding is of the same file (they come
+    /// file by file).
+    fn uri_of(&mut self, file: &str) -> String {
+        if self.last_uri.0 != file {
+            self.last_uri = (file.to_string(), uri(file));
+        }
+        self.last_uri.1.clone()
     }
 
     fn result<'a>(&mut self, file: &str, located: &'a LocatedFinding) -> SarifResult<'a> {
@@ -236,7 +247,9 @@ impl SarifStream {
             message: Message { text },
             locations: vec![Location {
                 physical_location: PhysicalLocation {
-                    artifact_location: ArtifactLocation { uri: uri(file) },
+                    artifact_location: ArtifactLocation {
+                        uri: self.uri_of(file),
+                    },
                     region: Some(region),
                 },
                 logical_locations: vec![LogicalLocation {
@@ -259,6 +272,71 @@ impl SarifStream {
                 service: f.span.service.as_deref(),
                 attribute: f.attribute.as_deref(),
             },
+        }
+    }
+}
+
+impl SarifResult<'_> {
+    /// Writes the fields as serde would (a log has a result per finding: see
+    /// [`ObjectWriter`]).
+    fn write(&self, object: &mut ObjectWriter<'_>) {
+        object.string("ruleId", self.rule_id);
+        if let Some(index) = self.rule_index {
+            object.number("ruleIndex", index);
+        }
+        object.string("level", self.level);
+        object.object("message", |m| m.string("text", &self.message.text));
+        object.objects("locations", &self.locations, |object, location| {
+            object.object("physicalLocation", |object| {
+                location.physical_location.write(object);
+            });
+            let logical = &location.logical_locations;
+            object.objects("logicalLocations", logical, |object, logical| {
+                object.string("name", &logical.name);
+                object.string("fullyQualifiedName", &logical.fully_qualified_name);
+                object.string("kind", logical.kind);
+            });
+        });
+        object.object("partialFingerprints", |object| {
+            object.string("spanlint/v1", &self.partial_fingerprints.v1);
+        });
+        object.object("properties", |object| {
+            let p = &self.properties;
+            if !p.trace_id.is_empty() {
+                object.string("traceId", p.trace_id);
+            }
+            if !p.span_id.is_empty() {
+                object.string("spanId", p.span_id);
+            }
+            object.string("spanName", p.span_name);
+            if let Some(service) = p.service {
+                object.string("service", service);
+            }
+            if let Some(attribute) = p.attribute {
+                object.string("attribute", attribute);
+            }
+        });
+    }
+}
+
+impl PhysicalLocation {
+    fn write(&self, object: &mut ObjectWriter<'_>) {
+        object.object("artifactLocation", |object| {
+            object.string("uri", &self.artifact_location.uri);
+        });
+        if let Some(region) = &self.region {
+            object.object("region", |object| {
+                let fields = [
+                    ("startLine", region.start_line),
+                    ("startColumn", region.start_column),
+                    ("byteOffset", region.byte_offset),
+                ];
+                for (key, value) in fields {
+                    if let Some(value) = value {
+                        object.number(key, value);
+                    }
+                }
+            });
         }
     }
 }
@@ -369,6 +447,56 @@ mod tests {
         assert_eq!(uri("<stdin>"), "%3Cstdin%3E");
         assert_eq!(uri("dir\\x.pb"), "dir%5Cx.pb");
         assert_eq!(uri("é"), "%C3%A9");
+    }
+
+    /// Results written field by field are serde_json's bytes, escapes and skipped fields
+    /// included.
+    #[test]
+    fn hand_written_results_match_serde() {
+        use crate::finding::{Finding, SpanIdentity};
+        let hostile = "a\u{9b}\"\n\u{202e}é x";
+        let mut stream = SarifStream::default();
+        for (i, text) in ["", "plain", hostile].into_iter().enumerate() {
+            for position in [
+                Position::LineColumn { line: 2, column: 9 },
+                Position::Byte(77),
+            ] {
+                let located = LocatedFinding {
+                    finding: Finding {
+                        rule: if i == 0 { "no-such-rule" } else { "span-kind" },
+                        severity: Severity::Warning,
+                        message: format!("m {text}"),
+                        help: (i > 0).then(|| text.to_string()),
+                        attribute: (i > 0).then(|| text.to_string()),
+                        offset: 77,
+                        span: std::sync::Arc::new(SpanIdentity {
+                            trace_id: text.to_string(),
+                            span_id: text.to_string(),
+                            name: text.to_string(),
+                            service: (i > 0).then(|| text.to_string()),
+                            scope: String::new(),
+                        }),
+                    },
+                    position,
+                    snippet: None,
+                };
+                let result = stream.result(text, &located);
+                for depth in [0, 3] {
+                    let mut by_hand = String::new();
+                    let mut object = ObjectWriter::pretty(depth, &mut by_hand);
+                    result.write(&mut object);
+                    object.close();
+                    let mut by_serde = String::new();
+                    safe_json::write_nested(&result, depth, &mut by_serde);
+                    assert_eq!(by_hand, by_serde);
+                }
+                let mut by_hand = String::new();
+                let mut object = ObjectWriter::compact(&mut by_hand);
+                result.write(&mut object);
+                object.close();
+                assert_eq!(by_hand, safe_json::to_string(&result).unwrap());
+            }
+        }
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub struct KeyFacts {
     pub indexed: bool,
     /// One of the message attributes ([`super::messages::MESSAGE_KEYS`]).
     pub message: bool,
+    /// The key starts with `gen_ai.`.
+    pub genai: bool,
+    /// Bit `i` set: the key starts with the `i`-th prefix of the rules file's
+    /// `[[foreign-namespace]]`s (their prefixes one after the other; see
+    /// [`super::ruleset::foreign_prefixes`]).
+    pub foreign_prefixes: u64,
     /// The facts above that a span's [`KeysSummary`] gathers, for this one key.
     pub summary: KeysSummary,
 }
@@ -377,6 +383,8 @@ mod tests {
         resource: false,
         indexed: false,
         message: false,
+        genai: false,
+        foreign_prefixes: 0,
         summary: KeysSummary {
             flags: KeysSummary::CONTENT,
             provider_namespaces: 0,
@@ -395,6 +403,8 @@ mod tests {
         resource: true,
         indexed: true,
         message: true,
+        genai: true,
+        foreign_prefixes: 5,
         summary: KeysSummary {
             flags: KeysSummary::RESOURCE,
             provider_namespaces: 1,

@@ -523,6 +523,11 @@ impl Ruleset {
             resource: self.resource_attributes.contains(key),
             indexed: super::keys::indexed_pattern(key).is_some(),
             message: super::messages::MESSAGE_KEYS.contains(&key),
+            genai: key.starts_with("gen_ai."),
+            foreign_prefixes: foreign_prefixes(&self.file)
+                .enumerate()
+                .filter(|(_, (_, prefix))| key.starts_with(prefix))
+                .fold(0, |bits, (i, _)| bits | (1 << i)),
             summary: KeysSummary::default(),
         };
         KeyFacts {
@@ -1045,6 +1050,48 @@ impl SpanFacts {
     }
 }
 
+/// Every `[[foreign-namespace]]` prefix with its namespace, in the rules file's order: the
+/// first 64 are the bits of [`KeyFacts::foreign_prefixes`].
+pub fn foreign_prefixes(file: &RulesFile) -> impl Iterator<Item = (&ForeignNamespace, &str)> {
+    file.foreign_namespaces
+        .iter()
+        .flat_map(|ns| ns.prefixes.iter().map(move |p| (ns, p.as_str())))
+        .take(64)
+}
+
+/// [`foreign_vocabulary`] from the facts of the span's own keys (in order): the first prefix
+/// some key starts with, and the first key that does, as the prefixes' bits tell. `None` when
+/// the rules file has more than 64 prefixes, which the bits cannot tell.
+fn foreign_vocabulary_of_facts<'r>(
+    rules: &'r Ruleset,
+    span: &'r Span<'_>,
+    own: &[KeyFacts],
+) -> Option<Option<(&'r ForeignNamespace, &'r str)>> {
+    if foreign_prefixes(&rules.file).count()
+        < rules
+            .file
+            .foreign_namespaces
+            .iter()
+            .map(|n| n.prefixes.len())
+            .sum::<usize>()
+    {
+        return None;
+    }
+    if own.iter().any(|f| f.genai) {
+        return Some(None);
+    }
+    let present = own.iter().fold(0, |bits, f| bits | f.foreign_prefixes);
+    if present == 0 {
+        return Some(None);
+    }
+    let bit = present.trailing_zeros();
+    let (namespace, _) = foreign_prefixes(&rules.file).nth(bit as usize)?;
+    let at = own
+        .iter()
+        .position(|f| f.foreign_prefixes & (1 << bit) != 0)?;
+    Some(Some((namespace, span.attributes[at].key.as_ref())))
+}
+
 /// [`SpanContext::foreign_vocabulary`].
 fn foreign_vocabulary<'r>(
     rules: &'r Ruleset,
@@ -1216,8 +1263,14 @@ impl<'r, 'a> SpanContext<'r, 'a> {
             provider: find_provider(rules, str_attribute),
             parsed_messages: checked
                 .then(|| super::messages::of(span, attribute_facts.get().map(|f| &f.facts[..]))),
+            foreign: checked.then(|| {
+                let own = attribute_facts
+                    .get()
+                    .map(|f| &f.facts[..span.attributes.len()]);
+                own.and_then(|own| foreign_vocabulary_of_facts(rules, span, own))
+                    .unwrap_or_else(|| foreign_vocabulary(rules, span))
+            }),
             attribute_facts,
-            foreign: checked.then(|| foreign_vocabulary(rules, span)),
             messages: true,
         }
     }

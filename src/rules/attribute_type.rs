@@ -20,7 +20,6 @@
 //! ## Fix
 //! Record the value with the conventions' type (an array attribute, an int, …).
 
-use super::invalid_message_content::MESSAGE_KEYS;
 use super::rulesfile::AttributeType;
 use super::{RuleInfo, SpanContext};
 use crate::finding::{Finding, Severity};
@@ -37,7 +36,7 @@ pub fn check(ctx: &SpanContext<'_, '_>, out: &mut Vec<Finding>) {
         let Some(def) = ctx.rules.attribute_of(facts) else {
             continue;
         };
-        if MESSAGE_KEYS.contains(&attribute.key.as_ref()) {
+        if facts.message {
             continue;
         }
         let Some(actual) = mismatch(def.ty, &attribute.value) else {

@@ -42,6 +42,14 @@ pub struct KeyFacts {
     /// Some segment of the key is a number (`gen_ai.prompt.0.content`: see
     /// [`super::keys::indexed_pattern`]).
     pub indexed: bool,
+    /// One of the message attributes ([`super::messages::MESSAGE_KEYS`]).
+    pub message: bool,
+    /// The key starts with `gen_ai.`.
+    pub genai: bool,
+    /// Bit `i` set: the key starts with the `i`-th prefix of the rules file's
+    /// `[[foreign-namespace]]`s (their prefixes one after the other; see
+    /// [`super::ruleset::foreign_prefixes`]).
+    pub foreign_prefixes: u64,
     /// The facts above that a span's [`KeysSummary`] gathers, for this one key.
     pub summary: KeysSummary,
 }
@@ -210,6 +218,154 @@ pub fn memoized_all<T>(
     }
 }
 
+/// At most this many key lists are remembered per thread (a dump has a few dozen distinct
+/// ones; each list has one place, so there are many more places than lists).
+const LISTS: usize = 256;
+/// Lists with more keys, or more key text, than these are looked up key by key each time
+/// (a remembered list then takes at most about 7 KiB).
+const LONGEST_REMEMBERED_LIST: usize = 96;
+const LONGEST_REMEMBERED_LIST_TEXT: usize = 3072;
+
+/// One remembered key list (a span's keys, its events' included) and its keys' facts.
+#[derive(Default)]
+struct RememberedList {
+    ruleset: u64,
+    hash: u64,
+    /// The keys, one after the other; `ends[i]`: where key `i` ends.
+    keys: String,
+    ends: Vec<u32>,
+    facts: Vec<KeyFacts>,
+}
+
+impl RememberedList {
+    /// Whether the keys of `lists` are exactly the remembered ones.
+    fn holds<'i, T: 'i>(
+        &self,
+        lists: impl Iterator<Item = &'i [T]>,
+        key: impl Fn(&T) -> &str,
+    ) -> bool {
+        let (mut at, mut start) = (0, 0);
+        for list in lists {
+            for item in list {
+                let Some(&end) = self.ends.get(at) else {
+                    return false;
+                };
+                let end = end as usize;
+                if !same_bytes(key(item).as_bytes(), &self.keys.as_bytes()[start..end]) {
+                    return false;
+                }
+                (at, start) = (at + 1, end);
+            }
+        }
+        at == self.ends.len()
+    }
+}
+
+thread_local! {
+    /// Key lists by [`list_hash`], one per slot (a new list takes its slot's place).
+    static LIST_MEMO: RefCell<Vec<RememberedList>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The facts of every key of `lists` (a span's attributes, then each event's), appended to
+/// `out` in order: [`memoized_all`] of each list, remembered for the whole sequence of keys.
+/// Spans of one kind carry the same keys in the same order, so a span's keys are then
+/// compared with the list remembered (a hash picks it) instead of being looked up one by one.
+pub fn memoized_lists<'i, T: 'i>(
+    ruleset_id: u64,
+    lists: impl Iterator<Item = &'i [T]> + Clone,
+    key: impl Fn(&T) -> &str,
+    compute: impl Fn(&str) -> KeyFacts,
+    out: &mut Vec<KeyFacts>,
+) {
+    let keys = || lists.clone().flatten().map(&key);
+    let hash = list_hash(lists.clone(), &key);
+    let slot = (hash % LISTS as u64) as usize;
+    let remembered = LIST_MEMO.with_borrow(|memo| {
+        let list = memo.get(slot)?;
+        let known =
+            list.ruleset == ruleset_id && list.hash == hash && list.holds(lists.clone(), &key);
+        known.then(|| out.extend_from_slice(&list.facts))
+    });
+    if remembered.is_some() {
+        return;
+    }
+    let start = out.len();
+    for list in lists.clone() {
+        memoized_all(ruleset_id, list, &key, &compute, out);
+    }
+    let count = out.len() - start;
+    let text: usize = keys().map(str::len).sum();
+    if count > LONGEST_REMEMBERED_LIST || text > LONGEST_REMEMBERED_LIST_TEXT {
+        return;
+    }
+    LIST_MEMO.with_borrow_mut(|memo| {
+        if memo.is_empty() {
+            memo.resize_with(LISTS, RememberedList::default);
+        }
+        // The slot's buffers are reused: no allocation once they are large enough.
+        let list = &mut memo[slot];
+        list.ruleset = ruleset_id;
+        list.hash = hash;
+        list.keys.clear();
+        list.ends.clear();
+        for key in keys() {
+            list.keys.push_str(key);
+            // At most `LONGEST_REMEMBERED_LIST_TEXT` bytes: the offset fits.
+            list.ends.push(list.keys.len() as u32);
+        }
+        list.facts.clear();
+        list.facts.extend_from_slice(&out[start..]);
+    });
+}
+
+/// A hash of a key list that only picks where it is remembered (the keys are compared
+/// anyway): each key's length and its first and last 8 bytes.
+fn list_hash<'i, T: 'i>(lists: impl Iterator<Item = &'i [T]>, key: impl Fn(&T) -> &str) -> u64 {
+    const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut hash = 0u64;
+    for list in lists {
+        for item in list {
+            let bytes = key(item).as_bytes();
+            let (first, last) = if bytes.len() >= 8 {
+                (word_at(bytes, 0), word_at(bytes, bytes.len() - 8))
+            } else {
+                let mut word = [0u8; 8];
+                word[..bytes.len()].copy_from_slice(bytes);
+                (u64::from_le_bytes(word), 0)
+            };
+            hash = (hash.rotate_left(27) ^ first ^ last.rotate_left(31) ^ bytes.len() as u64)
+                .wrapping_mul(MULTIPLIER);
+        }
+    }
+    hash ^ (hash >> 29)
+}
+
+/// The 8 bytes of `bytes` from `at`, as a number.
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// `a == b`, a word at a time (keys are short: cheaper than a call to `memcmp`).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if len < 8 {
+        return a == b;
+    }
+    let mut at = 0;
+    while at + 8 < len {
+        if word_at(a, at) != word_at(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word_at(a, len - 8) == word_at(b, len - 8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +382,9 @@ mod tests {
         deprecated_values: false,
         resource: false,
         indexed: false,
+        message: false,
+        genai: false,
+        foreign_prefixes: 0,
         summary: KeysSummary {
             flags: KeysSummary::CONTENT,
             provider_namespaces: 0,
@@ -243,6 +402,9 @@ mod tests {
         deprecated_values: false,
         resource: true,
         indexed: true,
+        message: true,
+        genai: true,
+        foreign_prefixes: 5,
         summary: KeysSummary {
             flags: KeysSummary::RESOURCE,
             provider_namespaces: 1,
@@ -283,6 +445,71 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, [YES, NO, NO]);
+    }
+
+    /// Lists answer as their keys one by one: lists that share hashes (keys that differ only
+    /// in their middle), that differ in where events start, that are too long to remember,
+    /// and another ruleset's.
+    #[test]
+    fn lists_answer_as_their_keys() {
+        let facts = |key: &str| {
+            let mut facts = if key.contains('1') { YES } else { NO };
+            facts.attribute = Some(key.len() as u32);
+            facts
+        };
+        let long = format!("a.{}", "x".repeat(LONGEST_REMEMBERED_LIST_TEXT));
+        let many: Vec<String> = (0..=LONGEST_REMEMBERED_LIST)
+            .map(|i| format!("k{i}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let lists: [&[&[&str]]; 8] = [
+            &[&["gen_ai.prompt.0.content", "b"], &["c"]],
+            &[&["gen_ai.prompt.1.content", "b"], &["c"]],
+            &[&["gen_ai.prompt.0.content"], &["b", "c"]],
+            &[&["gen_ai.prompt.0.content", "b", "c"]],
+            &[&["gen_ai.prompt.0.content", "b"]],
+            &[&[], &[]],
+            &[&[long.as_str(), "1"]],
+            &[&many],
+        ];
+        for id in [next_ruleset_id(), next_ruleset_id()] {
+            for _ in 0..3 {
+                for list in lists {
+                    let mut out = vec![YES];
+                    memoized_lists(id, list.iter().copied(), |k: &&str| *k, facts, &mut out);
+                    let expected: Vec<KeyFacts> = std::iter::once(YES)
+                        .chain(list.iter().copied().flatten().map(|k| facts(k)))
+                        .collect();
+                    assert_eq!(out, expected, "{list:?}");
+                }
+            }
+        }
+        // A remembered list of another ruleset is not read.
+        let mut out = Vec::new();
+        let list: &[&[&str]] = &[&["b"]];
+        memoized_lists(
+            next_ruleset_id(),
+            list.iter().copied(),
+            |k: &&str| *k,
+            |_| YES,
+            &mut out,
+        );
+        assert_eq!(out, [YES]);
+    }
+
+    #[test]
+    fn word_compare_is_byte_compare() {
+        let base: Vec<u8> = (0..40u8).map(|b| b'a' + b % 26).collect();
+        for len in 0..base.len() {
+            let a = &base[..len];
+            assert!(same_bytes(a, a));
+            assert!(!same_bytes(a, &base[..len + 1]));
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same_bytes(a, &b), "{len} {at}");
+            }
+        }
     }
 
     #[test]

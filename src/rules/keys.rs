@@ -249,6 +249,14 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any key made of digits, dots and other characters: the one pass is the definition.
+        #[test]
+        fn one_pass_pattern_is_the_segment_definition_for_any_key(key in "[0-9a.é*]{0,14}") {
+            proptest::prop_assert_eq!(indexed_pattern(&key), pattern_by_segments(&key));
+        }
+    }
+
     fn attribute(key: String) -> Attribute<'static> {
         Attribute {
             key: key.into(),

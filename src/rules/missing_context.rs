@@ -38,21 +38,27 @@ pub fn check(trace: &Trace, rules: &Ruleset, out: &mut Vec<TraceFinding>) {
             top = Some(node);
         }
     }
-    let missing: Vec<String> = keys
+    let mut missing_keys = keys
         .iter()
         .take(64)
         .enumerate()
         .filter(|(i, _)| missing & (1 << i) != 0)
-        .map(|(_, k)| format!("`{k}`"))
-        .collect();
-    let (Some(top), false) = (top, missing.is_empty()) else {
+        .map(|(_, k)| k.as_str())
+        .peekable();
+    let (Some(top), Some(_)) = (top, missing_keys.peek()) else {
         return;
     };
+    // One string, not one per key joined (every trace without context gets this finding).
+    let mut message = String::from("no GenAI span of this trace carries ");
+    for (i, key) in missing_keys.enumerate() {
+        let separator = if i == 0 { "`" } else { ", `" };
+        message.extend([separator, key, "`"]);
+    }
     out.push(
         trace.finding(
             top,
             &INFO,
-            format!("no GenAI span of this trace carries {}", missing.join(", ")),
+            message,
             Some(
                 "set it from the application's real session, thread or user id (not a generated \
              one) on the agent or inference spans"

@@ -96,6 +96,9 @@ pub struct Ruleset {
     deprecated_events: HashMap<String, usize>,
     /// Per span type, the kind it selects (`select-kind`, parsed once).
     span_type_kinds: Vec<Option<SpanKind>>,
+    /// Per operation, the indices of the span types that list it (ascending), so a span's type
+    /// is found with one lookup of its operation instead of comparing it with every list.
+    operation_span_types: HashMap<String, Vec<usize>>,
     /// Per `[[tokens.part-of]]`, the registry indices of its total and of its parts (see
     /// [`SpanContext::registry_attribute`]).
     token_part_indices: Vec<(Option<usize>, Vec<Option<usize>>)>,
@@ -105,6 +108,11 @@ pub struct Ruleset {
     /// Per refinement, its span type's requirements with the refinement applied, compiled
     /// likewise.
     refined_requirements: Vec<OnceLock<Vec<CompiledRequirement>>>,
+    /// The registry indices of the keys every span context looks up (see
+    /// [`SpanContext::registry_attribute`]).
+    operation_index: Option<usize>,
+    provider_index: Option<usize>,
+    system_index: Option<usize>,
     /// Tells this ruleset's remembered [`KeyFacts`] from another's (see [`super::key_facts`]).
     id: u64,
 }
@@ -176,7 +184,7 @@ impl Ruleset {
                 .or_default()
                 .insert(refinement.provider.clone(), index);
         }
-        let ruleset = Ruleset {
+        let mut ruleset = Ruleset {
             settings,
             allowed_keys,
             attributes: index_by(&file.attributes, |a| a.key.clone()),
@@ -249,6 +257,18 @@ impl Ruleset {
                 .iter()
                 .map(|t| t.select_kind.as_deref().and_then(parse_kind))
                 .collect(),
+            operation_span_types: file.span_types.iter().enumerate().fold(
+                HashMap::new(),
+                |mut map: HashMap<String, Vec<usize>>, (i, t)| {
+                    for operation in &t.operations {
+                        let types = map.entry(operation.clone()).or_default();
+                        if types.last() != Some(&i) {
+                            types.push(i);
+                        }
+                    }
+                    map
+                },
+            ),
             token_part_indices: {
                 let attributes = index_by(&file.attributes, |a| a.key.clone());
                 let index = |key: &String| attributes.get(key).copied();
@@ -260,9 +280,23 @@ impl Ruleset {
             },
             base_requirements: file.span_types.iter().map(|_| OnceLock::new()).collect(),
             refined_requirements: file.refinements.iter().map(|_| OnceLock::new()).collect(),
+            operation_index: None,
+            provider_index: None,
+            system_index: None,
             id: key_facts::next_ruleset_id(),
             file,
         };
+        let known = |key: &str| ruleset.attributes.get(key).copied();
+        let indices = (
+            known("gen_ai.operation.name"),
+            known("gen_ai.provider.name"),
+            known("gen_ai.system"),
+        );
+        (
+            ruleset.operation_index,
+            ruleset.provider_index,
+            ruleset.system_index,
+        ) = indices;
         Ok(ruleset)
     }
 
@@ -457,11 +491,15 @@ impl Ruleset {
         key_facts::memoized(self.id, key, |key| self.facts_uncached(key))
     }
 
-    /// [`Ruleset::key_facts`] of each attribute's key, appended to `out` in order.
-    pub fn keys_facts(&self, attributes: &[Attribute<'_>], out: &mut Vec<KeyFacts>) {
-        key_facts::memoized_all(
+    /// [`Ruleset::key_facts`] of each key of a span, its own attributes' then each event's,
+    /// appended to `out` in order: remembered per list of keys, and per key for a list not
+    /// remembered (see [`key_facts::memoized_lists`]).
+    pub fn span_keys_facts(&self, span: &Span<'_>, out: &mut Vec<KeyFacts>) {
+        let lists = std::iter::once(&span.attributes[..])
+            .chain(span.events.iter().map(|e| &e.attributes[..]));
+        key_facts::memoized_lists(
             self.id,
-            attributes,
+            lists,
             |a| a.key.as_ref(),
             |key| self.facts_uncached(key),
             out,
@@ -484,6 +522,12 @@ impl Ruleset {
             deprecated_values: self.deprecated_values.contains_key(key),
             resource: self.resource_attributes.contains(key),
             indexed: super::keys::indexed_pattern(key).is_some(),
+            message: super::messages::MESSAGE_KEYS.contains(&key),
+            genai: key.starts_with("gen_ai."),
+            foreign_prefixes: foreign_prefixes(&self.file)
+                .enumerate()
+                .filter(|(_, (_, prefix))| key.starts_with(prefix))
+                .fold(0, |bits, (i, _)| bits | (1 << i)),
             summary: KeysSummary::default(),
         };
         KeyFacts {
@@ -621,10 +665,13 @@ impl Ruleset {
                 present
             }
         };
+        let operation_types = operation
+            .and_then(|op| self.operation_span_types.get(op))
+            .map_or(&[][..], Vec::as_slice);
         let types = self.file.span_types.iter().zip(&self.span_type_kinds);
-        types.into_iter().position(|(t, kind)| {
+        types.into_iter().enumerate().position(|(i, (t, kind))| {
             let kind_matches = kind.is_none_or(|k| k == span.kind);
-            let by_operation = || operation.is_some_and(|op| t.operations.iter().any(|o| o == op));
+            let by_operation = || operation_types.contains(&i);
             kind_matches && (by_operation() || t.marker.as_deref().is_some_and(&mut has_marker))
         })
     }
@@ -942,7 +989,7 @@ impl PresentAttributes {
 }
 
 /// What a span's keys tell the rules, looked up once per span, all together
-/// ([`Ruleset::keys_facts`]) for the several rules that ask.
+/// ([`Ruleset::span_keys_facts`]) for the several rules that ask.
 struct SpanFacts {
     /// The [`KeyFacts`] of the span's own attributes, then of its events' attributes (same
     /// order).
@@ -962,10 +1009,7 @@ impl SpanFacts {
             .map(|e| e.attributes.len())
             .sum::<usize>();
         let mut facts = Vec::with_capacity(span.attributes.len() + events);
-        rules.keys_facts(&span.attributes, &mut facts);
-        for event in &span.events {
-            rules.keys_facts(&event.attributes, &mut facts);
-        }
+        rules.span_keys_facts(span, &mut facts);
         let (own_facts, event_facts) = facts.split_at(span.attributes.len());
         let union = |facts: &[KeyFacts]| {
             facts
@@ -981,6 +1025,71 @@ impl SpanFacts {
             all,
         }
     }
+}
+
+impl SpanFacts {
+    /// [`SpanContext::registry_attribute`] of the span these are the facts of.
+    fn registry_attribute<'s, 'a>(
+        &self,
+        span: &'s Span<'a>,
+        key: &str,
+        index: Option<usize>,
+    ) -> Option<&'s Attribute<'a>> {
+        match index.and_then(|i| Some((i, self.present.has_index(i)?))) {
+            Some((_, false)) => None,
+            Some((index, true)) => {
+                let own = &self.facts[..span.attributes.len()];
+                own.iter()
+                    .position(|f| {
+                        f.attribute.is_some_and(|i| i as usize == index) && !f.template_key
+                    })
+                    .map(|at| &span.attributes[at])
+            }
+            None => span.attribute(key),
+        }
+    }
+}
+
+/// Every `[[foreign-namespace]]` prefix with its namespace, in the rules file's order: the
+/// first 64 are the bits of [`KeyFacts::foreign_prefixes`].
+pub fn foreign_prefixes(file: &RulesFile) -> impl Iterator<Item = (&ForeignNamespace, &str)> {
+    file.foreign_namespaces
+        .iter()
+        .flat_map(|ns| ns.prefixes.iter().map(move |p| (ns, p.as_str())))
+        .take(64)
+}
+
+/// [`foreign_vocabulary`] from the facts of the span's own keys (in order): the first prefix
+/// some key starts with, and the first key that does, as the prefixes' bits tell. `None` when
+/// the rules file has more than 64 prefixes, which the bits cannot tell.
+fn foreign_vocabulary_of_facts<'r>(
+    rules: &'r Ruleset,
+    span: &'r Span<'_>,
+    own: &[KeyFacts],
+) -> Option<Option<(&'r ForeignNamespace, &'r str)>> {
+    if foreign_prefixes(&rules.file).count()
+        < rules
+            .file
+            .foreign_namespaces
+            .iter()
+            .map(|n| n.prefixes.len())
+            .sum::<usize>()
+    {
+        return None;
+    }
+    if own.iter().any(|f| f.genai) {
+        return Some(None);
+    }
+    let present = own.iter().fold(0, |bits, f| bits | f.foreign_prefixes);
+    if present == 0 {
+        return Some(None);
+    }
+    let bit = present.trailing_zeros();
+    let (namespace, _) = foreign_prefixes(&rules.file).nth(bit as usize)?;
+    let at = own
+        .iter()
+        .position(|f| f.foreign_prefixes & (1 << bit) != 0)?;
+    Some(Some((namespace, span.attributes[at].key.as_ref())))
 }
 
 /// [`SpanContext::foreign_vocabulary`].
@@ -1002,11 +1111,18 @@ fn foreign_vocabulary<'r>(
     })
 }
 
-/// [`SpanContext::provider`].
-fn find_provider<'r>(rules: &'r Ruleset, span: &'r Span<'_>) -> Option<&'r str> {
-    let (key, value) = match span.str_attribute("gen_ai.provider.name") {
+/// [`SpanContext::provider`]; `str_attribute` finds the span's string attribute with a key
+/// (whose registry index it is given).
+fn find_provider<'r>(
+    rules: &'r Ruleset,
+    str_attribute: impl Fn(&str, Option<usize>) -> Option<&'r str>,
+) -> Option<&'r str> {
+    let (key, value) = match str_attribute("gen_ai.provider.name", rules.provider_index) {
         Some(value) => ("gen_ai.provider.name", value),
-        None => ("gen_ai.system", span.str_attribute("gen_ai.system")?),
+        None => (
+            "gen_ai.system",
+            str_attribute("gen_ai.system", rules.system_index)?,
+        ),
     };
     if let Some(renamed) = rules.deprecated_value(key, value) {
         return Some(&renamed.replacement);
@@ -1105,7 +1221,20 @@ impl<'r, 'a> SpanContext<'r, 'a> {
         first_in_scope: bool,
         checked: bool,
     ) -> Self {
-        let operation = match span.str_attribute("gen_ai.operation.name") {
+        // A checked span's facts are needed by its rules anyway: found first, they find the
+        // keys looked up here (and the message attributes) without comparing strings.
+        let attribute_facts = OnceCell::new();
+        if checked {
+            let _ = attribute_facts.set(SpanFacts::of(rules, span));
+        }
+        let str_attribute = |key: &str, index: Option<usize>| {
+            let attribute = match attribute_facts.get() {
+                Some(facts) => facts.registry_attribute(span, key, index),
+                None => span.attribute(key),
+            };
+            attribute.and_then(|a| a.value.as_str())
+        };
+        let operation = match str_attribute("gen_ai.operation.name", rules.operation_index) {
             Some(name) => Some(Operation {
                 name,
                 inferred_from: None,
@@ -1131,10 +1260,17 @@ impl<'r, 'a> SpanContext<'r, 'a> {
                 service: crate::model::service_name(resource).map(str::to_string),
                 scope: scope.name.to_string(),
             }),
-            attribute_facts: OnceCell::new(),
-            parsed_messages: checked.then(|| super::messages::of(span)),
-            foreign: checked.then(|| foreign_vocabulary(rules, span)),
-            provider: find_provider(rules, span),
+            provider: find_provider(rules, str_attribute),
+            parsed_messages: checked
+                .then(|| super::messages::of(span, attribute_facts.get().map(|f| &f.facts[..]))),
+            foreign: checked.then(|| {
+                let own = attribute_facts
+                    .get()
+                    .map(|f| &f.facts[..span.attributes.len()]);
+                own.and_then(|own| foreign_vocabulary_of_facts(rules, span, own))
+                    .unwrap_or_else(|| foreign_vocabulary(rules, span))
+            }),
+            attribute_facts,
             messages: true,
         }
     }
@@ -1167,19 +1303,7 @@ impl<'r, 'a> SpanContext<'r, 'a> {
     /// finds it; `index` is the key's registry index, precompiled by the caller's ruleset
     /// table, so the span's keys are not compared as strings (its facts know which is which).
     pub fn registry_attribute(&self, key: &str, index: Option<usize>) -> Option<&'r Attribute<'a>> {
-        let span = self.span;
-        match index.and_then(|i| Some((i, self.present().has_index(i)?))) {
-            Some((_, false)) => None,
-            Some((index, true)) => {
-                let own = &self.facts()[..span.attributes.len()];
-                own.iter()
-                    .position(|f| {
-                        f.attribute.is_some_and(|i| i as usize == index) && !f.template_key
-                    })
-                    .map(|at| &span.attributes[at])
-            }
-            None => span.attribute(key),
-        }
+        self.span_facts().registry_attribute(self.span, key, index)
     }
 
     /// What some of the span's own keys are.
@@ -1225,7 +1349,7 @@ impl<'r, 'a> SpanContext<'r, 'a> {
     pub fn messages(&self) -> Cow<'_, [MessageAttribute<'r, 'a>]> {
         match &self.parsed_messages {
             Some(parsed) => Cow::Borrowed(parsed),
-            None => Cow::Owned(super::messages::of(self.span)),
+            None => Cow::Owned(super::messages::of(self.span, None)),
         }
     }
 
@@ -1483,6 +1607,60 @@ mod tests {
             messages > 10 && foreign > 2,
             "{messages} messages, {foreign} foreign"
         );
+    }
+
+    /// The span type found through the per-operation lookup is the one the definition gives
+    /// (the first type whose kind selector matches and that lists the operation or whose
+    /// marker the span carries), for every operation of the rules file and a few others, every
+    /// kind, with and without each marker.
+    #[test]
+    fn span_type_lookup_is_the_first_matching_type() {
+        let rules = Ruleset::builtin();
+        let by_definition = |span: &Span<'_>, operation: Option<&str>| {
+            rules
+                .file
+                .span_types
+                .iter()
+                .zip(&rules.span_type_kinds)
+                .position(|(t, kind)| {
+                    kind.is_none_or(|k| k == span.kind)
+                        && (operation.is_some_and(|op| t.operations.iter().any(|o| o == op))
+                            || t.marker
+                                .as_deref()
+                                .is_some_and(|m| span.attribute(m).is_some()))
+                })
+        };
+        let types = &rules.file.span_types;
+        let operations: Vec<Option<&str>> = types
+            .iter()
+            .flat_map(|t| t.operations.iter().map(|o| Some(o.as_str())))
+            .chain([None, Some("no_such_operation"), Some("")])
+            .collect();
+        let markers = types.iter().filter_map(|t| t.marker.as_deref());
+        let mut spans: Vec<Span<'static>> = std::iter::once(span(&[]))
+            .chain(markers.map(|m| span(&[m])))
+            .collect();
+        assert!(spans.len() > 1, "the built-in rules have markers");
+        let kinds = [
+            SpanKind::Unspecified,
+            SpanKind::Internal,
+            SpanKind::Server,
+            SpanKind::Client,
+            SpanKind::Producer,
+            SpanKind::Consumer,
+        ];
+        for span in &mut spans {
+            for kind in kinds {
+                span.kind = kind;
+                for &operation in &operations {
+                    assert_eq!(
+                        rules.span_type_of(span, operation),
+                        by_definition(span, operation),
+                        "{operation:?} {kind:?}"
+                    );
+                }
+            }
+        }
     }
 
     /// The built-in rules compile their glob sets when first asked, and may then not fail:

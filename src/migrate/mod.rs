@@ -6,6 +6,7 @@
 //! loaded file; the command (`commands::migrate`) does the IO.
 
 pub mod engine;
+mod json_string;
 pub mod mapping;
 mod naming;
 pub mod vercel;

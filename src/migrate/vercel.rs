@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::engine::push_json_string;
+use super::json_string::{json_string, push_json_string};
 
 #[derive(Deserialize)]
 struct ModelMessage<'a> {
@@ -113,12 +113,6 @@ struct OutputWrapper<'a> {
     _ty: String,
     #[serde(borrow)]
     value: &'a RawValue,
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    push_json_string(&mut out, s);
-    out
 }
 
 /// Whether a JSON value as written is a string (a value of another type is not read as one:

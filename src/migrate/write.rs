@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use base64::Engine as _;
 
 use super::engine::{Item, SpanPlan};
-use crate::input::json::{EventLayouts, KeyValueLayout, SpanLayout, SpanLayouts, word_at};
+use super::json_string::{json_string, push_json_string};
+use crate::input::json::{EventLayouts, KeyValueLayout, SpanLayout, SpanLayouts};
 use crate::model::Value;
 
 /// Applies plans to an OTLP/JSON text: a whole file, or a chunk of whole documents (plan
@@ -211,69 +212,6 @@ fn array_edit(
     }
     out.push(']');
     Some((range.clone(), out))
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    push_json_string(&mut out, s);
-    out
-}
-
-/// Appends `s` as a JSON string, byte for byte as serde_json writes it. Reads a word of eight
-/// bytes at a time and copies the runs between the bytes to escape whole: new message
-/// attributes are JSON text, with a quote every few bytes.
-fn push_json_string(out: &mut String, s: &str) {
-    out.reserve(s.len() + 2);
-    out.push('"');
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    for i in (0..bytes.len()).step_by(8) {
-        let mut flagged = to_escape(word_at(bytes, i));
-        while flagged != 0 {
-            let at = i + (flagged.trailing_zeros() / 8) as usize;
-            // `at` is at an ASCII byte, so the run ends on a character boundary.
-            out.push_str(&s[run..at]);
-            push_escape(out, bytes[at]);
-            run = at + 1;
-            flagged &= flagged - 1;
-        }
-    }
-    out.push_str(&s[run..]);
-    out.push('"');
-}
-
-/// The high bit set of each byte of `word` that a JSON string must escape: `"`, `\\` and the
-/// control characters (below 0x20).
-fn to_escape(word: u64) -> u64 {
-    const LOW_BITS: u64 = 0x0101_0101_0101_0101;
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each zero byte of `x`, exactly (no carry crosses bytes: the low seven bits
-    // plus 0x7f set the high bit unless they are all zero).
-    let zero_bytes = |x: u64| !(((x & !HIGH_BITS) + !HIGH_BITS) | x | !HIGH_BITS);
-    zero_bytes(word & (LOW_BITS * 0xe0))
-        | zero_bytes(word ^ (LOW_BITS * u64::from(b'"')))
-        | zero_bytes(word ^ (LOW_BITS * u64::from(b'\\')))
-}
-
-/// The escape serde_json writes for `byte` (one [`to_escape`] flags).
-fn push_escape(out: &mut String, byte: u8) {
-    const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let short = match byte {
-        b'"' => "\\\"",
-        b'\\' => "\\\\",
-        0x08 => "\\b",
-        0x0c => "\\f",
-        b'\n' => "\\n",
-        b'\r' => "\\r",
-        b'\t' => "\\t",
-        _ => {
-            out.push_str("\\u00");
-            out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-            out.push(char::from(HEX_DIGITS[usize::from(byte & 0xf)]));
-            return;
-        }
-    };
-    out.push_str(short);
 }
 
 /// One OTLP/JSON `KeyValue`.

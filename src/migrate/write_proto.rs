@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
 };
-use prost::encoding::{encode_varint, encoded_len_varint};
+use prost::encoding::encoded_len_varint;
 
 use super::engine::{Item, SpanPlan};
 use crate::input::wire::{self, EGROUP, I32, I64, LEN, SGROUP, VARINT};
@@ -91,11 +91,11 @@ pub fn rewrite_proto<'d, 'b>(
     if !framed {
         let shape = messages.next().ok_or("no protobuf message was parsed")?;
         let plans = message_plans(shape);
-        let mut out = Vec::with_capacity(data.len() + 1024);
+        let mut out = Out::new(data);
         Editor::new(&plans).request(data, &mut out)?;
-        return Ok(Cow::Owned(out));
+        return Ok(Cow::Owned(out.finish()));
     }
-    let mut out = Vec::with_capacity(data.len() + 1024);
+    let mut out = Out::new(data);
     let mut pos = 0;
     while let Some(frame) = wire::frame_at(data, pos).map_err(|e| e.message)? {
         let header = frame.offset - 4;
@@ -105,18 +105,78 @@ pub fn rewrite_proto<'d, 'b>(
             .ok_or("more protobuf messages than were parsed")?;
         let plans = message_plans(shape);
         if plans.plans.is_empty() {
-            out.extend_from_slice(&data[header..pos]);
+            out.keep(&data[header..pos]);
             continue;
         }
         // The length prefix is filled in once the message is written.
-        let start = out.len();
-        out.extend_from_slice(&[0; 4]);
+        let start = out.bytes().len();
+        out.bytes().extend_from_slice(&[0; 4]);
         Editor::new(&plans).request(frame.data, &mut out)?;
-        let len = u32::try_from(out.len() - start - 4)
+        let bytes = out.bytes();
+        let len = u32::try_from(bytes.len() - start - 4)
             .map_err(|_| "a rewritten protobuf message is over 4 GiB".to_string())?;
-        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        bytes[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
-    Ok(Cow::Owned(out))
+    Ok(Cow::Owned(out.finish()))
+}
+
+/// The output being written: new bytes, and runs of input bytes kept as they were. Fields
+/// kept one after the other (the spans around a changed one, a changed span's other fields,
+/// its kept attributes) usually lie next to each other in the input too, and are then copied
+/// in one piece when something else is written, not one by one.
+struct Out<'d> {
+    bytes: Vec<u8>,
+    /// The input every kept slice is part of.
+    data: &'d [u8],
+    /// The kept input bytes not copied yet, as a range of `data`.
+    run: std::ops::Range<usize>,
+}
+
+impl<'d> Out<'d> {
+    fn new(data: &'d [u8]) -> Self {
+        Out {
+            bytes: Vec::with_capacity(data.len() + 1024),
+            data,
+            run: 0..0,
+        }
+    }
+
+    /// Keeps `kept` (a part of the input) as it is.
+    #[inline]
+    fn keep(&mut self, kept: &'d [u8]) {
+        // Where `kept` starts in `data` (every slice kept is one of its parts).
+        let start = (kept.as_ptr() as usize).wrapping_sub(self.data.as_ptr() as usize);
+        match start.checked_add(kept.len()) {
+            Some(end) if end <= self.data.len() && start == self.run.end => self.run.end = end,
+            Some(end) if end <= self.data.len() => {
+                self.flush();
+                self.run = start..end;
+            }
+            _ => {
+                self.flush();
+                self.bytes.extend_from_slice(kept);
+            }
+        }
+    }
+
+    /// The output so far, kept bytes included, to write new bytes after.
+    #[inline]
+    fn bytes(&mut self) -> &mut Vec<u8> {
+        self.flush();
+        &mut self.bytes
+    }
+
+    fn flush(&mut self) {
+        if !self.run.is_empty() {
+            self.bytes.extend_from_slice(&self.data[self.run.clone()]);
+        }
+        self.run = 0..0;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.flush();
+        self.bytes
+    }
 }
 
 /// The plans of one message's spans.
@@ -166,7 +226,7 @@ impl<'m, 'p, 'a, 'b> Editor<'m, 'p, 'a, 'b> {
         })
     }
 
-    fn request(&mut self, msg: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn request<'d>(&mut self, msg: &'d [u8], out: &mut Out<'d>) -> Result<()> {
         let mut resources = self.plans.shape.iter();
         for field in Fields::new(msg) {
             let field = field?;
@@ -181,13 +241,18 @@ impl<'m, 'p, 'a, 'b> Editor<'m, 'p, 'a, 'b> {
                 }
                 self.next_span += count;
             }
-            out.extend_from_slice(field.raw);
+            out.keep(field.raw);
         }
         Ok(())
     }
 
     /// `scopes`: the span count of each of its scope spans.
-    fn resource_spans(&mut self, msg: &[u8], scopes: &[usize], out: &mut Vec<u8>) -> Result<()> {
+    fn resource_spans<'d>(
+        &mut self,
+        msg: &'d [u8],
+        scopes: &[usize],
+        out: &mut Out<'d>,
+    ) -> Result<()> {
         let mut scopes = scopes.iter();
         for field in Fields::new(msg) {
             let field = field?;
@@ -199,12 +264,12 @@ impl<'m, 'p, 'a, 'b> Editor<'m, 'p, 'a, 'b> {
                 }
                 self.next_span += count;
             }
-            out.extend_from_slice(field.raw);
+            out.keep(field.raw);
         }
         Ok(())
     }
 
-    fn scope_spans(&mut self, msg: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    fn scope_spans<'d>(&mut self, msg: &'d [u8], out: &mut Out<'d>) -> Result<()> {
         for field in Fields::new(msg) {
             let field = field?;
             if field.is(tag::SPANS)
@@ -213,7 +278,7 @@ impl<'m, 'p, 'a, 'b> Editor<'m, 'p, 'a, 'b> {
                 nested(out, &field, |out| span(field.data, plan, out))?;
                 continue;
             }
-            out.extend_from_slice(field.raw);
+            out.keep(field.raw);
         }
         Ok(())
     }
@@ -223,7 +288,7 @@ impl<'m, 'p, 'a, 'b> Editor<'m, 'p, 'a, 'b> {
 const NOT_AS_READ: &str = "the protobuf message differs from the one read";
 
 /// Writes a changed span: its new name, attributes and events, every other field as it was.
-fn span(msg: &[u8], plan: &SpanPlan<'_>, out: &mut Vec<u8>) -> Result<()> {
+fn span<'d>(msg: &'d [u8], plan: &SpanPlan<'_>, out: &mut Out<'d>) -> Result<()> {
     let fields = fields_of(msg)?;
     let attributes = occurrences(&fields, tag::SPAN_ATTRIBUTES);
     let edits_events = !plan.events.is_empty() || !plan.removed_events.is_empty();
@@ -238,7 +303,7 @@ fn span(msg: &[u8], plan: &SpanPlan<'_>, out: &mut Vec<u8>) -> Result<()> {
         if name_slot == Some(i)
             && let Some(name) = &plan.name
         {
-            string_field(out, tag::SPAN_NAME, name);
+            string_field(out.bytes(), tag::SPAN_NAME, name);
         }
         if attributes_slot == Some(i)
             && let Some(items) = &plan.attributes
@@ -258,17 +323,17 @@ fn span(msg: &[u8], plan: &SpanPlan<'_>, out: &mut Vec<u8>) -> Result<()> {
                     Some((_, items)) => {
                         nested(out, field, |out| event_attributes(field.data, items, out))?
                     }
-                    None => out.extend_from_slice(field.raw),
+                    None => out.keep(field.raw),
                 }
             }
-            _ => out.extend_from_slice(field.raw),
+            _ => out.keep(field.raw),
         }
     }
     // Slots past the last field.
     if name_slot == Some(fields.len())
         && let Some(name) = &plan.name
     {
-        string_field(out, tag::SPAN_NAME, name);
+        string_field(out.bytes(), tag::SPAN_NAME, name);
     }
     if attributes_slot == Some(fields.len())
         && let Some(items) = &plan.attributes
@@ -279,7 +344,7 @@ fn span(msg: &[u8], plan: &SpanPlan<'_>, out: &mut Vec<u8>) -> Result<()> {
 }
 
 /// Writes a span event with a new attribute list, every other field as it was.
-fn event_attributes(msg: &[u8], items: &[Item<'_>], out: &mut Vec<u8>) -> Result<()> {
+fn event_attributes<'d>(msg: &'d [u8], items: &[Item<'_>], out: &mut Out<'d>) -> Result<()> {
     let fields = Fields::new(msg).collect::<Result<Vec<_>>>()?;
     let attributes = occurrences(&fields, tag::EVENT_ATTRIBUTES);
     let at = slot(&fields, tag::EVENT_ATTRIBUTES);
@@ -288,7 +353,7 @@ fn event_attributes(msg: &[u8], items: &[Item<'_>], out: &mut Vec<u8>) -> Result
             key_values(out, tag::EVENT_ATTRIBUTES, &attributes, items)?;
         }
         if field.number != tag::EVENT_ATTRIBUTES {
-            out.extend_from_slice(field.raw);
+            out.keep(field.raw);
         }
     }
     if at == fields.len() {
@@ -300,10 +365,10 @@ fn event_attributes(msg: &[u8], items: &[Item<'_>], out: &mut Vec<u8>) -> Result
 /// Writes a rewritten attribute list as repeated `number` fields: kept attributes as they
 /// were, renamed ones with a new key, new ones encoded. `old` are the original attributes, in
 /// the order the model numbers them.
-fn key_values(
-    out: &mut Vec<u8>,
+fn key_values<'d>(
+    out: &mut Out<'d>,
     number: u32,
-    old: &[&Field<'_>],
+    old: &[&Field<'d>],
     items: &[Item<'_>],
 ) -> Result<()> {
     let old_one = |i: usize| {
@@ -313,12 +378,13 @@ fn key_values(
     };
     for item in items {
         match item {
-            Item::Keep(i) => out.extend_from_slice(old_one(*i)?.raw),
+            Item::Keep(i) => out.keep(old_one(*i)?.raw),
             Item::Rename(i, key) => {
                 let field = old_one(*i)?;
                 nested(out, field, |out| renamed_key_value(field.data, key, out))?;
             }
             Item::New(key, value) => {
+                let out = out.bytes();
                 encode_varint(u64::from(number << 3 | u32::from(LEN)), out);
                 encode_varint(key_value_len(key, value) as u64, out);
                 encode_key_value(key, value, out);
@@ -330,7 +396,7 @@ fn key_values(
 
 /// A `KeyValue` under a new key: its key field replaced, the rest (the value, any other field)
 /// as it was. `msg` was read before, so its fields are well formed.
-fn renamed_key_value(msg: &[u8], key: &str, out: &mut Vec<u8>) -> Result<()> {
+fn renamed_key_value<'d>(msg: &'d [u8], key: &str, out: &mut Out<'d>) -> Result<()> {
     // The usual layout (prost's: the key, then the value): the new key, then the rest copied
     // in one piece, when it holds no other key field.
     let mut fields = Fields::new(msg);
@@ -343,8 +409,8 @@ fn renamed_key_value(msg: &[u8], key: &str, out: &mut Vec<u8>) -> Result<()> {
             more_keys |= field?.number == tag::KEY_VALUE_KEY;
         }
         if !more_keys {
-            string_field(out, tag::KEY_VALUE_KEY, key);
-            out.extend_from_slice(&msg[rest_at..]);
+            string_field(out.bytes(), tag::KEY_VALUE_KEY, key);
+            out.keep(&msg[rest_at..]);
             return Ok(());
         }
     }
@@ -352,16 +418,26 @@ fn renamed_key_value(msg: &[u8], key: &str, out: &mut Vec<u8>) -> Result<()> {
     let at = slot(&fields, tag::KEY_VALUE_KEY);
     for (i, field) in fields.iter().enumerate() {
         if at == i {
-            string_field(out, tag::KEY_VALUE_KEY, key);
+            string_field(out.bytes(), tag::KEY_VALUE_KEY, key);
         }
         if field.number != tag::KEY_VALUE_KEY {
-            out.extend_from_slice(field.raw);
+            out.keep(field.raw);
         }
     }
     if at == fields.len() {
-        string_field(out, tag::KEY_VALUE_KEY, key);
+        string_field(out.bytes(), tag::KEY_VALUE_KEY, key);
     }
     Ok(())
+}
+
+/// Appends `value` as a varint, as prost does; tags and most lengths are one byte, written
+/// here without a call.
+#[inline]
+fn encode_varint(value: u64, out: &mut Vec<u8>) {
+    match u8::try_from(value) {
+        Ok(byte @ 0..=0x7f) => out.push(byte),
+        _ => prost::encoding::encode_varint(value, out),
+    }
 }
 
 /// A string field, left out when empty (as prost writes a proto3 string).
@@ -377,20 +453,22 @@ fn string_field(out: &mut Vec<u8>, number: u32, value: &str) {
 /// Writes the length-delimited `field` (its tag as it was) with the content `write` appends;
 /// the length is filled in afterwards. Room is kept for a length as long as the old one, so
 /// the content moves only when its length needs another number of bytes.
-fn nested(
-    out: &mut Vec<u8>,
+fn nested<'d>(
+    out: &mut Out<'d>,
     field: &Field<'_>,
-    write: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    write: impl FnOnce(&mut Out<'d>) -> Result<()>,
 ) -> Result<()> {
-    encode_varint(u64::from(field.number << 3 | u32::from(LEN)), out);
-    let at = out.len();
+    let bytes = out.bytes();
+    encode_varint(u64::from(field.number << 3 | u32::from(LEN)), bytes);
+    let at = bytes.len();
     let room = encoded_len_varint(field.data.len() as u64);
-    out.resize(at + room, 0);
+    bytes.resize(at + room, 0);
     write(out)?;
+    let out = out.bytes();
     let len = (out.len() - at - room) as u64;
     let mut prefix = [0u8; 10];
     let mut buf = &mut prefix[..];
-    encode_varint(len, &mut buf);
+    prost::encoding::encode_varint(len, &mut buf);
     let prefix = &prefix[..encoded_len_varint(len)];
     if prefix.len() == room {
         out[at..at + room].copy_from_slice(prefix);
@@ -477,8 +555,25 @@ impl<'m> Fields<'m> {
         }
     }
 
+    #[inline]
     fn field(&mut self) -> Result<Field<'m>> {
         let start = self.pos;
+        // The commonest field, read at once: a length-delimited one with a one-byte tag and a
+        // one-byte length (a short string, a small attribute).
+        if let Some(&[key, len]) = self.msg.get(start..start + 2)
+            && key < 0x80
+            && key & 7 == LEN
+            && len < 0x80
+            && let Some(raw) = self.msg.get(start..start + 2 + usize::from(len))
+        {
+            self.pos += raw.len();
+            return Ok(Field {
+                number: u32::from(key >> 3),
+                wire_type: LEN,
+                raw,
+                data: &raw[2..],
+            });
+        }
         let key = self.varint()?;
         let wire_type = (key & 7) as u8;
         let number = u32::try_from(key >> 3).map_err(|_| "bad protobuf field number")?;
@@ -506,6 +601,7 @@ impl<'m> Fields<'m> {
 impl<'m> Iterator for Fields<'m> {
     type Item = Result<Field<'m>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.msg.len() {
             return None;
@@ -531,7 +627,10 @@ fn fields_of(msg: &[u8]) -> Result<Vec<Field<'_>>> {
 
 /// The occurrences of a repeated message field, in order.
 fn occurrences<'f, 'm>(fields: &'f [Field<'m>], number: u32) -> Vec<&'f Field<'m>> {
-    fields.iter().filter(|f| f.is(number)).collect()
+    // Sized once: most of a span's fields are its attributes.
+    let mut found = Vec::with_capacity(fields.len());
+    found.extend(fields.iter().filter(|f| f.is(number)));
+    found
 }
 
 /// Where a replaced field `number` goes, as an index into `fields` (`fields.len()`: at the

@@ -150,7 +150,22 @@ fn span<'a>(r: &mut Reader<'a>, depth: u32, offset: Offset) -> Result<Span<'a>> 
         ..Span::default()
     };
     let (mut trace_id, mut span_id, mut parent_span_id): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
-    while let Some(field) = r.field()? {
+    /// `Span.attributes`' one-byte tag.
+    const ATTRIBUTE_TAG: u8 = (ATTRIBUTES as u8) << 3 | LEN;
+    loop {
+        // Most of a span's fields are attributes of one scalar: read at once, without the
+        // general field dispatch.
+        if depth > 1
+            && let [ATTRIBUTE_TAG, ref after_tag @ ..] = *r.rest
+            && let Some((attribute, after)) = scalar_key_value(after_tag, r.offset())
+        {
+            r.rest = after;
+            out.attributes.push(attribute);
+            continue;
+        }
+        let Some(field) = r.field()? else {
+            break;
+        };
         match field.number {
             1 => trace_id = r.bytes(field)?,
             2 => span_id = r.bytes(field)?,
@@ -240,19 +255,28 @@ fn push_key_value<'a>(
     // `depth` must leave room for the `KeyValue` and its `AnyValue`.
     if field.wire_type == LEN
         && depth > 1
-        && let Some((kv, after)) = length_prefixed(r.rest)
-        && let Some((key, value)) = key_and_scalar(kv)
+        && let Some((attribute, after)) = scalar_key_value(r.rest, field.offset)
     {
         r.rest = after;
-        attributes.push(Attribute {
-            key: Cow::Borrowed(key),
-            value,
-            offset: field.offset,
-        });
+        attributes.push(attribute);
         return Ok(());
     }
     attributes.push(key_value(r, field, depth, field.offset)?);
     Ok(())
+}
+
+/// The attribute whose `KeyValue` (length, then bytes) starts `bytes`, its tag at `offset`,
+/// and the bytes after it, when it holds one scalar (see [`key_and_scalar`]).
+#[inline(always)]
+fn scalar_key_value(bytes: &[u8], offset: Offset) -> Option<(Attribute<'_>, &[u8])> {
+    let (kv, after) = length_prefixed(bytes)?;
+    let (key, value) = key_and_scalar(kv)?;
+    let attribute = Attribute {
+        key: Cow::Borrowed(key),
+        value,
+        offset,
+    };
+    Some((attribute, after))
 }
 
 /// The `KeyValue` in `field` of `r` (a message at `depth`), located at `offset`: its own tag,

@@ -25,6 +25,7 @@ use crate::input::{
 };
 use crate::migrate::engine::Label;
 use crate::migrate::mapping::MappingFile;
+use crate::migrate::writeback::EarlyWriteback;
 use crate::migrate::{self, ContentAction, MigrateError, Migrator, Options, OwnedPlan};
 use crate::report::{sanitize, shown_path};
 
@@ -664,7 +665,7 @@ impl Spool {
     fn writer(&self) -> Box<dyn Write + Send + '_> {
         match self {
             Spool::Discard => Box::new(std::io::sink()),
-            Spool::Replace { tmp, .. } => Box::new(tmp.as_file()),
+            Spool::Replace { tmp, .. } => Box::new(EarlyWriteback::new(tmp.as_file())),
             Spool::Copy { tmp, .. } => Box::new(tmp),
         }
     }

@@ -12,6 +12,7 @@ mod naming;
 pub mod vercel;
 pub mod write;
 pub mod write_proto;
+pub mod writeback;
 
 pub use engine::{Change, ContentAction, Item, Migrator, Options, SpanPlan};
 

@@ -2927,12 +2927,7 @@ mod tests {
     #[test]
     fn skipped_steps_are_the_ones_that_would_do_nothing() {
         use crate::input::LoadedFile;
-        let mut paths: Vec<_> = ["fixtures/real", "fixtures/migrate"]
-            .iter()
-            .flat_map(|dir| std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("jsonl" | "pb")))
-            .collect();
-        paths.sort();
+        let paths = crate::migrate::fixture_dumps();
         assert!(paths.len() >= 25, "{paths:?}");
         let option_sets = [
             Options::default(),

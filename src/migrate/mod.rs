@@ -114,3 +114,16 @@ pub fn migrate_piece<'a>(
         .collect();
     Ok(MigratedPiece { content, plans })
 }
+
+/// The real and `migrate` fixture dumps (JSON lines and protobuf), sorted: the inputs of the
+/// tests that compare a fast path of planning with the plain computation.
+#[cfg(test)]
+fn fixture_dumps() -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = ["fixtures/real", "fixtures/migrate"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("jsonl" | "pb")))
+        .collect();
+    paths.sort();
+    paths
+}

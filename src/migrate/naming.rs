@@ -235,12 +235,7 @@ mod tests {
     fn names_are_the_rules_span_contexts_names() {
         let rules = Ruleset::builtin();
         let namer = Namer::new(&rules);
-        let mut paths: Vec<_> = ["fixtures/real", "fixtures/migrate"]
-            .iter()
-            .flat_map(|dir| std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("jsonl" | "pb")))
-            .collect();
-        paths.sort();
+        let paths = crate::migrate::fixture_dumps();
         let options = [
             Options::default(),
             Options {

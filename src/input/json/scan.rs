@@ -1035,6 +1035,22 @@ mod tests {
     /// A document with a bit of everything the scanner reads, for mutations.
     const SEED: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"stringValue":"x\"y\u00e9"}}]},"scopeSpans":[{"scope":{"name":"n"},"spans":[{"traceId":"01","name":"s","kind":3,"startTimeUnixNano":"12","flags":256,"attributes":[{"key":"i","value":{"intValue":"-5"}},{"key":"d","value":{"doubleValue":0.25}},{"key":"l","value":{"arrayValue":{"values":[{"boolValue":true}]}}}],"events":[{"name":"e"}],"status":{"code":2}}]}]}]}"#;
 
+    /// Two copies of `seed` on two lines, with each edit `(at, byte, how)` applied: `how` 0
+    /// replaces the byte at `at`, 1 inserts `byte` there, 2 removes the byte there.
+    fn edited(seed: &str, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+        let mut bytes = format!("{seed}\n{seed}").into_bytes();
+        for &(at, byte, how) in edits {
+            match how {
+                0 => bytes[at] = byte,
+                1 => bytes.insert(at, byte),
+                _ => {
+                    bytes.remove(at);
+                }
+            }
+        }
+        bytes
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -1047,15 +1063,7 @@ mod tests {
                 1..4,
             )
         ) {
-            let mut bytes = format!("{SEED}\n{SEED}").into_bytes();
-            for (at, byte, how) in edits {
-                match how {
-                    0 => bytes[at] = byte,
-                    1 => bytes.insert(at, byte),
-                    _ => { bytes.remove(at); }
-                }
-            }
-            if let Ok(text) = String::from_utf8(bytes) {
+            if let Ok(text) = String::from_utf8(edited(SEED, &edits)) {
                 let [scanned, serde] = both_readers(&text);
                 prop_assert_eq!(scanned, serde, "{}", text);
             }
@@ -1071,15 +1079,7 @@ mod tests {
                 1..4,
             )
         ) {
-            let mut bytes = format!("{LAYOUT_SEED}\n{LAYOUT_SEED}").into_bytes();
-            for (at, byte, how) in edits {
-                match how {
-                    0 => bytes[at] = byte,
-                    1 => bytes.insert(at, byte),
-                    _ => { bytes.remove(at); }
-                }
-            }
-            if let Ok(text) = String::from_utf8(bytes) {
+            if let Ok(text) = String::from_utf8(edited(LAYOUT_SEED, &edits)) {
                 assert_recorded_as_the_layout_pass_finds(&text);
             }
         }

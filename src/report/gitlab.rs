@@ -152,15 +152,9 @@ mod tests {
                     lines: Lines { begin: 12 },
                 },
             };
-            for depth in [0, 1] {
-                let mut by_hand = String::new();
-                let mut object = ObjectWriter::pretty(depth, &mut by_hand);
-                issue.write(&mut object);
-                object.close();
-                let mut by_serde = String::new();
-                super::super::safe_json::write_nested(&issue, depth, &mut by_serde);
-                assert_eq!(by_hand, by_serde);
-            }
+            super::super::safe_json::assert_written_as_serde(&issue, &[0, 1], |issue, object| {
+                issue.write(object)
+            });
         }
     }
 

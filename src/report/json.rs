@@ -224,20 +224,7 @@ mod tests {
     fn hand_written_findings_match_serde() {
         for located in &findings() {
             let finding = finding((HOSTILE, located));
-            for depth in 0..3 {
-                let mut by_hand = String::new();
-                let mut object = ObjectWriter::pretty(depth, &mut by_hand);
-                finding.write(&mut object);
-                object.close();
-                let mut by_serde = String::new();
-                safe_json::write_nested(&finding, depth, &mut by_serde);
-                assert_eq!(by_hand, by_serde);
-            }
-            let mut by_hand = String::new();
-            let mut object = ObjectWriter::compact(&mut by_hand);
-            finding.write(&mut object);
-            object.close();
-            assert_eq!(by_hand, safe_json::to_string(&finding).unwrap());
+            safe_json::assert_written_as_serde(&finding, &[0, 1, 2], JsonFinding::write);
         }
         let mut empty = String::new();
         ObjectWriter::pretty(2, &mut empty).close();

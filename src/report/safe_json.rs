@@ -121,6 +121,31 @@ impl<F: Formatter> Formatter for SafeFormatter<F> {
     }
 }
 
+/// Asserts that `write` writes `value` byte for byte as serde does: pretty at each of `depths`
+/// of nesting ([`write_nested`]) and compact ([`to_string`]). The report writers that go field
+/// by field are tested with it against their `Serialize`.
+#[cfg(test)]
+pub(crate) fn assert_written_as_serde<T: Serialize>(
+    value: &T,
+    depths: &[usize],
+    write: impl Fn(&T, &mut ObjectWriter<'_>),
+) {
+    for &depth in depths {
+        let mut by_hand = String::new();
+        let mut object = ObjectWriter::pretty(depth, &mut by_hand);
+        write(value, &mut object);
+        object.close();
+        let mut by_serde = String::new();
+        write_nested(value, depth, &mut by_serde);
+        assert_eq!(by_hand, by_serde, "pretty at depth {depth}");
+    }
+    let mut by_hand = String::new();
+    let mut object = ObjectWriter::compact(&mut by_hand);
+    write(value, &mut object);
+    object.close();
+    assert_eq!(by_hand, to_string(value).unwrap(), "compact");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -481,20 +481,9 @@ mod tests {
                     snippet: None,
                 };
                 let result = stream.result(text, &located);
-                for depth in [0, 3] {
-                    let mut by_hand = String::new();
-                    let mut object = ObjectWriter::pretty(depth, &mut by_hand);
-                    result.write(&mut object);
-                    object.close();
-                    let mut by_serde = String::new();
-                    safe_json::write_nested(&result, depth, &mut by_serde);
-                    assert_eq!(by_hand, by_serde);
-                }
-                let mut by_hand = String::new();
-                let mut object = ObjectWriter::compact(&mut by_hand);
-                result.write(&mut object);
-                object.close();
-                assert_eq!(by_hand, safe_json::to_string(&result).unwrap());
+                safe_json::assert_written_as_serde(&result, &[0, 3], |result, object| {
+                    result.write(object)
+                });
             }
         }
     }

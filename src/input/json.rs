@@ -168,16 +168,17 @@ impl<'a> JsonBatches<'a> {
         let (document, end) =
             scan::read_document(self.text, self.start + self.stream.byte_offset(), layouts)?;
         self.restart_at(end);
-        let size = end - start;
-        if size > self.max_message_size {
-            return Some(Err(too_large(
-                start,
-                "document",
-                size,
-                self.max_message_size,
-            )));
+        if let Some(err) = self.too_large_document(start, end) {
+            return Some(Err(err));
         }
         Some(Ok(document.into_model()))
+    }
+
+    /// The error for a document from `start` to `end` past `--max-message-size`.
+    fn too_large_document(&self, start: usize, end: usize) -> Option<JsonError> {
+        let size = end - start;
+        (size > self.max_message_size)
+            .then(|| too_large(start, "document", size, self.max_message_size))
     }
 
     fn restart_at(&mut self, start: usize) {
@@ -214,14 +215,9 @@ impl<'a> Iterator for JsonBatches<'a> {
         };
         match read {
             Ok(doc) => {
-                let size = self.start + self.stream.byte_offset() - start;
-                if size > self.max_message_size {
-                    return Some(Err(too_large(
-                        start,
-                        "document",
-                        size,
-                        self.max_message_size,
-                    )));
+                let end = self.start + self.stream.byte_offset();
+                if let Some(err) = self.too_large_document(start, end) {
+                    return Some(Err(err));
                 }
                 if let Some(layouts) = self.layouts.as_mut().filter(|l| l.recording()) {
                     layout::record_document_or_fail(self.text, start, layouts);
